@@ -1,0 +1,119 @@
+// Package record encodes a token as the bytes tokenmgr keeps in a store.
+//
+// The encoding is JSON with a format version, so a newer tokenmgr can read
+// what an older one wrote and an older one refuses, by name, what it cannot
+// read:
+//
+//	{"v":1,"access_token":"…","token_type":"Bearer","refresh_token":"…",
+//	 "expiry":"2026-01-02T15:04:05Z","obtained":"2026-01-02T14:04:05Z",
+//	 "scope":"a b","id_token":"…"}
+package record
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"golang.org/x/oauth2"
+)
+
+// Version is the record format this package writes.
+const Version = 1
+
+// ErrFormat is wrapped by every decoding error.
+var ErrFormat = errors.New("record: malformed credential record")
+
+// Record is a stored credential.
+type Record struct {
+	V            int       `json:"v"`
+	AccessToken  string    `json:"access_token,omitempty"`
+	TokenType    string    `json:"token_type,omitempty"`
+	RefreshToken string    `json:"refresh_token,omitempty"`
+	Expiry       time.Time `json:"expiry,omitzero"`
+	// Obtained is when the token was fetched; with Expiry it gives the
+	// lifetime the refresh windows scale with.
+	Obtained time.Time `json:"obtained,omitzero"`
+	Scope    string    `json:"scope,omitempty"`
+	IDToken  string    `json:"id_token,omitempty"`
+}
+
+// FromToken builds a record from tok, fetched at obtained.
+func FromToken(tok *oauth2.Token, obtained time.Time) *Record {
+	r := &Record{
+		V:            Version,
+		AccessToken:  tok.AccessToken,
+		TokenType:    tok.TokenType,
+		RefreshToken: tok.RefreshToken,
+		Expiry:       tok.Expiry,
+		Obtained:     obtained,
+	}
+	if s, ok := tok.Extra("scope").(string); ok {
+		r.Scope = s
+	}
+	if s, ok := tok.Extra("id_token").(string); ok {
+		r.IDToken = s
+	}
+	return r
+}
+
+// Token returns the record as an oauth2 token, with scope and id_token
+// available through Token.Extra.
+func (r *Record) Token() *oauth2.Token {
+	t := &oauth2.Token{
+		AccessToken:  r.AccessToken,
+		TokenType:    r.TokenType,
+		RefreshToken: r.RefreshToken,
+		Expiry:       r.Expiry,
+	}
+	extra := map[string]any{}
+	if r.Scope != "" {
+		extra["scope"] = r.Scope
+	}
+	if r.IDToken != "" {
+		extra["id_token"] = r.IDToken
+	}
+	if len(extra) > 0 {
+		t = t.WithExtra(extra)
+	}
+	return t
+}
+
+// Encode returns the stored form of r.
+func (r *Record) Encode() ([]byte, error) {
+	c := *r
+	c.V = Version
+	return json.Marshal(&c)
+}
+
+// Decode parses a stored record. It never returns a secret in its error.
+func Decode(b []byte) (*Record, error) {
+	if len(b) == 0 {
+		return nil, fmt.Errorf("%w: empty", ErrFormat)
+	}
+	var r Record
+	if err := json.Unmarshal(b, &r); err != nil {
+		// json errors quote at most a type name or offset, never the value,
+		// except SyntaxError which quotes one character: keep only the offset.
+		var se *json.SyntaxError
+		if errors.As(err, &se) {
+			return nil, fmt.Errorf("%w: invalid JSON at byte %d", ErrFormat, se.Offset)
+		}
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) {
+			return nil, fmt.Errorf("%w: field %q has the wrong type", ErrFormat, te.Field)
+		}
+		return nil, fmt.Errorf("%w: cannot decode", ErrFormat)
+	}
+	switch {
+	case r.V == 0:
+		return nil, fmt.Errorf("%w: no format version", ErrFormat)
+	case r.V > Version:
+		return nil, fmt.Errorf("%w: format version %d is newer than this tokenmgr reads (%d); upgrade tokenmgr", ErrFormat, r.V, Version)
+	case r.V < 0:
+		return nil, fmt.Errorf("%w: format version %d", ErrFormat, r.V)
+	case r.AccessToken == "" && r.RefreshToken == "":
+		return nil, fmt.Errorf("%w: holds neither an access token nor a refresh token", ErrFormat)
+	}
+	return &r, nil
+}
