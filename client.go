@@ -1,0 +1,272 @@
+package tokenmgr
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/oauth2"
+	"golang.org/x/sync/singleflight"
+
+	"github.com/tokenmgr/tokenmgr/store"
+)
+
+// DefaultKey is the credential name used when Config.Key is empty.
+const DefaultKey = "default"
+
+// Config configures a Client. Only Source is required; the zero value of
+// every other field is a sensible default.
+type Config struct {
+	// Source is where fresh tokens come from. Each call to it should reach
+	// the token endpoint: use ClientCredentials or RefreshToken rather than
+	// a config's TokenSource method, whose cache hands back the token being
+	// replaced (see ErrSameToken). A Source that also has a method
+	// TokenContext(context.Context) (*oauth2.Token, error) is called with a
+	// context that carries the refresh deadline and TokenHTTPClient.
+	Source oauth2.TokenSource
+
+	// Store keeps the token (and a rotated refresh token) across restarts.
+	// Nil keeps tokens in memory only. A Store that implements store.Locker
+	// makes processes sharing it refresh once between them.
+	Store store.Store
+
+	// Key names the credential in Store. Default "default".
+	Key string
+
+	// RefreshBefore is how long before expiry a background refresh starts,
+	// and ExpiryDelta how long before expiry a token is no longer used.
+	// Zero picks both from the token's lifetime; see the package doc.
+	RefreshBefore time.Duration
+	ExpiryDelta   time.Duration
+
+	// RefreshTimeout bounds one refresh, all its attempts included.
+	// Default 1 minute.
+	RefreshTimeout time.Duration
+
+	// TokenTimeout bounds one request to the token endpoint. Default 30s.
+	TokenTimeout time.Duration
+
+	// TokenHTTPClient is the client context-aware sources use to reach the
+	// token endpoint (it is put in the context as oauth2.HTTPClient).
+	// Default: the source's own, usually http.DefaultClient.
+	TokenHTTPClient *http.Client
+
+	// Logger receives refreshes, retries and failures. It never receives a
+	// token or secret. Nil discards.
+	Logger *slog.Logger
+
+	// OnRefresh, when set, is called after every refresh attempt, from the
+	// goroutine that made it. It must not block.
+	OnRefresh func(RefreshEvent)
+
+	// AllowedHosts, when set, lists the only hosts the transport sends the
+	// token to: exact names, or "*.example.com" for any subdomain. Requests
+	// to others fail with ErrHostNotAllowed.
+	AllowedHosts []string
+
+	// AllowInsecureHTTP lets the transport send the token over plain http
+	// to hosts other than loopback. Leave it off outside tests.
+	AllowInsecureHTTP bool
+
+	// InvalidTokenCodes adds error codes that mean "invalid token" to the
+	// built-in list (see Classifier).
+	InvalidTokenCodes []string
+
+	// Attach puts the token on an outgoing request. Nil sets the
+	// Authorization header to "<type> <token>". A request signer goes here.
+	Attach func(req *http.Request, tok *oauth2.Token) error
+}
+
+// RefreshEvent describes one refresh attempt, for Config.OnRefresh.
+type RefreshEvent struct {
+	Key      string
+	Reason   string    // "initial", "early", "expired" or "invalid"
+	Expiry   time.Time // the new token's expiry, zero on failure or for no expiry
+	Stored   bool      // the token came from the store (another process refreshed)
+	Err      error
+	Duration time.Duration
+}
+
+// Stats counts what a Client did, for monitoring and tests.
+type Stats struct {
+	Fetches       int64 // successful token requests to the Source
+	FetchErrors   int64 // failed token requests
+	StoreLoads    int64 // tokens taken from the Store instead of the Source
+	Invalidations int64 // tokens dropped after the server rejected them
+	Replays       int64 // requests replayed with a fresh token
+}
+
+// Client hands out valid tokens, refreshing them ahead of expiry. It is
+// safe for concurrent use. Close it to stop background refreshes.
+type Client struct {
+	src      oauth2.TokenSource
+	st       store.Store
+	key      string
+	log      *slog.Logger
+	onEvent  func(RefreshEvent)
+	attach   func(*http.Request, *oauth2.Token) error
+	classify Classifier
+	hosts    hostPolicy
+
+	refreshBefore, expiryDelta time.Duration
+	refreshTimeout, tokenTimeout time.Duration
+	tokenHTTP                    *http.Client
+
+	cur atomic.Pointer[entry] // the token in service; nil when none
+	sf  singleflight.Group
+	bg  atomic.Bool // a background refresh loop is running
+
+	mu     sync.Mutex // guards closed and wg.Add
+	closed bool
+	wg     sync.WaitGroup
+	ctx    context.Context // canceled by Close; parent of every refresh
+	cancel context.CancelFunc
+
+	fetches, fetchErrors, storeLoads, invalidations, replays atomic.Int64
+
+	// Seams for tests.
+	now    func() time.Time
+	sleep  func(ctx context.Context, d time.Duration) error
+	jitter func(max time.Duration) time.Duration
+}
+
+// entry is a token in service with its precomputed header and windows.
+type entry struct {
+	tok      *oauth2.Token
+	auth     []string // Authorization header value
+	obtained time.Time
+	staleAt  time.Time // zero: never stale
+	expireAt time.Time // zero: never expires
+	// bgAfter holds, in Unix nanoseconds, the earliest time a new
+	// background refresh may start for this entry: a failed loop sets it
+	// so requests in the stale window do not restart it one by one.
+	bgAfter atomic.Int64
+}
+
+// New returns a Client. It fails only when the configuration is unusable.
+func New(cfg Config) (*Client, error) {
+	if cfg.Source == nil {
+		return nil, errors.New("tokenmgr: Config.Source is nil")
+	}
+	if cfg.RefreshBefore < 0 || cfg.ExpiryDelta < 0 || cfg.RefreshTimeout < 0 || cfg.TokenTimeout < 0 {
+		return nil, errors.New("tokenmgr: negative duration in Config")
+	}
+	hosts, err := newHostPolicy(cfg.AllowedHosts, cfg.AllowInsecureHTTP)
+	if err != nil {
+		return nil, err
+	}
+	c := &Client{
+		src:            cfg.Source,
+		st:             cfg.Store,
+		key:            cfg.Key,
+		log:            cfg.Logger,
+		onEvent:        cfg.OnRefresh,
+		attach:         cfg.Attach,
+		classify:       Classifier{Extra: append([]string(nil), cfg.InvalidTokenCodes...)},
+		hosts:          hosts,
+		refreshBefore:  cfg.RefreshBefore,
+		expiryDelta:    cfg.ExpiryDelta,
+		refreshTimeout: cfg.RefreshTimeout,
+		tokenTimeout:   cfg.TokenTimeout,
+		tokenHTTP:      cfg.TokenHTTPClient,
+		now:            time.Now,
+		sleep:          sleepCtx,
+		jitter:         randJitter,
+	}
+	if c.key == "" {
+		c.key = DefaultKey
+	}
+	if c.log == nil {
+		c.log = slog.New(slog.DiscardHandler)
+	}
+	if c.refreshTimeout == 0 {
+		c.refreshTimeout = time.Minute
+	}
+	if c.tokenTimeout == 0 {
+		c.tokenTimeout = 30 * time.Second
+	}
+	c.log = c.log.With("credential", c.key)
+	c.ctx, c.cancel = context.WithCancel(context.Background())
+	return c, nil
+}
+
+// Token returns a valid token, fetching or refreshing it as needed. A
+// token in service is returned without taking a lock. The returned token is
+// shared: do not modify it.
+func (c *Client) Token(ctx context.Context) (*oauth2.Token, error) {
+	e, err := c.entry(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return e.tok, nil
+}
+
+// TokenSource returns the Client as an oauth2.TokenSource, for libraries
+// that take one. Its Token method uses context.Background.
+func (c *Client) TokenSource() oauth2.TokenSource { return clientSource{c} }
+
+type clientSource struct{ c *Client }
+
+func (s clientSource) Token() (*oauth2.Token, error) { return s.c.Token(context.Background()) }
+
+// HTTPClient returns an *http.Client whose transport attaches the token to
+// every request over http.DefaultTransport.
+func (c *Client) HTTPClient() *http.Client {
+	return &http.Client{Transport: c.Transport(nil)}
+}
+
+// Invalidate drops tok if it is the token in service, so the next call
+// fetches a new one. Use it when a response the transport does not see
+// says the token was rejected.
+func (c *Client) Invalidate(tok *oauth2.Token) {
+	if e := c.cur.Load(); e != nil && tok != nil && e.tok.AccessToken == tok.AccessToken {
+		c.drop(e)
+	}
+}
+
+// Stats returns counters of what the Client has done so far.
+func (c *Client) Stats() Stats {
+	return Stats{
+		Fetches:       c.fetches.Load(),
+		FetchErrors:   c.fetchErrors.Load(),
+		StoreLoads:    c.storeLoads.Load(),
+		Invalidations: c.invalidations.Load(),
+		Replays:       c.replays.Load(),
+	}
+}
+
+// Close stops background refreshes and waits for them to end. It does not
+// delete anything stored. Calls after Close fail with ErrClosed.
+func (c *Client) Close() error {
+	c.mu.Lock()
+	c.closed = true
+	c.mu.Unlock()
+	c.cancel()
+	c.wg.Wait()
+	return nil
+}
+
+// String names the credential, never its token.
+func (c *Client) String() string {
+	var b strings.Builder
+	b.WriteString("tokenmgr.Client(")
+	b.WriteString(c.key)
+	b.WriteString(")")
+	return b.String()
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

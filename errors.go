@@ -1,0 +1,579 @@
+package tokenmgr
+
+import (
+	"bytes"
+	"encoding/json"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/oauth2"
+)
+
+// Errors returned by the transport and the Client. Each is wrapped with
+// context; test with errors.Is.
+var (
+	// ErrClosed is returned by a Client that has been closed.
+	ErrClosed = errors.New("tokenmgr: client closed")
+	// ErrInsecureHTTP is returned instead of sending a token over plain
+	// http to a host that is not loopback (see Config.AllowInsecureHTTP).
+	ErrInsecureHTTP = errors.New("tokenmgr: refusing to send a token over plain http")
+	// ErrHostNotAllowed is returned instead of sending a token to a host
+	// outside Config.AllowedHosts.
+	ErrHostNotAllowed = errors.New("tokenmgr: host not in AllowedHosts")
+	// ErrSameToken is returned when a refresh was needed but the Source
+	// handed back the very token being replaced (a caching source such as
+	// oauth2.ReuseTokenSource, or a static token). The token stays in
+	// service; the request is not replayed with it again.
+	ErrSameToken = errors.New("tokenmgr: source returned the token being replaced")
+	// ErrBadTokenResponse is wrapped when the token endpoint answered
+	// success with something that is not a usable token.
+	ErrBadTokenResponse = errors.New("tokenmgr: unusable token response")
+)
+
+// OAuth error codes of RFC 6749 §5.2 that mean retrying cannot help. Test
+// with errors.Is(err, ErrInvalidGrant) and so on: a *TokenError matches the
+// sentinel of its code.
+var (
+	ErrInvalidClient      = &TokenError{Code: "invalid_client"}
+	ErrInvalidGrant       = &TokenError{Code: "invalid_grant"}
+	ErrUnauthorizedClient = &TokenError{Code: "unauthorized_client"}
+	ErrInvalidScope       = &TokenError{Code: "invalid_scope"}
+	ErrInvalidRequest     = &TokenError{Code: "invalid_request"}
+)
+
+// TokenError is a failed request to the token endpoint. It names the OAuth
+// error code and never carries a secret; Unwrap gives the underlying error
+// (an *oauth2.RetrieveError for an answer from the endpoint), so
+// errors.As(err, new(*oauth2.RetrieveError)) keeps working.
+type TokenError struct {
+	Code        string        // OAuth error code ("invalid_client"), empty when the endpoint sent none
+	Description string        // error_description, cut to 200 bytes
+	StatusCode  int           // HTTP status, 0 when no answer came
+	Temporary   bool          // 5xx, 429, temporarily_unavailable, network errors: worth retrying
+	RetryAfter  time.Duration // from a Retry-After header, 0 when absent
+	Err         error
+}
+
+// Error names the code and status, and what the code usually means.
+func (e *TokenError) Error() string {
+	var b strings.Builder
+	b.WriteString("tokenmgr: token endpoint")
+	if e.StatusCode != 0 {
+		fmt.Fprintf(&b, " answered %d", e.StatusCode)
+	}
+	if e.Code != "" {
+		fmt.Fprintf(&b, " %s", e.Code)
+		if hint := codeHints[e.Code]; hint != "" {
+			fmt.Fprintf(&b, " (%s)", hint)
+		}
+	}
+	if e.Description != "" {
+		fmt.Fprintf(&b, ": %s", e.Description)
+	}
+	if e.Code == "" && e.Err != nil && e.StatusCode == 0 {
+		fmt.Fprintf(&b, ": %v", e.Err)
+	}
+	return b.String()
+}
+
+// Unwrap returns the underlying error.
+func (e *TokenError) Unwrap() error { return e.Err }
+
+// Is matches the code sentinels (ErrInvalidGrant and the rest).
+func (e *TokenError) Is(target error) bool {
+	t, ok := target.(*TokenError)
+	return ok && t.Code != "" && t.Code == e.Code && t.StatusCode == 0 && t.Err == nil
+}
+
+var codeHints = map[string]string{
+	"invalid_client":          "client ID or secret wrong or revoked",
+	"invalid_grant":           "refresh token or grant expired, revoked or already used",
+	"unauthorized_client":     "this client may not use this grant type",
+	"invalid_scope":           "a requested scope is unknown or not allowed for this client",
+	"invalid_request":         "the token request is malformed",
+	"unsupported_grant_type":  "the server does not support this grant type",
+	"temporarily_unavailable": "try again later",
+	"server_error":            "the authorization server failed",
+}
+
+// endpointError turns an error from a token source into a *TokenError
+// where it came from the endpoint or the network, and marks whether it is
+// worth retrying.
+func endpointError(err error) error {
+	var te *TokenError
+	if errors.As(err, &te) {
+		return err
+	}
+	var re *oauth2.RetrieveError
+	if errors.As(err, &re) {
+		e := &TokenError{Code: re.ErrorCode, Description: cut(re.ErrorDescription, 200), Err: err}
+		if re.Response != nil {
+			e.StatusCode = re.Response.StatusCode
+			e.RetryAfter = parseRetryAfter(re.Response.Header.Get("Retry-After"), time.Now())
+		}
+		switch {
+		case e.Code == "temporarily_unavailable" || e.Code == "server_error" || e.Code == "slow_down":
+			e.Temporary = true
+		case e.Code != "":
+			// A named OAuth error other than those is permanent, even on 5xx.
+		case e.StatusCode >= 500 || e.StatusCode == http.StatusTooManyRequests || e.StatusCode == http.StatusRequestTimeout:
+			e.Temporary = true
+		}
+		return e
+	}
+	if errors.Is(err, ErrBadTokenResponse) {
+		return err
+	}
+	if isNetworkError(err) {
+		return &TokenError{Temporary: true, Err: err}
+	}
+	return err
+}
+
+func isNetworkError(err error) bool {
+	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) || errors.Is(err, errAttemptTimeout) {
+		return true
+	}
+	var ne interface{ Timeout() bool }
+	if errors.As(err, &ne) {
+		return true // *url.Error, *net.OpError and friends
+	}
+	return false
+}
+
+// isTemporary reports whether a fetch error is worth another attempt.
+func isTemporary(err error) bool {
+	var te *TokenError
+	return errors.As(err, &te) && te.Temporary
+}
+
+func parseRetryAfter(v string, now time.Time) time.Duration {
+	if v == "" {
+		return 0
+	}
+	if s, err := strconv.Atoi(strings.TrimSpace(v)); err == nil {
+		if s < 0 {
+			return 0
+		}
+		return min(time.Duration(s)*time.Second, time.Hour)
+	}
+	if t, err := http.ParseTime(v); err == nil && t.After(now) {
+		return min(t.Sub(now), time.Hour)
+	}
+	return 0
+}
+
+func cut(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
+
+// Response classification.
+//
+// A response is judged by its error code, not its status: AWS sends the
+// same code as 400 from one service and 403 from another. The code is
+// looked for, in order, in the X-Amzn-ErrorType header, a top-level JSON
+// "__type" or "code" field (or "error.code", as Azure sends it), and the
+// XML <Code> of <ErrorResponse><Error>, <Error> or <Response><Errors><Error>.
+// It is cleaned to what stands before the first ':' and after the last '#'.
+// An RFC 6750 WWW-Authenticate challenge is read too.
+
+// Kind says what an error response means for the token that was sent.
+type Kind int
+
+// Kinds of response.
+const (
+	// KindOther is any response that says nothing about the token.
+	KindOther Kind = iota
+	// KindInvalidToken: the token is invalid, expired or revoked. The
+	// transport drops it, fetches a new one and replays the request once.
+	KindInvalidToken
+	// KindClockSkew: the request's timestamp is too far from the server's
+	// (RequestExpired, RequestTimeTooSkewed). A new token does not help.
+	KindClockSkew
+	// KindInsufficientScope: the token is valid but lacks a scope.
+	KindInsufficientScope
+	// KindClaimsChallenge: the server wants a token with more claims (CAE).
+	// A plain refresh returns the same kind of token, so it is not retried.
+	KindClaimsChallenge
+	// KindChallenge: a discovery challenge naming where to get a token.
+	KindChallenge
+	// KindAccessDenied: the caller is known but not allowed.
+	KindAccessDenied
+)
+
+var kindNames = [...]string{"other", "invalid_token", "clock_skew", "insufficient_scope", "claims_challenge", "challenge", "access_denied"}
+
+// String returns a short lower-case name of the kind.
+func (k Kind) String() string {
+	if k >= 0 && int(k) < len(kindNames) {
+		return kindNames[k]
+	}
+	return "Kind(" + strconv.Itoa(int(k)) + ")"
+}
+
+// Classification is the verdict on one response.
+type Classification struct {
+	Kind   Kind
+	Code   string // the cleaned error code, e.g. "InvalidClientTokenId" or "invalid_token"
+	Source string // where the code was found: "x-amzn-errortype", "json", "xml", "www-authenticate", "status"
+}
+
+// Retry reports whether the transport refreshes and replays on this verdict.
+func (c Classification) Retry() bool { return c.Kind == KindInvalidToken }
+
+// MaxClassifyBody is how much of a response body is read to classify it.
+const MaxClassifyBody = 64 << 10
+
+var invalidTokenCodes = map[string]bool{
+	"invalidclienttokenid":        true,
+	"unrecognizedclientexception": true,
+	"expiredtoken":                true,
+	"expiredtokenexception":       true,
+	"invalidtoken":                true,
+	"invalidaccesskeyid":          true,
+	"expiredauthenticationtoken":  true,
+	"invalidauthenticationtoken":  true,
+	"invalid_token":               true,
+}
+
+var clockSkewCodes = map[string]bool{
+	"requestexpired":       true,
+	"requesttimetooskewed": true,
+}
+
+var deniedCodes = map[string]bool{
+	"accessdenied":          true,
+	"accessdeniedexception": true,
+	"authorizationfailed":   true,
+	"forbidden":             true,
+}
+
+// Classifier decides what an error response means. The zero value knows the
+// codes listed in the package documentation; Extra adds more codes that mean
+// "invalid token" (compared case-insensitively).
+type Classifier struct {
+	Extra []string
+}
+
+// Classify judges a response from its status, headers and the first bytes of
+// its body (at most MaxClassifyBody are looked at). carried says whether the
+// request carried a token: only then is a bare 401 an invalid token.
+func (cl *Classifier) Classify(status int, h http.Header, body []byte, carried bool) Classification {
+	if len(body) > MaxClassifyBody {
+		body = body[:MaxClassifyBody]
+	}
+	ch := parseBearerChallenge(h.Values("Www-Authenticate"))
+	if ch.present {
+		switch {
+		case ch.claims != "" || ch.err == "insufficient_claims":
+			return Classification{Kind: KindClaimsChallenge, Code: ch.err, Source: "www-authenticate"}
+		case ch.err == "insufficient_scope":
+			return Classification{Kind: KindInsufficientScope, Code: ch.err, Source: "www-authenticate"}
+		case ch.err == "invalid_token":
+			return Classification{Kind: KindInvalidToken, Code: ch.err, Source: "www-authenticate"}
+		}
+	}
+	code, src := findCode(h, body)
+	if code != "" {
+		lc := strings.ToLower(code)
+		switch {
+		case invalidTokenCodes[lc] || cl.extra(code):
+			return Classification{Kind: KindInvalidToken, Code: code, Source: src}
+		case clockSkewCodes[lc]:
+			return Classification{Kind: KindClockSkew, Code: code, Source: src}
+		case deniedCodes[lc]:
+			return Classification{Kind: KindAccessDenied, Code: code, Source: src}
+		}
+	}
+	if status == http.StatusUnauthorized {
+		if ch.present && ch.err == "" && ch.discovery {
+			return Classification{Kind: KindChallenge, Code: code, Source: "www-authenticate"}
+		}
+		if carried {
+			return Classification{Kind: KindInvalidToken, Code: code, Source: "status"}
+		}
+	}
+	if status == http.StatusForbidden && code == "" {
+		return Classification{Kind: KindAccessDenied, Source: "status"}
+	}
+	return Classification{Kind: KindOther, Code: code, Source: src}
+}
+
+func (cl *Classifier) extra(code string) bool {
+	for _, c := range cl.Extra {
+		if strings.EqualFold(c, code) {
+			return true
+		}
+	}
+	return false
+}
+
+// ClassifyResponse reads at most MaxClassifyBody bytes of resp.Body to
+// classify it and puts them back, so the caller still reads the whole,
+// intact body. A HEAD response is judged on status and headers alone.
+func (cl *Classifier) ClassifyResponse(resp *http.Response, carried bool) Classification {
+	var body []byte
+	if resp.Body != nil && resp.Body != http.NoBody && (resp.Request == nil || resp.Request.Method != http.MethodHead) {
+		body = peekBody(resp)
+	}
+	return cl.Classify(resp.StatusCode, resp.Header, body, carried)
+}
+
+// peekBody reads up to MaxClassifyBody bytes and rewinds resp.Body.
+func peekBody(resp *http.Response) []byte {
+	n := int64(MaxClassifyBody)
+	if resp.ContentLength >= 0 && resp.ContentLength < n {
+		n = resp.ContentLength
+	}
+	buf := bytes.NewBuffer(make([]byte, 0, min(n, 4096)))
+	_, err := io.Copy(buf, io.LimitReader(resp.Body, n))
+	b := buf.Bytes()
+	resp.Body = &peekedBody{Reader: io.MultiReader(bytes.NewReader(b), errReader{err, resp.Body}), c: resp.Body}
+	return b
+}
+
+// errReader reproduces a read error met while peeking, in order, then goes
+// on with the rest of the body.
+type errReader struct {
+	err error
+	r   io.Reader
+}
+
+func (e errReader) Read(p []byte) (int, error) {
+	if e.err != nil && e.err != io.EOF {
+		return 0, e.err
+	}
+	return e.r.Read(p)
+}
+
+type peekedBody struct {
+	io.Reader
+	c io.Closer
+}
+
+func (p *peekedBody) Close() error { return p.c.Close() }
+
+// findCode looks for an error code where the wire formats put it.
+func findCode(h http.Header, body []byte) (code, source string) {
+	if v := h.Get("X-Amzn-Errortype"); v != "" {
+		if c := cleanCode(v); c != "" {
+			return c, "x-amzn-errortype"
+		}
+	}
+	b := bytes.TrimSpace(body)
+	if len(b) == 0 {
+		return "", ""
+	}
+	switch b[0] {
+	case '{':
+		if c := jsonCode(b); c != "" {
+			return c, "json"
+		}
+	case '<':
+		if c := xmlCode(b); c != "" {
+			return c, "xml"
+		}
+	}
+	return "", ""
+}
+
+// cleanCode keeps what stands before the first ':' and after the last '#'.
+func cleanCode(s string) string {
+	if i := strings.IndexByte(s, ':'); i >= 0 {
+		s = s[:i]
+	}
+	if i := strings.LastIndexByte(s, '#'); i >= 0 {
+		s = s[i+1:]
+	}
+	s = strings.TrimSpace(s)
+	if len(s) > 128 {
+		return ""
+	}
+	return s
+}
+
+func jsonCode(b []byte) string {
+	var top map[string]json.RawMessage
+	if json.Unmarshal(b, &top) != nil {
+		return ""
+	}
+	get := func(m map[string]json.RawMessage, key string) (json.RawMessage, bool) {
+		if v, ok := m[key]; ok {
+			return v, true
+		}
+		for k, v := range m {
+			if strings.EqualFold(k, key) {
+				return v, true
+			}
+		}
+		return nil, false
+	}
+	str := func(raw json.RawMessage) string {
+		var s string
+		if json.Unmarshal(raw, &s) != nil {
+			return ""
+		}
+		return cleanCode(s)
+	}
+	for _, k := range []string{"__type", "code"} {
+		if v, ok := get(top, k); ok {
+			if s := str(v); s != "" {
+				return s
+			}
+		}
+	}
+	if v, ok := get(top, "error"); ok {
+		if s := str(v); s != "" { // {"error":"invalid_token"}
+			return s
+		}
+		var inner map[string]json.RawMessage
+		if json.Unmarshal(v, &inner) == nil { // Azure: {"error":{"code":"ExpiredAuthenticationToken"}}
+			if c, ok := get(inner, "code"); ok {
+				if s := str(c); s != "" {
+					return s
+				}
+			}
+		}
+	}
+	return ""
+}
+
+// xmlCode returns the <Code> of an AWS error document: the query, S3 and
+// EC2 shapes.
+func xmlCode(b []byte) string {
+	d := xml.NewDecoder(bytes.NewReader(b))
+	d.Strict = false
+	var path []string
+	for {
+		tok, err := d.Token()
+		if err != nil {
+			return ""
+		}
+		switch t := tok.(type) {
+		case xml.StartElement:
+			path = append(path, t.Name.Local)
+			if len(path) > 8 {
+				return ""
+			}
+			if t.Name.Local == "Code" && codePath(path) {
+				var s string
+				if d.DecodeElement(&s, &t) != nil {
+					return ""
+				}
+				return cleanCode(s)
+			}
+		case xml.EndElement:
+			if len(path) > 0 {
+				path = path[:len(path)-1]
+			}
+		}
+	}
+}
+
+func codePath(p []string) bool {
+	switch len(p) {
+	case 2:
+		return p[0] == "Error"
+	case 3:
+		return p[0] == "ErrorResponse" && p[1] == "Error"
+	case 4:
+		return p[0] == "Response" && p[1] == "Errors" && p[2] == "Error"
+	}
+	return false
+}
+
+type challenge struct {
+	present   bool // a Bearer challenge, or bare auth-params, was found
+	err       string
+	claims    string
+	discovery bool // authorization= or resource= or authorization_uri=
+}
+
+// parseBearerChallenge reads the parameters of the Bearer challenge in
+// WWW-Authenticate values (RFC 7235 §4.1, RFC 6750 §3), tolerating unquoted
+// values and several challenges in one header.
+func parseBearerChallenge(values []string) challenge {
+	var c challenge
+	for _, v := range values {
+		inBearer := false
+		p := strings.TrimLeft(v, " \t=")
+		for len(p) > 0 {
+			p = strings.TrimLeft(p, " \t,")
+			if p == "" {
+				break
+			}
+			// A token followed by '=' is a parameter; otherwise it starts a
+			// new challenge (the scheme).
+			i := strings.IndexAny(p, " \t,=")
+			if i < 0 {
+				inBearer = strings.EqualFold(p, "Bearer")
+				c.present = c.present || inBearer
+				break
+			}
+			name := p[:i]
+			rest := strings.TrimLeft(p[i:], " \t")
+			if !strings.HasPrefix(rest, "=") || strings.HasPrefix(rest, "==") {
+				inBearer = strings.EqualFold(name, "Bearer")
+				c.present = c.present || inBearer
+				p = p[i:]
+				if strings.HasPrefix(rest, "=") { // token68: skip it
+					p = strings.TrimLeft(rest, "=")
+				}
+				continue
+			}
+			rest = strings.TrimLeft(rest[1:], " \t")
+			var val string
+			if strings.HasPrefix(rest, `"`) {
+				val, rest = quoted(rest)
+			} else {
+				j := strings.IndexAny(rest, " \t,")
+				if j < 0 {
+					j = len(rest)
+				}
+				val, rest = rest[:j], rest[j:]
+			}
+			p = rest
+			if !inBearer {
+				continue
+			}
+			switch strings.ToLower(name) {
+			case "error":
+				c.err = strings.ToLower(val)
+			case "claims":
+				c.claims = val
+			case "authorization", "authorization_uri", "resource":
+				c.discovery = true
+			}
+		}
+	}
+	return c
+}
+
+// quoted reads a quoted-string at the start of s and returns its value and
+// what follows.
+func quoted(s string) (val, rest string) {
+	var b strings.Builder
+	for i := 1; i < len(s); i++ {
+		switch s[i] {
+		case '\\':
+			if i+1 < len(s) {
+				i++
+				b.WriteByte(s[i])
+			}
+		case '"':
+			return b.String(), s[i+1:]
+		default:
+			b.WriteByte(s[i])
+		}
+	}
+	return b.String(), ""
+}

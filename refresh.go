@@ -1,0 +1,357 @@
+package tokenmgr
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
+	"golang.org/x/oauth2"
+
+	"github.com/tokenmgr/tokenmgr/internal/record"
+	"github.com/tokenmgr/tokenmgr/store"
+)
+
+// The refresh state machine.
+//
+// The token in service lives in an atomic pointer: serving it is a load and
+// a time compare. Every refresh of a credential goes through one
+// singleflight key, so however many goroutines ask, one request reaches the
+// token endpoint; with a store that implements store.Locker, the refresh
+// runs under the store's lock and first re-reads the store, so however many
+// processes ask, one of them refreshes and the others adopt its token.
+
+const (
+	reasonInitial = "initial"
+	reasonEarly   = "early"
+	reasonExpired = "expired"
+	reasonInvalid = "invalid"
+)
+
+// errAttemptTimeout marks a token request that ran past TokenTimeout, so
+// it counts as transient while the refresh as a whole still has time.
+var errAttemptTimeout = errors.New("tokenmgr: token request timed out")
+
+// entry returns the token to send, refreshing as its state requires.
+func (c *Client) entry(ctx context.Context) (*entry, error) {
+	e := c.cur.Load()
+	if e != nil {
+		if e.staleAt.IsZero() {
+			return e, nil
+		}
+		now := c.now()
+		if now.Before(e.staleAt) {
+			return e, nil
+		}
+		if now.Before(e.expireAt) {
+			c.refreshInBackground(e, now)
+			return e, nil
+		}
+	}
+	reason := reasonExpired
+	if e == nil {
+		reason = reasonInitial
+	}
+	return c.refreshWait(ctx, e, reason)
+}
+
+// refreshWait waits for the shared refresh that replaces old (nil: there is
+// no token yet). The caller may leave on ctx; the refresh goes on for the
+// others.
+func (c *Client) refreshWait(ctx context.Context, old *entry, reason string) (*entry, error) {
+	for try := 0; ; try++ {
+		if c.isClosed() {
+			return nil, ErrClosed
+		}
+		ch := c.sf.DoChan(c.key, func() (any, error) { return c.refresh(reason, old) })
+		select {
+		case r := <-ch:
+			if r.Err != nil {
+				return nil, r.Err
+			}
+			e := r.Val.(*entry)
+			// A flight that started before old was published can hand back
+			// old itself: join the next one, once.
+			if old != nil && e.tok.AccessToken == old.tok.AccessToken && try == 0 {
+				continue
+			}
+			return e, nil
+		case <-ctx.Done():
+			return nil, fmt.Errorf("tokenmgr: waiting for a token: %w", context.Cause(ctx))
+		}
+	}
+}
+
+// usable reports whether e can be served instead of refreshing to replace
+// old: it is a different token and not yet stale.
+func (c *Client) usable(e, old *entry) bool {
+	if e == nil || (old != nil && e.tok.AccessToken == old.tok.AccessToken) {
+		return false
+	}
+	return e.staleAt.IsZero() || c.now().Before(e.staleAt)
+}
+
+// refresh runs inside the singleflight: it replaces old with a new entry.
+// Its context is the Client's, not a caller's, so one caller giving up
+// does not cancel the refresh the others wait for.
+func (c *Client) refresh(reason string, old *entry) (*entry, error) {
+	if cur := c.cur.Load(); c.usable(cur, old) {
+		return cur, nil // a refresh that ended just before ours began
+	}
+	ctx, cancel := context.WithTimeout(c.ctx, c.refreshTimeout)
+	defer cancel()
+	start := c.now()
+	e, fromStore, err := c.refreshLocked(ctx, old)
+	ev := RefreshEvent{Key: c.key, Reason: reason, Stored: fromStore, Err: err, Duration: c.now().Sub(start)}
+	if err != nil {
+		if errors.Is(err, ErrSameToken) {
+			c.log.Warn("token source returned the token being replaced; keeping it in service",
+				"reason", reason, "hint", "use tokenmgr.ClientCredentials or tokenmgr.RefreshToken, which always ask the endpoint")
+		} else {
+			c.log.Warn("token refresh failed", "reason", reason, "error", err)
+		}
+	} else {
+		ev.Expiry = e.tok.Expiry
+		c.log.Debug("token refreshed", "reason", reason, "from_store", fromStore, "expiry", e.tok.Expiry, "took", ev.Duration)
+	}
+	if c.onEvent != nil {
+		c.onEvent(ev)
+	}
+	return e, err
+}
+
+func (c *Client) refreshLocked(ctx context.Context, old *entry) (*entry, bool, error) {
+	if c.st != nil {
+		if l, ok := c.st.(store.Locker); ok {
+			unlock, err := l.Lock(ctx, c.key)
+			if err != nil {
+				return nil, false, fmt.Errorf("tokenmgr: locking credential %q: %w", c.key, err)
+			}
+			defer unlock()
+		}
+		if e := c.loadStored(ctx, old); e != nil {
+			c.storeLoads.Add(1)
+			c.publish(e)
+			return e, true, nil
+		}
+	}
+	obtained := c.now()
+	tok, err := c.fetch(ctx)
+	if err != nil {
+		c.fetchErrors.Add(1)
+		return nil, false, err
+	}
+	c.fetches.Add(1)
+	if old != nil && tok.AccessToken == old.tok.AccessToken {
+		// Serve it on rather than loop asking for a new one.
+		c.cur.CompareAndSwap(nil, old)
+		return nil, false, ErrSameToken
+	}
+	e := c.newEntry(tok, obtained)
+	if c.st != nil {
+		// Saved before it is handed out: a rotated refresh token must not
+		// exist only in memory once anyone may have used it.
+		if err := c.save(ctx, e); err != nil {
+			c.log.Error("saving the new token failed; it is in service but will not survive a restart", "error", err)
+		}
+	}
+	c.publish(e)
+	return e, false, nil
+}
+
+// loadStored returns the stored token when it is usable and differs from
+// old, and passes a stored refresh token to the source either way: a
+// stored (rotated) refresh token wins over the seed.
+func (c *Client) loadStored(ctx context.Context, old *entry) *entry {
+	b, err := c.st.Load(ctx, c.key)
+	if err != nil {
+		if !errors.Is(err, store.ErrNotFound) {
+			c.log.Warn("reading the stored token failed", "error", err)
+		}
+		return nil
+	}
+	r, err := record.Decode(b)
+	if err != nil {
+		c.log.Warn("stored token unreadable; fetching a new one", "error", err)
+		return nil
+	}
+	if r.RefreshToken != "" {
+		if s, ok := c.src.(refreshTokenSetter); ok {
+			s.SetRefreshToken(r.RefreshToken)
+		}
+	}
+	if r.AccessToken == "" || (old != nil && r.AccessToken == old.tok.AccessToken) {
+		return nil
+	}
+	e := c.newEntry(r.Token(), r.Obtained)
+	if !e.expireAt.IsZero() && !c.now().Before(e.staleAt) {
+		return nil // stale or expired: refresh now rather than soon
+	}
+	return e
+}
+
+func (c *Client) save(ctx context.Context, e *entry) error {
+	b, err := record.FromToken(e.tok, e.obtained).Encode()
+	if err != nil {
+		return err
+	}
+	return c.st.Save(ctx, c.key, b)
+}
+
+// refreshTokenSetter is implemented by sources that take a refresh token
+// found in the store (see RefreshToken).
+type refreshTokenSetter interface{ SetRefreshToken(string) }
+
+// contextSource is implemented by sources that honour a context.
+type contextSource interface {
+	TokenContext(ctx context.Context) (*oauth2.Token, error)
+}
+
+// fetch asks the Source for a token, retrying transient failures with
+// backoff while ctx allows.
+func (c *Client) fetch(ctx context.Context) (*oauth2.Token, error) {
+	b := backoff.NewExponentialBackOff()
+	b.InitialInterval = 100 * time.Millisecond
+	b.MaxInterval = 5 * time.Second
+	b.MaxElapsedTime = 0
+	b.Reset()
+	for attempt := 1; ; attempt++ {
+		tok, err := c.fetchOnce(ctx)
+		if err == nil {
+			return tok, nil
+		}
+		if !isTemporary(err) || ctx.Err() != nil {
+			return nil, err
+		}
+		wait := b.NextBackOff()
+		var te *TokenError
+		if errors.As(err, &te) && te.RetryAfter > wait {
+			wait = te.RetryAfter
+		}
+		if dl, ok := ctx.Deadline(); ok && c.now().Add(wait).After(dl) {
+			return nil, err
+		}
+		c.log.Debug("token request failed; retrying", "attempt", attempt, "wait", wait, "error", err)
+		if c.sleep(ctx, wait) != nil {
+			return nil, err
+		}
+	}
+}
+
+func (c *Client) fetchOnce(ctx context.Context) (*oauth2.Token, error) {
+	var tok *oauth2.Token
+	var err error
+	if cs, ok := c.src.(contextSource); ok {
+		actx, cancel := context.WithTimeoutCause(ctx, c.tokenTimeout, errAttemptTimeout)
+		if c.tokenHTTP != nil {
+			actx = context.WithValue(actx, oauth2.HTTPClient, c.tokenHTTP)
+		}
+		tok, err = cs.TokenContext(actx)
+		if err != nil && errors.Is(context.Cause(actx), errAttemptTimeout) && ctx.Err() == nil {
+			err = fmt.Errorf("%w: %w", errAttemptTimeout, err)
+		}
+		cancel()
+	} else {
+		tok, err = c.src.Token()
+	}
+	if err != nil {
+		return nil, endpointError(err)
+	}
+	if tok == nil || tok.AccessToken == "" {
+		return nil, fmt.Errorf("%w: no access_token", ErrBadTokenResponse)
+	}
+	if !tok.Expiry.IsZero() && !tok.Expiry.After(c.now()) {
+		return nil, fmt.Errorf("%w: token expired on arrival (expires_in zero or negative, or the clock is far off)", ErrBadTokenResponse)
+	}
+	return tok, nil
+}
+
+func (c *Client) newEntry(tok *oauth2.Token, obtained time.Time) *entry {
+	e := &entry{tok: tok, obtained: obtained, auth: []string{tok.Type() + " " + tok.AccessToken}}
+	e.staleAt, e.expireAt = windows(obtained, tok.Expiry, c.refreshBefore, c.expiryDelta, c.jitter)
+	return e
+}
+
+func (c *Client) publish(e *entry) { c.cur.Store(e) }
+
+// drop takes e out of service unless it has already been replaced.
+func (c *Client) drop(e *entry) bool {
+	if c.cur.CompareAndSwap(e, nil) {
+		c.invalidations.Add(1)
+		c.log.Info("token rejected by server; dropped")
+		return true
+	}
+	return false
+}
+
+// replace returns a token to use instead of e, which a server rejected:
+// the newer token when another goroutine already replaced it, else the
+// result of one shared refresh.
+func (c *Client) replace(ctx context.Context, e *entry) (*entry, error) {
+	c.drop(e)
+	if cur := c.cur.Load(); cur != nil && cur.tok.AccessToken != e.tok.AccessToken {
+		return cur, nil
+	}
+	return c.refreshWait(ctx, e, reasonInvalid)
+}
+
+func (c *Client) isClosed() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.closed
+}
+
+// refreshInBackground starts the background loop for a stale entry unless
+// one is running or a failed loop asked to wait.
+func (c *Client) refreshInBackground(e *entry, now time.Time) {
+	if now.UnixNano() < e.bgAfter.Load() || !c.bg.CompareAndSwap(false, true) {
+		return
+	}
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		c.bg.Store(false)
+		return
+	}
+	c.wg.Add(1)
+	c.mu.Unlock()
+	go c.backgroundLoop(e)
+}
+
+// backgroundLoop refreshes e before it expires. While attempts fail, e
+// stays in service and the loop retries with jittered exponential backoff,
+// each wait at most half the time left, until it succeeds, e expires, the
+// error is permanent, or the Client closes.
+func (c *Client) backgroundLoop(e *entry) {
+	defer c.wg.Done()
+	defer c.bg.Store(false)
+	left := e.expireAt.Sub(c.now())
+	b := backoff.NewExponentialBackOff()
+	b.InitialInterval = min(max(left/10, 50*time.Millisecond), 2*time.Second)
+	b.RandomizationFactor = 0.5
+	b.MaxInterval = time.Minute
+	b.MaxElapsedTime = 0
+	b.Reset()
+	for {
+		r := <-c.sf.DoChan(c.key, func() (any, error) { return c.refresh(reasonEarly, e) })
+		if r.Err == nil || c.cur.Load() != e {
+			return
+		}
+		now := c.now()
+		left := e.expireAt.Sub(now)
+		if !isTemporary(r.Err) && !errors.Is(r.Err, ErrSameToken) || left <= 0 {
+			// Retrying cannot help before expiry; callers meet the error then.
+			e.bgAfter.Store(e.expireAt.UnixNano())
+			return
+		}
+		wait := min(b.NextBackOff(), left/2)
+		e.bgAfter.Store(now.Add(wait).UnixNano())
+		c.log.Warn("background refresh failed; the current token stays in service",
+			slog.Duration("retry_in", wait), slog.Duration("expires_in", left))
+		if c.sleep(c.ctx, wait) != nil {
+			return
+		}
+	}
+}

@@ -1,0 +1,78 @@
+package tokenmgr
+
+import (
+	"context"
+	"sync"
+
+	"golang.org/x/oauth2"
+	"golang.org/x/oauth2/clientcredentials"
+)
+
+// ClientCredentials returns a source that asks cfg's token endpoint for a
+// new token on every call, with the client credentials grant. Unlike
+// cfg.TokenSource it keeps no cache: caching is the Client's job, and a
+// cache here would hand back the very token being replaced.
+func ClientCredentials(cfg *clientcredentials.Config) oauth2.TokenSource {
+	return &ccSource{cfg: cfg}
+}
+
+type ccSource struct{ cfg *clientcredentials.Config }
+
+func (s *ccSource) Token() (*oauth2.Token, error) { return s.TokenContext(context.Background()) }
+
+// TokenContext fetches a token with ctx, which may carry oauth2.HTTPClient.
+func (s *ccSource) TokenContext(ctx context.Context) (*oauth2.Token, error) {
+	return s.cfg.Token(ctx)
+}
+
+// RefreshTokenSource is a source that redeems a refresh token on every
+// call and follows rotation: when the endpoint returns a new refresh token,
+// the next call uses it. A Client with a Store saves the rotated token
+// before handing out the access token, and a refresh token found in the
+// store replaces the seed.
+type RefreshTokenSource struct {
+	cfg *oauth2.Config
+	mu  sync.Mutex
+	rt  string
+}
+
+// RefreshToken returns a source that redeems refreshToken (the seed) at
+// cfg's token endpoint.
+func RefreshToken(cfg *oauth2.Config, refreshToken string) *RefreshTokenSource {
+	return &RefreshTokenSource{cfg: cfg, rt: refreshToken}
+}
+
+// Token redeems the current refresh token.
+func (s *RefreshTokenSource) Token() (*oauth2.Token, error) {
+	return s.TokenContext(context.Background())
+}
+
+// TokenContext redeems the current refresh token with ctx.
+func (s *RefreshTokenSource) TokenContext(ctx context.Context) (*oauth2.Token, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock() // one redemption at a time: a rotating token is single-use
+	if s.rt == "" {
+		return nil, &TokenError{Code: "invalid_grant", Description: "no refresh token held"}
+	}
+	// A token with no access token is invalid, so the source this makes
+	// goes straight to the endpoint; it keeps our refresh token when the
+	// server sends none back.
+	tok, err := s.cfg.TokenSource(ctx, &oauth2.Token{RefreshToken: s.rt}).Token()
+	if err != nil {
+		return nil, err
+	}
+	if tok.RefreshToken != "" {
+		s.rt = tok.RefreshToken
+	}
+	return tok, nil
+}
+
+// SetRefreshToken replaces the refresh token to redeem next.
+func (s *RefreshTokenSource) SetRefreshToken(rt string) {
+	s.mu.Lock()
+	s.rt = rt
+	s.mu.Unlock()
+}
+
+// String never shows the refresh token.
+func (s *RefreshTokenSource) String() string { return "tokenmgr.RefreshTokenSource" }

@@ -1,0 +1,40 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+)
+
+// ErrDecrypt is wrapped by every error that means an encrypted file could
+// not be opened with the key given: ErrWrongKey and ErrTampered both match
+// it under errors.Is.
+var ErrDecrypt = errors.New("store: cannot decrypt")
+
+// ErrWrongKey is returned when the passphrase or key does not open the
+// encrypted file. A modified salt or cost field in the file's header looks
+// the same, so the message says so. The file is left untouched.
+var ErrWrongKey = fmt.Errorf("%w: wrong passphrase or key (or the file header was modified)", ErrDecrypt)
+
+// ErrTampered is returned when the key is right but the encrypted file's
+// contents fail authentication: the file was modified or damaged after it
+// was written. The file is left untouched.
+var ErrTampered = fmt.Errorf("%w: file contents fail authentication (modified or damaged)", ErrDecrypt)
+
+// ErrFormat is returned for a file that is not a tokenmgr encrypted store,
+// is truncated or empty, was written by a newer format version, or asks for
+// a key-derivation cost beyond the limits this package accepts.
+var ErrFormat = errors.New("store: bad encrypted store file")
+
+// ErrTooLarge is returned by Save for a value larger than MaxValueSize, and
+// for an encrypted file larger than maxFileSize.
+var ErrTooLarge = errors.New("store: too large")
+
+// ErrKeyringUnavailable is wrapped when the operating system keyring does not
+// answer: on Linux, no D-Bus session bus or no Secret Service on it. The
+// message says how to get one or how to use the encrypted file instead.
+var ErrKeyringUnavailable = errors.New("store: OS keyring unavailable")
+
+// MaxValueSize is the largest value Save accepts in any of this package's
+// stores. Token records are a few kilobytes; the limit keeps a runaway
+// caller from filling the keyring or the file.
+const MaxValueSize = 1 << 20

@@ -1,0 +1,335 @@
+package store
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+)
+
+// FileOptions tune the key derivation of a new encrypted file. They apply
+// when a Save creates the file; an existing file keeps the cost written in
+// its header (within the limits this package accepts: N up to 2^20, at most
+// 256 MiB of memory and 64 times the default work).
+type FileOptions struct {
+	// ScryptLogN is log2 of scrypt's N, 10..20; 0 means DefaultScryptLogN.
+	ScryptLogN int
+	// ScryptR is scrypt's block size r; 0 means DefaultScryptR.
+	ScryptR int
+	// ScryptP is scrypt's parallelism p; 0 means DefaultScryptP.
+	ScryptP int
+}
+
+// DefaultFilePath returns where tokenmgr keeps its encrypted file when none
+// is named: credentials.enc in a tokenmgr directory under os.UserConfigDir
+// (~/.config/tokenmgr/credentials.enc on Linux).
+func DefaultFilePath() (string, error) {
+	dir, err := os.UserConfigDir()
+	if err != nil {
+		return "", fmt.Errorf("store: no default file path: %w", err)
+	}
+	return filepath.Join(dir, "tokenmgr", "credentials.enc"), nil
+}
+
+// NewEncryptedFile returns a Store keeping all credentials in one file at
+// path, encrypted with XChaCha20-Poly1305 under a key derived from
+// passphrase with scrypt at the default cost. The key is derived once per
+// store, not on every Load or Save.
+//
+// A missing file is an empty store, created by the first Save (0600, in a
+// directory created 0700 when missing). An existing file is opened now, so a
+// wrong passphrase (ErrWrongKey), a modified file (ErrTampered) or a file
+// this version cannot read (ErrFormat) is reported here, naming the file;
+// such a file is never overwritten. The store implements Locker with lock
+// files beside path, which on unix exclude other processes too.
+func NewEncryptedFile(path string, passphrase []byte) (Store, error) {
+	return NewEncryptedFileWithOptions(path, passphrase, FileOptions{})
+}
+
+// NewEncryptedFileWithOptions is NewEncryptedFile with a chosen scrypt cost
+// for a file it creates.
+func NewEncryptedFileWithOptions(path string, passphrase []byte, opts FileOptions) (Store, error) {
+	if len(passphrase) == 0 {
+		return nil, errors.New("store: encrypted file: empty passphrase")
+	}
+	if opts.ScryptLogN == 0 {
+		opts.ScryptLogN = DefaultScryptLogN
+	}
+	if opts.ScryptR == 0 {
+		opts.ScryptR = DefaultScryptR
+	}
+	if opts.ScryptP == 0 {
+		opts.ScryptP = DefaultScryptP
+	}
+	if err := defaultLimits.check(opts.ScryptLogN, opts.ScryptR, opts.ScryptP); err != nil {
+		return nil, fmt.Errorf("store: encrypted file options: %v", err)
+	}
+	return openFileStore(path, &fileStore{
+		secret: append([]byte(nil), passphrase...),
+		kdf:    kdfScrypt,
+		logN:   byte(opts.ScryptLogN), r: byte(opts.ScryptR), p: byte(opts.ScryptP),
+	})
+}
+
+// NewEncryptedFileWithKey is NewEncryptedFile with a random 32-byte key
+// instead of a passphrase: no key derivation runs, so opening is instant.
+// Keep the key somewhere safer than the file (see NewEncryptedFileWithKeyring).
+func NewEncryptedFileWithKey(path string, key []byte) (Store, error) {
+	if len(key) != rawKeySize {
+		return nil, fmt.Errorf("store: encrypted file: key must be %d bytes, got %d", rawKeySize, len(key))
+	}
+	return openFileStore(path, &fileStore{secret: append([]byte(nil), key...), kdf: kdfRawKey})
+}
+
+func openFileStore(path string, s *fileStore) (*fileStore, error) {
+	if path == "" {
+		return nil, errors.New("store: encrypted file: empty path")
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("store: encrypted file %s: %w", path, err)
+	}
+	s.path = abs
+	s.lim = defaultLimits
+	s.rand = rand.Reader
+	if _, _, err := s.read(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// fileStore is the encrypted file store. All credentials live in one file,
+// so Save and Delete rewrite it whole, under a lock file that serialises
+// writers across processes, after re-reading it under that lock.
+type fileStore struct {
+	path   string // absolute
+	secret []byte // passphrase (kdfScrypt) or key (kdfRawKey)
+	kdf    byte
+	logN   byte // scrypt cost for a file this store creates
+	r, p   byte
+	lim    kdfLimits
+	rand   io.Reader
+
+	mu       sync.Mutex // guards the derived-key cache
+	cachedID kdfID
+	cached   *fileKeys
+}
+
+// keys returns the subkeys for a file's KDF parameters and salt, deriving
+// them only when they differ from the last ones (the salt is kept across
+// writes, so a store derives once unless the file is replaced).
+func (s *fileStore) keys(id kdfID) (*fileKeys, error) {
+	if id.kdf != s.kdf {
+		if id.kdf == kdfRawKey {
+			return nil, fmt.Errorf("%w: the file is encrypted with a raw key, not a passphrase", ErrWrongKey)
+		}
+		return nil, fmt.Errorf("%w: the file is encrypted with a passphrase, not a raw key", ErrWrongKey)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cached != nil && s.cachedID == id {
+		return s.cached, nil
+	}
+	fk, err := deriveKeys(id, s.secret)
+	if err != nil {
+		return nil, err
+	}
+	s.cachedID, s.cached = id, fk
+	return fk, nil
+}
+
+// read reads and decrypts the file. A missing file gives a nil header and
+// an empty map. Errors name the file.
+func (s *fileStore) read() (*fileHeader, map[string][]byte, error) {
+	f, err := os.Open(s.path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, make(map[string][]byte), nil
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("store: %w", err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxFileSize+1))
+	if err != nil {
+		return nil, nil, fmt.Errorf("store: %w", err)
+	}
+	if len(data) > maxFileSize {
+		return nil, nil, fmt.Errorf("store: encrypted file %s: %w: larger than %d MiB", s.path, ErrTooLarge, maxFileSize>>20)
+	}
+	h, entries, err := decodeFile(data, s.lim, s.keys)
+	if err != nil {
+		return nil, nil, fmt.Errorf("store: encrypted file %s: %w", s.path, err)
+	}
+	return h, entries, nil
+}
+
+// Load returns the value saved under key.
+func (s *fileStore) Load(ctx context.Context, key string) ([]byte, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	_, entries, err := s.read()
+	if err != nil {
+		return nil, err
+	}
+	v, ok := entries[key]
+	if !ok {
+		return nil, fmt.Errorf("store: %s: key %q: %w", s, key, ErrNotFound)
+	}
+	return v, nil
+}
+
+// Save stores data under key, rewriting the file atomically.
+func (s *fileStore) Save(ctx context.Context, key string, data []byte) error {
+	if len(data) > MaxValueSize {
+		return fmt.Errorf("store: %s: key %q: %w: %d bytes, limit %d", s, key, ErrTooLarge, len(data), MaxValueSize)
+	}
+	v := append([]byte(nil), data...)
+	return s.update(ctx, true, func(m map[string][]byte) bool {
+		m[key] = v
+		return true
+	})
+}
+
+// Delete removes key; a missing key or file is not an error.
+func (s *fileStore) Delete(ctx context.Context, key string) error {
+	return s.update(ctx, false, func(m map[string][]byte) bool {
+		if _, ok := m[key]; !ok {
+			return false
+		}
+		delete(m, key)
+		return true
+	})
+}
+
+// update is the read-modify-write of the whole file under the writers' lock.
+// change reports whether it modified the map; create says whether a missing
+// file may be created.
+func (s *fileStore) update(ctx context.Context, create bool, change func(map[string][]byte) bool) error {
+	unlock, err := lockFile(ctx, s.path+".lock")
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	h, entries, err := s.read()
+	if err != nil {
+		return err // never replace a file we cannot read
+	}
+	var id kdfID
+	if h != nil {
+		id = h.id()
+	} else {
+		if !create {
+			return nil
+		}
+		id = kdfID{kdf: s.kdf}
+		if s.kdf == kdfScrypt {
+			id.logN, id.r, id.p = s.logN, s.r, s.p
+		}
+		if _, err := io.ReadFull(s.rand, id.salt[:]); err != nil {
+			return fmt.Errorf("store: reading random salt: %w", err)
+		}
+	}
+	if !change(entries) {
+		return nil
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	fk, err := s.keys(id)
+	if err != nil {
+		return fmt.Errorf("store: encrypted file %s: %w", s.path, err)
+	}
+	data, err := encodeFile(id, fk, entries, s.rand)
+	if err != nil {
+		return fmt.Errorf("store: encrypted file %s: %w", s.path, err)
+	}
+	s.removeStaleTemps()
+	if err := writeFileAtomic(s.path, data); err != nil {
+		return fmt.Errorf("store: writing %s: %w", s.path, err)
+	}
+	return nil
+}
+
+// tempPrefix names the temporary files a write renames over the store.
+func (s *fileStore) tempPrefix() string { return filepath.Base(s.path) + ".tmp-" }
+
+// removeStaleTemps deletes temporary files left by a writer that died
+// mid-write. It runs under the writers' lock, so no live writer owns one.
+func (s *fileStore) removeStaleTemps() {
+	dir := filepath.Dir(s.path)
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		if strings.HasPrefix(e.Name(), s.tempPrefix()) {
+			_ = os.Remove(filepath.Join(dir, e.Name()))
+		}
+	}
+}
+
+// writeFileAtomic replaces path with data so that a crash at any moment
+// leaves either the old or the new file: write a temporary file in the same
+// directory, fsync it, rename it over path, fsync the directory. A missing
+// directory is created 0700; an existing one is left as it is.
+func writeFileAtomic(path string, data []byte) (err error) {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(dir, filepath.Base(path)+".tmp-")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(tmp)
+		}
+	}()
+	// CreateTemp makes the file 0600, which the rename carries over.
+	if _, err := f.Write(data); err != nil {
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return err
+	}
+	return syncDir(dir)
+}
+
+// Lock takes the lock on one credential, shared by every process using this
+// file: a lock file beside it named from a hash of key.
+func (s *fileStore) Lock(ctx context.Context, key string) (func(), error) {
+	return lockFile(ctx, s.path+"."+keyHash(key)+".lock")
+}
+
+// keyHash names a credential in lock file names without revealing it.
+func keyHash(parts ...string) string {
+	h := sha256.New()
+	for i, p := range parts {
+		if i > 0 {
+			h.Write([]byte{0})
+		}
+		h.Write([]byte(p))
+	}
+	return hex.EncodeToString(h.Sum(nil))[:16]
+}
+
+// String names the store by its file; it holds no secret.
+func (s *fileStore) String() string { return "file(" + s.path + ")" }

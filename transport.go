@@ -1,0 +1,225 @@
+package tokenmgr
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"net/netip"
+	"strings"
+)
+
+// The transport.
+//
+// Each request is cloned and given the token in service. When the answer
+// is classified KindInvalidToken (see Classifier), the transport drops that
+// exact token (compare-and-swap: when another goroutine already replaced
+// it, the newer token is used without a new fetch), drains and closes the
+// first response, and replays the request once with a fresh token and a
+// fresh body from req.GetBody. A request whose body cannot be rewound is
+// never sent twice: the first response is returned and the next request
+// gets the new token. A second rejection goes back to the caller as it is.
+//
+// The token goes only where it is meant to: never on a redirect to another
+// host, never over plain http except to loopback (unless
+// Config.AllowInsecureHTTP), and only to Config.AllowedHosts when set.
+
+// Transport returns an http.RoundTripper that attaches the Client's token
+// to each request sent through base (nil: http.DefaultTransport).
+func (c *Client) Transport(base http.RoundTripper) http.RoundTripper {
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	return &transport{c: c, base: base}
+}
+
+type transport struct {
+	c    *Client
+	base http.RoundTripper
+}
+
+// maxDrain bounds how much of a rejected response is read so its
+// connection can be reused.
+const maxDrain = 64 << 10
+
+func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	c := t.c
+	if redirectedAway(req) {
+		return t.base.RoundTrip(req) // no token for another host
+	}
+	if err := c.hosts.check(req); err != nil {
+		closeBody(req)
+		return nil, err
+	}
+	e, err := c.entry(req.Context())
+	if err != nil {
+		closeBody(req)
+		return nil, err
+	}
+	r2, err := c.authorize(req, e)
+	if err != nil {
+		closeBody(req)
+		return nil, err
+	}
+	resp, err := t.base.RoundTrip(r2)
+	if err != nil || !maybeAuthError(resp.StatusCode) {
+		return resp, err
+	}
+	if !c.classify.ClassifyResponse(resp, true).Retry() {
+		return resp, nil
+	}
+	if req.Body != nil && req.Body != http.NoBody && req.GetBody == nil {
+		c.drop(e) // the body is gone: the next request gets a new token
+		return resp, nil
+	}
+	e2, err := c.replace(req.Context(), e)
+	if err != nil {
+		c.log.Warn("could not replace a rejected token; returning the server's answer", "error", err)
+		return resp, nil
+	}
+	var body io.ReadCloser
+	if req.GetBody != nil && req.Body != nil && req.Body != http.NoBody {
+		if body, err = req.GetBody(); err != nil {
+			return resp, nil
+		}
+	}
+	r3, err := c.authorize(req, e2)
+	if err != nil {
+		if body != nil {
+			body.Close()
+		}
+		return resp, nil
+	}
+	if body != nil {
+		r3.Body = body
+	}
+	drain(resp)
+	c.replays.Add(1)
+	c.log.Debug("replaying request with a fresh token", "host", req.URL.Host)
+	return t.base.RoundTrip(r3)
+}
+
+// maybeAuthError says which statuses are worth reading a body for: the
+// token codes come back as 400 (AWS JSON, S3), 401 or 403.
+func maybeAuthError(status int) bool {
+	return status == http.StatusBadRequest || status == http.StatusUnauthorized || status == http.StatusForbidden
+}
+
+// authorize returns a shallow copy of req carrying e's token. The header
+// map is new; its value slices are shared, which the RoundTripper contract
+// (no one modifies a request in flight) allows.
+func (c *Client) authorize(req *http.Request, e *entry) (*http.Request, error) {
+	r2 := new(http.Request)
+	*r2 = *req
+	h := make(http.Header, len(req.Header)+1)
+	for k, v := range req.Header {
+		h[k] = v
+	}
+	r2.Header = h
+	if c.attach != nil {
+		if err := c.attach(r2, e.tok); err != nil {
+			return nil, fmt.Errorf("tokenmgr: attaching token: %w", err)
+		}
+		return r2, nil
+	}
+	h["Authorization"] = e.auth
+	return r2, nil
+}
+
+func closeBody(req *http.Request) {
+	if req.Body != nil {
+		req.Body.Close()
+	}
+}
+
+func drain(resp *http.Response) {
+	io.CopyN(io.Discard, resp.Body, maxDrain)
+	resp.Body.Close()
+}
+
+// redirectedAway reports whether req is a redirect hop to a host other
+// than the one the user's request went to.
+func redirectedAway(req *http.Request) bool {
+	if req.Response == nil {
+		return false
+	}
+	orig := req
+	for orig.Response != nil && orig.Response.Request != nil {
+		orig = orig.Response.Request
+	}
+	return !sameOrigin(orig, req)
+}
+
+func sameOrigin(a, b *http.Request) bool {
+	return strings.EqualFold(a.URL.Hostname(), b.URL.Hostname()) && port(a) == port(b)
+}
+
+func port(r *http.Request) string {
+	if p := r.URL.Port(); p != "" {
+		return p
+	}
+	if strings.EqualFold(r.URL.Scheme, "http") {
+		return "80"
+	}
+	return "443"
+}
+
+// hostPolicy decides which requests may carry the token.
+type hostPolicy struct {
+	exact    []string // lower-case host names
+	suffixes []string // ".example.com" for "*.example.com"
+	insecure bool
+}
+
+func newHostPolicy(allowed []string, insecure bool) (hostPolicy, error) {
+	p := hostPolicy{insecure: insecure}
+	for _, h := range allowed {
+		h = strings.ToLower(strings.TrimSpace(h))
+		switch {
+		case h == "":
+			continue
+		case strings.HasPrefix(h, "*.") && len(h) > 2 && !strings.Contains(h[2:], "*"):
+			p.suffixes = append(p.suffixes, h[1:])
+		case strings.ContainsAny(h, "*/:@ "):
+			return p, fmt.Errorf("tokenmgr: AllowedHosts entry %q: want a host name or *.domain", h)
+		default:
+			p.exact = append(p.exact, h)
+		}
+	}
+	return p, nil
+}
+
+func (p *hostPolicy) check(req *http.Request) error {
+	host := req.URL.Hostname()
+	switch {
+	case strings.EqualFold(req.URL.Scheme, "https"):
+	case strings.EqualFold(req.URL.Scheme, "http"):
+		if !p.insecure && !isLoopback(host) {
+			return fmt.Errorf("%w to %s (use https, or set AllowInsecureHTTP)", ErrInsecureHTTP, host)
+		}
+	default:
+		return fmt.Errorf("tokenmgr: unsupported URL scheme %q", req.URL.Scheme)
+	}
+	if len(p.exact) == 0 && len(p.suffixes) == 0 {
+		return nil
+	}
+	for _, h := range p.exact {
+		if strings.EqualFold(h, host) {
+			return nil
+		}
+	}
+	for _, s := range p.suffixes {
+		if len(host) > len(s) && strings.EqualFold(host[len(host)-len(s):], s) {
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: %s", ErrHostNotAllowed, host)
+}
+
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	a, err := netip.ParseAddr(host)
+	return err == nil && a.IsLoopback()
+}
+
