@@ -113,7 +113,7 @@ type Client struct {
 	classify Classifier
 	hosts    hostPolicy
 
-	refreshBefore, expiryDelta time.Duration
+	refreshBefore, expiryDelta   time.Duration
 	refreshTimeout, tokenTimeout time.Duration
 	tokenHTTP                    *http.Client
 
