@@ -240,8 +240,10 @@ func (c *Client) Stats() Stats {
 	}
 }
 
-// Close stops background refreshes and waits for them to end. It does not
-// delete anything stored. Calls after Close fail with ErrClosed.
+// Close stops background refreshes, cancels refreshes in flight and waits
+// for them to end (a Source without a TokenContext method cannot be
+// cancelled and is waited for). It does not delete anything stored. Calls
+// that need a refresh after Close fail with ErrClosed.
 func (c *Client) Close() error {
 	c.mu.Lock()
 	c.closed = true

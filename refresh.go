@@ -100,6 +100,14 @@ func (c *Client) refresh(reason string, old *entry) (*entry, error) {
 	if cur := c.cur.Load(); c.usable(cur, old) {
 		return cur, nil // a refresh that ended just before ours began
 	}
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil, ErrClosed
+	}
+	c.wg.Add(1) // Close waits for refreshes in flight
+	c.mu.Unlock()
+	defer c.wg.Done()
 	ctx, cancel := context.WithTimeout(c.ctx, c.refreshTimeout)
 	defer cancel()
 	start := c.now()
@@ -261,6 +269,13 @@ func (c *Client) fetchOnce(ctx context.Context) (*oauth2.Token, error) {
 	}
 	if tok == nil || tok.AccessToken == "" {
 		return nil, fmt.Errorf("%w: no access_token", ErrBadTokenResponse)
+	}
+	if !tok.Expiry.IsZero() {
+		// Sources date expiry by the wall clock; carry the lifetime over to
+		// the Client's clock (the same one outside tests).
+		t2 := *tok
+		t2.Expiry = c.now().Add(time.Until(tok.Expiry))
+		tok = &t2
 	}
 	if !tok.Expiry.IsZero() && !tok.Expiry.After(c.now()) {
 		return nil, fmt.Errorf("%w: token expired on arrival (expires_in zero or negative, or the clock is far off)", ErrBadTokenResponse)

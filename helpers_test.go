@@ -1,0 +1,116 @@
+package tokenmgr
+
+import (
+	"context"
+	"log/slog"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"golang.org/x/oauth2"
+	"golang.org/x/oauth2/clientcredentials"
+
+	"github.com/tokenmgr/tokenmgr/internal/oauthtest"
+)
+
+// fakeClock is a settable clock for the timing rules.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newFakeClock() *fakeClock { return &fakeClock{t: time.Now()} }
+
+func (f *fakeClock) Now() time.Time {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.t
+}
+
+func (f *fakeClock) Add(d time.Duration) {
+	f.mu.Lock()
+	f.t = f.t.Add(d)
+	f.mu.Unlock()
+}
+
+func ccConfig(s *oauthtest.Server) *clientcredentials.Config {
+	// AuthStyleInHeader: auto-detection would send every failing request
+	// twice and blur the request counts.
+	return &clientcredentials.Config{ClientID: s.ClientID, ClientSecret: s.ClientSecret, TokenURL: s.TokenURL(), AuthStyle: oauth2.AuthStyleInHeader}
+}
+
+// newTestClient returns a Client on srv's client credentials with a fake
+// clock, no jitter and instant backoff sleeps (recorded in *sleeps).
+func newTestClient(t *testing.T, cfg Config, clk *fakeClock) (*Client, *sleepRecorder) {
+	t.Helper()
+	c, err := New(cfg)
+	require.NoError(t, err)
+	rec := &sleepRecorder{clk: clk}
+	if clk != nil {
+		c.now = clk.Now
+		c.sleep = rec.sleep
+	}
+	c.jitter = func(time.Duration) time.Duration { return 0 }
+	t.Cleanup(func() {
+		require.NoError(t, c.Close())
+		requireNoClientGoroutines(t)
+	})
+	return c, rec
+}
+
+// sleepRecorder stands in for time.Sleep: it records the wait and moves
+// the fake clock on by it.
+type sleepRecorder struct {
+	mu    sync.Mutex
+	clk   *fakeClock
+	waits []time.Duration
+}
+
+func (s *sleepRecorder) sleep(ctx context.Context, d time.Duration) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.waits = append(s.waits, d)
+	s.mu.Unlock()
+	s.clk.Add(d)
+	return nil
+}
+
+func (s *sleepRecorder) Waits() []time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]time.Duration(nil), s.waits...)
+}
+
+// requireNoClientGoroutines fails if a goroutine is still running the
+// Client's code. Close waits for its goroutines, so none may remain.
+func requireNoClientGoroutines(t *testing.T) {
+	t.Helper()
+	buf := make([]byte, 1<<20)
+	n := runtime.Stack(buf, true)
+	for _, g := range strings.Split(string(buf[:n]), "\n\n") {
+		if strings.Contains(g, "tokenmgr.(*Client).backgroundLoop") || strings.Contains(g, "tokenmgr.(*Client).refresh") {
+			t.Fatalf("goroutine left after Close:\n%s", g)
+		}
+	}
+}
+
+func newTextLogger(w *strings.Builder) *slog.Logger {
+	var mu sync.Mutex
+	return slog.New(slog.NewTextHandler(lockedWriter{&mu, w}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  *strings.Builder
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}

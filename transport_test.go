@@ -1,0 +1,326 @@
+package tokenmgr
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"golang.org/x/oauth2"
+
+	"github.com/tokenmgr/tokenmgr/internal/oauthtest"
+)
+
+func TestTransportAttachesTokenWithoutTouchingRequest(t *testing.T) {
+	srv := oauthtest.New(oauthtest.Options{})
+	defer srv.Close()
+	c, _ := newTestClient(t, Config{Source: ClientCredentials(ccConfig(srv))}, nil)
+	req, _ := http.NewRequest("GET", srv.URL+"/v1/things", nil)
+	req.Header.Set("X-Mine", "1")
+	resp, err := c.HTTPClient().Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	assert.Equal(t, http.StatusOK, resp.StatusCode, string(body))
+	assert.Empty(t, req.Header.Get("Authorization"), "the caller's request is not modified")
+	assert.Equal(t, "1", req.Header.Get("X-Mine"))
+}
+
+func TestTransportReplaysOnceAfterInvalidToken(t *testing.T) {
+	srv := oauthtest.New(oauthtest.Options{})
+	defer srv.Close()
+	c, _ := newTestClient(t, Config{Source: ClientCredentials(ccConfig(srv))}, nil)
+	hc := c.HTTPClient()
+	resp, err := hc.Get(srv.URL + "/a")
+	require.NoError(t, err)
+	resp.Body.Close()
+	tok, _ := c.Token(context.Background())
+	srv.Revoke(tok.AccessToken)
+
+	// A POST with a rewindable body is replayed with the same body.
+	var bodies []string
+	var mu sync.Mutex
+	srv.SetHook(func(w http.ResponseWriter, r *http.Request) bool {
+		if r.URL.Path == "/token" {
+			return false
+		}
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		bodies = append(bodies, string(b))
+		mu.Unlock()
+		r.Body = io.NopCloser(bytes.NewReader(b))
+		return false
+	})
+	resp, err = hc.Post(srv.URL+"/b", "text/plain", strings.NewReader("payload"))
+	require.NoError(t, err)
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusOK, resp.StatusCode, string(b))
+	assert.Equal(t, []string{"payload", "payload"}, bodies)
+	assert.EqualValues(t, 2, srv.TokenRequests.Load())
+	assert.EqualValues(t, 1, c.Stats().Replays)
+	assert.EqualValues(t, 2, srv.Rejected.Load()+1, "one rejection, then success")
+}
+
+func TestTransportSecondRejectionGoesToCaller(t *testing.T) {
+	srv := oauthtest.New(oauthtest.Options{})
+	defer srv.Close()
+	srv.SetHook(func(w http.ResponseWriter, r *http.Request) bool {
+		if r.URL.Path == "/token" {
+			return false
+		}
+		w.Header().Set("Content-Type", "text/xml")
+		w.WriteHeader(http.StatusForbidden)
+		io.WriteString(w, oauthtest.AWSInvalidClientTokenId)
+		return true
+	})
+	c, _ := newTestClient(t, Config{Source: ClientCredentials(ccConfig(srv))}, nil)
+	resp, err := c.HTTPClient().Get(srv.URL + "/x")
+	require.NoError(t, err)
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusForbidden, resp.StatusCode)
+	assert.Equal(t, oauthtest.AWSInvalidClientTokenId, string(b), "body intact")
+	assert.EqualValues(t, 2, srv.APIRequests.Load(), "sent twice, no loop")
+	assert.EqualValues(t, 2, srv.TokenRequests.Load())
+}
+
+func TestTransportNeverResendsUnrewindableBody(t *testing.T) {
+	srv := oauthtest.New(oauthtest.Options{})
+	defer srv.Close()
+	c, _ := newTestClient(t, Config{Source: ClientCredentials(ccConfig(srv))}, nil)
+	tok, err := c.Token(context.Background())
+	require.NoError(t, err)
+	srv.Revoke(tok.AccessToken)
+	req, _ := http.NewRequest("POST", srv.URL+"/upload", io.NopCloser(strings.NewReader("once")))
+	req.GetBody = nil
+	resp, err := c.HTTPClient().Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusForbidden, resp.StatusCode, "first answer returned")
+	assert.EqualValues(t, 1, srv.APIRequests.Load(), "never sent twice")
+	// The next request gets a new token.
+	resp, err = c.HTTPClient().Get(srv.URL + "/next")
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+}
+
+func TestTransportConcurrentRejectionsOneRefresh(t *testing.T) {
+	srv := oauthtest.New(oauthtest.Options{})
+	defer srv.Close()
+	c, _ := newTestClient(t, Config{Source: ClientCredentials(ccConfig(srv))}, nil)
+	tok, err := c.Token(context.Background())
+	require.NoError(t, err)
+	srv.Revoke(tok.AccessToken)
+
+	// Hold every API request until all 100 have arrived, so they all carry
+	// the revoked token.
+	const n = 100
+	var arrived atomic.Int64
+	all := make(chan struct{})
+	srv.SetHook(func(w http.ResponseWriter, r *http.Request) bool {
+		if r.URL.Path != "/token" && r.Header.Get("Authorization") == "Bearer "+tok.AccessToken {
+			if arrived.Add(1) == n {
+				close(all)
+			}
+			<-all
+		}
+		return false
+	})
+	hc := c.HTTPClient()
+	hc.Transport.(*transport).base = &http.Transport{MaxIdleConnsPerHost: n}
+	var wg sync.WaitGroup
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			resp, err := hc.Get(srv.URL + "/p")
+			if assert.NoError(t, err) {
+				assert.Equal(t, http.StatusOK, resp.StatusCode)
+				resp.Body.Close()
+			}
+		}()
+	}
+	wg.Wait()
+	assert.EqualValues(t, 2, srv.TokenRequests.Load(), "100 rejections of one token, one refresh")
+	assert.EqualValues(t, n, c.Stats().Replays)
+}
+
+func TestTransportDoesNotRetryOtherErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		status int
+		header http.Header
+		body   string
+	}{
+		{"insufficient_scope", 403, http.Header{"Www-Authenticate": {`Bearer error="insufficient_scope", scope="a"`}}, ""},
+		{"claims challenge", 401, http.Header{"Www-Authenticate": {`Bearer realm="", error="invalid_token", claims="eyJ9"`}}, ""},
+		{"access denied", 403, http.Header{"Content-Type": {"text/xml"}}, "<Error><Code>AccessDenied</Code></Error>"},
+		{"plain 403", 403, nil, "forbidden"},
+		{"5xx", 503, nil, ""},
+		{"clock skew", 403, nil, "<ErrorResponse><Error><Code>RequestExpired</Code></Error></ErrorResponse>"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := oauthtest.New(oauthtest.Options{})
+			defer srv.Close()
+			srv.SetHook(func(w http.ResponseWriter, r *http.Request) bool {
+				if r.URL.Path == "/token" {
+					return false
+				}
+				for k, v := range tc.header {
+					w.Header()[k] = v
+				}
+				w.WriteHeader(tc.status)
+				io.WriteString(w, tc.body)
+				return true
+			})
+			c, _ := newTestClient(t, Config{Source: ClientCredentials(ccConfig(srv))}, nil)
+			resp, err := c.HTTPClient().Get(srv.URL + "/x")
+			require.NoError(t, err)
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			assert.Equal(t, tc.status, resp.StatusCode)
+			assert.Equal(t, tc.body, string(b))
+			assert.EqualValues(t, 1, srv.APIRequests.Load())
+			assert.EqualValues(t, 1, srv.TokenRequests.Load())
+		})
+	}
+}
+
+func TestTransportRedirectToOtherHostGetsNoToken(t *testing.T) {
+	var otherAuth, sameAuth atomic.Value
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		otherAuth.Store(r.Header.Get("Authorization"))
+	}))
+	defer other.Close()
+	srv := oauthtest.New(oauthtest.Options{})
+	defer srv.Close()
+	srv.SetHook(func(w http.ResponseWriter, r *http.Request) bool {
+		switch r.URL.Path {
+		case "/away":
+			http.Redirect(w, r, other.URL+"/landing", http.StatusFound)
+			return true
+		case "/here":
+			http.Redirect(w, r, "/landing", http.StatusFound)
+			return true
+		case "/landing":
+			sameAuth.Store(r.Header.Get("Authorization"))
+		}
+		return false
+	})
+	// Both servers are on 127.0.0.1; they differ by port, which is part of
+	// the origin.
+	c, _ := newTestClient(t, Config{Source: ClientCredentials(ccConfig(srv))}, nil)
+	hc := c.HTTPClient()
+	resp, err := hc.Get(srv.URL + "/away")
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, "", otherAuth.Load(), "no token for another host")
+	resp, err = hc.Get(srv.URL + "/here")
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.True(t, strings.HasPrefix(sameAuth.Load().(string), "Bearer "), "same host keeps the token")
+}
+
+type recordingRT struct {
+	reqs []*http.Request
+}
+
+func (r *recordingRT) RoundTrip(req *http.Request) (*http.Response, error) {
+	r.reqs = append(r.reqs, req)
+	return &http.Response{StatusCode: 200, Body: http.NoBody, Request: req}, nil
+}
+
+type trackedBody struct {
+	io.Reader
+	closed bool
+}
+
+func (b *trackedBody) Close() error { b.closed = true; return nil }
+
+func TestTransportHostPolicy(t *testing.T) {
+	static := oauth2.StaticTokenSource(&oauth2.Token{AccessToken: "static-token-value"})
+	for _, tc := range []struct {
+		name    string
+		cfg     Config
+		url     string
+		wantErr error
+	}{
+		{"plain http to a remote host", Config{}, "http://api.example.com/x", ErrInsecureHTTP},
+		{"plain http to loopback", Config{}, "http://127.0.0.1:8080/x", nil},
+		{"plain http to localhost", Config{}, "http://localhost/x", nil},
+		{"plain http allowed", Config{AllowInsecureHTTP: true}, "http://api.example.com/x", nil},
+		{"allowed host", Config{AllowedHosts: []string{"api.example.com"}}, "https://API.example.com/x", nil},
+		{"wildcard", Config{AllowedHosts: []string{"*.example.com"}}, "https://eu.api.example.com/x", nil},
+		{"wildcard is not the apex", Config{AllowedHosts: []string{"*.example.com"}}, "https://example.com/x", ErrHostNotAllowed},
+		{"not allowed", Config{AllowedHosts: []string{"api.example.com"}}, "https://evil.example.net/x", ErrHostNotAllowed},
+		{"suffix trick", Config{AllowedHosts: []string{"*.example.com"}}, "https://evilexample.com/x", ErrHostNotAllowed},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := tc.cfg
+			cfg.Source = static
+			c, _ := newTestClient(t, cfg, nil)
+			rec := &recordingRT{}
+			body := &trackedBody{Reader: strings.NewReader("b")}
+			req, _ := http.NewRequest("POST", tc.url, body)
+			resp, err := c.Transport(rec).RoundTrip(req)
+			if tc.wantErr != nil {
+				require.ErrorIs(t, err, tc.wantErr)
+				assert.Nil(t, resp)
+				assert.Empty(t, rec.reqs, "nothing sent")
+				assert.True(t, body.closed, "body closed on early error")
+				assert.NotContains(t, err.Error(), "static-token-value")
+				return
+			}
+			require.NoError(t, err)
+			require.Len(t, rec.reqs, 1)
+			assert.Equal(t, "Bearer static-token-value", rec.reqs[0].Header.Get("Authorization"))
+		})
+	}
+	_, err := New(Config{Source: static, AllowedHosts: []string{"https://x.com"}})
+	require.Error(t, err)
+}
+
+func TestTransportEarlyErrorClosesBody(t *testing.T) {
+	srv := oauthtest.New(oauthtest.Options{})
+	defer srv.Close()
+	cfg := ccConfig(srv)
+	cfg.ClientSecret = "nope"
+	c, _ := newTestClient(t, Config{Source: ClientCredentials(cfg)}, nil)
+	body := &trackedBody{Reader: strings.NewReader("b")}
+	req, _ := http.NewRequest("POST", srv.URL+"/x", body)
+	_, err := c.Transport(&recordingRT{}).RoundTrip(req)
+	require.ErrorIs(t, err, ErrInvalidClient)
+	assert.True(t, body.closed)
+}
+
+func TestCustomAttach(t *testing.T) {
+	c, _ := newTestClient(t, Config{
+		Source: oauth2.StaticTokenSource(&oauth2.Token{AccessToken: "k"}),
+		Attach: func(r *http.Request, tok *oauth2.Token) error {
+			if r.URL.Path == "/fail" {
+				return errors.New("signer failed")
+			}
+			r.Header.Set("X-Api-Key", tok.AccessToken)
+			return nil
+		},
+	}, nil)
+	rec := &recordingRT{}
+	req, _ := http.NewRequest("GET", "https://api.example.com/ok", nil)
+	_, err := c.Transport(rec).RoundTrip(req)
+	require.NoError(t, err)
+	assert.Equal(t, "k", rec.reqs[0].Header.Get("X-Api-Key"))
+	assert.Empty(t, rec.reqs[0].Header.Get("Authorization"))
+	req, _ = http.NewRequest("GET", "https://api.example.com/fail", nil)
+	_, err = c.Transport(rec).RoundTrip(req)
+	require.ErrorContains(t, err, "signer failed")
+}
