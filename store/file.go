@@ -18,7 +18,7 @@ import (
 // FileOptions tune the key derivation of a new encrypted file. They apply
 // when a Save creates the file; an existing file keeps the cost written in
 // its header (within the limits this package accepts: N up to 2^20, at most
-// 256 MiB of memory and 64 times the default work).
+// 256 MiB of memory and 16 times the default work).
 type FileOptions struct {
 	// ScryptLogN is log2 of scrypt's N, 10..20; 0 means DefaultScryptLogN.
 	ScryptLogN int
