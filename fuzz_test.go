@@ -1,0 +1,247 @@
+package tokenmgr
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"maps"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+	"unicode/utf8"
+)
+
+var knownSources = []string{"", "x-amzn-errortype", "json", "xml", "www-authenticate", "status"}
+
+// addFixtureSeeds adds every response under testdata/responses as a seed.
+func addFixtureSeeds(f *testing.F, add func(status int, errType, wwwAuth string, body []byte)) {
+	ents, err := os.ReadDir(fixtureDir)
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, e := range ents {
+		if !strings.HasSuffix(e.Name(), ".http") {
+			continue
+		}
+		resp, body := loadFixture(f, e.Name(), http.MethodGet)
+		add(resp.StatusCode, resp.Header.Get("X-Amzn-Errortype"), resp.Header.Get("Www-Authenticate"), body)
+	}
+}
+
+func FuzzClassify(f *testing.F) {
+	addFixtureSeeds(f, func(status int, errType, wwwAuth string, body []byte) {
+		f.Add(status, errType, wwwAuth, body, false)
+		f.Add(status, errType, wwwAuth, body, true)
+	})
+	f.Add(401, "", `Bearer error=invalid_token, claims=""`, []byte(`{"error":{"code":"ExpiredAuthenticationToken"}}`), true)
+	f.Add(400, "a:b#c", "", []byte(`<Response><Errors><Error><Code>x#RequestExpired:y</Code>`), false)
+	f.Add(403, "", "", []byte(`{"__type":{"nested":1},"code":["x"],"error":"invalid_token"}`), true)
+	f.Fuzz(func(t *testing.T, status int, errType, wwwAuth string, body []byte, knownLength bool) {
+		h := http.Header{}
+		if errType != "" {
+			h.Set("X-Amzn-Errortype", errType)
+		}
+		if wwwAuth != "" {
+			h.Set("Www-Authenticate", wwwAuth)
+		}
+		length := int64(-1)
+		if knownLength {
+			length = int64(len(body))
+		}
+		orig := bytes.Clone(body)
+		resp := &http.Response{
+			StatusCode: status, Header: h, ContentLength: length,
+			Body: io.NopCloser(bytes.NewReader(body)),
+		}
+		var cl Classifier
+		got := cl.ClassifyResponse(resp, true)
+		b, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatalf("reading the body back: %v", err)
+		}
+		if !bytes.Equal(b, orig) {
+			t.Fatalf("body changed: got %q, want %q", b, orig)
+		}
+		if !bytes.Equal(body, orig) {
+			t.Fatal("classifier wrote to the caller's bytes")
+		}
+		if got.Kind < KindOther || got.Kind > KindAccessDenied || strings.HasPrefix(got.Kind.String(), "Kind(") {
+			t.Fatalf("unknown kind %d", got.Kind)
+		}
+		if got.Retry() != (got.Kind == KindInvalidToken) {
+			t.Fatalf("Retry() %v for kind %v", got.Retry(), got.Kind)
+		}
+		if !slices.Contains(knownSources, got.Source) {
+			t.Fatalf("unknown source %q", got.Source)
+		}
+		if got.Source == "" && got.Code != "" {
+			t.Fatalf("code %q without a source", got.Code)
+		}
+		// The direct call agrees, and a carried=false verdict differs only
+		// by a bare 401 becoming KindOther.
+		if d := cl.Classify(status, h, body, true); d != got {
+			t.Fatalf("Classify %+v != ClassifyResponse %+v", d, got)
+		}
+		nc := cl.Classify(status, h, body, false)
+		if nc != got && !(got.Kind == KindInvalidToken && got.Source == "status" && nc.Kind == KindOther) {
+			t.Fatalf("carried=false changed %+v to %+v", got, nc)
+		}
+	})
+}
+
+func FuzzBearerChallenge(f *testing.F) {
+	addFixtureSeeds(f, func(_ int, _, wwwAuth string, _ []byte) {
+		if wwwAuth != "" {
+			f.Add(wwwAuth)
+		}
+	})
+	for _, s := range []string{
+		`Bearer error=invalid_token`, `=Bearer realm=""`, `Basic realm="x", Bearer error="a\"b"`,
+		`Bearer error="unterminated`, `Negotiate abc==, Bearer`, `= = ==,,  ,=`, `Bearer error="x\`,
+		"Bearer\terror\t=\tinvalid_token", `Bearer realm="a",,,error=,claims="",resource`,
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		var c challenge
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			// One header value, and the same split into several values.
+			c = parseBearerChallenge([]string{s})
+			parseBearerChallenge(strings.Split(s, "\n"))
+		}()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("parseBearerChallenge(%q) did not return", s)
+		}
+		if !strings.Contains(strings.ToLower(s), "bearer") && (c != challenge{}) {
+			t.Fatalf("no Bearer scheme in %q, yet %+v", s, c)
+		}
+		if c.err != strings.ToLower(c.err) {
+			t.Fatalf("error %q not lower-cased", c.err)
+		}
+		if len(c.err) > len(s) || len(c.claims) > len(s) {
+			t.Fatalf("parameter longer than the input: %+v", c)
+		}
+	})
+}
+
+func FuzzReadEnv(f *testing.F) {
+	dir := f.TempDir()
+	secretFile := filepath.Join(dir, "secret")
+	if err := os.WriteFile(secretFile, []byte("file-s3cr3t-Q\n"), 0o600); err != nil {
+		f.Fatal(err)
+	}
+	missing := filepath.Join(dir, "missing")
+
+	f.Add("https://auth.example.com/token", "client", "s3cr3t-XYZ", "a b,c", "header", "5m", "api.example.com", "memory", uint8(0))
+	f.Add("http://auth.example.com/token", "client", "s3cr3t-XYZ", "", "basic", "-5m", "", "", uint8(0))
+	f.Add("http://127.0.0.1:8080/t", "", "s3cr3t-XYZ", "", "", "", "*.example.com", "auto", uint8(1))
+	f.Add("", "", "s3cr3t-XYZ", "", "", "soon", "a:1", "s3", uint8(4))
+	f.Add("https://x/", "c", "", "", "PARAMS", "0", "", "keyring", uint8(2))
+	f.Add("s3cr3t-XYZ://", "c", "s3cr3t-XYZ", "", "", "", "", "", uint8(8))
+	f.Add("https://x/", "c", "s3cr3t-\xffXYZ", "", "", "", "", "", uint8(0))
+	f.Fuzz(func(t *testing.T, tokenURL, clientID, secret, scopes, authStyle, refreshBefore, allowedHosts, storeKind string, mode uint8) {
+		vars := map[string]string{}
+		set := func(k, v string) {
+			if v != "" {
+				vars[k] = v
+			}
+		}
+		set("TOKENMGR_TOKEN_URL", tokenURL)
+		set("TOKENMGR_CLIENT_ID", clientID)
+		set("TOKENMGR_CLIENT_SECRET", secret)
+		set("TOKENMGR_SCOPES", scopes)
+		set("TOKENMGR_AUTH_STYLE", authStyle)
+		set("TOKENMGR_REFRESH_BEFORE", refreshBefore)
+		set("TOKENMGR_ALLOWED_HOSTS", allowedHosts)
+		set("TOKENMGR_STORE", storeKind)
+		if mode&1 != 0 {
+			vars["TOKENMGR_CLIENT_SECRET_FILE"] = secretFile
+		}
+		if mode&2 != 0 {
+			vars["TOKENMGR_CLIENT_SECRET_FILE"] = missing
+		}
+		if mode&4 != 0 {
+			vars["TOKENMGR_REFRESH_TOKEN"] = "rt-s3cr3t-RT9"
+		}
+		if mode&8 != 0 {
+			vars["TOKENMGR_ACCESS_TOKEN"] = "at-s3cr3t-AT7"
+		}
+		read := func(vars map[string]string) (*Env, error) {
+			return ReadEnv(func(k string) (string, bool) { v, ok := vars[k]; return v, ok })
+		}
+		e, err := read(vars)
+
+		// What would count as echoing the secret: a trimmed value of at
+		// least 8 bytes that no other variable contains.
+		sec := strings.TrimSpace(secret)
+		check := len(sec) >= 8
+		for k, v := range vars {
+			if k != "TOKENMGR_CLIENT_SECRET" && strings.Contains(v, sec) {
+				check = false
+			}
+		}
+		// leaks reports whether s shows the secret, and not merely because
+		// the fixed text around it happens to contain those bytes: the
+		// same inputs with another secret of the same shape must not show
+		// it too.
+		leaks := func(s string, other func(*Env, error) string) bool {
+			if !check || !strings.Contains(s, sec) {
+				return false
+			}
+			alt := maps.Clone(vars)
+			alt["TOKENMGR_CLIENT_SECRET"] = strings.Repeat("Q", len(sec))
+			if !utf8.ValidString(secret) {
+				alt["TOKENMGR_CLIENT_SECRET"] += "\xff"
+			}
+			return !strings.Contains(other(read(alt)), sec)
+		}
+
+		if err != nil {
+			if e != nil {
+				t.Fatalf("both an Env and an error: %v", err)
+			}
+			var ee *EnvError
+			if !errors.As(err, &ee) {
+				t.Fatalf("error %T %v is not an *EnvError", err, err)
+			}
+			if !slices.Contains(EnvVars, ee.Var) {
+				t.Fatalf("error names unknown variable %q", ee.Var)
+			}
+			if leaks(err.Error(), func(_ *Env, err error) string {
+				if err == nil {
+					return ""
+				}
+				return err.Error()
+			}) {
+				t.Fatalf("error shows the client secret %q: %v", sec, err)
+			}
+			return
+		}
+		if e == nil {
+			t.Fatal("no Env and no error")
+		}
+		show := func(e *Env, _ error) string {
+			if e == nil {
+				return ""
+			}
+			return e.String() + "\n" + e.LogValue().String()
+		}
+		if leaks(show(e, nil), show) {
+			t.Fatalf("String/LogValue show the client secret %q: %s", sec, show(e, nil))
+		}
+		if e.TokenURL == "" && e.AccessToken == "" {
+			t.Fatal("accepted without TOKEN_URL or ACCESS_TOKEN")
+		}
+		if mode&3 == 0 && e.ClientSecret != sec {
+			t.Fatalf("ClientSecret %q, want %q", e.ClientSecret, sec)
+		}
+	})
+}
