@@ -1,0 +1,74 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// autoProbeTimeout bounds how long Auto waits for the keyring to answer: a
+// Secret Service that wants to show an unlock prompt nobody will see would
+// otherwise hang the program.
+var autoProbeTimeout = 3 * time.Second
+
+// probeUser is the account Auto reads to see whether the keyring answers.
+// It is never written; "not found" means the keyring works.
+const probeUser = "tokenmgr-keyring-probe"
+
+// Auto picks the OS keyring when one answers within a few seconds, else the
+// encrypted file at path (DefaultFilePath when path is empty) with
+// passphrase. With neither a keyring nor a passphrase it returns an error
+// wrapping ErrKeyringUnavailable that names both ways out; it never falls
+// back to storing credentials in plain text.
+func Auto(ctx context.Context, service, path string, passphrase []byte) (Store, error) {
+	return autoWith(ctx, osKeyring{}, service, path, passphrase)
+}
+
+func autoWith(ctx context.Context, kr keyringBackend, service, path string, passphrase []byte) (Store, error) {
+	ks := &keyringStore{service: service, kr: kr}
+	err := probeKeyring(ctx, ks)
+	if err == nil {
+		return ks, nil
+	}
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
+	if len(passphrase) > 0 {
+		if path == "" {
+			if path, err = DefaultFilePath(); err != nil {
+				return nil, err
+			}
+		}
+		return NewEncryptedFile(path, passphrase)
+	}
+	cause := err
+	var ke *keyringError
+	if errors.As(err, &ke) {
+		cause = ke.cause
+	}
+	return nil, fmt.Errorf("store: no credential store: %w (%v); start a Secret Service (e.g. gnome-keyring-daemon under dbus-run-session), or set TOKENMGR_STORE_PASSPHRASE or TOKENMGR_STORE_PASSPHRASE_FILE to use an encrypted file",
+		ErrKeyringUnavailable, cause)
+}
+
+// probeKeyring reads a probe entry with a timeout. The read runs in its own
+// goroutine because go-keyring cannot be cancelled; if it hangs, it is left
+// to finish in the background.
+func probeKeyring(ctx context.Context, ks *keyringStore) error {
+	ctx, cancel := context.WithTimeout(ctx, autoProbeTimeout)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		_, err := ks.get(probeUser)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err == nil || errors.Is(err, ErrNotFound) {
+			return nil
+		}
+		return err
+	case <-ctx.Done():
+		return &keyringError{store: ks.String(), cause: fmt.Errorf("no answer within %v", autoProbeTimeout)}
+	}
+}

@@ -1,0 +1,368 @@
+package store
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+
+	"github.com/zalando/go-keyring"
+)
+
+// Keyring layout. The OS keyrings cap one secret at a few kilobytes (about
+// 3000 bytes with service and account on macOS, 2560 on Windows), and an
+// id_token alone can exceed that. So a value is stored base64-encoded:
+//
+//   - up to keyringChunkSize characters inline, in one entry named key:
+//     "tokenmgr:v1:i:<base64>";
+//   - larger, in chunks of keyringChunkSize characters named
+//     "<key>#<slot>#<i>" and a manifest under key:
+//     "tokenmgr:v1:c:<slot>:<chunks>:<hex sha256 of the value>".
+//
+// The slot alternates between "a" and "b": a Save writes the chunks into the
+// slot the current manifest does not use, then the manifest (the switch is
+// that one atomic Set), then deletes the old slot's chunks. A crash leaves
+// the old value readable, and at worst a run of chunks 0..j-1 in a slot,
+// which the next Save or Delete of the key finds and removes (it writes and
+// deletes chunks in an order that keeps each slot's leftovers such a run). A
+// reader that races a writer sees a missing chunk or a digest mismatch and
+// reads again.
+const (
+	keyringChunkSize = 2000
+	keyringPrefix    = "tokenmgr:v1:"
+	keyringInline    = keyringPrefix + "i:"
+	keyringChunked   = keyringPrefix + "c:"
+	keyringMaxChunks = (MaxValueSize*4/3)/keyringChunkSize + 2
+	keyringReadTries = 4
+)
+
+// keyringBackend is the part of go-keyring the store uses; tests substitute
+// a fake for edge cases without touching the global keyring.MockInit.
+type keyringBackend interface {
+	Get(service, user string) (string, error)
+	Set(service, user, password string) error
+	Delete(service, user string) error
+}
+
+type osKeyring struct{}
+
+func (osKeyring) Get(service, user string) (string, error) { return keyring.Get(service, user) }
+func (osKeyring) Set(service, user, pw string) error       { return keyring.Set(service, user, pw) }
+func (osKeyring) Delete(service, user string) error        { return keyring.Delete(service, user) }
+
+// NewKeyring returns a Store keeping each credential as a secret of the
+// operating system's keyring (macOS Keychain, Windows Credential Manager,
+// the Secret Service on Linux, e.g. gnome-keyring or KeePassXC) under the
+// given service name, with the credential's key as the account.
+//
+// Values too large for one keyring entry are split into chunks (see the
+// package documentation). When no keyring answers, operations return an
+// error wrapping ErrKeyringUnavailable that says what to do; Auto checks for
+// that before choosing this store. The store implements Locker with lock
+// files under os.UserCacheDir()/tokenmgr/locks, shared by all processes of
+// the user.
+func NewKeyring(service string) Store {
+	return &keyringStore{service: service, kr: osKeyring{}}
+}
+
+type keyringStore struct {
+	service string
+	kr      keyringBackend
+}
+
+// String names the store by its service; it holds no secret.
+func (k *keyringStore) String() string { return "keyring(" + k.service + ")" }
+
+// keyringHint says how to get out of a missing keyring.
+func keyringHint() string {
+	if runtime.GOOS == "linux" || strings.HasSuffix(runtime.GOOS, "bsd") {
+		return "start a Secret Service (e.g. gnome-keyring-daemon under dbus-run-session) or use TOKENMGR_STORE=file with TOKENMGR_STORE_PASSPHRASE"
+	}
+	return "use TOKENMGR_STORE=file with TOKENMGR_STORE_PASSPHRASE"
+}
+
+// keyringError reports a keyring that did not answer. It matches
+// ErrKeyringUnavailable and the underlying error under errors.Is.
+type keyringError struct {
+	store string
+	cause error
+}
+
+func (e *keyringError) Error() string {
+	return fmt.Sprintf("store: %s: OS keyring unavailable (%v); %s", e.store, e.cause, keyringHint())
+}
+
+func (e *keyringError) Unwrap() []error { return []error{ErrKeyringUnavailable, e.cause} }
+
+// classify turns a go-keyring error into this package's errors. Every error
+// other than "not found" and "too big" means the keyring cannot be used:
+// no session bus, no Secret Service on it, a locked collection that cannot
+// be unlocked, an unsupported platform.
+func (k *keyringStore) classify(key string, err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, keyring.ErrNotFound):
+		return fmt.Errorf("store: %s: key %q: %w", k, key, ErrNotFound)
+	case errors.Is(err, keyring.ErrSetDataTooBig):
+		return fmt.Errorf("store: %s: key %q: %w for one keyring entry", k, key, ErrTooLarge)
+	default:
+		return &keyringError{store: k.String(), cause: err}
+	}
+}
+
+func (k *keyringStore) get(user string) (string, error) {
+	v, err := k.kr.Get(k.service, user)
+	return v, k.classify(user, err)
+}
+
+func (k *keyringStore) set(user, v string) error {
+	return k.classify(user, k.kr.Set(k.service, user, v))
+}
+
+// del deletes one entry; a missing entry is not an error.
+func (k *keyringStore) del(user string) error {
+	err := k.classify(user, k.kr.Delete(k.service, user))
+	if errors.Is(err, ErrNotFound) {
+		return nil
+	}
+	return err
+}
+
+func chunkName(key, slot string, i int) string { return key + "#" + slot + "#" + strconv.Itoa(i) }
+
+// manifest is the parsed entry stored under a credential's key.
+type manifest struct {
+	inline string // base64 value when not chunked
+	slot   string // "a" or "b" when chunked
+	chunks int
+	digest string // hex sha256 of the value
+}
+
+func parseManifest(s string) (manifest, bool) {
+	if v, ok := strings.CutPrefix(s, keyringInline); ok {
+		return manifest{inline: v}, true
+	}
+	rest, ok := strings.CutPrefix(s, keyringChunked)
+	if !ok {
+		return manifest{}, false
+	}
+	f := strings.Split(rest, ":")
+	if len(f) != 3 || (f[0] != "a" && f[0] != "b") || len(f[2]) != 64 {
+		return manifest{}, false
+	}
+	n, err := strconv.Atoi(f[1])
+	if err != nil || n < 1 || n > keyringMaxChunks {
+		return manifest{}, false
+	}
+	return manifest{slot: f[0], chunks: n, digest: f[2]}, true
+}
+
+// Load reads the value under key. It waits at most until ctx is done; the
+// keyring call itself cannot be interrupted and finishes in the background.
+func (k *keyringStore) Load(ctx context.Context, key string) ([]byte, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	type result struct {
+		v   []byte
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		v, err := k.load(key)
+		done <- result{v, err}
+	}()
+	select {
+	case r := <-done:
+		return r.v, r.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+func (k *keyringStore) load(key string) ([]byte, error) {
+	for range keyringReadTries {
+		m, err := k.get(key)
+		if err != nil {
+			return nil, err
+		}
+		man, ok := parseManifest(m)
+		if !ok {
+			return nil, fmt.Errorf("store: %s: key %q: %w: entry was not written by tokenmgr", k, key, ErrFormat)
+		}
+		if man.chunks == 0 {
+			v, err := base64.StdEncoding.DecodeString(man.inline)
+			if err != nil {
+				return nil, fmt.Errorf("store: %s: key %q: %w: bad base64", k, key, ErrFormat)
+			}
+			return v, nil
+		}
+		v, err := k.readChunks(key, man)
+		if errors.Is(err, errChunksChanged) {
+			continue // a writer replaced the value while we read; read again
+		}
+		return v, err
+	}
+	return nil, fmt.Errorf("store: %s: key %q: %w: chunks kept changing or are missing", k, key, ErrFormat)
+}
+
+var errChunksChanged = errors.New("chunks changed")
+
+func (k *keyringStore) readChunks(key string, man manifest) ([]byte, error) {
+	var b strings.Builder
+	for i := range man.chunks {
+		c, err := k.get(chunkName(key, man.slot, i))
+		if errors.Is(err, ErrNotFound) {
+			return nil, errChunksChanged
+		}
+		if err != nil {
+			return nil, err
+		}
+		b.WriteString(c)
+	}
+	v, err := base64.StdEncoding.DecodeString(b.String())
+	if err != nil {
+		return nil, errChunksChanged
+	}
+	sum := sha256.Sum256(v)
+	if hex.EncodeToString(sum[:]) != man.digest {
+		return nil, errChunksChanged
+	}
+	return v, nil
+}
+
+// Save stores data under key, chunked when large. Saves of one key are
+// serialised across processes by a lock file.
+func (k *keyringStore) Save(ctx context.Context, key string, data []byte) error {
+	if len(data) > MaxValueSize {
+		return fmt.Errorf("store: %s: key %q: %w: %d bytes, limit %d", k, key, ErrTooLarge, len(data), MaxValueSize)
+	}
+	unlock, err := k.lock(ctx, key, ".w.lock")
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	old, err := k.currentManifest(key)
+	if err != nil {
+		return err
+	}
+	enc := base64.StdEncoding.EncodeToString(data)
+	if len(enc) <= keyringChunkSize {
+		if err := k.set(key, keyringInline+enc); err != nil {
+			return err
+		}
+		return k.sweepAll(key)
+	}
+	slot := "a"
+	if old.slot == "a" {
+		slot = "b"
+	}
+	n := (len(enc) + keyringChunkSize - 1) / keyringChunkSize
+	for i := range n {
+		if err := ctx.Err(); err != nil {
+			return err // the old value is still in place
+		}
+		if err := k.set(chunkName(key, slot, i), enc[i*keyringChunkSize:min(len(enc), (i+1)*keyringChunkSize)]); err != nil {
+			return err
+		}
+	}
+	if err := k.sweep(key, slot, n); err != nil {
+		return err
+	}
+	sum := sha256.Sum256(data)
+	if err := k.set(key, fmt.Sprintf("%s%s:%d:%x", keyringChunked, slot, n, sum)); err != nil {
+		return err
+	}
+	other := "a"
+	if slot == "a" {
+		other = "b"
+	}
+	return k.sweep(key, other, 0)
+}
+
+// Delete removes key and its chunks; a missing key is not an error.
+func (k *keyringStore) Delete(ctx context.Context, key string) error {
+	unlock, err := k.lock(ctx, key, ".w.lock")
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	if err := k.del(key); err != nil {
+		return err
+	}
+	return k.sweepAll(key)
+}
+
+// currentManifest returns the manifest under key; a missing or foreign
+// entry counts as none (it is about to be replaced).
+func (k *keyringStore) currentManifest(key string) (manifest, error) {
+	m, err := k.get(key)
+	if errors.Is(err, ErrNotFound) {
+		return manifest{}, nil
+	}
+	if err != nil {
+		return manifest{}, err
+	}
+	man, _ := parseManifest(m)
+	return man, nil
+}
+
+func (k *keyringStore) sweepAll(key string) error {
+	if err := k.sweep(key, "a", 0); err != nil {
+		return err
+	}
+	return k.sweep(key, "b", 0)
+}
+
+// sweep deletes the chunks of slot from index from on. It first finds the
+// end of the run, then deletes backwards, so that an interrupted sweep still
+// leaves a run starting at from for the next one to find.
+func (k *keyringStore) sweep(key, slot string, from int) error {
+	end := from
+	for ; end < keyringMaxChunks; end++ {
+		_, err := k.get(chunkName(key, slot, end))
+		if errors.Is(err, ErrNotFound) {
+			break
+		}
+		if err != nil {
+			return err
+		}
+	}
+	for i := end - 1; i >= from; i-- {
+		if err := k.del(chunkName(key, slot, i)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Lock takes the per-credential refresh lock, shared by all processes of
+// this user through a lock file under os.UserCacheDir()/tokenmgr/locks.
+func (k *keyringStore) Lock(ctx context.Context, key string) (func(), error) {
+	return k.lock(ctx, key, ".lock")
+}
+
+func (k *keyringStore) lock(ctx context.Context, key, suffix string) (func(), error) {
+	dir, err := lockDir()
+	if err != nil {
+		return nil, err
+	}
+	return lockFile(ctx, filepath.Join(dir, keyHash(k.service, key)+suffix))
+}
+
+// lockDir is where the keyring store keeps its lock files.
+func lockDir() (string, error) {
+	dir, err := os.UserCacheDir()
+	if err != nil {
+		return "", fmt.Errorf("store: no directory for lock files: %w", err)
+	}
+	return filepath.Join(dir, "tokenmgr", "locks"), nil
+}
