@@ -1,0 +1,302 @@
+// Package jwtinfo tells an opaque token from a JWT, decodes a JWT's header
+// and registered claims without verifying it, and verifies a JWS against a
+// JSON Web Key Set.
+//
+// Decoding is done by hand (base64url and JSON) so that a malformed token
+// is reported precisely (which part, and whether base64 or JSON is wrong)
+// and an unsecured token (alg "none"), which go-jose refuses to parse, is
+// still recognised. Signature verification is left to go-jose.
+//
+// No error of this package contains any part of the token.
+package jwtinfo
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"strings"
+	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
+)
+
+// Format is what kind of token a string is.
+type Format string
+
+// Formats.
+const (
+	Opaque Format = "opaque" // not a JWT: nothing can be read from it
+	JWS    Format = "jwt"    // a signed (or unsecured) JWT in compact form
+	JWE    Format = "jwe"    // an encrypted JWT: only its header is readable
+)
+
+// Header is the part of a JOSE header worth showing.
+type Header struct {
+	Alg string `json:"alg"`
+	Kid string `json:"kid,omitempty"`
+	Typ string `json:"typ,omitempty"`
+	Cty string `json:"cty,omitempty"`
+	Enc string `json:"enc,omitempty"` // JWE only
+}
+
+// Claims are the registered, non-secret claims of RFC 7519.
+type Claims struct {
+	Issuer    string     `json:"iss,omitempty"`
+	Subject   string     `json:"sub,omitempty"`
+	Audience  []string   `json:"aud,omitempty"`
+	Expiry    *time.Time `json:"exp,omitempty"`
+	IssuedAt  *time.Time `json:"iat,omitempty"`
+	NotBefore *time.Time `json:"nbf,omitempty"`
+}
+
+// Info is what Parse found.
+type Info struct {
+	Format Format
+	Header Header // zero for Opaque
+	Claims Claims // zero for Opaque and JWE
+}
+
+// Unsecured reports whether the token claims no signature (alg "none").
+func (i *Info) Unsecured() bool {
+	return i.Format == JWS && strings.EqualFold(i.Header.Alg, "none")
+}
+
+// MalformedError is a token that looks like a JWT but does not decode.
+type MalformedError struct {
+	Part    string // "token", "header", "claims" or "signature"
+	Problem string
+}
+
+func (e *MalformedError) Error() string {
+	if e.Part == "token" {
+		return "malformed JWT: " + e.Problem
+	}
+	return "malformed JWT: " + e.Part + " " + e.Problem
+}
+
+// IsMalformed reports whether err is a *MalformedError.
+func IsMalformed(err error) bool {
+	var me *MalformedError
+	return errors.As(err, &me)
+}
+
+// Parse decides whether token is a JWT and decodes its header and claims
+// without verifying anything. An opaque token gives Format Opaque and no
+// error. A string that starts like a JWT ("eyJ", the base64 of `{"`) or
+// has three dot-separated parts whose first decodes to a JSON object, but
+// does not decode as a whole, gives a *MalformedError.
+func Parse(token string) (*Info, error) {
+	parts := strings.Split(token, ".")
+	looksJWT := strings.HasPrefix(token, "eyJ")
+	if !looksJWT && len(parts) == 3 {
+		if b, err := decodeSegment(parts[0]); err == nil && len(bytes.TrimSpace(b)) > 0 && bytes.TrimSpace(b)[0] == '{' {
+			looksJWT = true
+		}
+	}
+	if !looksJWT {
+		return &Info{Format: Opaque}, nil
+	}
+	switch len(parts) {
+	case 3:
+	case 5:
+		h, err := parseHeader(parts[0])
+		if err != nil {
+			return nil, err
+		}
+		if h.Enc == "" {
+			return nil, &MalformedError{Part: "header", Problem: "of a 5-part (JWE) token has no enc"}
+		}
+		return &Info{Format: JWE, Header: h}, nil
+	default:
+		return nil, &MalformedError{Part: "token", Problem: fmt.Sprintf("has %d dot-separated parts, a JWT has 3 (or 5 when encrypted)", len(parts))}
+	}
+	h, err := parseHeader(parts[0])
+	if err != nil {
+		return nil, err
+	}
+	c, err := parseClaims(parts[1])
+	if err != nil {
+		return nil, err
+	}
+	sig, err := decodeSegment(parts[2])
+	if err != nil {
+		return nil, &MalformedError{Part: "signature", Problem: "is not base64url"}
+	}
+	unsecured := strings.EqualFold(h.Alg, "none")
+	if !unsecured && len(sig) == 0 {
+		return nil, &MalformedError{Part: "signature", Problem: "is empty but alg is " + quote(h.Alg)}
+	}
+	return &Info{Format: JWS, Header: h, Claims: c}, nil
+}
+
+// decodeSegment decodes base64url without padding, tolerating padding.
+func decodeSegment(s string) ([]byte, error) {
+	return base64.RawURLEncoding.Strict().DecodeString(strings.TrimRight(s, "="))
+}
+
+func decodeObject(part, seg string) (map[string]json.RawMessage, error) {
+	if seg == "" {
+		return nil, &MalformedError{Part: part, Problem: "is empty"}
+	}
+	b, err := decodeSegment(seg)
+	if err != nil {
+		return nil, &MalformedError{Part: part, Problem: "is not base64url"}
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(b, &m); err != nil || m == nil {
+		return nil, &MalformedError{Part: part, Problem: "is not a JSON object"}
+	}
+	return m, nil
+}
+
+func parseHeader(seg string) (Header, error) {
+	m, err := decodeObject("header", seg)
+	if err != nil {
+		return Header{}, err
+	}
+	var h Header
+	for _, f := range []struct {
+		name string
+		to   *string
+	}{{"alg", &h.Alg}, {"kid", &h.Kid}, {"typ", &h.Typ}, {"cty", &h.Cty}, {"enc", &h.Enc}} {
+		raw, ok := m[f.name]
+		if !ok {
+			continue
+		}
+		if json.Unmarshal(raw, f.to) != nil {
+			return Header{}, &MalformedError{Part: "header", Problem: "field " + f.name + " is not a string"}
+		}
+	}
+	if h.Alg == "" {
+		return Header{}, &MalformedError{Part: "header", Problem: "has no alg"}
+	}
+	return h, nil
+}
+
+func parseClaims(seg string) (Claims, error) {
+	m, err := decodeObject("claims", seg)
+	if err != nil {
+		return Claims{}, err
+	}
+	var c Claims
+	bad := func(name, want string) error {
+		return &MalformedError{Part: "claims", Problem: "field " + name + " is not " + want}
+	}
+	for _, f := range []struct {
+		name string
+		to   *string
+	}{{"iss", &c.Issuer}, {"sub", &c.Subject}} {
+		if raw, ok := m[f.name]; ok && json.Unmarshal(raw, f.to) != nil {
+			return Claims{}, bad(f.name, "a string")
+		}
+	}
+	if raw, ok := m["aud"]; ok {
+		var one string
+		if json.Unmarshal(raw, &one) == nil {
+			c.Audience = []string{one}
+		} else if json.Unmarshal(raw, &c.Audience) != nil {
+			return Claims{}, bad("aud", "a string or an array of strings")
+		}
+	}
+	for _, f := range []struct {
+		name string
+		to   **time.Time
+	}{{"exp", &c.Expiry}, {"iat", &c.IssuedAt}, {"nbf", &c.NotBefore}} {
+		raw, ok := m[f.name]
+		if !ok || string(raw) == "null" {
+			continue
+		}
+		var n float64
+		if json.Unmarshal(raw, &n) != nil || math.IsNaN(n) || math.IsInf(n, 0) || math.Abs(n) > 1e12 {
+			return Claims{}, bad(f.name, "a NumericDate (seconds since 1970)")
+		}
+		sec, frac := math.Modf(n)
+		t := time.Unix(int64(sec), int64(frac*1e9)).UTC()
+		*f.to = &t
+	}
+	return c, nil
+}
+
+func quote(s string) string {
+	if len(s) > 20 {
+		s = s[:20] + "…"
+	}
+	return fmt.Sprintf("%q", s)
+}
+
+// Verification errors; Verify wraps them with detail.
+var (
+	// ErrCannotVerify: the token is not a JWS this package can check
+	// against public keys (opaque, encrypted, unsecured, or an HMAC
+	// algorithm, whose key is a shared secret no JWKS publishes).
+	ErrCannotVerify = errors.New("cannot verify")
+	// ErrNoKey: the key set has no key the token names.
+	ErrNoKey = errors.New("no matching key")
+	// ErrBadSignature: a key matched but the signature does not verify.
+	ErrBadSignature = errors.New("signature does not verify")
+)
+
+// PublicKeyAlgs are the algorithms Verify accepts.
+var PublicKeyAlgs = []jose.SignatureAlgorithm{
+	jose.RS256, jose.RS384, jose.RS512,
+	jose.PS256, jose.PS384, jose.PS512,
+	jose.ES256, jose.ES384, jose.ES512,
+	jose.EdDSA,
+}
+
+// Verify checks token's signature against keys. It tries the key whose kid
+// the token names, or every key when the token names none. It returns nil
+// and the kid of the key that verified, or an error wrapping ErrCannotVerify,
+// ErrNoKey or ErrBadSignature.
+func Verify(token string, keys *jose.JSONWebKeySet) (string, error) {
+	info, err := Parse(token)
+	if err != nil {
+		return "", fmt.Errorf("%w: %v", ErrCannotVerify, err)
+	}
+	switch {
+	case info.Format != JWS:
+		return "", fmt.Errorf("%w: %s token", ErrCannotVerify, info.Format)
+	case info.Unsecured():
+		return "", fmt.Errorf("%w: unsecured (alg none)", ErrCannotVerify)
+	case strings.HasPrefix(strings.ToUpper(info.Header.Alg), "HS"):
+		return "", fmt.Errorf("%w: %s uses a shared secret, which no key set publishes", ErrCannotVerify, info.Header.Alg)
+	}
+	jws, err := jose.ParseSignedCompact(token, PublicKeyAlgs)
+	if err != nil {
+		return "", fmt.Errorf("%w: alg %s not supported", ErrCannotVerify, quote(info.Header.Alg))
+	}
+	if len(jws.Signatures) != 1 {
+		return "", fmt.Errorf("%w: %d signatures", ErrCannotVerify, len(jws.Signatures))
+	}
+	if keys == nil {
+		keys = &jose.JSONWebKeySet{}
+	}
+	kid := jws.Signatures[0].Header.KeyID
+	cands := keys.Keys
+	if kid != "" {
+		cands = keys.Key(kid)
+		if len(cands) == 0 {
+			return "", fmt.Errorf("%w: the key set has no key with kid %s", ErrNoKey, quote(kid))
+		}
+	}
+	var usable int
+	for _, k := range cands {
+		if k.Use != "" && k.Use != "sig" {
+			continue
+		}
+		if k.Algorithm != "" && k.Algorithm != info.Header.Alg {
+			continue
+		}
+		usable++
+		if _, err := jws.Verify(k); err == nil {
+			return k.KeyID, nil
+		}
+	}
+	if usable == 0 {
+		return "", fmt.Errorf("%w: the key set has no signing key for alg %s", ErrNoKey, quote(info.Header.Alg))
+	}
+	return "", ErrBadSignature
+}
