@@ -1,0 +1,190 @@
+package tokenmgr_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log"
+	"net/http"
+	"os"
+
+	"golang.org/x/oauth2"
+	"golang.org/x/oauth2/clientcredentials"
+
+	"github.com/tokenmgr/tokenmgr"
+	"github.com/tokenmgr/tokenmgr/internal/oauthtest"
+)
+
+// get makes a GET through hc and prints the status and body.
+func get(hc *http.Client, url string) {
+	resp, err := hc.Get(url)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	fmt.Println(resp.StatusCode, string(body))
+}
+
+// A Client for the client credentials grant, and an *http.Client that
+// sends its token. The token server here is an in-process test server;
+// use your provider's token URL and credentials.
+func ExampleNew() {
+	srv := oauthtest.New(oauthtest.Options{})
+	defer srv.Close()
+
+	c, err := tokenmgr.New(tokenmgr.Config{
+		Source: tokenmgr.ClientCredentials(&clientcredentials.Config{
+			ClientID:     srv.ClientID,
+			ClientSecret: srv.ClientSecret,
+			TokenURL:     srv.TokenURL(),
+			Scopes:       []string{"items:read"},
+		}),
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+
+	hc := c.HTTPClient()
+	get(hc, srv.URL+"/v1/items")
+	get(hc, srv.URL+"/v1/orders")
+	fmt.Println("tokens fetched:", c.Stats().Fetches)
+	// Output:
+	// 200 hello from /v1/items
+	// 200 hello from /v1/orders
+	// tokens fetched: 1
+}
+
+// NewFromEnv configures a Client from TOKENMGR_* variables, as a program
+// deployed with its credentials in the environment would.
+func ExampleNewFromEnv() {
+	srv := oauthtest.New(oauthtest.Options{})
+	defer srv.Close()
+
+	// Normally set outside the program.
+	vars := map[string]string{
+		"TOKENMGR_TOKEN_URL":     srv.TokenURL(),
+		"TOKENMGR_CLIENT_ID":     srv.ClientID,
+		"TOKENMGR_CLIENT_SECRET": srv.ClientSecret,
+		"TOKENMGR_STORE":         "memory", // keyring or file to survive restarts
+	}
+	for k, v := range vars {
+		os.Setenv(k, v)
+		defer os.Unsetenv(k)
+	}
+
+	c, err := tokenmgr.NewFromEnv()
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+
+	tok, err := c.Token(context.Background())
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("token type:", tok.Type())
+	fmt.Println("valid:", tok.Valid())
+	get(c.HTTPClient(), srv.URL+"/v1/items")
+	// Output:
+	// token type: Bearer
+	// valid: true
+	// 200 hello from /v1/items
+}
+
+// Transport wraps the RoundTripper an *http.Client already has. When the
+// server rejects the token (here it is revoked, and the server answers as
+// AWS STS does, 403 InvalidClientTokenId), the transport fetches a new one
+// and replays the request once: the caller sees only the 200.
+func ExampleClient_Transport() {
+	srv := oauthtest.New(oauthtest.Options{})
+	defer srv.Close()
+
+	c, err := tokenmgr.New(tokenmgr.Config{
+		Source: tokenmgr.ClientCredentials(&clientcredentials.Config{
+			ClientID:     srv.ClientID,
+			ClientSecret: srv.ClientSecret,
+			TokenURL:     srv.TokenURL(),
+		}),
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+
+	existing := &http.Client{Transport: http.DefaultTransport}
+	existing.Transport = c.Transport(existing.Transport)
+	get(existing, srv.URL+"/v1/items")
+
+	tok, err := c.Token(context.Background())
+	if err != nil {
+		log.Fatal(err)
+	}
+	srv.Revoke(tok.AccessToken)
+	get(existing, srv.URL+"/v1/items")
+
+	st := c.Stats()
+	fmt.Println("rejected by the server:", srv.Rejected.Load())
+	fmt.Println("replayed:", st.Replays, "fetched:", st.Fetches)
+	// Output:
+	// 200 hello from /v1/items
+	// 200 hello from /v1/items
+	// rejected by the server: 1
+	// replayed: 1 fetched: 2
+}
+
+// TokenSource hands the Client to code that takes an oauth2.TokenSource.
+// The Client still decides when a token is fetched.
+func ExampleClient_TokenSource() {
+	srv := oauthtest.New(oauthtest.Options{})
+	defer srv.Close()
+
+	c, err := tokenmgr.New(tokenmgr.Config{
+		Source: tokenmgr.ClientCredentials(&clientcredentials.Config{
+			ClientID:     srv.ClientID,
+			ClientSecret: srv.ClientSecret,
+			TokenURL:     srv.TokenURL(),
+		}),
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+
+	hc := oauth2.NewClient(context.Background(), c.TokenSource())
+	get(hc, srv.URL+"/v1/items")
+	get(hc, srv.URL+"/v1/orders")
+	fmt.Println("token requests:", srv.TokenRequests.Load())
+	// Output:
+	// 200 hello from /v1/items
+	// 200 hello from /v1/orders
+	// token requests: 1
+}
+
+// Classify tells a rejected token from other errors by the error code a
+// response carries, in whatever shape the service sends it.
+func ExampleClassifier_Classify() {
+	var cl tokenmgr.Classifier
+
+	// AWS STS: 403 with an XML error document.
+	sts := []byte(`<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">
+  <Error>
+    <Type>Sender</Type>
+    <Code>InvalidClientTokenId</Code>
+    <Message>The security token included in the request is invalid</Message>
+  </Error>
+  <RequestId>16fc956c-311e-4199-bee1-1680236e9698</RequestId>
+</ErrorResponse>`)
+	v := cl.Classify(http.StatusForbidden, http.Header{"Content-Type": {"text/xml"}}, sts, true)
+	fmt.Println(v.Kind, v.Code, v.Source, "retry:", v.Retry())
+
+	// RFC 6750: the token is fine but lacks a scope.
+	h := http.Header{}
+	h.Set("WWW-Authenticate", `Bearer realm="example", error="insufficient_scope", scope="items:write"`)
+	v = cl.Classify(http.StatusForbidden, h, nil, true)
+	fmt.Println(v.Kind, v.Code, v.Source, "retry:", v.Retry())
+	// Output:
+	// invalid_token InvalidClientTokenId xml retry: true
+	// insufficient_scope insufficient_scope www-authenticate retry: false
+}
