@@ -1,0 +1,378 @@
+package tokenmgr
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"golang.org/x/oauth2"
+	"golang.org/x/oauth2/clientcredentials"
+
+	"github.com/tokenmgr/tokenmgr/store"
+)
+
+// Environment.
+//
+// NewFromEnv reads these variables:
+//
+//	TOKENMGR_TOKEN_URL              token endpoint (https, or http to loopback)
+//	TOKENMGR_CLIENT_ID              client ID
+//	TOKENMGR_CLIENT_SECRET          client secret (or _CLIENT_SECRET_FILE: a file holding it)
+//	TOKENMGR_SCOPES                 scopes, separated by spaces or commas
+//	TOKENMGR_AUDIENCE               sent as "audience" with the client credentials grant
+//	TOKENMGR_AUTH_STYLE             header | params | auto (default auto)
+//	TOKENMGR_REFRESH_TOKEN          seed for the refresh_token grant; a stored one wins
+//	TOKENMGR_ACCESS_TOKEN           a static token, never refreshed (no TOKEN_URL needed)
+//	TOKENMGR_KEY                    credential name in the store (default "default")
+//	TOKENMGR_REFRESH_BEFORE         Go duration, e.g. 5m (default: scaled to the lifetime)
+//	TOKENMGR_EXPIRY_DELTA           Go duration (default: scaled to the lifetime)
+//	TOKENMGR_ALLOWED_HOSTS          hosts the token may go to, separated by spaces or commas
+//	TOKENMGR_ALLOW_INSECURE_HTTP    true to allow plain http to hosts other than loopback
+//	TOKENMGR_STORE                  auto | keyring | file | memory (default auto)
+//	TOKENMGR_STORE_PATH             the encrypted file (default under os.UserConfigDir)
+//	TOKENMGR_STORE_PASSPHRASE       its passphrase (or _STORE_PASSPHRASE_FILE: a file holding it)
+//
+// With TOKENMGR_REFRESH_TOKEN the refresh_token grant is used, otherwise
+// client credentials. A bad value is an error naming the variable; a secret
+// is never echoed.
+
+// EnvPrefix starts the name of every variable tokenmgr reads.
+const EnvPrefix = "TOKENMGR_"
+
+// KeyringService is the service name tokenmgr's credentials have in the OS
+// keyring.
+const KeyringService = "tokenmgr"
+
+// EnvVars lists every variable NewFromEnv reads, in documentation order.
+var EnvVars = []string{
+	"TOKENMGR_TOKEN_URL", "TOKENMGR_CLIENT_ID", "TOKENMGR_CLIENT_SECRET", "TOKENMGR_CLIENT_SECRET_FILE",
+	"TOKENMGR_SCOPES", "TOKENMGR_AUDIENCE", "TOKENMGR_AUTH_STYLE", "TOKENMGR_REFRESH_TOKEN",
+	"TOKENMGR_ACCESS_TOKEN", "TOKENMGR_KEY", "TOKENMGR_REFRESH_BEFORE", "TOKENMGR_EXPIRY_DELTA",
+	"TOKENMGR_ALLOWED_HOSTS", "TOKENMGR_ALLOW_INSECURE_HTTP", "TOKENMGR_STORE", "TOKENMGR_STORE_PATH",
+	"TOKENMGR_STORE_PASSPHRASE", "TOKENMGR_STORE_PASSPHRASE_FILE",
+}
+
+// secretVars are never shown, only as set or unset.
+var secretVars = map[string]bool{
+	"TOKENMGR_CLIENT_SECRET": true, "TOKENMGR_REFRESH_TOKEN": true,
+	"TOKENMGR_ACCESS_TOKEN": true, "TOKENMGR_STORE_PASSPHRASE": true,
+}
+
+// IsSecretVar reports whether the variable holds a secret that must never
+// be shown.
+func IsSecretVar(name string) bool { return secretVars[name] }
+
+// EnvError is a bad environment variable. It names the variable and what
+// is wrong, never the value of a secret.
+type EnvError struct {
+	Var     string
+	Problem string
+	Err     error
+}
+
+func (e *EnvError) Error() string { return "tokenmgr: " + e.Var + ": " + e.Problem }
+
+// Unwrap returns the underlying error, if any.
+func (e *EnvError) Unwrap() error { return e.Err }
+
+// Env is the configuration read from the environment. Its String and
+// LogValue show no secret.
+type Env struct {
+	TokenURL          string
+	ClientID          string
+	ClientSecret      string
+	Scopes            []string
+	Audience          string
+	AuthStyle         oauth2.AuthStyle
+	RefreshToken      string
+	AccessToken       string
+	Key               string
+	RefreshBefore     time.Duration
+	ExpiryDelta       time.Duration
+	AllowedHosts      []string
+	AllowInsecureHTTP bool
+	Store             string // auto, keyring, file or memory
+	StorePath         string
+	StorePassphrase   []byte
+	// Set lists the variables that were set, in EnvVars order.
+	Set []string
+}
+
+// ReadEnv parses the TOKENMGR_* variables through lookup (os.LookupEnv
+// when nil). It reads the _FILE variables' files. It returns the first
+// bad value as an *EnvError.
+func ReadEnv(lookup func(string) (string, bool)) (*Env, error) {
+	if lookup == nil {
+		lookup = os.LookupEnv
+	}
+	e := &Env{Key: DefaultKey, Store: "auto", AuthStyle: oauth2.AuthStyleAutoDetect}
+	get := func(name string) string {
+		v, ok := lookup(name)
+		if !ok {
+			return ""
+		}
+		return strings.TrimSpace(v)
+	}
+	for _, n := range EnvVars {
+		if _, ok := lookup(n); ok {
+			e.Set = append(e.Set, n)
+		}
+	}
+	bad := func(name, problem string) error { return &EnvError{Var: name, Problem: problem} }
+	for _, n := range EnvVars {
+		if v, ok := lookup(n); ok && !utf8.ValidString(v) {
+			return nil, bad(n, "not valid UTF-8")
+		}
+	}
+
+	if v := get("TOKENMGR_TOKEN_URL"); v != "" {
+		if err := checkTokenURL(v); err != nil {
+			return nil, bad("TOKENMGR_TOKEN_URL", err.Error())
+		}
+		e.TokenURL = v
+	}
+	e.ClientID = get("TOKENMGR_CLIENT_ID")
+	secret, err := secretFrom(get, "TOKENMGR_CLIENT_SECRET", "TOKENMGR_CLIENT_SECRET_FILE")
+	if err != nil {
+		return nil, err
+	}
+	e.ClientSecret = string(secret)
+	e.Scopes = splitList(get("TOKENMGR_SCOPES"))
+	e.Audience = get("TOKENMGR_AUDIENCE")
+	switch v := strings.ToLower(get("TOKENMGR_AUTH_STYLE")); v {
+	case "", "auto":
+	case "header":
+		e.AuthStyle = oauth2.AuthStyleInHeader
+	case "params":
+		e.AuthStyle = oauth2.AuthStyleInParams
+	default:
+		return nil, bad("TOKENMGR_AUTH_STYLE", fmt.Sprintf("%q is not one of header, params, auto", cut(v, 40)))
+	}
+	e.RefreshToken = get("TOKENMGR_REFRESH_TOKEN")
+	e.AccessToken = get("TOKENMGR_ACCESS_TOKEN")
+	if v := get("TOKENMGR_KEY"); v != "" {
+		if len(v) > 128 || strings.ContainsFunc(v, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+			return nil, bad("TOKENMGR_KEY", "must be at most 128 printable characters")
+		}
+		e.Key = v
+	}
+	for _, d := range []struct {
+		name string
+		to   *time.Duration
+	}{{"TOKENMGR_REFRESH_BEFORE", &e.RefreshBefore}, {"TOKENMGR_EXPIRY_DELTA", &e.ExpiryDelta}} {
+		v := get(d.name)
+		if v == "" {
+			continue
+		}
+		t, err := time.ParseDuration(v)
+		if err != nil || t < 0 {
+			return nil, bad(d.name, fmt.Sprintf("%q is not a non-negative Go duration such as 5m or 30s", cut(v, 40)))
+		}
+		*d.to = t
+	}
+	e.AllowedHosts = splitList(get("TOKENMGR_ALLOWED_HOSTS"))
+	if _, err := newHostPolicy(e.AllowedHosts, false); err != nil {
+		return nil, &EnvError{Var: "TOKENMGR_ALLOWED_HOSTS", Problem: strings.TrimPrefix(err.Error(), "tokenmgr: AllowedHosts ")}
+	}
+	if v := get("TOKENMGR_ALLOW_INSECURE_HTTP"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return nil, bad("TOKENMGR_ALLOW_INSECURE_HTTP", fmt.Sprintf("%q is not true or false", cut(v, 40)))
+		}
+		e.AllowInsecureHTTP = b
+	}
+	if v := strings.ToLower(get("TOKENMGR_STORE")); v != "" {
+		switch v {
+		case "auto", "keyring", "file", "memory":
+			e.Store = v
+		default:
+			return nil, bad("TOKENMGR_STORE", fmt.Sprintf("%q is not one of auto, keyring, file, memory", cut(v, 40)))
+		}
+	}
+	e.StorePath = get("TOKENMGR_STORE_PATH")
+	if e.StorePassphrase, err = secretFrom(get, "TOKENMGR_STORE_PASSPHRASE", "TOKENMGR_STORE_PASSPHRASE_FILE"); err != nil {
+		return nil, err
+	}
+
+	switch {
+	case e.TokenURL == "" && e.AccessToken == "":
+		return nil, bad("TOKENMGR_TOKEN_URL", "not set (set it, or TOKENMGR_ACCESS_TOKEN for a static token)")
+	case e.TokenURL != "" && e.ClientID == "":
+		return nil, bad("TOKENMGR_CLIENT_ID", "not set (needed with TOKENMGR_TOKEN_URL)")
+	case e.TokenURL != "" && e.RefreshToken == "" && e.ClientSecret == "":
+		return nil, bad("TOKENMGR_CLIENT_SECRET", "not set (the client credentials grant needs it, or its _FILE form; or set TOKENMGR_REFRESH_TOKEN)")
+	}
+	return e, nil
+}
+
+// secretFrom reads a secret from the variable or from the file the _FILE
+// variable names; setting both is an error.
+func secretFrom(get func(string) string, name, fileVar string) ([]byte, error) {
+	v, path := get(name), get(fileVar)
+	switch {
+	case v != "" && path != "":
+		return nil, &EnvError{Var: fileVar, Problem: "set together with " + name + "; set one"}
+	case path == "":
+		return []byte(v), nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		var pe *os.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err // the path is in the message already
+		}
+		return nil, &EnvError{Var: fileVar, Problem: fmt.Sprintf("cannot read %s: %v", path, err), Err: err}
+	}
+	b = []byte(strings.TrimRight(string(b), "\r\n"))
+	if len(b) == 0 {
+		return nil, &EnvError{Var: fileVar, Problem: "file " + path + " is empty"}
+	}
+	return b, nil
+}
+
+func checkTokenURL(v string) error {
+	u, err := url.Parse(v)
+	if err != nil || u.Host == "" {
+		return errors.New("not an absolute URL")
+	}
+	switch strings.ToLower(u.Scheme) {
+	case "https":
+		return nil
+	case "http":
+		if isLoopback(u.Hostname()) {
+			return nil
+		}
+		return errors.New("plain http sends the client secret in the clear; use https (http is allowed to loopback only)")
+	}
+	return fmt.Errorf("scheme %q is not https", cut(u.Scheme, 20))
+}
+
+func splitList(v string) []string {
+	return strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' || r == '\n' })
+}
+
+// TokenSource returns the source the variables describe: static, refresh
+// token or client credentials.
+func (e *Env) TokenSource() oauth2.TokenSource {
+	switch {
+	case e.TokenURL == "":
+		return oauth2.StaticTokenSource(&oauth2.Token{AccessToken: e.AccessToken, TokenType: "Bearer"})
+	case e.RefreshToken != "":
+		return RefreshToken(&oauth2.Config{
+			ClientID: e.ClientID, ClientSecret: e.ClientSecret, Scopes: e.Scopes,
+			Endpoint: oauth2.Endpoint{TokenURL: e.TokenURL, AuthStyle: e.AuthStyle},
+		}, e.RefreshToken)
+	}
+	cc := &clientcredentials.Config{
+		ClientID: e.ClientID, ClientSecret: e.ClientSecret, TokenURL: e.TokenURL,
+		Scopes: e.Scopes, AuthStyle: e.AuthStyle,
+	}
+	if e.Audience != "" {
+		cc.EndpointParams = url.Values{"audience": {e.Audience}}
+	}
+	return ClientCredentials(cc)
+}
+
+// OpenStore opens the store TOKENMGR_STORE names. A static access token
+// with TOKENMGR_STORE unset needs no store and gets nil.
+func (e *Env) OpenStore(ctx context.Context) (store.Store, error) {
+	if e.TokenURL == "" && !e.isSet("TOKENMGR_STORE") {
+		return nil, nil
+	}
+	path := e.StorePath
+	if path == "" && e.Store != "memory" && e.Store != "keyring" {
+		p, err := store.DefaultFilePath()
+		if err != nil {
+			return nil, &EnvError{Var: "TOKENMGR_STORE_PATH", Problem: "not set and no default: " + err.Error(), Err: err}
+		}
+		path = p
+	}
+	switch e.Store {
+	case "memory":
+		return store.NewMemory(), nil
+	case "keyring":
+		return store.NewKeyring(KeyringService), nil
+	case "file":
+		if len(e.StorePassphrase) == 0 {
+			return nil, &EnvError{Var: "TOKENMGR_STORE_PASSPHRASE", Problem: "not set (TOKENMGR_STORE=file needs it, or its _FILE form)"}
+		}
+		return store.NewEncryptedFile(path, e.StorePassphrase)
+	}
+	return store.Auto(ctx, KeyringService, path, e.StorePassphrase)
+}
+
+func (e *Env) isSet(name string) bool {
+	for _, n := range e.Set {
+		if n == name {
+			return true
+		}
+	}
+	return false
+}
+
+// Config returns a Config from the variables, opening the store.
+func (e *Env) Config(ctx context.Context) (Config, error) {
+	st, err := e.OpenStore(ctx)
+	if err != nil {
+		return Config{}, err
+	}
+	return Config{
+		Source:            e.TokenSource(),
+		Store:             st,
+		Key:               e.Key,
+		RefreshBefore:     e.RefreshBefore,
+		ExpiryDelta:       e.ExpiryDelta,
+		AllowedHosts:      e.AllowedHosts,
+		AllowInsecureHTTP: e.AllowInsecureHTTP,
+	}, nil
+}
+
+// String lists the variables that are set, secrets as "set" only.
+func (e *Env) String() string {
+	var b strings.Builder
+	b.WriteString("tokenmgr.Env{")
+	for i, n := range e.Set {
+		if i > 0 {
+			b.WriteString(" ")
+		}
+		b.WriteString(strings.TrimPrefix(n, EnvPrefix))
+	}
+	b.WriteString("}")
+	return b.String()
+}
+
+// LogValue shows the non-secret settings.
+func (e *Env) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.String("token_url", e.TokenURL),
+		slog.String("client_id", e.ClientID),
+		slog.Bool("client_secret_set", e.ClientSecret != ""),
+		slog.Bool("refresh_token_set", e.RefreshToken != ""),
+		slog.Bool("access_token_set", e.AccessToken != ""),
+		slog.String("key", e.Key),
+		slog.String("store", e.Store),
+	)
+}
+
+// NewFromEnv returns a Client configured from the TOKENMGR_* variables
+// (see the package doc for the table).
+func NewFromEnv() (*Client, error) {
+	e, err := ReadEnv(nil)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cfg, err := e.Config(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return New(cfg)
+}
