@@ -1,0 +1,210 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"github.com/zalando/go-keyring"
+)
+
+// keyringTestEnv set to 1 makes the real-keyring tests fail, instead of
+// skip, when no OS keyring answers. CI sets it and runs the tests under
+// dbus-run-session with gnome-keyring-daemon.
+const keyringTestEnv = "TOKENMGR_TEST_KEYRING"
+
+// realKeyringStore returns a keyring store on the real OS keyring under a
+// fresh service name, removed after the test.
+func realKeyringStore(t *testing.T) *keyringStore {
+	t.Helper()
+	t.Setenv("XDG_CACHE_HOME", t.TempDir()) // lock files
+	var r [6]byte
+	_, _ = rand.Read(r[:])
+	ks := &keyringStore{service: "tokenmgr-test-" + hex.EncodeToString(r[:]), kr: osKeyring{}}
+	if err := probeKeyring(context.Background(), ks); err != nil {
+		if os.Getenv(keyringTestEnv) == "1" {
+			t.Fatalf("%s=1 but the OS keyring is unavailable: %v", keyringTestEnv, err)
+		}
+		t.Skipf("no OS keyring (%v); set %s=1 to require one", err, keyringTestEnv)
+	}
+	t.Cleanup(func() { _ = keyring.DeleteAll(ks.service) })
+	return ks
+}
+
+func TestRealKeyringRoundTrip(t *testing.T) {
+	s := realKeyringStore(t)
+	big := fakeJWT(10 << 10)
+	small := []byte(`{"access_token":"at","refresh_token":"rt"}`)
+	bigger := fakeJWT(16 << 10)
+
+	for _, v := range [][]byte{small, big, small, bigger, big, {}} {
+		require.NoError(t, s.Save(ctx, "cred", v))
+		got, err := s.Load(ctx, "cred")
+		require.NoError(t, err)
+		require.True(t, bytes.Equal(v, got), "%d bytes", len(v))
+		// Every entry of the service is the manifest and this value's chunks.
+		if n, ok := countKeyringItems(t, s.service); ok {
+			want := 1
+			if enc := (len(v) + 2) / 3 * 4; enc > keyringChunkSize {
+				want += (enc + keyringChunkSize - 1) / keyringChunkSize
+			}
+			assert.Equal(t, want, n, "entries after saving %d bytes", len(v))
+		}
+	}
+	// Another store instance (another process, in effect) reads it.
+	got, err := NewKeyring(s.service).Load(ctx, "cred")
+	require.NoError(t, err)
+	assert.Empty(t, got)
+
+	require.NoError(t, s.Save(ctx, "cred", bigger))
+	require.NoError(t, s.Delete(ctx, "cred"))
+	_, err = s.Load(ctx, "cred")
+	assert.ErrorIs(t, err, ErrNotFound)
+	if n, ok := countKeyringItems(t, s.service); ok {
+		assert.Zero(t, n, "Delete leaves no chunks behind")
+	}
+	require.NoError(t, s.Delete(ctx, "cred"))
+}
+
+func TestRealKeyringManyKeysAndGoroutines(t *testing.T) {
+	s := realKeyringStore(t)
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Go(func() {
+			for i := range 3 {
+				k := fmt.Sprintf("g%d-%d", g, i)
+				assert.NoError(t, s.Save(ctx, k, fakeJWT(3000*(i+1))))
+			}
+		})
+	}
+	wg.Wait()
+	for g := range 4 {
+		for i := range 3 {
+			got, err := s.Load(ctx, fmt.Sprintf("g%d-%d", g, i))
+			if assert.NoError(t, err) {
+				assert.Equal(t, fakeJWT(3000*(i+1)), got)
+			}
+		}
+	}
+}
+
+func TestRealKeyringLockAcrossProcesses(t *testing.T) {
+	if !crossProcessLocking {
+		t.Skip("no cross-process file locking on " + runtime.GOOS)
+	}
+	s := realKeyringStore(t)
+	const procs, each = 3, 5
+	var wg sync.WaitGroup
+	for range procs {
+		wg.Go(func() {
+			out, err := helperCmd(t, "keyring-lock-incr", "HELPER_SERVICE="+s.service, "HELPER_N="+strconv.Itoa(each)).CombinedOutput()
+			assert.NoError(t, err, "%s", out)
+		})
+	}
+	wg.Wait()
+	v, err := s.Load(ctx, "counter")
+	require.NoError(t, err)
+	assert.Equal(t, strconv.Itoa(procs*each), string(v))
+}
+
+func TestRealAutoPicksKeyring(t *testing.T) {
+	s := realKeyringStore(t)
+	got, err := Auto(ctx, s.service, filepath.Join(t.TempDir(), "unused.enc"), []byte("pw"))
+	require.NoError(t, err)
+	assert.Equal(t, "keyring("+s.service+")", fmt.Sprint(got))
+	_, isLocker := got.(Locker)
+	assert.True(t, isLocker)
+}
+
+// TestKeyringUnavailableWithoutSessionBus runs in a helper process whose
+// D-Bus session address points at no socket: what a headless Linux box
+// without a Secret Service looks like. (godbus caches the session
+// connection, so this cannot run in the test process.)
+func TestKeyringUnavailableWithoutSessionBus(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("Secret Service is Linux's keyring")
+	}
+	dir := t.TempDir()
+	out, err := helperCmd(t, "keyring-nobus",
+		"DBUS_SESSION_BUS_ADDRESS=unix:path="+filepath.Join(dir, "no-such-socket"),
+		"XDG_CACHE_HOME="+dir, "HELPER_PATH="+filepath.Join(dir, "f.enc")).CombinedOutput()
+	require.NoError(t, err, "%s", out)
+}
+
+func init() {
+	keyringHelpers["keyring-lock-incr"] = func(ctx context.Context) error {
+		s := NewKeyring(os.Getenv("HELPER_SERVICE"))
+		n, _ := strconv.Atoi(os.Getenv("HELPER_N"))
+		for range n {
+			if err := incrementUnderLock(ctx, s, "counter"); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	keyringHelpers["keyring-nobus"] = func(ctx context.Context) error {
+		s := NewKeyring("tokenmgr-test-nobus")
+		check := func(op string, err error) error {
+			if !errors.Is(err, ErrKeyringUnavailable) {
+				return fmt.Errorf("%s: want ErrKeyringUnavailable, got %v", op, err)
+			}
+			for _, want := range []string{"keyring(tokenmgr-test-nobus)", "gnome-keyring-daemon", "dbus-run-session", "TOKENMGR_STORE=file", "TOKENMGR_STORE_PASSPHRASE"} {
+				if !strings.Contains(err.Error(), want) {
+					return fmt.Errorf("%s: error %q does not mention %q", op, err, want)
+				}
+			}
+			return nil
+		}
+		_, err := s.Load(ctx, "k")
+		if err := check("Load", err); err != nil {
+			return err
+		}
+		if err := check("Save", s.Save(ctx, "k", []byte("v"))); err != nil {
+			return err
+		}
+		if err := check("Delete", s.Delete(ctx, "k")); err != nil {
+			return err
+		}
+		path := os.Getenv("HELPER_PATH")
+		fs, err := Auto(ctx, "tokenmgr-test-nobus", path, []byte("pw"))
+		if err != nil {
+			return fmt.Errorf("Auto with passphrase: %v", err)
+		}
+		if fs.(fmt.Stringer).String() != "file("+path+")" {
+			return fmt.Errorf("Auto with passphrase picked %v", fs)
+		}
+		_, err = Auto(ctx, "tokenmgr-test-nobus", path, nil)
+		if !errors.Is(err, ErrKeyringUnavailable) {
+			return fmt.Errorf("Auto without passphrase: want ErrKeyringUnavailable, got %v", err)
+		}
+		for _, want := range []string{"TOKENMGR_STORE_PASSPHRASE", "TOKENMGR_STORE_PASSPHRASE_FILE", "Secret Service"} {
+			if !strings.Contains(err.Error(), want) {
+				return fmt.Errorf("Auto error %q does not mention %q", err, want)
+			}
+		}
+		return nil
+	}
+}
+
+// fakeJWT returns n bytes shaped like a token record with a long id_token.
+func fakeJWT(n int) []byte {
+	var b bytes.Buffer
+	b.WriteString(`{"id_token":"eyJhbGciOiJSUzI1NiJ9.`)
+	for i := 0; b.Len() < n-2; i++ {
+		b.WriteByte("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"[i*7%64])
+	}
+	b.WriteString(`"}`)
+	return b.Bytes()[:n]
+}
