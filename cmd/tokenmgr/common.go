@@ -1,0 +1,130 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/tokenmgr/tokenmgr"
+	"github.com/tokenmgr/tokenmgr/internal/record"
+	"github.com/tokenmgr/tokenmgr/store"
+)
+
+// credentialVars are the variables that say how to get a token. status and
+// logout only read the store, so they work without them.
+var credentialVars = map[string]bool{
+	"TOKENMGR_TOKEN_URL": true, "TOKENMGR_CLIENT_ID": true, "TOKENMGR_CLIENT_SECRET": true,
+	"TOKENMGR_CLIENT_SECRET_FILE": true, "TOKENMGR_REFRESH_TOKEN": true, "TOKENMGR_ACCESS_TOKEN": true,
+}
+
+// readStoreEnv reads the variables for a command that only needs the
+// store. When the full configuration is incomplete (a credential variable
+// not set), it reads the store settings alone: TOKENMGR_ACCESS_TOKEN is
+// given a placeholder to satisfy ReadEnv and TOKENMGR_STORE is defaulted
+// to auto explicitly so that OpenStore opens it; the placeholder is
+// cleared before returning. Any other bad value is an error.
+func readStoreEnv(lookup func(string) (string, bool)) (*tokenmgr.Env, error) {
+	env, err := tokenmgr.ReadEnv(lookup)
+	if err == nil {
+		return env, nil
+	}
+	var ee *tokenmgr.EnvError
+	if !errors.As(err, &ee) || !credentialVars[ee.Var] || !strings.HasPrefix(ee.Problem, "not set") {
+		return nil, err
+	}
+	storeOnly := func(name string) (string, bool) {
+		switch {
+		case name == "TOKENMGR_ACCESS_TOKEN":
+			return "placeholder", true
+		case credentialVars[name]:
+			return "", false
+		case name == "TOKENMGR_STORE":
+			if v, ok := lookup(name); ok && strings.TrimSpace(v) != "" {
+				return v, true
+			}
+			return "auto", true
+		}
+		return lookup(name)
+	}
+	env, err2 := tokenmgr.ReadEnv(storeOnly)
+	if err2 != nil {
+		return nil, err // the original complaint is the useful one
+	}
+	env.AccessToken = ""
+	return env, nil
+}
+
+// loadRecord reads the credential from st. Nothing stored is (nil, nil).
+func loadRecord(ctx context.Context, st store.Store, key string) (*record.Record, error) {
+	b, err := st.Load(ctx, key)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	r, err := record.Decode(b)
+	if err != nil {
+		return nil, fmt.Errorf("stored credential %q unreadable: %w", key, err)
+	}
+	return r, nil
+}
+
+// storeName names a store without any secret.
+func storeName(st store.Store) string {
+	if st == nil {
+		return "none"
+	}
+	if s, ok := st.(fmt.Stringer); ok {
+		return s.String()
+	}
+	return fmt.Sprintf("%T", st)
+}
+
+// tokenType is the token type as it is sent ("bearer" becomes "Bearer").
+func tokenType(t string) string {
+	if t == "" || strings.EqualFold(t, "bearer") {
+		return "Bearer"
+	}
+	return t
+}
+
+// relative says how far t is from now: "in 59m58s" or "3m2s ago".
+func relative(t, now time.Time) string {
+	d := t.Sub(now)
+	if d >= 0 {
+		return "in " + roundDuration(d)
+	}
+	return roundDuration(-d) + " ago"
+}
+
+// roundDuration drops sub-second noise, and seconds beyond an hour.
+func roundDuration(d time.Duration) string {
+	switch {
+	case d >= 24*time.Hour:
+		days := d / (24 * time.Hour)
+		rest := (d % (24 * time.Hour)).Round(time.Hour)
+		if rest == 0 {
+			return fmt.Sprintf("%dd", days)
+		}
+		return fmt.Sprintf("%dd%s", days, strings.TrimSuffix(rest.String(), "0m0s"))
+	case d >= time.Hour:
+		return strings.TrimSuffix(d.Round(time.Minute).String(), "0s")
+	case d >= time.Second:
+		return d.Round(time.Second).String()
+	}
+	return d.Round(time.Millisecond).String()
+}
+
+// stamp formats a time for humans: UTC, RFC 3339, to the second.
+func stamp(t time.Time) string { return t.UTC().Format(time.RFC3339) }
+
+// lockStore takes the credential's lock when st has one.
+func lockStore(ctx context.Context, st store.Store, key string) (func(), error) {
+	if l, ok := st.(store.Locker); ok {
+		return l.Lock(ctx, key)
+	}
+	return func() {}, nil
+}

@@ -1,0 +1,253 @@
+// Command tokenmgr gets, shows and diagnoses the OAuth token tokenmgr
+// manages for a credential, configured by the TOKENMGR_* variables (see
+// the tokenmgr package documentation).
+//
+//	tokenmgr token     print the current valid access token
+//	tokenmgr status    show what is held for the credential, never the token
+//	tokenmgr doctor    check each thing that can go wrong, one line each
+//	tokenmgr logout    delete the stored credential
+//	tokenmgr version   print the version
+//
+// Run "tokenmgr <command> --help" for a command's flags and exit codes.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/tokenmgr/tokenmgr"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr, os.LookupEnv))
+}
+
+// Exit codes shared by the commands.
+const (
+	exitOK    = 0
+	exitFail  = 1
+	exitUsage = 2
+)
+
+// command is one subcommand.
+type command struct {
+	name    string
+	summary string
+	// help is the text printed by --help above the flags.
+	help string
+	// flags adds the command's own flags; the common ones are added for
+	// every command but version.
+	flags func(fs *flag.FlagSet, o *options)
+	run   func(ctx context.Context, o *options, stdout, stderr io.Writer) int
+	// noCommon: the command takes no store or credential flags.
+	noCommon bool
+}
+
+// options are the parsed flags of one invocation.
+type options struct {
+	key, store, storePath string
+	timeout               time.Duration
+	json                  bool
+	verbose               bool
+	// doctor
+	checkURL, jwksURL string
+	offline           bool
+
+	set    map[string]bool // flags given on the command line
+	lookup func(string) (string, bool)
+}
+
+// envLookup layers the flags that override variables over base: --key,
+// --store and --store-path answer for TOKENMGR_KEY, TOKENMGR_STORE and
+// TOKENMGR_STORE_PATH when given, and so do --check-url and --jwks-url
+// for TOKENMGR_CHECK_URL and TOKENMGR_JWKS_URL.
+func (o *options) envLookup(base func(string) (string, bool)) func(string) (string, bool) {
+	over := map[string]struct {
+		flag string
+		val  *string
+	}{
+		"TOKENMGR_KEY":        {"key", &o.key},
+		"TOKENMGR_STORE":      {"store", &o.store},
+		"TOKENMGR_STORE_PATH": {"store-path", &o.storePath},
+		"TOKENMGR_CHECK_URL":  {"check-url", &o.checkURL},
+		"TOKENMGR_JWKS_URL":   {"jwks-url", &o.jwksURL},
+	}
+	return func(name string) (string, bool) {
+		if f, ok := over[name]; ok && o.set[f.flag] {
+			return *f.val, true
+		}
+		return base(name)
+	}
+}
+
+var commands []*command
+
+func init() {
+	commands = []*command{tokenCommand, statusCommand, doctorCommand, logoutCommand, versionCommand}
+}
+
+func findCommand(name string) *command {
+	for _, c := range commands {
+		if c.name == name {
+			return c
+		}
+	}
+	return nil
+}
+
+const mainHelp = `tokenmgr gets, shows and diagnoses the OAuth token of one credential.
+
+Usage:
+  tokenmgr <command> [flags]
+
+Commands:
+%s
+Configuration comes from the TOKENMGR_* variables (TOKENMGR_TOKEN_URL,
+TOKENMGR_CLIENT_ID, TOKENMGR_CLIENT_SECRET, TOKENMGR_STORE, ...; see the
+tokenmgr package documentation). The flags --key, --store and --store-path
+override TOKENMGR_KEY, TOKENMGR_STORE and TOKENMGR_STORE_PATH.
+
+No command prints a secret, except "token", whose output is the token.
+Run "tokenmgr <command> --help" for a command's flags and exit codes.
+`
+
+func printMainHelp(w io.Writer) {
+	var b strings.Builder
+	for _, c := range commands {
+		fmt.Fprintf(&b, "  %-9s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintf(w, mainHelp, b.String())
+}
+
+// run is the whole program: it parses args (without the program name),
+// writes to stdout and stderr, reads variables through lookup (nil means
+// os.LookupEnv) and returns the exit code.
+func run(args []string, stdout, stderr io.Writer, lookup func(string) (string, bool)) int {
+	if lookup == nil {
+		lookup = os.LookupEnv
+	}
+	if len(args) == 0 {
+		printMainHelp(stderr)
+		return exitUsage
+	}
+	name := args[0]
+	switch name {
+	case "-h", "-help", "--help", "help":
+		if len(args) > 1 && name == "help" {
+			if c := findCommand(args[1]); c != nil {
+				printHelp(c, newFlagSet(c, &options{}), stdout)
+				return exitOK
+			}
+			fmt.Fprintf(stderr, "tokenmgr: unknown command %q\n", args[1])
+			return exitUsage
+		}
+		printMainHelp(stdout)
+		return exitOK
+	case "-version", "--version":
+		name = "version"
+	}
+	c := findCommand(name)
+	if c == nil {
+		fmt.Fprintf(stderr, "tokenmgr: unknown command %q; run \"tokenmgr --help\" for the list\n", oneLine(name))
+		return exitUsage
+	}
+	o := &options{set: map[string]bool{}}
+	fs := newFlagSet(c, o)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {} // the flag package calls it for -h too; help goes to stdout below
+	usageHint := func() { fmt.Fprintf(stderr, "run \"tokenmgr %s --help\" for usage\n", c.name) }
+	if err := fs.Parse(args[1:]); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			printHelp(c, fs, stdout)
+			return exitOK
+		}
+		usageHint() // the flag package printed the error
+		return exitUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "tokenmgr %s: unexpected argument %q\n", c.name, oneLine(fs.Arg(0)))
+		usageHint()
+		return exitUsage
+	}
+	fs.Visit(func(f *flag.Flag) { o.set[f.Name] = true })
+	o.lookup = o.envLookup(lookup)
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	return c.run(ctx, o, stdout, stderr)
+}
+
+func newFlagSet(c *command, o *options) *flag.FlagSet {
+	fs := flag.NewFlagSet("tokenmgr "+c.name, flag.ContinueOnError)
+	if !c.noCommon {
+		fs.StringVar(&o.key, "key", "", "credential name in the store (overrides TOKENMGR_KEY; default \""+tokenmgr.DefaultKey+"\")")
+		fs.StringVar(&o.store, "store", "", "store: auto, keyring, file or memory (overrides TOKENMGR_STORE; default auto)")
+		fs.StringVar(&o.storePath, "store-path", "", "the encrypted file of the file store (overrides TOKENMGR_STORE_PATH)")
+		fs.DurationVar(&o.timeout, "timeout", 30*time.Second, "give up after this long")
+	}
+	if c.flags != nil {
+		c.flags(fs, o)
+	}
+	return fs
+}
+
+func printHelp(c *command, fs *flag.FlagSet, w io.Writer) {
+	fmt.Fprintf(w, "Usage: tokenmgr %s [flags]\n\n%s\n", c.name, strings.TrimSpace(c.help))
+	hasFlags := false
+	fs.VisitAll(func(*flag.Flag) { hasFlags = true })
+	if hasFlags {
+		fmt.Fprintf(w, "\nFlags:\n")
+		fs.SetOutput(w)
+		fs.PrintDefaults()
+	}
+}
+
+// fail prints err as one line on stderr, prefixed with the command, and
+// returns exitFail. Errors of tokenmgr and its stores never hold a secret.
+func fail(stderr io.Writer, cmd string, err error) int {
+	msg := strings.TrimPrefix(err.Error(), "tokenmgr: ")
+	fmt.Fprintf(stderr, "tokenmgr %s: %s\n", cmd, oneLine(msg))
+	return exitFail
+}
+
+// oneLine keeps s on one line.
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(strings.ReplaceAll(s, "\r", " ")), " ")
+}
+
+var versionCommand = &command{
+	name:     "version",
+	summary:  "print the version",
+	noCommon: true,
+	help: `Prints tokenmgr's module version ("devel" for a build from a work tree)
+and the Go version it was built with.`,
+	run: func(_ context.Context, _ *options, stdout, _ io.Writer) int {
+		fmt.Fprintf(stdout, "tokenmgr %s (%s)\n", moduleVersion(), runtime.Version())
+		return exitOK
+	},
+}
+
+func moduleVersion() string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok || bi.Main.Version == "" || bi.Main.Version == "(devel)" {
+		v := "devel"
+		if ok {
+			for _, s := range bi.Settings {
+				if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+					v += " " + s.Value[:12]
+				}
+			}
+		}
+		return v
+	}
+	return bi.Main.Version
+}
