@@ -18,31 +18,6 @@ import (
 	"github.com/tokenmgr/tokenmgr/store"
 )
 
-// Environment.
-//
-// NewFromEnv reads these variables:
-//
-//	TOKENMGR_TOKEN_URL              token endpoint (https, or http to loopback)
-//	TOKENMGR_CLIENT_ID              client ID
-//	TOKENMGR_CLIENT_SECRET          client secret (or _CLIENT_SECRET_FILE: a file holding it)
-//	TOKENMGR_SCOPES                 scopes, separated by spaces or commas
-//	TOKENMGR_AUDIENCE               sent as "audience" with the client credentials grant
-//	TOKENMGR_AUTH_STYLE             header | params | auto (default auto)
-//	TOKENMGR_REFRESH_TOKEN          seed for the refresh_token grant; a stored one wins
-//	TOKENMGR_ACCESS_TOKEN           a static token, never refreshed (no TOKEN_URL needed)
-//	TOKENMGR_KEY                    credential name in the store (default "default")
-//	TOKENMGR_REFRESH_BEFORE         Go duration, e.g. 5m (default: scaled to the lifetime)
-//	TOKENMGR_EXPIRY_DELTA           Go duration (default: scaled to the lifetime)
-//	TOKENMGR_ALLOWED_HOSTS          hosts the token may go to, separated by spaces or commas
-//	TOKENMGR_ALLOW_INSECURE_HTTP    true to allow plain http to hosts other than loopback
-//	TOKENMGR_STORE                  auto | keyring | file | memory (default auto)
-//	TOKENMGR_STORE_PATH             the encrypted file (default under os.UserConfigDir)
-//	TOKENMGR_STORE_PASSPHRASE       its passphrase (or _STORE_PASSPHRASE_FILE: a file holding it)
-//
-// With TOKENMGR_REFRESH_TOKEN the refresh_token grant is used, otherwise
-// client credentials. A bad value is an error naming the variable; a secret
-// is never echoed.
-
 // EnvPrefix starts the name of every variable tokenmgr reads.
 const EnvPrefix = "TOKENMGR_"
 
@@ -305,7 +280,11 @@ func (e *Env) OpenStore(ctx context.Context) (store.Store, error) {
 		}
 		return store.NewEncryptedFile(path, e.StorePassphrase)
 	}
-	return store.Auto(ctx, KeyringService, path, e.StorePassphrase)
+	st, err := store.Auto(ctx, KeyringService, path, e.StorePassphrase)
+	if err != nil {
+		return nil, fmt.Errorf("%w; or TOKENMGR_STORE=memory to keep tokens in memory only", err)
+	}
+	return st, nil
 }
 
 func (e *Env) isSet(name string) bool {

@@ -5,27 +5,7 @@ import (
 	"time"
 )
 
-// Refresh windows.
-//
-// A token fetched at t0 that expires at t0+L is served in three states:
-//
-//	fresh   now < expiry - refreshBefore           served from memory
-//	stale   now < expiry - expiryDelta             served, one background refresh starts
-//	expired otherwise (or no token)                callers wait for one shared refresh
-//
-// With RefreshBefore and ExpiryDelta left at zero both scale with the
-// lifetime L, so a 4-second token and a 1-hour token are both refreshed in
-// good time and neither looks expired from birth:
-//
-//	refreshBefore = min(L/4, 5m) + jitter of up to 10% of it
-//	expiryDelta   = min(L/20, 10s)
-//
-// A 1-hour token is refreshed 5m to 5m30s before expiry and considered
-// expired 10s before; a 4-second token is refreshed 1s–1.1s before and
-// expired 200ms before. Set explicitly, the two are used as given but
-// capped at L/2 (refreshBefore) and L/4 (expiryDelta), so a short-lived token
-// is always served for part of its life instead of being fetched on every
-// call. A token without an expiry never goes stale.
+// Refresh windows: the rule is documented in the package doc (doc.go).
 const (
 	maxAutoRefreshBefore = 5 * time.Minute
 	maxAutoExpiryDelta   = 10 * time.Second

@@ -1,0 +1,121 @@
+// Package tokenmgr manages OAuth 2.0 and API tokens on the client side, so
+// that programs stop failing with "InvalidClientTokenId: The security token
+// included in the request is invalid", "ExpiredToken" or "401
+// invalid_token".
+//
+// A Client hands out a valid token, refreshes it in the background before
+// it expires, and keeps it (and a rotated refresh token) in a store that
+// survives restarts. Its Transport attaches the token to every request of
+// an *http.Client and, when a server says the token is invalid or expired,
+// drops it, gets a fresh one and replays the request once.
+//
+//	c, err := tokenmgr.New(tokenmgr.Config{
+//		Source: tokenmgr.ClientCredentials(&clientcredentials.Config{
+//			ClientID: id, ClientSecret: secret, TokenURL: tokenURL,
+//		}),
+//	})
+//	if err != nil { … }
+//	defer c.Close()
+//	resp, err := c.HTTPClient().Get("https://api.example.com/v1/things")
+//
+// # Refresh
+//
+// A token fetched with lifetime L is, at any moment, in one of three
+// states:
+//
+//	fresh    more than refreshBefore left   served from memory: an atomic load and a time compare, no lock
+//	stale    less than refreshBefore left   served at once; one background refresh starts
+//	expired  less than expiryDelta left     callers wait for one shared refresh (or leave on their ctx)
+//
+// Left at zero, Config.RefreshBefore and Config.ExpiryDelta scale with the
+// lifetime: refreshBefore = min(L/4, 5m) plus up to 10% jitter, so a fleet
+// does not refresh in lockstep; expiryDelta = min(L/20, 10s). A one-hour
+// token is refreshed 5 to 5.5 minutes early and not used in its last 10
+// seconds; a four-second token is refreshed a second early and not used in
+// its last 200ms. Set explicitly they are capped at L/2 and L/4, so a token
+// is always served for part of its life. A token without expiry is served
+// until a server rejects it.
+//
+// However many goroutines ask, one refresh runs at a time per Client
+// (golang.org/x/sync/singleflight). With a Store that implements
+// store.Locker (all of this module's stores do) the refresh runs under the
+// store's lock and first re-reads the store: however many processes share
+// a credential, one refreshes and the others adopt its token.
+//
+// A background refresh runs on its own context (Config.RefreshTimeout),
+// so a caller's cancel does not kill it. When it fails, the token in
+// service stays in service and the refresh is retried with jittered
+// exponential backoff, each wait at most half the time left; permanent
+// errors stop it until expiry, when callers see the error. Transient
+// token-endpoint failures (5xx, 429 with Retry-After honoured, timeouts,
+// connection errors, temporarily_unavailable) are retried within the
+// refresh deadline; permanent ones (invalid_client, invalid_grant,
+// unauthorized_client, invalid_scope) return at once as a *TokenError,
+// which matches ErrInvalidClient and the other sentinels with errors.Is and
+// still unwraps to *oauth2.RetrieveError.
+//
+// A Source should reach the token endpoint on every call: use
+// ClientCredentials or RefreshToken. A caching source (a config's
+// TokenSource method, oauth2.ReuseTokenSource) or a static token hands back
+// the token being replaced; the Client then keeps that token in service,
+// logs a warning and reports ErrSameToken instead of asking again in a
+// loop.
+//
+// A rotated refresh token is saved to the Store before the new access
+// token is handed out, and a refresh token found in the Store wins over the
+// seed given in code or the environment.
+//
+// # Retry
+//
+// The transport reads at most 64 KiB of a 400, 401 or 403 answer to
+// classify it (see Classifier) and hands the caller the intact body. It
+// refreshes and replays once on InvalidClientTokenId,
+// UnrecognizedClientException, ExpiredToken, ExpiredTokenException,
+// InvalidToken, InvalidAccessKeyId, ExpiredAuthenticationToken,
+// InvalidAuthenticationToken, an RFC 6750 error="invalid_token" without a
+// claims= parameter, codes added in Config.InvalidTokenCodes, and a bare
+// 401 to a request that carried the token. It never retries on
+// insufficient_scope, claims challenges, discovery challenges, AccessDenied,
+// clock skew (RequestExpired, RequestTimeTooSkewed), a plain 403 or a 5xx.
+// Concurrent rejections of one token cause one refresh. A request body that
+// cannot be rewound (GetBody nil) is never sent twice. A second rejection is
+// returned to the caller as it came.
+//
+// The token is never sent on a redirect to another host, never over plain
+// http except to loopback (Config.AllowInsecureHTTP overrides), and only to
+// Config.AllowedHosts when set.
+//
+// # Environment
+//
+// NewFromEnv (and ReadEnv, for a look before building a Client) reads:
+//
+//	TOKENMGR_TOKEN_URL              token endpoint (https, or http to loopback)
+//	TOKENMGR_CLIENT_ID              client ID
+//	TOKENMGR_CLIENT_SECRET          client secret (or _CLIENT_SECRET_FILE: a file holding it)
+//	TOKENMGR_SCOPES                 scopes, separated by spaces or commas
+//	TOKENMGR_AUDIENCE               sent as "audience" with the client credentials grant
+//	TOKENMGR_AUTH_STYLE             header | params | auto (default auto)
+//	TOKENMGR_REFRESH_TOKEN          seed for the refresh_token grant; a stored one wins
+//	TOKENMGR_ACCESS_TOKEN           a static token, never refreshed (no TOKEN_URL needed)
+//	TOKENMGR_KEY                    credential name in the store (default "default")
+//	TOKENMGR_REFRESH_BEFORE         Go duration, e.g. 5m (default: scaled to the lifetime)
+//	TOKENMGR_EXPIRY_DELTA           Go duration (default: scaled to the lifetime)
+//	TOKENMGR_ALLOWED_HOSTS          hosts the token may go to, separated by spaces or commas
+//	TOKENMGR_ALLOW_INSECURE_HTTP    true to allow plain http to hosts other than loopback
+//	TOKENMGR_STORE                  auto | keyring | file | memory (default auto)
+//	TOKENMGR_STORE_PATH             the encrypted file (default under os.UserConfigDir)
+//	TOKENMGR_STORE_PASSPHRASE       its passphrase (or _STORE_PASSPHRASE_FILE: a file holding it)
+//
+// With TOKENMGR_REFRESH_TOKEN the refresh_token grant is used, otherwise
+// client credentials. TOKENMGR_STORE=auto uses the OS keyring when one
+// answers, else the encrypted file when a passphrase is set, else fails
+// with an error naming both ways out; it never falls back to plain text. A
+// static TOKENMGR_ACCESS_TOKEN needs no store. A bad value is an *EnvError
+// naming the variable; a secret is never echoed. Stores are described in
+// package store.
+//
+// # Secrets
+//
+// No log record, error message or String method of this module contains a
+// token, refresh token, client secret or passphrase.
+package tokenmgr
