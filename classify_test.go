@@ -354,7 +354,7 @@ func TestClassifyResponseNoBody(t *testing.T) {
 	assert.Equal(t, http.NoBody, resp.Body)
 }
 
-func TestCleanCode(t *testing.T) {
+func TestClassifyCleanCode(t *testing.T) {
 	for in, want := range map[string]string{
 		"InvalidGreeting": "InvalidGreeting",
 		"aws.protocoltests.json10#FooError:http://internal.amazon.com/coral/com.amazon.coral.validate/": "FooError",
@@ -372,7 +372,7 @@ func TestCleanCode(t *testing.T) {
 	}
 }
 
-func TestParseBearerChallenge(t *testing.T) {
+func TestClassifyParseBearerChallenge(t *testing.T) {
 	cases := []struct {
 		in        []string
 		present   bool
@@ -407,7 +407,7 @@ func TestParseBearerChallenge(t *testing.T) {
 	}
 }
 
-func TestKindString(t *testing.T) {
+func TestClassifyKindString(t *testing.T) {
 	for k, want := range map[Kind]string{
 		KindOther: "other", KindInvalidToken: "invalid_token", KindClockSkew: "clock_skew",
 		KindInsufficientScope: "insufficient_scope", KindClaimsChallenge: "claims_challenge",

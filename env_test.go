@@ -295,7 +295,7 @@ func TestReadEnvNilLookupUsesEnviron(t *testing.T) {
 	assert.Equal(t, envAccess, e.AccessToken)
 }
 
-func TestIsSecretVar(t *testing.T) {
+func TestEnvIsSecretVar(t *testing.T) {
 	for _, n := range []string{"TOKENMGR_CLIENT_SECRET", "TOKENMGR_REFRESH_TOKEN", "TOKENMGR_ACCESS_TOKEN", "TOKENMGR_STORE_PASSPHRASE"} {
 		assert.True(t, IsSecretVar(n), n)
 	}
