@@ -117,6 +117,8 @@ type fileStore struct {
 	r, p   byte
 	lim    kdfLimits
 	rand   io.Reader
+	// keyNote says where the key lives, for String, when not with the caller.
+	keyNote string
 
 	mu       sync.Mutex // guards the derived-key cache
 	cachedID kdfID
@@ -332,4 +334,4 @@ func keyHash(parts ...string) string {
 }
 
 // String names the store by its file; it holds no secret.
-func (s *fileStore) String() string { return "file(" + s.path + ")" }
+func (s *fileStore) String() string { return "file(" + s.path + s.keyNote + ")" }

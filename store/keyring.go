@@ -16,24 +16,8 @@ import (
 	"github.com/zalando/go-keyring"
 )
 
-// Keyring layout. The OS keyrings cap one secret at a few kilobytes (about
-// 3000 bytes with service and account on macOS, 2560 on Windows), and an
-// id_token alone can exceed that. So a value is stored base64-encoded:
-//
-//   - up to keyringChunkSize characters inline, in one entry named key:
-//     "tokenmgr:v1:i:<base64>";
-//   - larger, in chunks of keyringChunkSize characters named
-//     "<key>#<slot>#<i>" and a manifest under key:
-//     "tokenmgr:v1:c:<slot>:<chunks>:<hex sha256 of the value>".
-//
-// The slot alternates between "a" and "b": a Save writes the chunks into the
-// slot the current manifest does not use, then the manifest (the switch is
-// that one atomic Set), then deletes the old slot's chunks. A crash leaves
-// the old value readable, and at worst a run of chunks 0..j-1 in a slot,
-// which the next Save or Delete of the key finds and removes (it writes and
-// deletes chunks in an order that keeps each slot's leftovers such a run). A
-// reader that races a writer sees a missing chunk or a digest mismatch and
-// reads again.
+// Keyring layout: see the package documentation. Values whose base64 form
+// is longer than keyringChunkSize are chunked.
 const (
 	keyringChunkSize = 2000
 	keyringPrefix    = "tokenmgr:v1:"

@@ -9,6 +9,51 @@
 // across goroutines and, for the file and keyring stores, across processes:
 // tokenmgr takes the lock, re-reads the store, and only asks the token
 // endpoint when no other holder refreshed in the meantime.
+//
+// # Choosing a store
+//
+// Auto picks the OS keyring (NewKeyring) when one answers and otherwise the
+// encrypted file (NewEncryptedFile) when a passphrase is given. It never
+// falls back to plain text: with neither it returns an error wrapping
+// ErrKeyringUnavailable that names both ways out. On a headless Linux box
+// that means starting a Secret Service, e.g.
+//
+//	dbus-run-session -- sh -c 'echo -n "$PW" | gnome-keyring-daemon --unlock --components=secrets; exec my-program'
+//
+// or setting TOKENMGR_STORE=file with TOKENMGR_STORE_PASSPHRASE.
+//
+// # Keyring
+//
+// Each credential is one keyring entry under the service name with the key
+// as account, its bytes base64-encoded. OS keyrings cap an entry at a few
+// kilobytes (about 3000 bytes on macOS, 2560 on Windows) and an id_token
+// can be larger, so a value whose encoding exceeds 2000 characters is split
+// into chunks "<key>#<slot>#<i>" of 2000 characters with a manifest under
+// key holding the slot, chunk count and SHA-256 of the value. Slots "a" and
+// "b" alternate: a Save writes the new chunks, switches the manifest in one
+// Set, then deletes the old chunks, so a crash leaves the old value readable
+// and any leftover chunks are removed by the next Save or Delete of the key.
+// Readers verify the digest and re-read when a writer raced them.
+//
+// # Encrypted file
+//
+// All credentials live in one file, encrypted with XChaCha20-Poly1305 under
+// a key derived from the passphrase with scrypt (N=2^15, r=8, p=1 by
+// default; FileOptions) or given directly (NewEncryptedFileWithKey,
+// NewEncryptedFileWithKeyring). FORMAT.md in this directory describes the
+// bytes: a 72-byte header (magic "TOKENMGR", version, KDF and its bounded
+// parameters, salt, key check, nonce), authenticated as additional data,
+// then the ciphertext of a JSON map. The salt is kept for the life of the
+// file and the key derived once per store; every write uses a new nonce.
+//
+// Writes go to a temporary file in the same directory, fsynced and renamed
+// over the file, then the directory is fsynced: a crash leaves the old or
+// the new file. Save and Delete re-read the file under a lock file
+// (path+".lock") so that processes saving different credentials never lose
+// each other's updates. A file that does not decrypt (ErrWrongKey,
+// ErrTampered) or parse (ErrFormat) is reported with its name and never
+// overwritten. Lock files are flock(2) locks on unix; elsewhere they only
+// exclude holders within one process.
 package store
 
 import (
