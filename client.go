@@ -88,6 +88,7 @@ type RefreshEvent struct {
 	Reason   string    // "initial", "early", "expired" or "invalid"
 	Expiry   time.Time // the new token's expiry, zero on failure or for no expiry
 	Stored   bool      // the token came from the store (another process refreshed)
+	StoreErr error     // the store could not be read or written; the token was not persisted
 	Err      error
 	Duration time.Duration
 }
@@ -97,6 +98,7 @@ type Stats struct {
 	Fetches       int64 // successful token requests to the Source
 	FetchErrors   int64 // failed token requests
 	StoreLoads    int64 // tokens taken from the Store instead of the Source
+	StoreErrors   int64 // refreshes during which the Store could not be read or written
 	Invalidations int64 // tokens dropped after the server rejected them
 	Replays       int64 // requests replayed with a fresh token
 }
@@ -127,7 +129,7 @@ type Client struct {
 	ctx    context.Context // canceled by Close; parent of every refresh
 	cancel context.CancelFunc
 
-	fetches, fetchErrors, storeLoads, invalidations, replays atomic.Int64
+	fetches, fetchErrors, storeLoads, storeErrors, invalidations, replays atomic.Int64
 
 	// Seams for tests.
 	now    func() time.Time
@@ -138,7 +140,8 @@ type Client struct {
 // entry is a token in service with its precomputed header and windows.
 type entry struct {
 	tok      *oauth2.Token
-	auth     []string // Authorization header value
+	early    *oauth2.Token // tok with Expiry moved up, for TokenSource
+	auth     []string      // Authorization header value
 	obtained time.Time
 	staleAt  time.Time // zero: never stale
 	expireAt time.Time // zero: never expires
@@ -208,11 +211,24 @@ func (c *Client) Token(ctx context.Context) (*oauth2.Token, error) {
 
 // TokenSource returns the Client as an oauth2.TokenSource, for libraries
 // that take one. Its Token method uses context.Background.
+//
+// Such libraries usually cache the token (oauth2.NewClient wraps the source
+// in oauth2.ReuseTokenSource, which asks again 10 seconds before Expiry).
+// So that they come back in time for the early refresh, the tokens this
+// source returns carry an Expiry moved up to 10 seconds after the Client's
+// refresh window opens. They do not replay a request a server rejected:
+// use Transport or HTTPClient for that.
 func (c *Client) TokenSource() oauth2.TokenSource { return clientSource{c} }
 
 type clientSource struct{ c *Client }
 
-func (s clientSource) Token() (*oauth2.Token, error) { return s.c.Token(context.Background()) }
+func (s clientSource) Token() (*oauth2.Token, error) {
+	e, err := s.c.entry(context.Background())
+	if err != nil {
+		return nil, err
+	}
+	return e.early, nil
+}
 
 // HTTPClient returns an *http.Client whose transport attaches the token to
 // every request over http.DefaultTransport.
@@ -235,6 +251,7 @@ func (c *Client) Stats() Stats {
 		Fetches:       c.fetches.Load(),
 		FetchErrors:   c.fetchErrors.Load(),
 		StoreLoads:    c.storeLoads.Load(),
+		StoreErrors:   c.storeErrors.Load(),
 		Invalidations: c.invalidations.Load(),
 		Replays:       c.replays.Load(),
 	}

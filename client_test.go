@@ -446,3 +446,49 @@ func TestClosedClient(t *testing.T) {
 	require.ErrorIs(t, err, ErrClosed)
 	assert.True(t, errors.Is(err, ErrClosed))
 }
+
+func TestTokenSourceComesBackForTheEarlyRefresh(t *testing.T) {
+	srv := oauthtest.New(oauthtest.Options{Lifetime: time.Hour})
+	defer srv.Close()
+	clk := newFakeClock()
+	c, _ := newTestClient(t, Config{Source: ClientCredentials(ccConfig(srv))}, clk)
+	tok, err := c.TokenSource().Token()
+	require.NoError(t, err)
+	direct, err := c.Token(context.Background())
+	require.NoError(t, err)
+	assert.Equal(t, direct.AccessToken, tok.AccessToken)
+	// Expiry moved up so a ReuseTokenSource (10s delta) asks again exactly
+	// when the refresh window opens, 5 minutes before the real expiry.
+	assert.Equal(t, direct.Expiry.Add(-5*time.Minute+10*time.Second), tok.Expiry)
+}
+
+func TestStoreErrorsAreReported(t *testing.T) {
+	srv := oauthtest.New(oauthtest.Options{})
+	defer srv.Close()
+	st := store.NewMemory()
+	require.NoError(t, st.Save(context.Background(), DefaultKey, []byte("not a record")))
+	events := make(chan RefreshEvent, 1)
+	c, _ := newTestClient(t, Config{Source: ClientCredentials(ccConfig(srv)), Store: st, OnRefresh: func(e RefreshEvent) { events <- e }}, nil)
+	_, err := c.Token(context.Background())
+	require.NoError(t, err, "an unreadable stored token is replaced by a fetched one")
+	ev := <-events
+	require.Error(t, ev.StoreErr)
+	assert.ErrorIs(t, ev.StoreErr, record.ErrFormat)
+	assert.Contains(t, ev.StoreErr.Error(), `stored credential "default"`)
+	assert.EqualValues(t, 1, c.Stats().StoreErrors)
+}
+
+func TestNewerRecordIsNotOverwritten(t *testing.T) {
+	srv := oauthtest.New(oauthtest.Options{})
+	defer srv.Close()
+	st := store.NewMemory()
+	newer := []byte(`{"v":99,"access_token":"x","refresh_token":"future"}`)
+	require.NoError(t, st.Save(context.Background(), DefaultKey, newer))
+	c, _ := newTestClient(t, Config{Source: ClientCredentials(ccConfig(srv)), Store: st}, nil)
+	_, err := c.Token(context.Background())
+	require.NoError(t, err)
+	got, err := st.Load(context.Background(), DefaultKey)
+	require.NoError(t, err)
+	assert.Equal(t, newer, got, "a newer tokenmgr's record is left as it was")
+	assert.EqualValues(t, 1, c.Stats().StoreErrors)
+}

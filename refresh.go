@@ -111,8 +111,11 @@ func (c *Client) refresh(reason string, old *entry) (*entry, error) {
 	ctx, cancel := context.WithTimeout(c.ctx, c.refreshTimeout)
 	defer cancel()
 	start := c.now()
-	e, fromStore, err := c.refreshLocked(ctx, old)
-	ev := RefreshEvent{Key: c.key, Reason: reason, Stored: fromStore, Err: err, Duration: c.now().Sub(start)}
+	e, out, err := c.refreshLocked(ctx, old)
+	ev := RefreshEvent{Key: c.key, Reason: reason, Stored: out.fromStore, StoreErr: out.storeErr, Err: err, Duration: c.now().Sub(start)}
+	if out.storeErr != nil {
+		c.storeErrors.Add(1)
+	}
 	if err != nil {
 		if errors.Is(err, ErrSameToken) {
 			c.log.Warn("token source returned the token being replaced; keeping it in service",
@@ -122,7 +125,7 @@ func (c *Client) refresh(reason string, old *entry) (*entry, error) {
 		}
 	} else {
 		ev.Expiry = e.tok.Expiry
-		c.log.Debug("token refreshed", "reason", reason, "from_store", fromStore, "expiry", e.tok.Expiry, "took", ev.Duration)
+		c.log.Debug("token refreshed", "reason", reason, "from_store", out.fromStore, "expiry", e.tok.Expiry, "took", ev.Duration)
 	}
 	if c.onEvent != nil {
 		c.onEvent(ev)
@@ -130,60 +133,75 @@ func (c *Client) refresh(reason string, old *entry) (*entry, error) {
 	return e, err
 }
 
-func (c *Client) refreshLocked(ctx context.Context, old *entry) (*entry, bool, error) {
+// outcome is what a refresh did besides its result.
+type outcome struct {
+	fromStore bool  // the token came from the store
+	storeErr  error // reading or saving the store failed; the refresh went on without it
+}
+
+func (c *Client) refreshLocked(ctx context.Context, old *entry) (*entry, outcome, error) {
+	var out outcome
 	if c.st != nil {
 		if l, ok := c.st.(store.Locker); ok {
 			unlock, err := l.Lock(ctx, c.key)
 			if err != nil {
-				return nil, false, fmt.Errorf("tokenmgr: locking credential %q: %w", c.key, err)
+				return nil, out, fmt.Errorf("tokenmgr: locking credential %q: %w", c.key, err)
 			}
 			defer unlock()
 		}
-		if e := c.loadStored(ctx, old); e != nil {
+		e, err := c.loadStored(ctx, old)
+		if err != nil {
+			out.storeErr = err
+			c.log.Warn("reading the stored token failed; fetching a new one", "error", err)
+		}
+		if e != nil {
 			c.storeLoads.Add(1)
 			c.publish(e)
-			return e, true, nil
+			out.fromStore = true
+			return e, out, nil
 		}
 	}
 	obtained := c.now()
 	tok, err := c.fetch(ctx)
 	if err != nil {
 		c.fetchErrors.Add(1)
-		return nil, false, err
+		return nil, out, err
 	}
 	c.fetches.Add(1)
 	if old != nil && tok.AccessToken == old.tok.AccessToken {
 		// Serve it on rather than loop asking for a new one.
 		c.cur.CompareAndSwap(nil, old)
-		return nil, false, ErrSameToken
+		return nil, out, ErrSameToken
 	}
 	e := c.newEntry(tok, obtained)
-	if c.st != nil {
+	if c.st != nil && errors.Is(out.storeErr, record.ErrNewer) {
+		c.log.Error("not saving the new token over a record written by a newer tokenmgr; it will not survive a restart")
+	} else if c.st != nil {
 		// Saved before it is handed out: a rotated refresh token must not
 		// exist only in memory once anyone may have used it.
 		if err := c.save(ctx, e); err != nil {
+			out.storeErr = err
 			c.log.Error("saving the new token failed; it is in service but will not survive a restart", "error", err)
 		}
 	}
 	c.publish(e)
-	return e, false, nil
+	return e, out, nil
 }
 
 // loadStored returns the stored token when it is usable and differs from
 // old, and passes a stored refresh token to the source either way: a
 // stored (rotated) refresh token wins over the seed.
-func (c *Client) loadStored(ctx context.Context, old *entry) *entry {
+func (c *Client) loadStored(ctx context.Context, old *entry) (*entry, error) {
 	b, err := c.st.Load(ctx, c.key)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil
+	}
 	if err != nil {
-		if !errors.Is(err, store.ErrNotFound) {
-			c.log.Warn("reading the stored token failed", "error", err)
-		}
-		return nil
+		return nil, err
 	}
 	r, err := record.Decode(b)
 	if err != nil {
-		c.log.Warn("stored token unreadable; fetching a new one", "error", err)
-		return nil
+		return nil, fmt.Errorf("tokenmgr: stored credential %q: %w", c.key, err)
 	}
 	if r.RefreshToken != "" {
 		if s, ok := c.src.(refreshTokenSetter); ok {
@@ -191,13 +209,13 @@ func (c *Client) loadStored(ctx context.Context, old *entry) *entry {
 		}
 	}
 	if r.AccessToken == "" || (old != nil && r.AccessToken == old.tok.AccessToken) {
-		return nil
+		return nil, nil
 	}
 	e := c.newEntry(r.Token(), r.Obtained)
 	if !e.expireAt.IsZero() && !c.now().Before(e.staleAt) {
-		return nil // stale or expired: refresh now rather than soon
+		return nil, nil // stale or expired: refresh now rather than soon
 	}
-	return e
+	return e, nil
 }
 
 func (c *Client) save(ctx context.Context, e *entry) error {
@@ -286,6 +304,13 @@ func (c *Client) fetchOnce(ctx context.Context) (*oauth2.Token, error) {
 func (c *Client) newEntry(tok *oauth2.Token, obtained time.Time) *entry {
 	e := &entry{tok: tok, obtained: obtained, auth: []string{tok.Type() + " " + tok.AccessToken}}
 	e.staleAt, e.expireAt = windows(obtained, tok.Expiry, c.refreshBefore, c.expiryDelta, c.jitter)
+	e.early = tok
+	if !e.staleAt.IsZero() {
+		// oauth2.ReuseTokenSource asks again 10s before Expiry.
+		early := *tok
+		early.Expiry = e.staleAt.Add(10 * time.Second)
+		e.early = &early
+	}
 	return e
 }
 

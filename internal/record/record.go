@@ -24,6 +24,11 @@ const Version = 1
 // ErrFormat is wrapped by every decoding error.
 var ErrFormat = errors.New("record: malformed credential record")
 
+// ErrNewer is wrapped (with ErrFormat) when a record was written by a newer
+// tokenmgr: it must not be overwritten by this one, which would lose what
+// it cannot read.
+var ErrNewer = errors.New("record: written by a newer tokenmgr")
+
 // Record is a stored credential.
 type Record struct {
 	V            int       `json:"v"`
@@ -109,7 +114,7 @@ func Decode(b []byte) (*Record, error) {
 	case r.V == 0:
 		return nil, fmt.Errorf("%w: no format version", ErrFormat)
 	case r.V > Version:
-		return nil, fmt.Errorf("%w: format version %d is newer than this tokenmgr reads (%d); upgrade tokenmgr", ErrFormat, r.V, Version)
+		return nil, fmt.Errorf("%w: %w: format version %d, this tokenmgr reads %d; upgrade tokenmgr", ErrFormat, ErrNewer, r.V, Version)
 	case r.V < 0:
 		return nil, fmt.Errorf("%w: format version %d", ErrFormat, r.V)
 	case r.AccessToken == "" && r.RefreshToken == "":
