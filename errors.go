@@ -130,11 +130,17 @@ func endpointError(err error) error {
 	if errors.Is(err, ErrBadTokenResponse) {
 		return err
 	}
-	if isNetworkError(err) {
+	if isNetworkError(err) || strings.HasPrefix(err.Error(), bodyReadError) {
 		return &TokenError{Temporary: true, Err: err}
 	}
 	return err
 }
+
+// bodyReadError starts the message x/oauth2 gives a token response whose
+// body could not be read (a connection reset or cut mid-body). It formats
+// the cause with %v, so nothing but the text is left to recognise it by.
+const bodyReadError = "oauth2: cannot fetch token: "
+
 
 func isNetworkError(err error) bool {
 	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) || errors.Is(err, errAttemptTimeout) {
