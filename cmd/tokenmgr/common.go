@@ -100,18 +100,24 @@ func relative(t, now time.Time) string {
 	return roundDuration(-d) + " ago"
 }
 
-// roundDuration drops sub-second noise, and seconds beyond an hour.
+// roundDuration drops sub-second noise, seconds beyond an hour and
+// minutes beyond a day: "1.5s", "59m58s", "1h", "2h5m", "3d4h".
 func roundDuration(d time.Duration) string {
 	switch {
-	case d >= 24*time.Hour:
-		days := d / (24 * time.Hour)
-		rest := (d % (24 * time.Hour)).Round(time.Hour)
-		if rest == 0 {
+	case d >= 24*time.Hour-30*time.Minute:
+		r := d.Round(time.Hour)
+		days, h := r/(24*time.Hour), (r%(24*time.Hour))/time.Hour
+		if h == 0 {
 			return fmt.Sprintf("%dd", days)
 		}
-		return fmt.Sprintf("%dd%s", days, strings.TrimSuffix(rest.String(), "0m0s"))
-	case d >= time.Hour:
-		return strings.TrimSuffix(d.Round(time.Minute).String(), "0s")
+		return fmt.Sprintf("%dd%dh", days, h)
+	case d >= time.Hour-30*time.Second:
+		r := d.Round(time.Minute)
+		h, m := r/time.Hour, (r%time.Hour)/time.Minute
+		if m == 0 {
+			return fmt.Sprintf("%dh", h)
+		}
+		return fmt.Sprintf("%dh%dm", h, m)
 	case d >= time.Second:
 		return d.Round(time.Second).String()
 	}

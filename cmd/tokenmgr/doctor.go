@@ -99,7 +99,8 @@ type doctor struct {
 	stored   *record.Record
 	fresh    *oauth2.Token
 
-	checkURL, jwksURL string
+	checkURL, jwksURL               string
+	checkURLProblem, jwksURLProblem string // a bad value, reported by the check that uses it
 
 	// The token inspected and where it came from.
 	tok     string
@@ -198,6 +199,9 @@ func (d *doctor) checkConfig() {
 			set = append(set, short+"="+showValue(v))
 		}
 	}
+	d.checkURL, _ = d.lookup("TOKENMGR_CHECK_URL")
+	d.jwksURL, _ = d.lookup("TOKENMGR_JWKS_URL")
+	d.checkURL, d.jwksURL = strings.TrimSpace(d.checkURL), strings.TrimSpace(d.jwksURL)
 	env, err := tokenmgr.ReadEnv(d.lookup)
 	if err != nil {
 		d.add("configuration", statusFail, trimTM(err.Error()), configHint(err))
@@ -208,9 +212,6 @@ func (d *doctor) checkConfig() {
 	} else {
 		d.env, d.storeEnv = env, env
 		d.addSecret(env.ClientSecret, env.RefreshToken, env.AccessToken, string(env.StorePassphrase))
-		d.checkURL, _ = d.lookup("TOKENMGR_CHECK_URL")
-		d.jwksURL, _ = d.lookup("TOKENMGR_JWKS_URL")
-		d.checkURL, d.jwksURL = strings.TrimSpace(d.checkURL), strings.TrimSpace(d.jwksURL)
 		var msg string
 		switch {
 		case env.TokenURL == "":
@@ -224,15 +225,14 @@ func (d *doctor) checkConfig() {
 			msg += ", scopes " + strings.Join(env.Scopes, " ")
 		}
 		msg += fmt.Sprintf(", credential %q, store %s", env.Key, env.Store)
-		status, hint := statusOK, ""
-		if p := checkURLVar("TOKENMGR_CHECK_URL", d.checkURL, env.AllowInsecureHTTP); p != "" {
-			status, msg, hint = statusFail, p, "the token is sent only over https (or plain http to loopback)"
-			d.checkURL = ""
-		} else if p := checkURLVar("TOKENMGR_JWKS_URL", d.jwksURL, true); p != "" {
-			status, msg, hint = statusFail, p, "give the absolute URL of the issuer's JSON Web Key Set"
-			d.jwksURL = ""
-		}
-		d.add("configuration", status, msg, hint)
+		d.add("configuration", statusOK, msg, "")
+	}
+	allowHTTP := d.env != nil && d.env.AllowInsecureHTTP
+	if p := checkURLVar("TOKENMGR_CHECK_URL", d.checkURL, allowHTTP); p != "" {
+		d.checkURLProblem, d.checkURL = p, ""
+	}
+	if p := checkURLVar("TOKENMGR_JWKS_URL", d.jwksURL, false); p != "" {
+		d.jwksURLProblem, d.jwksURL = p, ""
 	}
 	if len(set) == 0 {
 		d.add("variables", statusWarn, "no TOKENMGR_* variable is set", "set TOKENMGR_TOKEN_URL, TOKENMGR_CLIENT_ID and TOKENMGR_CLIENT_SECRET")
@@ -243,8 +243,8 @@ func (d *doctor) checkConfig() {
 
 func configHint(err error) string {
 	var ee *tokenmgr.EnvError
-	if !errors.As(err, &ee) {
-		return ""
+	if !errors.As(err, &ee) || strings.HasPrefix(ee.Problem, "not set (") {
+		return "" // the problem says what to set
 	}
 	switch ee.Var {
 	case "TOKENMGR_TOKEN_URL":
@@ -368,7 +368,7 @@ func storeHint(err error) string {
 	case errors.Is(err, store.ErrTampered):
 		return "the file was modified or damaged; move it away to start afresh (the token is fetched again)"
 	case errors.Is(err, store.ErrKeyringUnavailable):
-		return "no OS keyring here: set TOKENMGR_STORE=file and TOKENMGR_STORE_PASSPHRASE"
+		return "" // its message says how to get a keyring or use the file
 	case errors.Is(err, record.ErrFormat):
 		return `"tokenmgr logout" deletes the unreadable record`
 	case errors.Is(err, store.ErrFormat):
@@ -727,6 +727,9 @@ func (d *doctor) checkSignature(ctx context.Context) {
 	case d.o.offline:
 		d.add(name, statusSkip, "--offline: keys not fetched", "")
 		return
+	case d.jwksURLProblem != "":
+		d.add(name, statusFail, "not verified: "+d.jwksURLProblem, "give the https URL of the issuer's JSON Web Key Set")
+		return
 	}
 	jwks := d.jwksURL
 	if jwks == "" {
@@ -812,6 +815,9 @@ func (d *doctor) getJSON(ctx context.Context, u string, v any) error {
 func (d *doctor) checkAPI(ctx context.Context) {
 	const name = "check URL"
 	switch {
+	case d.checkURLProblem != "":
+		d.add(name, statusFail, d.checkURLProblem+"; the token was not sent", "give an https URL (plain http is allowed to loopback only)")
+		return
 	case d.checkURL == "":
 		d.add(name, statusSkip, "TOKENMGR_CHECK_URL not set: no API called with the token", "set TOKENMGR_CHECK_URL (or --check-url) to an API URL that needs the token")
 		return
@@ -823,7 +829,7 @@ func (d *doctor) checkAPI(ctx context.Context) {
 		return
 	}
 	u, _ := url.Parse(d.checkURL)
-	if hosts := d.env.AllowedHosts; len(hosts) > 0 && !hostAllowed(u.Hostname(), hosts) {
+	if d.env != nil && len(d.env.AllowedHosts) > 0 && !hostAllowed(u.Hostname(), d.env.AllowedHosts) {
 		d.add(name, statusFail, fmt.Sprintf("%s is not in TOKENMGR_ALLOWED_HOSTS; the token was not sent", u.Hostname()), "add the host to TOKENMGR_ALLOWED_HOSTS if the token is meant for it")
 		return
 	}

@@ -1,0 +1,253 @@
+package main
+
+// In-process tests of run and the helpers.
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tokenmgr/tokenmgr/internal/oauthtest"
+)
+
+func TestRunUsage(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		code int
+		out  string // in stdout
+		err  string // in stderr
+	}{
+		{nil, 2, "", "Commands:"},
+		{[]string{"--help"}, 0, "Commands:", ""},
+		{[]string{"help", "status"}, 0, "Usage: tokenmgr status", ""},
+		{[]string{"help", "nope"}, 2, "", "unknown command"},
+		{[]string{"nope"}, 2, "", `unknown command "nope"`},
+		{[]string{"doctor", "--json=maybe"}, 2, "", "doctor --help"},
+		{[]string{"logout", "now"}, 2, "", `unexpected argument "now"`},
+		{[]string{"version"}, 0, "tokenmgr devel", ""},
+		{[]string{"--version"}, 0, "tokenmgr ", ""},
+		{[]string{"version", "--help"}, 0, "Usage: tokenmgr version", ""},
+	} {
+		r := runIn(vars{}, tc.args...)
+		if r.code != tc.code || !strings.Contains(r.stdout, tc.out) || !strings.Contains(r.stderr, tc.err) {
+			t.Errorf("run %q: want exit %d, stdout ~%q, stderr ~%q; got %s", tc.args, tc.code, tc.out, tc.err, r)
+		}
+	}
+	// Every command's help documents its exit status.
+	for _, c := range commands {
+		r := runIn(vars{}, c.name, "--help")
+		if r.code != 0 || (c.name != "version" && !strings.Contains(r.stdout, "Exit status")) {
+			t.Errorf("%s --help: %s", c.name, r)
+		}
+		if !c.noCommon && !strings.Contains(r.stdout, "-store-path") {
+			t.Errorf("%s --help lacks the store flags", c.name)
+		}
+	}
+}
+
+func TestFlagsOverrideEnvironment(t *testing.T) {
+	s := oauthtest.New(oauthtest.Options{})
+	defer s.Close()
+	a, b := fileStoreVars(t), fileStoreVars(t)
+	env := a.with(oauthVars(s).flat()...)
+	pathB := b["TOKENMGR_STORE_PATH"]
+
+	r := runIn(env, "token", "--store-path", pathB)
+	if r.code != 0 || !s.Valid(strings.TrimSpace(r.stdout)) {
+		t.Fatalf("token --store-path: %s", r)
+	}
+	if r := runIn(env, "status"); r.code != 1 || !strings.Contains(r.stdout, "nothing stored") {
+		t.Errorf("the environment's store should be empty: %s", r)
+	}
+	if r := runIn(env, "status", "--store-path", pathB); r.code != 0 || !strings.Contains(r.stdout, filepath.Base(filepath.Dir(pathB))) {
+		t.Errorf("status --store-path: %s", r)
+	}
+	if r := runIn(env, "status", "--store-path", pathB, "--key", "other"); r.code != 1 || !strings.Contains(r.stdout, `"other"`) {
+		t.Errorf("status --key other: %s", r)
+	}
+	if r := runIn(env, "status", "--store-path", pathB, "--store", "memory"); r.code != 1 || !strings.Contains(r.stdout, "in memory") {
+		t.Errorf("status --store memory: %s", r)
+	}
+	if r := runIn(env.with("TOKENMGR_KEY", "other"), "status", "--store-path", pathB, "--key", "default"); r.code != 0 {
+		t.Errorf("--key should win over TOKENMGR_KEY: %s", r)
+	}
+	if r := runIn(env, "status", "--store", "floppy"); r.code != 1 || !strings.Contains(r.stderr, "TOKENMGR_STORE") {
+		t.Errorf("a bad --store is reported as the variable it overrides: %s", r)
+	}
+	if r := runIn(env, "logout", "--store-path", pathB); r.code != 0 || !strings.Contains(r.stdout, "deleted") {
+		t.Errorf("logout --store-path: %s", r)
+	}
+}
+
+func TestEnvLookupLayering(t *testing.T) {
+	o := &options{key: "k", store: "", set: map[string]bool{"key": true, "store": true}}
+	base := vars{"TOKENMGR_KEY": "env", "TOKENMGR_STORE": "file", "TOKENMGR_STORE_PATH": "/p", "OTHER": "x"}
+	l := o.envLookup(base.lookup)
+	for name, want := range map[string]string{"TOKENMGR_KEY": "k", "TOKENMGR_STORE": "", "TOKENMGR_STORE_PATH": "/p", "OTHER": "x"} {
+		if v, ok := l(name); !ok || v != want {
+			t.Errorf("%s = %q, %v; want %q", name, v, ok, want)
+		}
+	}
+	if _, ok := l("TOKENMGR_CHECK_URL"); ok {
+		t.Error("an unset flag over an unset variable should be unset")
+	}
+}
+
+func TestStatusStaticJWT(t *testing.T) {
+	exp := time.Now().Add(-time.Hour).Unix()
+	tok := seg(`{"alg":"RS256","kid":"k9"}`) + "." + seg(`{"iss":"https://login.example","sub":"u1","aud":"api","exp":`+itoa(exp)+`}`) + ".c2lnbmF0dXJl"
+	r := runIn(vars{"TOKENMGR_ACCESS_TOKEN": tok}, "status")
+	if r.code != 0 || strings.Contains(r.stdout, tok) || strings.Contains(r.stdout, "c2lnbmF0dXJl") {
+		t.Fatalf("status: %s", r)
+	}
+	for _, w := range []string{"TOKENMGR_ACCESS_TOKEN (static", "JWT, alg RS256, kid k9", "EXPIRED", "https://login.example", "u1", "api"} {
+		if !strings.Contains(r.stdout, w) {
+			t.Errorf("status lacks %q:\n%s", w, r.stdout)
+		}
+	}
+	r = runIn(vars{"TOKENMGR_ACCESS_TOKEN": tok}, "status", "--json")
+	var st statusJSON
+	if err := json.Unmarshal([]byte(r.stdout), &st); err != nil || !st.Expired || st.Source != "static" || st.JWT.Kid != "k9" {
+		t.Errorf("status --json: %v %s", err, r)
+	}
+
+	// A static token is inspected by doctor without any network.
+	r = runIn(vars{"TOKENMGR_ACCESS_TOKEN": tok}, "doctor", "--offline")
+	if r.code != 1 || strings.Contains(r.stdout, tok) {
+		t.Fatalf("doctor: %s", r)
+	}
+	wantCheck(t, r, "expiry", "FAIL", "static token: expired", "TOKENMGR_ACCESS_TOKEN")
+	wantCheck(t, r, "signature", "SKIP", "--offline")
+}
+
+func TestDoctorOfflineNeedsNoNetwork(t *testing.T) {
+	s := oauthtest.New(oauthtest.Options{})
+	env := fileStoreVars(t).with(oauthVars(s).flat()...)
+	if r := runIn(env, "token"); r.code != 0 {
+		t.Fatal(r)
+	}
+	s.Close() // nothing answers from now on
+	before := s.TokenRequests.Load()
+	r := runIn(env, "doctor", "--offline")
+	if r.code != 0 {
+		t.Fatalf("doctor --offline: %s", r)
+	}
+	wantCheck(t, r, "store", "OK", "an access token expiring in")
+	wantCheck(t, r, "credentials", "SKIP", "--offline")
+	wantCheck(t, r, "token format", "OK", "stored token: opaque")
+	wantCheck(t, r, "expiry", "OK")
+	if s.TokenRequests.Load() != before {
+		t.Error("doctor --offline made a request")
+	}
+	// Online, the dead endpoint is a clock warning and a credentials failure.
+	r = runIn(env, "doctor", "--timeout", "2s")
+	if r.code != 1 {
+		t.Fatalf("doctor: %s", r)
+	}
+	wantCheck(t, r, "clock", "WARN", "cannot read the time")
+	wantCheck(t, r, "credentials", "FAIL", "cannot reach the token endpoint")
+}
+
+func TestDoctorBadURLVariables(t *testing.T) {
+	env := vars{"TOKENMGR_ACCESS_TOKEN": seg(`{"alg":"ES256"}`) + "." + seg(`{"iss":"https://x.example"}`) + ".c2ln",
+		"TOKENMGR_CHECK_URL": "http://api.example.com/v1", "TOKENMGR_JWKS_URL": "not a url"}
+	r := runIn(env, "doctor")
+	if r.code != 1 {
+		t.Fatalf("doctor: %s", r)
+	}
+	wantCheck(t, r, "check URL", "FAIL", "plain http", "not sent")
+	wantCheck(t, r, "signature", "FAIL", "TOKENMGR_JWKS_URL: not an absolute URL")
+	r = runIn(env.with("TOKENMGR_CHECK_URL", "https://api.example.com/v1", "TOKENMGR_ALLOWED_HOSTS", "*.internal.example", "TOKENMGR_JWKS_URL", ""), "doctor", "--offline")
+	wantCheck(t, r, "check URL", "SKIP", "--offline")
+}
+
+func TestColour(t *testing.T) {
+	var buf bytes.Buffer
+	if useColor(&buf, vars{}.lookup) {
+		t.Error("colour on a buffer")
+	}
+	if f, err := os.Open(os.DevNull); err == nil {
+		defer f.Close()
+		// /dev/null is a character device: the TTY test alone would say yes.
+		if useColor(f, vars{"NO_COLOR": ""}.lookup) || useColor(f, vars{"TERM": "dumb"}.lookup) {
+			t.Error("NO_COLOR or TERM=dumb ignored")
+		}
+	}
+	out := &doctorJSON{Checks: []check{{Name: "a", Status: statusOK, Message: "m"}, {Name: "longer", Status: statusFail, Message: "x", Hint: "h"}}, Failed: 1}
+	printChecks(&buf, out, true)
+	if !strings.Contains(buf.String(), "\x1b[31mFAIL\x1b[0m  longer  x; hint: h") || !strings.Contains(buf.String(), "\x1b[32mOK  \x1b[0m  a       m") {
+		t.Errorf("coloured output:\n%q", buf.String())
+	}
+	buf.Reset()
+	printChecks(&buf, out, false)
+	if buf.String() != "OK    a       m\nFAIL  longer  x; hint: h\n1 failed\n" {
+		t.Errorf("plain output:\n%q", buf.String())
+	}
+}
+
+func TestHelpers(t *testing.T) {
+	for d, want := range map[time.Duration]string{
+		1500 * time.Millisecond:             "2s",
+		59*time.Minute + 20*time.Second:     "59m20s",
+		59*time.Minute + 50*time.Second:     "1h",
+		2*time.Hour + 5*time.Minute + 3e9:   "2h5m",
+		76 * time.Hour:                      "3d4h",
+		48 * time.Hour:                      "2d",
+		20 * time.Minute:                    "20m0s",
+		250 * time.Millisecond:              "250ms",
+		time.Duration(0):                    "0s",
+		23*time.Hour + 50*time.Minute + 1e9: "1d",
+	} {
+		if got := roundDuration(d); got != want {
+			t.Errorf("roundDuration(%v) = %q, want %q", d, got, want)
+		}
+	}
+	now := time.Now()
+	if got := relative(now.Add(-90*time.Second), now); got != "1m30s ago" {
+		t.Errorf("relative past: %q", got)
+	}
+	for _, tc := range []struct {
+		host  string
+		hosts []string
+		want  bool
+	}{
+		{"api.example.com", []string{"api.example.com"}, true},
+		{"API.example.com.", []string{"api.example.com"}, true},
+		{"a.b.example.com", []string{"*.example.com"}, true},
+		{"example.com", []string{"*.example.com"}, false},
+		{"evil-example.com", []string{"*.example.com"}, false},
+	} {
+		if got := hostAllowed(tc.host, tc.hosts); got != tc.want {
+			t.Errorf("hostAllowed(%q, %q) = %v", tc.host, tc.hosts, got)
+		}
+	}
+	if showValue("https://user:pw@host/x") != "https://user:xxxxx@host/x" {
+		t.Errorf("showValue keeps a URL password: %q", showValue("https://user:pw@host/x"))
+	}
+	if oneLine("a\nb\r\n c") != "a b c" {
+		t.Error("oneLine")
+	}
+}
+
+func TestReadStoreEnv(t *testing.T) {
+	// Only the store variables: enough for status and logout.
+	e, err := readStoreEnv(vars{"TOKENMGR_STORE": "memory", "TOKENMGR_KEY": "k"}.lookup)
+	if err != nil || e.Key != "k" || e.AccessToken != "" {
+		t.Fatalf("store only: %+v %v", e, err)
+	}
+	// TOKEN_URL set without the client ID still reads the store settings.
+	e, err = readStoreEnv(vars{"TOKENMGR_TOKEN_URL": "https://x.example/token", "TOKENMGR_STORE": "memory"}.lookup)
+	if err != nil || e.Store != "memory" {
+		t.Fatalf("partial: %+v %v", e, err)
+	}
+	// Any other bad value is still an error.
+	if _, err := readStoreEnv(vars{"TOKENMGR_STORE": "floppy"}.lookup); err == nil || !strings.Contains(err.Error(), "TOKENMGR_STORE") {
+		t.Fatalf("bad store: %v", err)
+	}
+}
+
+func itoa(n int64) string { b, _ := json.Marshal(n); return string(b) }
