@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/url"
 	"os"
@@ -179,6 +180,8 @@ func ReadEnv(lookup func(string) (string, bool)) (*Env, error) {
 	switch {
 	case e.TokenURL == "" && e.AccessToken == "":
 		return nil, bad("TOKENMGR_TOKEN_URL", "not set (set it, or TOKENMGR_ACCESS_TOKEN for a static token)")
+	case e.TokenURL != "" && e.AccessToken != "":
+		return nil, bad("TOKENMGR_ACCESS_TOKEN", "set together with TOKENMGR_TOKEN_URL; a static token is never refreshed: set one")
 	case e.TokenURL != "" && e.ClientID == "":
 		return nil, bad("TOKENMGR_CLIENT_ID", "not set (needed with TOKENMGR_TOKEN_URL)")
 	case e.TokenURL != "" && e.RefreshToken == "" && e.ClientSecret == "":
@@ -197,24 +200,56 @@ func secretFrom(get func(string) string, name, fileVar string) ([]byte, error) {
 	case path == "":
 		return []byte(v), nil
 	}
-	b, err := os.ReadFile(path)
+	// The path is not echoed: a secret pasted into the _FILE variable by
+	// mistake must not reach an error message.
+	b, err := readSecretFile(path)
 	if err != nil {
-		var pe *os.PathError
-		if errors.As(err, &pe) {
-			err = pe.Err // the path is in the message already
-		}
-		return nil, &EnvError{Var: fileVar, Problem: fmt.Sprintf("cannot read %s: %v", path, err), Err: err}
+		return nil, &EnvError{Var: fileVar, Problem: "cannot read the file it names: " + err.Error(), Err: err}
 	}
 	b = []byte(strings.TrimRight(string(b), "\r\n"))
 	if len(b) == 0 {
-		return nil, &EnvError{Var: fileVar, Problem: "file " + path + " is empty"}
+		return nil, &EnvError{Var: fileVar, Problem: "the file it names is empty"}
+	}
+	return b, nil
+}
+
+// maxSecretFile bounds a secret file: a key or passphrase, not /dev/zero.
+const maxSecretFile = 64 << 10
+
+func readSecretFile(path string) ([]byte, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		var pe *os.PathError
+		if errors.As(err, &pe) {
+			return nil, pe.Err
+		}
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, errors.New("not a regular file")
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		var pe *os.PathError
+		if errors.As(err, &pe) {
+			return nil, pe.Err
+		}
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxSecretFile+1))
+	if err != nil {
+		return nil, errors.New("read failed")
+	}
+	if len(b) > maxSecretFile {
+		return nil, fmt.Errorf("larger than %d KiB", maxSecretFile>>10)
 	}
 	return b, nil
 }
 
 func checkTokenURL(v string) error {
 	u, err := url.Parse(v)
-	if err != nil || u.Host == "" {
+	if err != nil || u.Hostname() == "" {
 		return errors.New("not an absolute URL")
 	}
 	switch strings.ToLower(u.Scheme) {
@@ -227,6 +262,14 @@ func checkTokenURL(v string) error {
 		return errors.New("plain http sends the client secret in the clear; use https (http is allowed to loopback only)")
 	}
 	return fmt.Errorf("scheme %q is not https", cut(u.Scheme, 20))
+}
+
+func redactURL(v string) string {
+	u, err := url.Parse(v)
+	if err != nil {
+		return "(unparseable)"
+	}
+	return u.Redacted()
 }
 
 func splitList(v string) []string {
@@ -330,7 +373,7 @@ func (e *Env) String() string {
 // LogValue shows the non-secret settings.
 func (e *Env) LogValue() slog.Value {
 	return slog.GroupValue(
-		slog.String("token_url", e.TokenURL),
+		slog.String("token_url", redactURL(e.TokenURL)),
 		slog.String("client_id", e.ClientID),
 		slog.Bool("client_secret_set", e.ClientSecret != ""),
 		slog.Bool("refresh_token_set", e.RefreshToken != ""),

@@ -141,7 +141,6 @@ func endpointError(err error) error {
 // the cause with %v, so nothing but the text is left to recognise it by.
 const bodyReadError = "oauth2: cannot fetch token: "
 
-
 func isNetworkError(err error) bool {
 	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) || errors.Is(err, errAttemptTimeout) {
 		return true
@@ -277,6 +276,11 @@ func (cl *Classifier) Classify(status int, h http.Header, body []byte, carried b
 	if len(body) > MaxClassifyBody {
 		body = body[:MaxClassifyBody]
 	}
+	if status >= 500 {
+		// A server failure says nothing about the token: never refresh.
+		code, src := findCode(h, body)
+		return Classification{Kind: KindOther, Code: code, Source: src}
+	}
 	ch := parseBearerChallenge(h.Values("Www-Authenticate"))
 	if ch.present {
 		switch {
@@ -337,8 +341,8 @@ func (cl *Classifier) ClassifyResponse(resp *http.Response, carried bool) Classi
 // peekBody reads up to MaxClassifyBody bytes and rewinds resp.Body.
 func peekBody(resp *http.Response) []byte {
 	n := int64(MaxClassifyBody)
-	if resp.ContentLength >= 0 && resp.ContentLength < n {
-		n = resp.ContentLength
+	if resp.ContentLength > 0 && resp.ContentLength < n {
+		n = resp.ContentLength // a zero is often a hand-built response's unset field: read anyway
 	}
 	buf := bytes.NewBuffer(make([]byte, 0, min(n, 4096)))
 	_, err := io.Copy(buf, io.LimitReader(resp.Body, n))
@@ -375,7 +379,7 @@ func findCode(h http.Header, body []byte) (code, source string) {
 			return c, "x-amzn-errortype"
 		}
 	}
-	b := bytes.TrimSpace(body)
+	b := bytes.TrimSpace(bytes.TrimPrefix(body, []byte("\xef\xbb\xbf")))
 	if len(b) == 0 {
 		return "", ""
 	}
@@ -412,16 +416,20 @@ func jsonCode(b []byte) string {
 	if json.Unmarshal(b, &top) != nil {
 		return ""
 	}
+	// Keys match case-insensitively; the exact spelling wins, then the
+	// smallest key, so the verdict never depends on map order.
 	get := func(m map[string]json.RawMessage, key string) (json.RawMessage, bool) {
 		if v, ok := m[key]; ok {
 			return v, true
 		}
-		for k, v := range m {
-			if strings.EqualFold(k, key) {
-				return v, true
+		best := ""
+		for k := range m {
+			if strings.EqualFold(k, key) && (best == "" || k < best) {
+				best = k
 			}
 		}
-		return nil, false
+		v, ok := m[best]
+		return v, ok && best != ""
 	}
 	str := func(raw json.RawMessage) string {
 		var s string
@@ -506,7 +514,8 @@ type challenge struct {
 
 // parseBearerChallenge reads the parameters of the Bearer challenge in
 // WWW-Authenticate values (RFC 7235 §4.1, RFC 6750 §3), tolerating unquoted
-// values and several challenges in one header.
+// values and several challenges in one header. Parameters outside a Bearer
+// challenge are ignored.
 func parseBearerChallenge(values []string) challenge {
 	var c challenge
 	for _, v := range values {
