@@ -20,8 +20,8 @@ var credentialVars = map[string]bool{
 }
 
 // readStoreEnv reads the variables for a command that only needs the
-// store. When the full configuration is incomplete (a credential variable
-// not set), it reads the store settings alone: TOKENMGR_ACCESS_TOKEN is
+// store. When the full configuration is unusable for a credential
+// variable (one not set, or a bad or conflicting one), it reads the store settings alone: TOKENMGR_ACCESS_TOKEN is
 // given a placeholder to satisfy ReadEnv and TOKENMGR_STORE is defaulted
 // to auto explicitly so that OpenStore opens it; the placeholder is
 // cleared before returning. Any other bad value is an error.
@@ -31,7 +31,7 @@ func readStoreEnv(lookup func(string) (string, bool)) (*tokenmgr.Env, error) {
 		return env, nil
 	}
 	var ee *tokenmgr.EnvError
-	if !errors.As(err, &ee) || !credentialVars[ee.Var] || !strings.HasPrefix(ee.Problem, "not set") {
+	if !errors.As(err, &ee) || !credentialVars[ee.Var] {
 		return nil, err
 	}
 	storeOnly := func(name string) (string, bool) {

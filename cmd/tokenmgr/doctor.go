@@ -181,21 +181,24 @@ func (d *doctor) redact(s string) string {
 
 func (d *doctor) checkConfig() {
 	var set []string
+	anySet := false
 	for _, n := range append(append([]string(nil), tokenmgr.EnvVars...), "TOKENMGR_CHECK_URL", "TOKENMGR_JWKS_URL") {
 		v, ok := d.lookup(n)
-		if !ok {
-			continue
-		}
+		anySet = anySet || ok
 		short := strings.TrimPrefix(n, tokenmgr.EnvPrefix)
 		switch {
 		case tokenmgr.IsSecretVar(n):
-			d.addSecret(strings.TrimSpace(v))
-			if strings.TrimSpace(v) == "" {
+			// Secrets are shown as set or unset, never by value.
+			switch {
+			case !ok:
+				set = append(set, short+"=(unset)")
+			case strings.TrimSpace(v) == "":
 				set = append(set, short+"=(set, empty)")
-			} else {
+			default:
+				d.addSecret(strings.TrimSpace(v))
 				set = append(set, short+"=(set)")
 			}
-		default:
+		case ok:
 			set = append(set, short+"="+showValue(v))
 		}
 	}
@@ -205,6 +208,9 @@ func (d *doctor) checkConfig() {
 	env, err := tokenmgr.ReadEnv(d.lookup)
 	if err != nil {
 		d.add("configuration", statusFail, trimTM(err.Error()), configHint(err))
+		for _, more := range moreEnvErrors(d.lookup, err) {
+			d.add("configuration", statusFail, trimTM(more.Error()), configHint(more))
+		}
 		if se, serr := readStoreEnv(d.lookup); serr == nil {
 			d.storeEnv = se
 			d.addSecret(string(se.StorePassphrase))
@@ -234,11 +240,42 @@ func (d *doctor) checkConfig() {
 	if p := checkURLVar("TOKENMGR_JWKS_URL", d.jwksURL, false); p != "" {
 		d.jwksURLProblem, d.jwksURL = p, ""
 	}
-	if len(set) == 0 {
+	if !anySet {
 		d.add("variables", statusWarn, "no TOKENMGR_* variable is set", "set TOKENMGR_TOKEN_URL, TOKENMGR_CLIENT_ID and TOKENMGR_CLIENT_SECRET")
 	} else {
 		d.add("variables", statusOK, strings.Join(set, " "), "")
 	}
+}
+
+// moreEnvErrors finds the bad values after the first (ReadEnv stops at
+// it): it reads again with each optional variable found bad hidden, until
+// no error or one about a missing variable, which hiding cannot fix.
+func moreEnvErrors(lookup func(string) (string, bool), first error) []error {
+	hidden := map[string]bool{}
+	err := first
+	var more []error
+	for range len(tokenmgr.EnvVars) {
+		var ee *tokenmgr.EnvError
+		if !errors.As(err, &ee) || strings.HasPrefix(ee.Problem, "not set") || hidden[ee.Var] || credentialVars[ee.Var] {
+			break
+		}
+		hidden[ee.Var] = true
+		_, err = tokenmgr.ReadEnv(func(name string) (string, bool) {
+			if hidden[name] {
+				return "", false
+			}
+			return lookup(name)
+		})
+		if err == nil {
+			break
+		}
+		var next *tokenmgr.EnvError
+		if errors.As(err, &next) && strings.HasPrefix(next.Problem, "not set") {
+			break // caused by the hiding, or reported already
+		}
+		more = append(more, err)
+	}
+	return more
 }
 
 func configHint(err error) string {

@@ -424,8 +424,7 @@ func TestE2ENoSecretInAnyOutput(t *testing.T) {
 	static := "static-" + randText(t)
 	sec.add(seed, static)
 	env := fileStoreVars(t).with(oauthVars(s).flat()...).with(
-		"TOKENMGR_REFRESH_TOKEN", seed, "TOKENMGR_ACCESS_TOKEN", static,
-		"TOKENMGR_CHECK_URL", s.URL+"/api")
+		"TOKENMGR_REFRESH_TOKEN", seed, "TOKENMGR_CHECK_URL", s.URL+"/api")
 	tokens := map[string]bool{}
 	sec.watch(func() []string {
 		var out []string
@@ -442,12 +441,14 @@ func TestE2ENoSecretInAnyOutput(t *testing.T) {
 		exe(t, sec, env, args...)
 	}
 	// Failures: a wrong client secret with a dead refresh token, a bad
-	// variable, and a static token alone.
+	// variable, a static token set together with the token URL (an
+	// error), and a static token alone.
 	s.Revoke(strings.TrimSpace(r.stdout))
 	broken := env.with("TOKENMGR_CLIENT_SECRET", "x"+s.ClientSecret, "TOKENMGR_STORE", "memory")
 	for _, args := range append(all, []string{"token"}) {
 		exe(t, sec, broken, args...)
 		exe(t, sec, broken.with("TOKENMGR_AUTH_STYLE", "sideways"), args...)
+		exe(t, sec, env.with("TOKENMGR_ACCESS_TOKEN", static), args...)
 		exe(t, sec, vars{"TOKENMGR_ACCESS_TOKEN": static}, args...)
 	}
 	exe(t, sec, env, "logout")

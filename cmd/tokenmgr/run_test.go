@@ -251,3 +251,18 @@ func TestReadStoreEnv(t *testing.T) {
 }
 
 func itoa(n int64) string { b, _ := json.Marshal(n); return string(b) }
+
+func TestDoctorReportsEveryBadVariable(t *testing.T) {
+	env := vars{"TOKENMGR_TOKEN_URL": "https://auth.example/token", "TOKENMGR_CLIENT_ID": "c", "TOKENMGR_CLIENT_SECRET": "s3cret-value",
+		"TOKENMGR_AUTH_STYLE": "sideways", "TOKENMGR_REFRESH_BEFORE": "soon", "TOKENMGR_STORE": "floppy"}
+	r := runIn(env, "doctor", "--offline")
+	if r.code != 1 || strings.Contains(r.stdout, "s3cret-value") {
+		t.Fatalf("doctor: %s", r)
+	}
+	for _, v := range []string{"TOKENMGR_AUTH_STYLE", "TOKENMGR_REFRESH_BEFORE", "TOKENMGR_STORE"} {
+		if !strings.Contains(r.stdout, "FAIL  configuration  "+v+": ") {
+			t.Errorf("no configuration failure for %s:\n%s", v, r.stdout)
+		}
+	}
+	wantCheck(t, r, "variables", "OK", "CLIENT_SECRET=(set)", "REFRESH_TOKEN=(unset)", "STORE_PASSPHRASE=(unset)", "AUTH_STYLE=sideways")
+}

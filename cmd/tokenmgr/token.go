@@ -2,10 +2,12 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 
 	"github.com/tokenmgr/tokenmgr"
 )
@@ -54,7 +56,15 @@ func runToken(ctx context.Context, o *options, stdout, stderr io.Writer) int {
 	defer c.Close()
 	tok, err := c.Token(ctx)
 	if err != nil {
-		return fail(stderr, "token", err)
+		// Defence in depth: an endpoint could echo a secret in its
+		// error_description.
+		msg := err.Error()
+		for _, s := range []string{env.ClientSecret, env.RefreshToken, string(env.StorePassphrase)} {
+			if len(s) >= 4 {
+				msg = strings.ReplaceAll(msg, s, "[redacted]")
+			}
+		}
+		return fail(stderr, "token", errors.New(msg))
 	}
 	if _, err := fmt.Fprintln(stdout, tok.AccessToken); err != nil {
 		return fail(stderr, "token", err)
