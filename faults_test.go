@@ -527,8 +527,8 @@ func TestFaultColdStart(t *testing.T) {
 			},
 		},
 		{
-			name: "hang past TokenTimeout",
-			opts: faultOpts{cfg: Config{TokenTimeout: 200 * time.Millisecond, RefreshTimeout: 3 * time.Second}},
+			name:  "hang past TokenTimeout",
+			opts:  faultOpts{cfg: Config{TokenTimeout: 200 * time.Millisecond, RefreshTimeout: 3 * time.Second}},
 			setup: func(h *faultHarness) { h.setFault(h.faultHang) },
 			check: func(t *testing.T, h *faultHarness, _ *oauth2.Token, err error, reqs int64) {
 				wantTemporary(0)(t, err)
