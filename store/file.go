@@ -11,8 +11,10 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
+	"time"
 )
 
 // FileOptions tune the key derivation of a new encrypted file. They apply
@@ -309,10 +311,21 @@ func writeFileAtomic(path string, data []byte) (err error) {
 	if err := f.Close(); err != nil {
 		return err
 	}
-	if err := os.Rename(tmp, path); err != nil {
+	if err := renameRetry(tmp, path); err != nil {
 		return err
 	}
 	return syncDir(dir)
+}
+
+// renameRetry renames, retrying briefly on Windows, where a reader that has
+// the target open makes the rename fail with "access denied" for a moment.
+func renameRetry(from, to string) error {
+	err := os.Rename(from, to)
+	for i := 0; err != nil && runtime.GOOS == "windows" && i < 50; i++ {
+		time.Sleep(10 * time.Millisecond)
+		err = os.Rename(from, to)
+	}
+	return err
 }
 
 // Lock takes the lock on one credential, shared by every process using this

@@ -52,8 +52,8 @@
 // (path+".lock") so that processes saving different credentials never lose
 // each other's updates. A file that does not decrypt (ErrWrongKey,
 // ErrTampered) or parse (ErrFormat) is reported with its name and never
-// overwritten. Lock files are flock(2) locks on unix; elsewhere they only
-// exclude holders within one process.
+// overwritten. Lock files are flock(2) locks on unix and LockFileEx locks on
+// Windows; elsewhere they only exclude holders within one process.
 package store
 
 import (
