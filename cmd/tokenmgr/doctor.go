@@ -527,7 +527,7 @@ func (d *doctor) checkCredentials(ctx context.Context) {
 	cfg := tokenmgr.Config{
 		Source:            d.env.TokenSource(),
 		Key:               d.env.Key,
-		RefreshTimeout:    d.o.timeout,
+		RefreshTimeout:    min(d.o.timeout, 10*time.Second), // a diagnosis, not a long wait
 		TokenTimeout:      min(d.o.timeout, 15*time.Second),
 		AllowedHosts:      d.env.AllowedHosts,
 		AllowInsecureHTTP: d.env.AllowInsecureHTTP,

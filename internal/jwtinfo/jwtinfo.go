@@ -70,12 +70,7 @@ type MalformedError struct {
 	Problem string
 }
 
-func (e *MalformedError) Error() string {
-	if e.Part == "token" {
-		return "malformed JWT: " + e.Problem
-	}
-	return "malformed JWT: " + e.Part + " " + e.Problem
-}
+func (e *MalformedError) Error() string { return "malformed JWT: " + e.Part + " " + e.Problem }
 
 // IsMalformed reports whether err is a *MalformedError.
 func IsMalformed(err error) bool {
@@ -87,7 +82,8 @@ func IsMalformed(err error) bool {
 // without verifying anything. An opaque token gives Format Opaque and no
 // error. A string that starts like a JWT ("eyJ", the base64 of `{"`) or
 // has three dot-separated parts whose first decodes to a JSON object, but
-// does not decode as a whole, gives a *MalformedError.
+// does not decode as a whole, gives a *MalformedError. A string without
+// dots is opaque unless it decodes to a JOSE header (a JWT cut short).
 func Parse(token string) (*Info, error) {
 	parts := strings.Split(token, ".")
 	looksJWT := strings.HasPrefix(token, "eyJ")
@@ -100,6 +96,13 @@ func Parse(token string) (*Info, error) {
 		return &Info{Format: Opaque}, nil
 	}
 	switch len(parts) {
+	case 1:
+		// Some opaque tokens are base64 of a JSON object; only one with a
+		// JOSE header's alg is a JWT cut short.
+		if m, err := decodeObject("token", parts[0]); err != nil || m["alg"] == nil {
+			return &Info{Format: Opaque}, nil
+		}
+		return nil, &MalformedError{Part: "token", Problem: "is a JOSE header alone: the token was cut at its first dot"}
 	case 3:
 	case 5:
 		h, err := parseHeader(parts[0])

@@ -71,7 +71,7 @@ func TestParse(t *testing.T) {
 		t.Fatalf("jwe: %+v %v", jwe, err)
 	}
 
-	for _, opaque := range []string{"at-0123456789abcdef", "", "abc.def.ghi", "ya29.a0AfH6SM"} {
+	for _, opaque := range []string{"at-0123456789abcdef", "", "abc.def.ghi", "ya29.a0AfH6SM", seg(`{"session":"s1","exp":1}`), "eyJ", "eyJzZXNzaW9u"} {
 		info, err := Parse(opaque)
 		if err != nil || info.Format != Opaque {
 			t.Errorf("Parse(%q) = %+v, %v; want opaque", opaque, info, err)
