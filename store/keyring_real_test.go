@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strconv"
@@ -140,6 +141,27 @@ func TestKeyringUnavailableWithoutSessionBus(t *testing.T) {
 	out, err := helperCmd(t, "keyring-nobus",
 		"DBUS_SESSION_BUS_ADDRESS=unix:path="+filepath.Join(dir, "no-such-socket"),
 		"XDG_CACHE_HOME="+dir, "HELPER_PATH="+filepath.Join(dir, "f.enc")).CombinedOutput()
+	require.NoError(t, err, "%s", out)
+}
+
+// TestKeyringUnavailableWithoutSecretService runs the same checks on a
+// private session bus that has no usable Secret Service: either none is
+// installed, or gnome-keyring is activated with no login keyring to unlock
+// ("failed to unlock correct collection").
+func TestKeyringUnavailableWithoutSecretService(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("Secret Service is Linux's keyring")
+	}
+	drs, err := exec.LookPath("dbus-run-session")
+	if err != nil {
+		t.Skip("dbus-run-session not installed (apt-get install dbus)")
+	}
+	dir := t.TempDir()
+	cmd := helperCmd(t, "keyring-nobus", "XDG_DATA_HOME="+filepath.Join(dir, "data"),
+		"XDG_CACHE_HOME="+dir, "HELPER_PATH="+filepath.Join(dir, "f.enc"))
+	cmd.Args = append([]string{drs, "--"}, cmd.Args...)
+	cmd.Path = drs
+	out, err := cmd.CombinedOutput()
 	require.NoError(t, err, "%s", out)
 }
 
