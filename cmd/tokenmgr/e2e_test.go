@@ -466,3 +466,33 @@ func (v vars) flat() []string {
 	}
 	return out
 }
+
+func TestE2EDoctorOAuthErrors(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		code  string
+		words []string
+	}{
+		{"unauthorized_client", []string{"may not use this grant type", "allow the grant"}},
+		{"invalid_scope", []string{"a requested scope is unknown or not allowed", "requested: read admin"}},
+	} {
+		t.Run(tc.code, func(t *testing.T) {
+			t.Parallel()
+			s, sec := oauthServer(t, oauthtest.Options{})
+			// The endpoint checks the client, then refuses the request as a
+			// real authorization server would.
+			s.SetHook(func(w http.ResponseWriter, r *http.Request) bool {
+				if r.URL.Path != "/token" || r.Method != http.MethodPost {
+					return false
+				}
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(http.StatusBadRequest)
+				json.NewEncoder(w).Encode(map[string]string{"error": tc.code})
+				return true
+			})
+			r := exe(t, sec, oauthVars(s).with("TOKENMGR_STORE", "memory", "TOKENMGR_SCOPES", "read,admin"), "doctor")
+			wantCode(t, r, 1)
+			wantCheck(t, r, "credentials", "FAIL", append([]string{tc.code + ":", "HTTP 400", "hint:"}, tc.words...)...)
+		})
+	}
+}

@@ -205,7 +205,7 @@ func printHelp(c *command, fs *flag.FlagSet, w io.Writer) {
 	hasFlags := false
 	fs.VisitAll(func(*flag.Flag) { hasFlags = true })
 	if hasFlags {
-		fmt.Fprintf(w, "\nFlags:\n")
+		fmt.Fprintf(w, "\nFlags (-flag and --flag are the same):\n")
 		fs.SetOutput(w)
 		fs.PrintDefaults()
 	}

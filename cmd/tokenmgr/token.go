@@ -21,9 +21,10 @@ refreshing it as needed through the configured store, so that
   curl -H "Authorization: Bearer $(tokenmgr token)" https://api.example.com/
 
 works. A stored token is used while it is fresh; a stale or expired one is
-refreshed (the refresh_token grant when TOKENMGR_REFRESH_TOKEN or a stored
-refresh token is there, else client credentials), and the new token is
-saved for the next run and for other processes sharing the store.
+refreshed (with TOKENMGR_REFRESH_TOKEN set, the refresh_token grant,
+redeeming the stored, possibly rotated, refresh token in preference to the
+variable's; else client credentials), and the new token is saved for the
+next run and for other processes sharing the store.
 
 Exit status: 0 with the token on stdout; 1 with one line on stderr saying
 why (bad configuration, store, or the token endpoint's answer); 2 for a
