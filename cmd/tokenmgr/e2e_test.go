@@ -496,3 +496,49 @@ func TestE2EDoctorOAuthErrors(t *testing.T) {
 		})
 	}
 }
+
+func TestE2ETokenRefreshesExpiredStoredToken(t *testing.T) {
+	t.Parallel()
+	s, sec := oauthServer(t, oauthtest.Options{Lifetime: time.Second})
+	env := fileStoreVars(t).with(oauthVars(s).flat()...)
+	r := exe(t, sec, env, "token")
+	wantCode(t, r, 0)
+	first := strings.TrimSpace(r.stdout)
+	time.Sleep(1100 * time.Millisecond)
+	if s.Valid(first) {
+		t.Fatal("the first token should have expired")
+	}
+	r = exe(t, sec, env, "status")
+	wantCode(t, r, 0)
+	if !strings.Contains(r.stdout, "EXPIRED") {
+		t.Errorf("status of an expired token:\n%s", r)
+	}
+	r = exe(t, sec, env, "token")
+	wantCode(t, r, 0)
+	if second := strings.TrimSpace(r.stdout); second == first || !s.Valid(second) {
+		t.Fatalf("token after expiry: got the old or an invalid token")
+	}
+}
+
+func TestE2EConcurrentProcessesFetchOnce(t *testing.T) {
+	t.Parallel()
+	s, sec := oauthServer(t, oauthtest.Options{})
+	env := fileStoreVars(t).with(oauthVars(s).flat()...)
+	const n = 5
+	out := make(chan result, n)
+	for range n {
+		go func() { out <- exe(t, sec, env, "token") }()
+	}
+	var tok string
+	for range n {
+		r := <-out
+		wantCode(t, r, 0)
+		if tok != "" && r.stdout != tok {
+			t.Errorf("processes printed different tokens")
+		}
+		tok = r.stdout
+	}
+	if got := s.Issued.Load(); got != 1 {
+		t.Errorf("%d processes sharing a store made %d token requests, want 1", n, got)
+	}
+}
