@@ -3,6 +3,8 @@ package store
 import (
 	"errors"
 	"fmt"
+	"strings"
+	"unicode/utf8"
 )
 
 // ErrDecrypt is wrapped by every error that means an encrypted file could
@@ -38,3 +40,12 @@ var ErrKeyringUnavailable = errors.New("store: OS keyring unavailable")
 // stores. Token records are a few kilobytes; the limit keeps a runaway
 // caller from filling the keyring or the file.
 const MaxValueSize = 1 << 20
+
+// checkKey rejects credential names a store could not keep faithfully: the
+// file's JSON and D-Bus both carry only valid UTF-8, and D-Bus no NUL.
+func checkKey(store fmt.Stringer, key string) error {
+	if !utf8.ValidString(key) || strings.ContainsRune(key, 0) {
+		return fmt.Errorf("store: %s: key %q: not valid UTF-8 text without NUL", store, key)
+	}
+	return nil
+}

@@ -193,6 +193,9 @@ func (s *fileStore) Load(ctx context.Context, key string) ([]byte, error) {
 
 // Save stores data under key, rewriting the file atomically.
 func (s *fileStore) Save(ctx context.Context, key string, data []byte) error {
+	if err := checkKey(s, key); err != nil {
+		return err
+	}
 	if len(data) > MaxValueSize {
 		return fmt.Errorf("store: %s: key %q: %w: %d bytes, limit %d", s, key, ErrTooLarge, len(data), MaxValueSize)
 	}
@@ -255,6 +258,9 @@ func (s *fileStore) update(ctx context.Context, create bool, change func(map[str
 	data, err := encodeFile(id, fk, entries, s.rand)
 	if err != nil {
 		return fmt.Errorf("store: encrypted file %s: %w", s.path, err)
+	}
+	if len(data) > maxFileSize {
+		return fmt.Errorf("store: encrypted file %s: %w: would grow past %d MiB", s.path, ErrTooLarge, maxFileSize>>20)
 	}
 	s.removeStaleTemps()
 	if err := writeFileAtomic(s.path, data); err != nil {

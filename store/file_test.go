@@ -278,6 +278,7 @@ func TestFileArgumentErrors(t *testing.T) {
 	s := openTestFile(t, filepath.Join(dir, "x"))
 	err = s.Save(ctx, "big", make([]byte, MaxValueSize+1))
 	assert.ErrorIs(t, err, ErrTooLarge)
+	assert.ErrorContains(t, s.Save(ctx, "bad\xff", []byte("v")), "UTF-8")
 }
 
 func TestFileStringHasNoSecrets(t *testing.T) {

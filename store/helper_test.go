@@ -41,15 +41,6 @@ func helperCmd(t *testing.T, mode string, env ...string) *exec.Cmd {
 	return cmd
 }
 
-// runHelper runs a helper to completion and fails the test if it fails.
-func runHelper(t *testing.T, mode string, env ...string) string {
-	t.Helper()
-	cmd := helperCmd(t, mode, env...)
-	out, err := cmd.CombinedOutput()
-	require.NoError(t, err, "helper %s: %s", mode, out)
-	return string(out)
-}
-
 // startHelperReady starts a helper and waits until it prints "ready".
 func startHelperReady(t *testing.T, mode string, env ...string) *exec.Cmd {
 	t.Helper()

@@ -173,6 +173,9 @@ func (k *keyringStore) Load(ctx context.Context, key string) ([]byte, error) {
 }
 
 func (k *keyringStore) load(key string) ([]byte, error) {
+	if err := checkKey(k, key); err != nil {
+		return nil, err
+	}
 	for range keyringReadTries {
 		m, err := k.get(key)
 		if err != nil {
@@ -226,6 +229,9 @@ func (k *keyringStore) readChunks(key string, man manifest) ([]byte, error) {
 // Save stores data under key, chunked when large. Saves of one key are
 // serialised across processes by a lock file.
 func (k *keyringStore) Save(ctx context.Context, key string, data []byte) error {
+	if err := checkKey(k, key); err != nil {
+		return err
+	}
 	if len(data) > MaxValueSize {
 		return fmt.Errorf("store: %s: key %q: %w: %d bytes, limit %d", k, key, ErrTooLarge, len(data), MaxValueSize)
 	}
@@ -274,6 +280,9 @@ func (k *keyringStore) Save(ctx context.Context, key string, data []byte) error 
 
 // Delete removes key and its chunks; a missing key is not an error.
 func (k *keyringStore) Delete(ctx context.Context, key string) error {
+	if err := checkKey(k, key); err != nil {
+		return err
+	}
 	unlock, err := k.lock(ctx, key, ".w.lock")
 	if err != nil {
 		return err

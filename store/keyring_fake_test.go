@@ -127,6 +127,9 @@ func TestKeyringChunkingRoundTrip(t *testing.T) {
 	_, err := s.Load(ctx, "missing")
 	assert.ErrorIs(t, err, ErrNotFound)
 	assert.ErrorIs(t, s.Save(ctx, "k", make([]byte, MaxValueSize+1)), ErrTooLarge)
+	assert.ErrorContains(t, s.Save(ctx, "nul\x00", []byte("v")), "UTF-8")
+	_, err = s.Load(ctx, "bad\xff")
+	assert.ErrorContains(t, err, "UTF-8")
 }
 
 func TestKeyringOverwriteLeavesNoOrphans(t *testing.T) {
