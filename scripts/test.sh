@@ -7,9 +7,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 if command -v dbus-run-session >/dev/null && command -v gnome-keyring-daemon >/dev/null; then
-	exec dbus-run-session -- sh -c '
-		echo -n tokenmgr-ci | gnome-keyring-daemon --unlock --components=secrets >/dev/null
+	# A throwaway keyring directory: the daemon creates a fresh login
+	# keyring unlocked with this password, whatever this machine holds.
+	keyrings=$(mktemp -d)
+	trap 'rm -rf "$keyrings"' EXIT
+	XDG_DATA_HOME="$keyrings" dbus-run-session -- sh -c '
+		echo -n tokenmgr-test | gnome-keyring-daemon --unlock --components=secrets >/dev/null
 		TOKENMGR_TEST_KEYRING=1 go test -race -count=1 ./...'
+	exit
 fi
 echo "scripts/test.sh: dbus-run-session or gnome-keyring-daemon missing: keyring tests will skip (apt-get install dbus gnome-keyring)" >&2
 go test -race -count=1 ./...
