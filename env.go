@@ -82,9 +82,31 @@ type Env struct {
 }
 
 // ReadEnv parses the TOKENMGR_* variables through lookup (os.LookupEnv
-// when nil). It reads the _FILE variables' files. It returns the first
-// bad value as an *EnvError.
+// when nil) and checks that they say how to get a token. It reads the _FILE
+// variables' files. It returns the first bad value as an *EnvError.
 func ReadEnv(lookup func(string) (string, bool)) (*Env, error) {
+	e, err := ParseEnv(lookup)
+	if err != nil {
+		return nil, err
+	}
+	bad := func(name, problem string) error { return &EnvError{Var: name, Problem: problem} }
+	switch {
+	case e.TokenURL == "" && e.AccessToken == "":
+		return nil, bad("TOKENMGR_TOKEN_URL", "not set (set it, or TOKENMGR_ACCESS_TOKEN for a static token)")
+	case e.TokenURL != "" && e.AccessToken != "":
+		return nil, bad("TOKENMGR_ACCESS_TOKEN", "set together with TOKENMGR_TOKEN_URL; a static token is never refreshed: set one")
+	case e.TokenURL != "" && e.ClientID == "":
+		return nil, bad("TOKENMGR_CLIENT_ID", "not set (needed with TOKENMGR_TOKEN_URL)")
+	case e.TokenURL != "" && e.RefreshToken == "" && e.ClientSecret == "":
+		return nil, bad("TOKENMGR_CLIENT_SECRET", "not set (the client credentials grant needs it, or its _FILE form; or set TOKENMGR_REFRESH_TOKEN)")
+	}
+	return e, nil
+}
+
+// ParseEnv is ReadEnv without the check that the variables say how to get
+// a token: each value set is parsed and checked, none is required. It suits
+// work on the store alone, such as listing or deleting a credential.
+func ParseEnv(lookup func(string) (string, bool)) (*Env, error) {
 	if lookup == nil {
 		lookup = os.LookupEnv
 	}
@@ -175,17 +197,6 @@ func ReadEnv(lookup func(string) (string, bool)) (*Env, error) {
 	e.StorePath = get("TOKENMGR_STORE_PATH")
 	if e.StorePassphrase, err = secretFrom(get, "TOKENMGR_STORE_PASSPHRASE", "TOKENMGR_STORE_PASSPHRASE_FILE"); err != nil {
 		return nil, err
-	}
-
-	switch {
-	case e.TokenURL == "" && e.AccessToken == "":
-		return nil, bad("TOKENMGR_TOKEN_URL", "not set (set it, or TOKENMGR_ACCESS_TOKEN for a static token)")
-	case e.TokenURL != "" && e.AccessToken != "":
-		return nil, bad("TOKENMGR_ACCESS_TOKEN", "set together with TOKENMGR_TOKEN_URL; a static token is never refreshed: set one")
-	case e.TokenURL != "" && e.ClientID == "":
-		return nil, bad("TOKENMGR_CLIENT_ID", "not set (needed with TOKENMGR_TOKEN_URL)")
-	case e.TokenURL != "" && e.RefreshToken == "" && e.ClientSecret == "":
-		return nil, bad("TOKENMGR_CLIENT_SECRET", "not set (the client credentials grant needs it, or its _FILE form; or set TOKENMGR_REFRESH_TOKEN)")
 	}
 	return e, nil
 }
@@ -301,7 +312,7 @@ func (e *Env) TokenSource() oauth2.TokenSource {
 // OpenStore opens the store TOKENMGR_STORE names. A static access token
 // with TOKENMGR_STORE unset needs no store and gets nil.
 func (e *Env) OpenStore(ctx context.Context) (store.Store, error) {
-	if e.TokenURL == "" && !e.isSet("TOKENMGR_STORE") {
+	if e.TokenURL == "" && e.AccessToken != "" && !e.isSet("TOKENMGR_STORE") {
 		return nil, nil
 	}
 	path := e.StorePath

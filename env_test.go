@@ -1,6 +1,7 @@
 package tokenmgr
 
 import (
+	"context"
 	"errors"
 	"io/fs"
 	"log/slog"
@@ -327,4 +328,20 @@ func TestReadEnvTokenURLWithoutHostName(t *testing.T) {
 		require.ErrorAs(t, err, &ee)
 		assert.Equal(t, "TOKENMGR_TOKEN_URL", ee.Var)
 	}
+}
+
+func TestParseEnvNeedsNoCredentials(t *testing.T) {
+	e, err := ParseEnv(mapLookup(map[string]string{"TOKENMGR_STORE": "memory", "TOKENMGR_KEY": "ci"}))
+	require.NoError(t, err)
+	assert.Equal(t, "ci", e.Key)
+	st, err := e.OpenStore(context.Background())
+	require.NoError(t, err)
+	require.NotNil(t, st, "a store is opened even with no credential configured")
+	_, err = ReadEnv(mapLookup(map[string]string{"TOKENMGR_STORE": "memory"}))
+	var ee *EnvError
+	require.ErrorAs(t, err, &ee)
+	assert.Equal(t, "TOKENMGR_TOKEN_URL", ee.Var)
+	_, err = ParseEnv(mapLookup(map[string]string{"TOKENMGR_STORE": "floppy"}))
+	require.ErrorAs(t, err, &ee)
+	assert.Equal(t, "TOKENMGR_STORE", ee.Var)
 }

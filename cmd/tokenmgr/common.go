@@ -21,10 +21,9 @@ var credentialVars = map[string]bool{
 
 // readStoreEnv reads the variables for a command that only needs the
 // store. When the full configuration is unusable for a credential
-// variable (one not set, or a bad or conflicting one), it reads the store settings alone: TOKENMGR_ACCESS_TOKEN is
-// given a placeholder to satisfy ReadEnv and TOKENMGR_STORE is defaulted
-// to auto explicitly so that OpenStore opens it; the placeholder is
-// cleared before returning. Any other bad value is an error.
+// variable (one not set, or a bad or conflicting one), it parses the store
+// settings alone, without the credential variables. Any other bad value is
+// an error.
 func readStoreEnv(lookup func(string) (string, bool)) (*tokenmgr.Env, error) {
 	env, err := tokenmgr.ReadEnv(lookup)
 	if err == nil {
@@ -35,24 +34,15 @@ func readStoreEnv(lookup func(string) (string, bool)) (*tokenmgr.Env, error) {
 		return nil, err
 	}
 	storeOnly := func(name string) (string, bool) {
-		switch {
-		case name == "TOKENMGR_ACCESS_TOKEN":
-			return "placeholder", true
-		case credentialVars[name]:
+		if credentialVars[name] {
 			return "", false
-		case name == "TOKENMGR_STORE":
-			if v, ok := lookup(name); ok && strings.TrimSpace(v) != "" {
-				return v, true
-			}
-			return "auto", true
 		}
 		return lookup(name)
 	}
-	env, err2 := tokenmgr.ReadEnv(storeOnly)
+	env, err2 := tokenmgr.ParseEnv(storeOnly)
 	if err2 != nil {
 		return nil, err // the original complaint is the useful one
 	}
-	env.AccessToken = ""
 	return env, nil
 }
 
