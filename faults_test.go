@@ -1020,3 +1020,45 @@ func TestFaultNoStormWithoutToken(t *testing.T) {
 		}
 	}
 }
+
+// TestFaultStaleBurstRecovers: a burst of 5xx in the stale window is
+// ridden out by the background loop: the old token serves throughout, the
+// first success replaces it, and the endpoint sees the burst plus one.
+func TestFaultStaleBurstRecovers(t *testing.T) {
+	h := newFaultHarness(t, faultOpts{ahead: true, cfg: Config{RefreshTimeout: 2 * time.Second}})
+	ctx := context.Background()
+	tok0, err := h.c.Token(ctx)
+	require.NoError(t, err)
+	e0 := h.c.cur.Load()
+	statuses := []int{500, 502, 503, 504}
+	var n atomic.Int64
+	h.setFaultOr(func(w http.ResponseWriter, r *http.Request) bool {
+		i := n.Add(1) - 1
+		if int(i) < len(statuses) {
+			fault5xx(statuses[i])(w, r)
+			return true
+		}
+		return false
+	})
+	before := h.requests()
+	var tok1 *oauth2.Token
+	for at := e0.staleAt; at.Before(e0.expireAt); at = at.Add(time.Second) {
+		h.clk.Set(at)
+		h.quiesce()
+		got, err := h.c.Token(ctx)
+		require.NoError(t, err)
+		h.quiesce()
+		if got != tok0 {
+			tok1 = got
+			break
+		}
+	}
+	require.NotNil(t, tok1, "recovered before expiry")
+	assert.NotEqual(t, tok0.AccessToken, tok1.AccessToken)
+	assert.EqualValues(t, len(statuses)+1, h.requests()-before, "the burst, then one success")
+	got, err := h.c.Token(ctx)
+	require.NoError(t, err)
+	assert.Same(t, tok1, got, "the new token is in service")
+	assert.False(t, h.c.bg.Load(), "the loop ended")
+	assert.Equal(t, int64(len(statuses)), h.c.Stats().FetchErrors)
+}
