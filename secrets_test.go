@@ -527,7 +527,7 @@ func TestSecretsNeverShown(t *testing.T) {
 		assert.Equal(t, http.StatusOK, apiGet(t, c, srv, "/env"))
 		k.show("client and env", fmt.Sprintf("%v %+v", c, e))
 		k.show("env %v %+v", e)
-		k.show("env %s", fmt.Sprintf("%s", e))
+		k.show("env String", e.String())
 		k.show("env LogValue", e.LogValue().String())
 		c.log.Info("user logs the env", "env", e, "client", c)
 		k.showClient(c, e)
