@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 
@@ -274,10 +273,4 @@ func encodeFile(id kdfID, fk *fileKeys, entries map[string][]byte, rnd io.Reader
 		return nil, err
 	}
 	return aead.Seal(out, out[offNonce:headerSize], plain, out[:headerSize]), nil
-}
-
-// errIsDecodeFailure reports whether err came from a file's contents rather
-// than from the system (used by tests and callers that want one check).
-func errIsDecodeFailure(err error) bool {
-	return errors.Is(err, ErrFormat) || errors.Is(err, ErrDecrypt)
 }

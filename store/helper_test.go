@@ -184,3 +184,9 @@ func incrementUnderLock(ctx context.Context, s Store, key string) error {
 	time.Sleep(time.Millisecond) // widen the window a missing lock would open
 	return s.Save(ctx, key, []byte(strconv.Itoa(n+1)))
 }
+
+// errIsDecodeFailure reports whether err came from a file's contents (bad
+// format, wrong key, tampering) rather than from the system.
+func errIsDecodeFailure(err error) bool {
+	return errors.Is(err, ErrFormat) || errors.Is(err, ErrDecrypt)
+}
