@@ -41,6 +41,16 @@ import (
 // and token requests stay near one per 1.5s refresh period plus the 20%
 // failures (~1.7 per lifetime), far from a storm.
 //
+// Expiry alone rarely gets a request rejected (none in most runs), so to
+// exercise the replay path under load the token in service is also revoked
+// every TOKENMGR_SOAK_REVOKE (default 1.7s, unaligned with the lifetime;
+// 0 turns it off): every request in flight with it is rejected and must be
+// replayed. Only a token that has been in service for 300ms is revoked:
+// revoking the fresh token a replay has just picked up would fail that
+// replay, which no client can avoid (the server revoked its new token
+// too), and would make caller_failures depend on scheduling. With that
+// guard a caller failure needs a replay slower than 300ms.
+//
 // Run by .ci/run with TOKENMGR_SOAK=1; prints one greppable line:
 //
 //	soak: requests=… rejected=… replays=… caller_failures=… token_requests=… per_lifetime=… goroutines_before=… after=… heap_before=… after=…
@@ -54,6 +64,12 @@ func TestSoak(t *testing.T) {
 		require.NoError(t, err, "TOKENMGR_SOAK_DURATION")
 		require.Positive(t, d, "TOKENMGR_SOAK_DURATION")
 		dur = d
+	}
+	revokeEvery := 1700 * time.Millisecond
+	if v := os.Getenv("TOKENMGR_SOAK_REVOKE"); v != "" {
+		d, err := time.ParseDuration(v)
+		require.NoError(t, err, "TOKENMGR_SOAK_REVOKE")
+		revokeEvery = d
 	}
 	const (
 		workers  = 50
@@ -103,6 +119,32 @@ func TestSoak(t *testing.T) {
 	start := time.Now()
 	deadline := start.Add(dur)
 	var wg sync.WaitGroup
+	var revocations atomic.Int64
+	stopRevoker, revokerDone := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(revokerDone)
+		if revokeEvery <= 0 {
+			return
+		}
+		tick := time.NewTicker(revokeEvery)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stopRevoker:
+				return
+			case <-tick.C:
+			}
+			e := c.cur.Load()
+			if e != nil && time.Since(e.obtained) < 300*time.Millisecond {
+				time.Sleep(300*time.Millisecond - time.Since(e.obtained)) // let it age
+				e = c.cur.Load()
+			}
+			if e != nil && time.Since(e.obtained) >= 300*time.Millisecond {
+				srv.Revoke(e.tok.AccessToken)
+				revocations.Add(1)
+			}
+		}
+	}()
 	for i := range workers {
 		wg.Add(1)
 		go func() {
@@ -134,6 +176,8 @@ func TestSoak(t *testing.T) {
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
+	close(stopRevoker)
+	<-revokerDone
 
 	st := c.Stats()
 	require.NoError(t, c.Close())
@@ -149,11 +193,11 @@ func TestSoak(t *testing.T) {
 	perLifetime := float64(tokenRequests) / lifetimes
 	rejected := srv.Rejected.Load()
 	t.Logf("soak: requests=%d rejected=%d replays=%d caller_failures=%d token_requests=%d per_lifetime=%.2f goroutines_before=%d after=%d heap_before=%d after=%d "+
-		"duration=%v rps=%.0f issued=%d injected_503=%d fetch_errors=%d invalidations=%d race=%v",
+		"duration=%v rps=%.0f issued=%d injected_503=%d fetch_errors=%d invalidations=%d revocations=%d race=%v",
 		requests.Load(), rejected, st.Replays, failures.Load(), tokenRequests, perLifetime,
 		goroutinesBefore, goroutinesAfter, heapBefore, heapAfter,
 		elapsed.Round(time.Millisecond), float64(requests.Load())/elapsed.Seconds(), srv.Issued.Load(),
-		injected.Load(), st.FetchErrors, st.Invalidations, leakcheck.Race)
+		injected.Load(), st.FetchErrors, st.Invalidations, revocations.Load(), leakcheck.Race)
 	for _, s := range failSamples {
 		t.Logf("caller failure: %s", s)
 	}
@@ -162,8 +206,14 @@ func TestSoak(t *testing.T) {
 	assert.Zero(t, failures.Load(), "caller-visible failures")
 	assert.Equal(t, rejected, st.Replays, "every rejected request was replayed once, and no replay was rejected")
 	// One new token per ~1.5s refresh period plus the injected failures is
-	// ~1.7 per lifetime; a refresh storm would be hundreds.
+	// ~1.7 per lifetime, plus one per revocation; a refresh storm would be
+	// hundreds.
 	assert.Less(t, perLifetime, 4.0, "token requests per token lifetime")
+	if revokeEvery > 0 {
+		assert.Positive(t, revocations.Load())
+		assert.Positive(t, rejected, "revocations exercised the replay path")
+		assert.LessOrEqual(t, st.Invalidations, revocations.Load()+rejected, "invalidations")
+	}
 	assert.Positive(t, injected.Load(), "the outage was injected")
 	assert.LessOrEqual(t, goroutinesAfter, goroutinesBefore, "goroutines after teardown")
 	assert.Less(t, int64(heapAfter)-int64(heapBefore), int64(64<<20), "heap growth after GC")
