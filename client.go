@@ -123,6 +123,8 @@ type Client struct {
 	sf  singleflight.Group
 	bg  atomic.Bool // a background refresh loop is running
 
+	failed atomic.Pointer[failure] // the last refresh failed, and when to try again
+
 	mu     sync.Mutex // guards closed and wg.Add
 	closed bool
 	wg     sync.WaitGroup

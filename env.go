@@ -367,8 +367,9 @@ func (e *Env) Config(ctx context.Context) (Config, error) {
 	}, nil
 }
 
-// String lists the variables that are set, secrets as "set" only.
-func (e *Env) String() string {
+// String lists the variables that are set, secrets as "set" only. Value
+// receivers, so an Env printed by value shows no secret either.
+func (e Env) String() string {
 	var b strings.Builder
 	b.WriteString("tokenmgr.Env{")
 	for i, n := range e.Set {
@@ -382,7 +383,7 @@ func (e *Env) String() string {
 }
 
 // LogValue shows the non-secret settings.
-func (e *Env) LogValue() slog.Value {
+func (e Env) LogValue() slog.Value {
 	return slog.GroupValue(
 		slog.String("token_url", redactURL(e.TokenURL)),
 		slog.String("client_id", e.ClientID),

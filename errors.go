@@ -118,22 +118,41 @@ func endpointError(err error) error {
 			e.RetryAfter = parseRetryAfter(re.Response.Header.Get("Retry-After"), time.Now())
 		}
 		switch {
+		case permanentCodes[e.Code]:
+			// RFC 6749 §5.2 codes: retrying cannot help, even on a 5xx.
 		case e.Code == "temporarily_unavailable" || e.Code == "server_error" || e.Code == "slow_down":
 			e.Temporary = true
-		case e.Code != "":
-			// A named OAuth error other than those is permanent, even on 5xx.
 		case e.StatusCode >= 500 || e.StatusCode == http.StatusTooManyRequests || e.StatusCode == http.StatusRequestTimeout:
-			e.Temporary = true
+			e.Temporary = true // whatever non-standard code comes with it
 		}
 		return e
 	}
 	if errors.Is(err, ErrBadTokenResponse) {
 		return err
 	}
+	for _, p := range unparseableResponse {
+		if strings.HasPrefix(err.Error(), p) {
+			return fmt.Errorf("%w: %v", ErrBadTokenResponse, err)
+		}
+	}
 	if isNetworkError(err) || strings.HasPrefix(err.Error(), bodyReadError) {
 		return &TokenError{Temporary: true, Err: err}
 	}
 	return err
+}
+
+// permanentCodes are the error codes of RFC 6749 §5.2.
+var permanentCodes = map[string]bool{
+	"invalid_request": true, "invalid_client": true, "invalid_grant": true,
+	"unauthorized_client": true, "unsupported_grant_type": true, "invalid_scope": true,
+}
+
+// unparseableResponse start the messages x/oauth2 gives a 2xx answer that
+// is not a token (it builds them with errors.New or %v).
+var unparseableResponse = []string{
+	"oauth2: cannot parse json",
+	"oauth2: cannot parse response",
+	"oauth2: server response missing access_token",
 }
 
 // bodyReadError starts the message x/oauth2 gives a token response whose

@@ -65,6 +65,11 @@ func (c *Client) refreshWait(ctx context.Context, old *entry, reason string) (*e
 		if c.isClosed() {
 			return nil, ErrClosed
 		}
+		if f := c.failed.Load(); f != nil && c.now().Before(f.until) {
+			// A refresh failed moments ago: answer with its error rather
+			// than send the endpoint one request per call.
+			return nil, f.err
+		}
 		ch := c.sf.DoChan(c.key, func() (any, error) { return c.refresh(reason, old) })
 		select {
 		case r := <-ch:
@@ -127,10 +132,43 @@ func (c *Client) refresh(reason string, old *entry) (*entry, error) {
 		ev.Expiry = e.tok.Expiry
 		c.log.Debug("token refreshed", "reason", reason, "from_store", out.fromStore, "expiry", e.tok.Expiry, "took", ev.Duration)
 	}
+	c.noteFailure(err)
 	if c.onEvent != nil {
 		c.onEvent(ev)
 	}
 	return e, err
+}
+
+// failure is a refresh that failed; until it passes, callers without a
+// usable token get its error instead of starting another refresh.
+type failure struct {
+	err   error
+	until time.Time
+	n     int // failures in a row
+}
+
+// noteFailure remembers a failed refresh for a backoff that doubles with
+// each failure in a row (1s to 30s, with jitter) and respects Retry-After;
+// a success forgets it.
+func (c *Client) noteFailure(err error) {
+	if err == nil {
+		c.failed.Store(nil)
+		return
+	}
+	if errors.Is(err, ErrSameToken) || errors.Is(err, ErrClosed) || c.ctx.Err() != nil {
+		return
+	}
+	n := 1
+	if f := c.failed.Load(); f != nil {
+		n = f.n + 1
+	}
+	d := min(time.Second<<min(n-1, 5), 30*time.Second)
+	d += c.jitter(d / 5)
+	var te *TokenError
+	if errors.As(err, &te) && te.RetryAfter > d {
+		d = te.RetryAfter
+	}
+	c.failed.Store(&failure{err: err, until: c.now().Add(d), n: n})
 }
 
 // outcome is what a refresh did besides its result.
@@ -386,7 +424,12 @@ func (c *Client) backgroundLoop(e *entry) {
 			e.bgAfter.Store(e.expireAt.UnixNano())
 			return
 		}
-		wait := min(b.NextBackOff(), left/2)
+		wait := b.NextBackOff()
+		var te *TokenError
+		if errors.As(r.Err, &te) && te.RetryAfter > wait {
+			wait = te.RetryAfter
+		}
+		wait = min(wait, left/2)
 		e.bgAfter.Store(now.Add(wait).UnixNano())
 		c.log.Warn("background refresh failed; the current token stays in service",
 			slog.Duration("retry_in", wait), slog.Duration("expires_in", left))

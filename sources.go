@@ -1,7 +1,10 @@
 package tokenmgr
 
 import (
+	"bytes"
 	"context"
+	"errors"
+	"strings"
 	"sync"
 
 	"golang.org/x/oauth2"
@@ -22,7 +25,8 @@ func (s *ccSource) Token() (*oauth2.Token, error) { return s.TokenContext(contex
 
 // TokenContext fetches a token with ctx, which may carry oauth2.HTTPClient.
 func (s *ccSource) TokenContext(ctx context.Context) (*oauth2.Token, error) {
-	return s.cfg.Token(ctx)
+	tok, err := s.cfg.Token(ctx)
+	return tok, redactError(err, s.cfg.ClientSecret)
 }
 
 // RefreshTokenSource is a source that redeems a refresh token on every
@@ -59,12 +63,32 @@ func (s *RefreshTokenSource) TokenContext(ctx context.Context) (*oauth2.Token, e
 	// server sends none back.
 	tok, err := s.cfg.TokenSource(ctx, &oauth2.Token{RefreshToken: s.rt}).Token()
 	if err != nil {
-		return nil, err
+		return nil, redactError(err, s.cfg.ClientSecret, s.rt)
 	}
 	if tok.RefreshToken != "" {
 		s.rt = tok.RefreshToken
 	}
 	return tok, nil
+}
+
+// redactError blanks the secrets a request presented wherever the token
+// endpoint's answer quotes them (some echo the bad refresh token in
+// error_description).
+func redactError(err error, secrets ...string) error {
+	var re *oauth2.RetrieveError
+	if err == nil || !errors.As(err, &re) {
+		return err
+	}
+	r := *re
+	for _, s := range secrets {
+		if len(s) < 4 {
+			continue
+		}
+		r.ErrorDescription = strings.ReplaceAll(r.ErrorDescription, s, "[REDACTED]")
+		r.ErrorURI = strings.ReplaceAll(r.ErrorURI, s, "[REDACTED]")
+		r.Body = bytes.ReplaceAll(r.Body, []byte(s), []byte("[REDACTED]"))
+	}
+	return &r
 }
 
 // SetRefreshToken replaces the refresh token to redeem next.
