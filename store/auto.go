@@ -51,24 +51,17 @@ func autoWith(ctx context.Context, kr keyringBackend, service, path string, pass
 		ErrKeyringUnavailable, cause)
 }
 
-// probeKeyring reads a probe entry with a timeout. The read runs in its own
-// goroutine because go-keyring cannot be cancelled; if it hangs, it is left
-// to finish in the background.
+// probeKeyring reads a probe entry, waiting at most autoProbeTimeout.
 func probeKeyring(ctx context.Context, ks *keyringStore) error {
-	ctx, cancel := context.WithTimeout(ctx, autoProbeTimeout)
+	pctx, cancel := context.WithTimeout(ctx, autoProbeTimeout)
 	defer cancel()
-	done := make(chan error, 1)
-	go func() {
-		_, err := ks.get(probeUser)
-		done <- err
-	}()
-	select {
-	case err := <-done:
-		if err == nil || errors.Is(err, ErrNotFound) {
-			return nil
-		}
-		return err
-	case <-ctx.Done():
+	_, err := ks.get(pctx, probeUser)
+	switch {
+	case err == nil, errors.Is(err, ErrNotFound):
+		return nil
+	case ctx.Err() == nil && pctx.Err() != nil:
 		return &keyringError{store: ks.String(), cause: fmt.Errorf("no answer within %v", autoProbeTimeout)}
+	default:
+		return err
 	}
 }

@@ -35,7 +35,10 @@ const helperEnv = "TOKENMGR_STORE_TEST_HELPER"
 // helperCmd returns a command re-running this test binary as helper mode.
 func helperCmd(t *testing.T, mode string, env ...string) *exec.Cmd {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperProcess$", "-test.count=1")
+	// A helper that hangs is killed rather than hanging the test run.
+	hctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	t.Cleanup(cancel)
+	cmd := exec.CommandContext(hctx, os.Args[0], "-test.run=^TestHelperProcess$", "-test.count=1")
 	cmd.Env = append(os.Environ(), helperEnv+"="+mode)
 	cmd.Env = append(cmd.Env, env...)
 	return cmd

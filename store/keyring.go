@@ -12,6 +12,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/zalando/go-keyring"
 )
@@ -102,18 +103,54 @@ func (k *keyringStore) classify(key string, err error) error {
 	}
 }
 
-func (k *keyringStore) get(user string) (string, error) {
-	v, err := k.kr.Get(k.service, user)
-	return v, k.classify(user, err)
+// keyringCallTimeout bounds one keyring call. go-keyring cannot be
+// cancelled, and on Linux a locked collection makes it wait for an unlock
+// prompt that a headless session never shows; a person at a desktop prompt
+// gets this long to answer.
+var keyringCallTimeout = time.Minute
+
+// call runs one keyring call, waiting at most until ctx is done or
+// keyringCallTimeout passes. A call given up on finishes in the background:
+// a Set may still land, which is harmless because a value only becomes
+// visible through its manifest, and readers verify the chunks' digest.
+func (k *keyringStore) call(ctx context.Context, user string, f func() error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	done := make(chan error, 1)
+	go func() { done <- f() }()
+	timer := time.NewTimer(keyringCallTimeout)
+	defer timer.Stop()
+	select {
+	case err := <-done:
+		return k.classify(user, err)
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-timer.C:
+		return &keyringError{store: k.String(), cause: fmt.Errorf("no answer within %v (waiting for an unlock prompt?)", keyringCallTimeout)}
+	}
 }
 
-func (k *keyringStore) set(user, v string) error {
-	return k.classify(user, k.kr.Set(k.service, user, v))
+func (k *keyringStore) get(ctx context.Context, user string) (string, error) {
+	var v string
+	err := k.call(ctx, user, func() error {
+		var err error
+		v, err = k.kr.Get(k.service, user)
+		return err
+	})
+	if err != nil {
+		return "", err
+	}
+	return v, nil
+}
+
+func (k *keyringStore) set(ctx context.Context, user, v string) error {
+	return k.call(ctx, user, func() error { return k.kr.Set(k.service, user, v) })
 }
 
 // del deletes one entry; a missing entry is not an error.
-func (k *keyringStore) del(user string) error {
-	err := k.classify(user, k.kr.Delete(k.service, user))
+func (k *keyringStore) del(ctx context.Context, user string) error {
+	err := k.call(ctx, user, func() error { return k.kr.Delete(k.service, user) })
 	if errors.Is(err, ErrNotFound) {
 		return nil
 	}
@@ -149,35 +186,18 @@ func parseManifest(s string) (manifest, bool) {
 	return manifest{slot: f[0], chunks: n, digest: f[2]}, true
 }
 
-// Load reads the value under key. It waits at most until ctx is done; the
-// keyring call itself cannot be interrupted and finishes in the background.
+// Load reads the value under key. Each keyring call waits at most until
+// ctx is done (see keyringCallTimeout).
 func (k *keyringStore) Load(ctx context.Context, key string) ([]byte, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	type result struct {
-		v   []byte
-		err error
-	}
-	done := make(chan result, 1)
-	go func() {
-		v, err := k.load(key)
-		done <- result{v, err}
-	}()
-	select {
-	case r := <-done:
-		return r.v, r.err
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
+	return k.load(ctx, key)
 }
 
-func (k *keyringStore) load(key string) ([]byte, error) {
+func (k *keyringStore) load(ctx context.Context, key string) ([]byte, error) {
 	if err := checkKey(k, key); err != nil {
 		return nil, err
 	}
 	for range keyringReadTries {
-		m, err := k.get(key)
+		m, err := k.get(ctx, key)
 		if err != nil {
 			return nil, err
 		}
@@ -192,7 +212,7 @@ func (k *keyringStore) load(key string) ([]byte, error) {
 			}
 			return v, nil
 		}
-		v, err := k.readChunks(key, man)
+		v, err := k.readChunks(ctx, key, man)
 		if errors.Is(err, errChunksChanged) {
 			continue // a writer replaced the value while we read; read again
 		}
@@ -203,10 +223,10 @@ func (k *keyringStore) load(key string) ([]byte, error) {
 
 var errChunksChanged = errors.New("chunks changed")
 
-func (k *keyringStore) readChunks(key string, man manifest) ([]byte, error) {
+func (k *keyringStore) readChunks(ctx context.Context, key string, man manifest) ([]byte, error) {
 	var b strings.Builder
 	for i := range man.chunks {
-		c, err := k.get(chunkName(key, man.slot, i))
+		c, err := k.get(ctx, chunkName(key, man.slot, i))
 		if errors.Is(err, ErrNotFound) {
 			return nil, errChunksChanged
 		}
@@ -240,16 +260,16 @@ func (k *keyringStore) Save(ctx context.Context, key string, data []byte) error 
 		return err
 	}
 	defer unlock()
-	old, err := k.currentManifest(key)
+	old, err := k.currentManifest(ctx, key)
 	if err != nil {
 		return err
 	}
 	enc := base64.StdEncoding.EncodeToString(data)
 	if len(enc) <= keyringChunkSize {
-		if err := k.set(key, keyringInline+enc); err != nil {
+		if err := k.set(ctx, key, keyringInline+enc); err != nil {
 			return err
 		}
-		return k.sweepAll(key)
+		return k.sweepAll(ctx, key)
 	}
 	slot := "a"
 	if old.slot == "a" {
@@ -257,25 +277,22 @@ func (k *keyringStore) Save(ctx context.Context, key string, data []byte) error 
 	}
 	n := (len(enc) + keyringChunkSize - 1) / keyringChunkSize
 	for i := range n {
-		if err := ctx.Err(); err != nil {
-			return err // the old value is still in place
-		}
-		if err := k.set(chunkName(key, slot, i), enc[i*keyringChunkSize:min(len(enc), (i+1)*keyringChunkSize)]); err != nil {
+		if err := k.set(ctx, chunkName(key, slot, i), enc[i*keyringChunkSize:min(len(enc), (i+1)*keyringChunkSize)]); err != nil {
 			return err
 		}
 	}
-	if err := k.sweep(key, slot, n); err != nil {
+	if err := k.sweep(ctx, key, slot, n); err != nil {
 		return err
 	}
 	sum := sha256.Sum256(data)
-	if err := k.set(key, fmt.Sprintf("%s%s:%d:%x", keyringChunked, slot, n, sum)); err != nil {
+	if err := k.set(ctx, key, fmt.Sprintf("%s%s:%d:%x", keyringChunked, slot, n, sum)); err != nil {
 		return err
 	}
 	other := "a"
 	if slot == "a" {
 		other = "b"
 	}
-	return k.sweep(key, other, 0)
+	return k.sweep(ctx, key, other, 0)
 }
 
 // Delete removes key and its chunks; a missing key is not an error.
@@ -288,16 +305,16 @@ func (k *keyringStore) Delete(ctx context.Context, key string) error {
 		return err
 	}
 	defer unlock()
-	if err := k.del(key); err != nil {
+	if err := k.del(ctx, key); err != nil {
 		return err
 	}
-	return k.sweepAll(key)
+	return k.sweepAll(ctx, key)
 }
 
 // currentManifest returns the manifest under key; a missing or foreign
 // entry counts as none (it is about to be replaced).
-func (k *keyringStore) currentManifest(key string) (manifest, error) {
-	m, err := k.get(key)
+func (k *keyringStore) currentManifest(ctx context.Context, key string) (manifest, error) {
+	m, err := k.get(ctx, key)
 	if errors.Is(err, ErrNotFound) {
 		return manifest{}, nil
 	}
@@ -308,20 +325,20 @@ func (k *keyringStore) currentManifest(key string) (manifest, error) {
 	return man, nil
 }
 
-func (k *keyringStore) sweepAll(key string) error {
-	if err := k.sweep(key, "a", 0); err != nil {
+func (k *keyringStore) sweepAll(ctx context.Context, key string) error {
+	if err := k.sweep(ctx, key, "a", 0); err != nil {
 		return err
 	}
-	return k.sweep(key, "b", 0)
+	return k.sweep(ctx, key, "b", 0)
 }
 
 // sweep deletes the chunks of slot from index from on. It first finds the
 // end of the run, then deletes backwards, so that an interrupted sweep still
 // leaves a run starting at from for the next one to find.
-func (k *keyringStore) sweep(key, slot string, from int) error {
+func (k *keyringStore) sweep(ctx context.Context, key, slot string, from int) error {
 	end := from
 	for ; end < keyringMaxChunks; end++ {
-		_, err := k.get(chunkName(key, slot, end))
+		_, err := k.get(ctx, chunkName(key, slot, end))
 		if errors.Is(err, ErrNotFound) {
 			break
 		}
@@ -330,7 +347,7 @@ func (k *keyringStore) sweep(key, slot string, from int) error {
 		}
 	}
 	for i := end - 1; i >= from; i-- {
-		if err := k.del(chunkName(key, slot, i)); err != nil {
+		if err := k.del(ctx, chunkName(key, slot, i)); err != nil {
 			return err
 		}
 	}

@@ -258,6 +258,19 @@ func TestKeyringLoadRespectsContext(t *testing.T) {
 	assert.ErrorIs(t, err, context.DeadlineExceeded)
 }
 
+func TestKeyringCallTimeout(t *testing.T) {
+	s, f := newFakeKeyringStore(t)
+	old := keyringCallTimeout
+	keyringCallTimeout = 50 * time.Millisecond
+	defer func() { keyringCallTimeout = old }()
+	f.block = make(chan struct{})
+	defer close(f.block)
+	_, err := s.Load(ctx, "k")
+	require.ErrorIs(t, err, ErrKeyringUnavailable)
+	assert.Contains(t, err.Error(), "no answer")
+	assert.ErrorIs(t, s.Save(ctx, "k", []byte("v")), ErrKeyringUnavailable)
+}
+
 func TestKeyringLockIsPerServiceAndKey(t *testing.T) {
 	s, _ := newFakeKeyringStore(t)
 	other := &keyringStore{service: "other", kr: s.kr}

@@ -157,7 +157,12 @@ func TestKeyringUnavailableWithoutSecretService(t *testing.T) {
 		t.Skip("dbus-run-session not installed (apt-get install dbus)")
 	}
 	dir := t.TempDir()
+	// Its own runtime directory keeps a gnome-keyring-daemon activated on
+	// the private bus from joining one already running for this user.
+	runtimeDir := filepath.Join(dir, "run")
+	require.NoError(t, os.Mkdir(runtimeDir, 0o700))
 	cmd := helperCmd(t, "keyring-nobus", "XDG_DATA_HOME="+filepath.Join(dir, "data"),
+		"XDG_RUNTIME_DIR="+runtimeDir, "GNOME_KEYRING_CONTROL=",
 		"XDG_CACHE_HOME="+dir, "HELPER_PATH="+filepath.Join(dir, "f.enc"))
 	cmd.Args = append([]string{drs, "--"}, cmd.Args...)
 	cmd.Path = drs
