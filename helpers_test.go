@@ -18,11 +18,33 @@ import (
 
 // fakeClock is a settable clock for the timing rules.
 type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
+	mu      sync.Mutex
+	t       time.Time
+	changed chan struct{} // closed and replaced by every Add
 }
 
-func newFakeClock() *fakeClock { return &fakeClock{t: time.Now()} }
+func newFakeClock() *fakeClock { return &fakeClock{t: time.Now(), changed: make(chan struct{})} }
+
+// Sleep blocks until the clock has been moved on by d (or ctx ends): a
+// sleep in fake time, for goroutines the test does not drive itself.
+func (f *fakeClock) Sleep(ctx context.Context, d time.Duration) error {
+	f.mu.Lock()
+	until := f.t.Add(d)
+	f.mu.Unlock()
+	for {
+		f.mu.Lock()
+		now, ch := f.t, f.changed
+		f.mu.Unlock()
+		if !now.Before(until) {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
 
 func (f *fakeClock) Now() time.Time {
 	f.mu.Lock()
@@ -33,6 +55,8 @@ func (f *fakeClock) Now() time.Time {
 func (f *fakeClock) Add(d time.Duration) {
 	f.mu.Lock()
 	f.t = f.t.Add(d)
+	close(f.changed)
+	f.changed = make(chan struct{})
 	f.mu.Unlock()
 }
 
