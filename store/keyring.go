@@ -269,7 +269,8 @@ func (k *keyringStore) Save(ctx context.Context, key string, data []byte) error 
 		if err := k.set(ctx, key, keyringInline+enc); err != nil {
 			return err
 		}
-		return k.sweepAll(ctx, key)
+		k.sweepAll(ctx, key) // best effort: the value is saved; the next Save retries
+		return nil
 	}
 	slot := "a"
 	if old.slot == "a" {
@@ -292,7 +293,8 @@ func (k *keyringStore) Save(ctx context.Context, key string, data []byte) error 
 	if slot == "a" {
 		other = "b"
 	}
-	return k.sweep(ctx, key, other, 0)
+	_ = k.sweep(ctx, key, other, 0) // best effort, as above
+	return nil
 }
 
 // Delete removes key and its chunks; a missing key is not an error.
@@ -308,7 +310,8 @@ func (k *keyringStore) Delete(ctx context.Context, key string) error {
 	if err := k.del(ctx, key); err != nil {
 		return err
 	}
-	return k.sweepAll(ctx, key)
+	k.sweepAll(ctx, key) // best effort: the key is gone; leftovers go next time
+	return nil
 }
 
 // currentManifest returns the manifest under key; a missing or foreign
@@ -325,11 +328,10 @@ func (k *keyringStore) currentManifest(ctx context.Context, key string) (manifes
 	return man, nil
 }
 
-func (k *keyringStore) sweepAll(ctx context.Context, key string) error {
-	if err := k.sweep(ctx, key, "a", 0); err != nil {
-		return err
-	}
-	return k.sweep(ctx, key, "b", 0)
+// sweepAll removes both slots' chunks of key, as far as the keyring lets it.
+func (k *keyringStore) sweepAll(ctx context.Context, key string) {
+	_ = k.sweep(ctx, key, "a", 0)
+	_ = k.sweep(ctx, key, "b", 0)
 }
 
 // sweep deletes the chunks of slot from index from on. It first finds the

@@ -26,6 +26,7 @@ type fakeKeyring struct {
 	maxLen    int
 	failSetIn int   // when > 0, the failSetIn-th Set from now fails
 	down      error // when set, every call fails with it
+	failDel   bool  // when set, Delete fails
 	block     chan struct{}
 }
 
@@ -79,6 +80,9 @@ func (f *fakeKeyring) Delete(service, user string) error {
 	defer f.mu.Unlock()
 	if f.down != nil {
 		return f.down
+	}
+	if f.failDel {
+		return errInjected
 	}
 	if _, ok := f.items[service+"\x00"+user]; !ok {
 		return keyring.ErrNotFound
@@ -182,6 +186,20 @@ func TestKeyringInterruptedSaveKeepsOldValueAndIsSwept(t *testing.T) {
 	assert.Len(t, f.users("svc"), len(before))
 	require.NoError(t, s.Save(ctx, "k", []byte("x")))
 	assert.Equal(t, []string{"k"}, f.users("svc"))
+}
+
+func TestKeyringFailedCleanupDoesNotFailSave(t *testing.T) {
+	s, f := newFakeKeyringStore(t)
+	require.NoError(t, s.Save(ctx, "k", bytes.Repeat([]byte("o"), 5<<10)))
+	f.failDel = true
+	require.NoError(t, s.Save(ctx, "k", []byte("new")), "the value is saved even if old chunks stay")
+	got, err := s.Load(ctx, "k")
+	require.NoError(t, err)
+	assert.Equal(t, "new", string(got))
+	assert.Greater(t, len(f.users("svc")), 1)
+	f.failDel = false
+	require.NoError(t, s.Save(ctx, "k", []byte("newer")))
+	assert.Equal(t, []string{"k"}, f.users("svc"), "the next Save removes the leftovers")
 }
 
 func TestKeyringReaderRacingWriter(t *testing.T) {
