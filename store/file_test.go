@@ -358,12 +358,16 @@ func TestFileCrashDuringWrite(t *testing.T) {
 	if testing.Short() {
 		iterations = 5
 	}
+	midWrite := 0
 	for range iterations {
 		cmd := startHelperReady(t, "save-loop", "HELPER_PATH="+path)
 		time.Sleep(time.Duration(rand.IntN(15000)) * time.Microsecond)
 		require.NoError(t, cmd.Process.Signal(syscall.SIGKILL))
 		err := cmd.Wait()
 		require.Error(t, err, "writer must have been killed, not exited")
+		if tmps, _ := filepath.Glob(path + ".tmp-*"); len(tmps) > 0 {
+			midWrite++ // killed between creating and renaming a temp file
+		}
 
 		s := openTestFile(t, path) // must decode
 		for i := range 20 {
@@ -376,6 +380,7 @@ func TestFileCrashDuringWrite(t *testing.T) {
 			require.NoError(t, checkCrashValue(k, v))
 		}
 	}
+	t.Logf("%d of %d writers were killed mid-write (temp file left behind)", midWrite, iterations)
 	// The next write sweeps temporary files a killed writer left behind.
 	s := openTestFile(t, path)
 	require.NoError(t, s.Save(ctx, "after", []byte("crash")))
