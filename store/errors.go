@@ -10,7 +10,7 @@ import (
 // ErrDecrypt is wrapped by every error that means an encrypted file could
 // not be opened with the key given: ErrWrongKey and ErrTampered both match
 // it under errors.Is.
-var ErrDecrypt = errors.New("store: cannot decrypt")
+var ErrDecrypt = errors.New("cannot decrypt")
 
 // ErrWrongKey is returned when the passphrase or key does not open the
 // encrypted file. A modified salt or cost field in the file's header looks
@@ -22,19 +22,20 @@ var ErrWrongKey = fmt.Errorf("%w: wrong passphrase or key (or the file header wa
 // was written. The file is left untouched.
 var ErrTampered = fmt.Errorf("%w: file contents fail authentication (modified or damaged)", ErrDecrypt)
 
-// ErrFormat is returned for a file that is not a tokenmgr encrypted store,
-// is truncated or empty, was written by a newer format version, or asks for
-// a key-derivation cost beyond the limits this package accepts.
-var ErrFormat = errors.New("store: bad encrypted store file")
+// ErrFormat is returned for stored data this package cannot read: an
+// encrypted file that is not a tokenmgr store, is truncated or empty, was
+// written by a newer format version, or asks for a key-derivation cost beyond
+// the limits this package accepts; or a keyring entry tokenmgr did not write.
+var ErrFormat = errors.New("unreadable format")
 
 // ErrTooLarge is returned by Save for a value larger than MaxValueSize, and
 // for an encrypted file larger than maxFileSize.
-var ErrTooLarge = errors.New("store: too large")
+var ErrTooLarge = errors.New("too large")
 
 // ErrKeyringUnavailable is wrapped when the operating system keyring does not
 // answer: on Linux, no D-Bus session bus or no Secret Service on it. The
 // message says how to get one or how to use the encrypted file instead.
-var ErrKeyringUnavailable = errors.New("store: OS keyring unavailable")
+var ErrKeyringUnavailable = errors.New("OS keyring unavailable")
 
 // MaxValueSize is the largest value Save accepts in any of this package's
 // stores. Token records are a few kilobytes; the limit keeps a runaway
