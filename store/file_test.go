@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -451,7 +452,7 @@ func TestFileLockRespectsContext(t *testing.T) {
 		require.NoError(t, err)
 		require.NoError(t, cmd.Start())
 		buf := make([]byte, 6)
-		_, err = stdout.Read(buf)
+		_, err = io.ReadFull(stdout, buf)
 		require.NoError(t, err)
 		require.Equal(t, "ready\n", string(buf))
 
