@@ -470,7 +470,7 @@ func TestTokenSourceComesBackForTheEarlyRefresh(t *testing.T) {
 	assert.Equal(t, direct.AccessToken, tok.AccessToken)
 	// Expiry moved up so a ReuseTokenSource (10s delta) asks again exactly
 	// when the refresh window opens, 5 minutes before the real expiry.
-	assert.Equal(t, direct.Expiry.Add(-5*time.Minute+10*time.Second), tok.Expiry)
+	assert.True(t, direct.Expiry.Add(-5*time.Minute+10*time.Second).Equal(tok.Expiry), "%v vs %v", direct.Expiry, tok.Expiry)
 }
 
 func TestStoreErrorsAreReported(t *testing.T) {

@@ -113,10 +113,20 @@ func (c *Client) refresh(reason string, old *entry) (*entry, error) {
 	c.wg.Add(1) // Close waits for refreshes in flight
 	c.mu.Unlock()
 	defer c.wg.Done()
-	ctx, cancel := context.WithTimeout(c.ctx, c.refreshTimeout)
+	timeout, retry := c.refreshTimeout, true
+	if reason == reasonEarly {
+		// The background loop does the retrying, and a refresh of a token
+		// in service ends when that token expires: a caller arriving then
+		// must not wait out a refresh that began minutes earlier.
+		retry = false
+		if !old.expireAt.IsZero() {
+			timeout = max(min(timeout, old.expireAt.Sub(c.now())), time.Millisecond)
+		}
+	}
+	ctx, cancel := context.WithTimeout(c.ctx, timeout)
 	defer cancel()
 	start := c.now()
-	e, out, err := c.refreshLocked(ctx, old)
+	e, out, err := c.refreshLocked(ctx, old, retry)
 	ev := RefreshEvent{Key: c.key, Reason: reason, Stored: out.fromStore, StoreErr: out.storeErr, Err: err, Duration: c.now().Sub(start)}
 	if out.storeErr != nil {
 		c.storeErrors.Add(1)
@@ -132,7 +142,11 @@ func (c *Client) refresh(reason string, old *entry) (*entry, error) {
 		ev.Expiry = e.tok.Expiry
 		c.log.Debug("token refreshed", "reason", reason, "from_store", out.fromStore, "expiry", e.tok.Expiry, "took", ev.Duration)
 	}
-	c.noteFailure(err)
+	if !(reason == reasonEarly && ctx.Err() != nil) {
+		// (A background refresh cut off at its token's expiry says nothing
+		// about the endpoint: the callers that come next ask it afresh.)
+		c.noteFailure(err)
+	}
 	if c.onEvent != nil {
 		c.onEvent(ev)
 	}
@@ -177,7 +191,7 @@ type outcome struct {
 	storeErr  error // reading or saving the store failed; the refresh went on without it
 }
 
-func (c *Client) refreshLocked(ctx context.Context, old *entry) (*entry, outcome, error) {
+func (c *Client) refreshLocked(ctx context.Context, old *entry, retry bool) (*entry, outcome, error) {
 	var out outcome
 	if c.st != nil {
 		if l, ok := c.st.(store.Locker); ok {
@@ -200,7 +214,7 @@ func (c *Client) refreshLocked(ctx context.Context, old *entry) (*entry, outcome
 		}
 	}
 	obtained := c.now()
-	tok, err := c.fetch(ctx)
+	tok, err := c.fetch(ctx, retry)
 	if err != nil {
 		c.fetchErrors.Add(1)
 		return nil, out, err
@@ -274,8 +288,8 @@ type contextSource interface {
 }
 
 // fetch asks the Source for a token, retrying transient failures with
-// backoff while ctx allows.
-func (c *Client) fetch(ctx context.Context) (*oauth2.Token, error) {
+// backoff while ctx allows when retry is set.
+func (c *Client) fetch(ctx context.Context, retry bool) (*oauth2.Token, error) {
 	b := backoff.NewExponentialBackOff()
 	b.InitialInterval = 100 * time.Millisecond
 	b.MaxInterval = 5 * time.Second
@@ -286,7 +300,7 @@ func (c *Client) fetch(ctx context.Context) (*oauth2.Token, error) {
 		if err == nil {
 			return tok, nil
 		}
-		if !isTemporary(err) || ctx.Err() != nil {
+		if !retry || !isTemporary(err) || ctx.Err() != nil {
 			return nil, err
 		}
 		wait := b.NextBackOff()
@@ -407,7 +421,7 @@ func (c *Client) backgroundLoop(e *entry) {
 	defer c.bg.Store(false)
 	left := e.expireAt.Sub(c.now())
 	b := backoff.NewExponentialBackOff()
-	b.InitialInterval = min(max(left/10, 50*time.Millisecond), 2*time.Second)
+	b.InitialInterval = min(max(left/10, 50*time.Millisecond), 30*time.Second)
 	b.RandomizationFactor = 0.5
 	b.MaxInterval = time.Minute
 	b.MaxElapsedTime = 0
@@ -429,7 +443,9 @@ func (c *Client) backgroundLoop(e *entry) {
 		if errors.As(r.Err, &te) && te.RetryAfter > wait {
 			wait = te.RetryAfter
 		}
-		wait = min(wait, left/2)
+		// At most half the time left, but never below the first interval:
+		// halving toward zero would crowd attempts into the last seconds.
+		wait = min(wait, max(left/2, b.InitialInterval))
 		e.bgAfter.Store(now.Add(wait).UnixNano())
 		c.log.Warn("background refresh failed; the current token stays in service",
 			slog.Duration("retry_in", wait), slog.Duration("expires_in", left))

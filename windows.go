@@ -18,6 +18,9 @@ func windows(obtained, expiry time.Time, refreshBefore, expiryDelta time.Duratio
 	if expiry.IsZero() {
 		return time.Time{}, time.Time{}
 	}
+	// Compare by the wall clock: a monotonic reading stops while the
+	// machine sleeps, and a token must not look fresh after a suspend.
+	expiry = expiry.Round(0)
 	life := expiry.Sub(obtained)
 	if life <= 0 || obtained.IsZero() {
 		// Lifetime unknown (a token restored from elsewhere) or already over:
