@@ -52,11 +52,12 @@
 // refresh deadline; permanent ones (invalid_client, invalid_grant,
 // unauthorized_client, invalid_scope) return at once as a *TokenError,
 // which matches ErrInvalidClient and the other sentinels with errors.Is and
-// still unwraps to *oauth2.RetrieveError. After a refresh fails, callers
-// that have no usable token get its error at once for a backoff (1s,
-// doubling to 30s, or the Retry-After asked for) rather than each sending
-// the endpoint a request: a bad client secret is not repeated at the rate
-// of the program's calls.
+// still unwraps to *oauth2.RetrieveError. After a refresh fails for good
+// (a permanent error, or a Retry-After longer than the refresh could wait),
+// callers that have no usable token get its error at once for a backoff
+// (1s doubling to 30s, or the Retry-After asked for) rather than each
+// sending the endpoint a request: a bad client secret is not repeated at
+// the rate of the program's calls.
 //
 // A Source should reach the token endpoint on every call: use
 // ClientCredentials or RefreshToken. A caching source (a config's

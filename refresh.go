@@ -142,9 +142,9 @@ func (c *Client) refresh(reason string, old *entry) (*entry, error) {
 		ev.Expiry = e.tok.Expiry
 		c.log.Debug("token refreshed", "reason", reason, "from_store", out.fromStore, "expiry", e.tok.Expiry, "took", ev.Duration)
 	}
-	if !(reason == reasonEarly && ctx.Err() != nil) {
-		// (A background refresh cut off at its token's expiry says nothing
-		// about the endpoint: the callers that come next ask it afresh.)
+	if err == nil || reason != reasonEarly {
+		// A background attempt's failure is the background loop's to
+		// retry; callers who need a token meet the endpoint themselves.
 		c.noteFailure(err)
 	}
 	if c.onEvent != nil {
@@ -161,15 +161,25 @@ type failure struct {
 	n     int // failures in a row
 }
 
-// noteFailure remembers a failed refresh for a backoff that doubles with
-// each failure in a row (1s to 30s, with jitter) and respects Retry-After;
-// a success forgets it.
+// noteFailure remembers a failed refresh that asking again soon cannot
+// mend: a permanent error, for a backoff that doubles with each failure in
+// a row (1s to 30s, with jitter), and a Retry-After the refresh could not
+// wait out, until it passes. A transient failure is not remembered: the
+// refresh already spent its retries, so the next caller may try afresh. A
+// success forgets everything.
 func (c *Client) noteFailure(err error) {
 	if err == nil {
-		c.failed.Store(nil)
+		if c.failed.Load() != nil {
+			c.failed.Store(nil)
+		}
 		return
 	}
 	if errors.Is(err, ErrSameToken) || errors.Is(err, ErrClosed) || c.ctx.Err() != nil {
+		return
+	}
+	var te *TokenError
+	isTE := errors.As(err, &te)
+	if isTE && te.Temporary && te.RetryAfter == 0 {
 		return
 	}
 	n := 1
@@ -178,8 +188,7 @@ func (c *Client) noteFailure(err error) {
 	}
 	d := min(time.Second<<min(n-1, 5), 30*time.Second)
 	d += c.jitter(d / 5)
-	var te *TokenError
-	if errors.As(err, &te) && te.RetryAfter > d {
+	if isTE && te.RetryAfter > 0 {
 		d = te.RetryAfter
 	}
 	c.failed.Store(&failure{err: err, until: c.now().Add(d), n: n})
