@@ -30,6 +30,10 @@ const (
 	reasonInvalid = "invalid"
 )
 
+// errCutOff marks a background refresh that ran out of time with the
+// token it was replacing.
+var errCutOff = errors.New("tokenmgr: background refresh cut off at the token's expiry")
+
 // errAttemptTimeout marks a token request that ran past TokenTimeout, so
 // it counts as transient while the refresh as a whole still has time.
 var errAttemptTimeout = errors.New("tokenmgr: token request timed out")
@@ -73,6 +77,9 @@ func (c *Client) refreshWait(ctx context.Context, old *entry, reason string) (*e
 		ch := c.sf.DoChan(c.key, func() (any, error) { return c.refresh(reason, old) })
 		select {
 		case r := <-ch:
+			if errors.Is(r.Err, errCutOff) && try == 0 {
+				continue // we joined a background refresh that ran out with its token: ask afresh
+			}
 			if r.Err != nil {
 				return nil, r.Err
 			}
@@ -141,6 +148,9 @@ func (c *Client) refresh(reason string, old *entry) (*entry, error) {
 	} else {
 		ev.Expiry = e.tok.Expiry
 		c.log.Debug("token refreshed", "reason", reason, "from_store", out.fromStore, "expiry", e.tok.Expiry, "took", ev.Duration)
+	}
+	if err != nil && reason == reasonEarly && ctx.Err() != nil {
+		err = fmt.Errorf("%w: %w", errCutOff, err)
 	}
 	if err == nil || reason != reasonEarly {
 		// A background attempt's failure is the background loop's to
