@@ -446,6 +446,9 @@ func (c *Client) backgroundLoop(e *entry) {
 	b.MaxElapsedTime = 0
 	b.Reset()
 	for {
+		if c.cur.Load() != e || !c.now().Before(e.expireAt) {
+			return // replaced, dropped, or expired while we waited: callers take over
+		}
 		r := <-c.sf.DoChan(c.key, func() (any, error) { return c.refresh(reasonEarly, e) })
 		if r.Err == nil || c.cur.Load() != e {
 			return
