@@ -123,7 +123,11 @@ type Client struct {
 	sf  singleflight.Group
 	bg  atomic.Bool // a background refresh loop is running
 
-	failed atomic.Pointer[failure] // the last refresh failed, and when to try again
+	failed  atomic.Pointer[failure] // the last refresh failed, and when to try again
+	dropped atomic.Pointer[entry]   // the last token a server rejected
+
+	rejections atomic.Int32 // replays rejected in a row
+	dampUntil  atomic.Int64 // Unix ns until which rejections are not replayed
 
 	mu     sync.Mutex // guards closed and wg.Add
 	closed bool

@@ -84,7 +84,10 @@
 // clock skew (RequestExpired, RequestTimeTooSkewed), a plain 403 or a 5xx.
 // Concurrent rejections of one token cause one refresh. A request body that
 // cannot be rewound (GetBody nil) is never sent twice. A second rejection is
-// returned to the caller as it came.
+// returned to the caller as it came; and since a server that rejects even a
+// token fetched a moment ago rejects every token (a wrong audience, the
+// wrong environment), rejections are then passed on without a refresh for a
+// backoff of 1s doubling to 30s, rather than cost a token request per call.
 //
 // The token is never sent on a redirect to another host, never over plain
 // http except to loopback (Config.AllowInsecureHTTP overrides), and only to

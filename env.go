@@ -382,6 +382,9 @@ func (e Env) String() string {
 	return b.String()
 }
 
+// GoString keeps %#v from printing the secrets field by field.
+func (e Env) GoString() string { return e.String() }
+
 // LogValue shows the non-secret settings.
 func (e Env) LogValue() slog.Value {
 	return slog.GroupValue(

@@ -57,6 +57,11 @@ func (c *Client) entry(ctx context.Context) (*entry, error) {
 	reason := reasonExpired
 	if e == nil {
 		reason = reasonInitial
+		if d := c.dropped.Load(); d != nil {
+			// Replace the token a server rejected, not take it back from
+			// the store.
+			e, reason = d, reasonInvalid
+		}
 	}
 	return c.refreshWait(ctx, e, reason)
 }
@@ -274,12 +279,18 @@ func (c *Client) loadStored(ctx context.Context, old *entry) (*entry, error) {
 	if err != nil {
 		return nil, fmt.Errorf("tokenmgr: stored credential %q: %w", c.key, err)
 	}
+	if old != nil && !r.Obtained.After(old.obtained) {
+		// Not newer than the token being replaced: the same one, or an
+		// older one left by a save that failed. Ours, and its refresh
+		// token, are the freshest there are.
+		return nil, nil
+	}
 	if r.RefreshToken != "" {
 		if s, ok := c.src.(refreshTokenSetter); ok {
 			s.SetRefreshToken(r.RefreshToken)
 		}
 	}
-	if r.AccessToken == "" || (old != nil && r.AccessToken == old.tok.AccessToken) {
+	if r.AccessToken == "" {
 		return nil, nil
 	}
 	e := c.newEntry(r.Token(), r.Obtained)
@@ -380,6 +391,9 @@ func (c *Client) newEntry(tok *oauth2.Token, obtained time.Time) *entry {
 		// oauth2.ReuseTokenSource asks again 10s before Expiry.
 		early := *tok
 		early.Expiry = e.staleAt.Add(10 * time.Second)
+		if early.Expiry.After(tok.Expiry) {
+			early.Expiry = tok.Expiry // a short-lived token: never later than the real one
+		}
 		e.early = &early
 	}
 	return e
@@ -390,6 +404,7 @@ func (c *Client) publish(e *entry) { c.cur.Store(e) }
 // drop takes e out of service unless it has already been replaced.
 func (c *Client) drop(e *entry) bool {
 	if c.cur.CompareAndSwap(e, nil) {
+		c.dropped.Store(e)
 		c.invalidations.Add(1)
 		c.log.Info("token rejected by server; dropped")
 		return true

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"net/http"
 	"strings"
 	"sync"
 
@@ -80,6 +81,13 @@ func redactError(err error, secrets ...string) error {
 		return err
 	}
 	r := *re
+	if r.Response != nil {
+		// The request it points to carries the credentials (an
+		// Authorization header, a form body): keep only the answer.
+		resp := *r.Response
+		resp.Request, resp.Body, resp.TLS = nil, http.NoBody, nil
+		r.Response = &resp
+	}
 	for _, s := range secrets {
 		if len(s) < 4 {
 			continue

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
+	"time"
 )
 
 // The transport.
@@ -64,7 +65,7 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err != nil || !maybeAuthError(resp.StatusCode) {
 		return resp, err
 	}
-	if !c.classify.ClassifyResponse(resp, true).Retry() {
+	if !c.classify.ClassifyResponse(resp, true).Retry() || c.damped() {
 		return resp, nil
 	}
 	if req.Body != nil && req.Body != http.NoBody && req.GetBody == nil {
@@ -95,7 +96,30 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	drain(resp)
 	c.replays.Add(1)
 	c.log.Debug("replaying request with a fresh token", "host", req.URL.Host)
-	return t.base.RoundTrip(r3)
+	resp, err = t.base.RoundTrip(r3)
+	if err == nil && maybeAuthError(resp.StatusCode) && c.classify.ClassifyResponse(resp, true).Retry() {
+		c.damp(req.URL.Host)
+	} else if err == nil && c.rejections.Load() != 0 {
+		c.rejections.Store(0)
+	}
+	return resp, err
+}
+
+// damp notes that a token fetched a moment ago was rejected too: the
+// server rejects every token (a wrong audience, the wrong environment), so
+// for a backoff (1s doubling to 30s) rejections are passed to the caller
+// without a refresh, instead of costing a token request each.
+func (c *Client) damp(host string) {
+	n := c.rejections.Add(1)
+	d := min(time.Second<<min(n-1, 5), 30*time.Second)
+	c.dampUntil.Store(c.now().Add(d).UnixNano())
+	c.log.Warn("a fresh token was rejected too; not refreshing on rejections for a while",
+		"host", host, "for", d)
+}
+
+func (c *Client) damped() bool {
+	u := c.dampUntil.Load()
+	return u != 0 && c.now().UnixNano() < u
 }
 
 // maybeAuthError says which statuses are worth reading a body for: the
@@ -132,6 +156,9 @@ func closeBody(req *http.Request) {
 }
 
 func drain(resp *http.Response) {
+	if resp.Body == nil {
+		return // a base transport may answer with none
+	}
 	io.CopyN(io.Discard, resp.Body, maxDrain)
 	resp.Body.Close()
 }
