@@ -115,6 +115,8 @@ type Client struct {
 	classify Classifier
 	hosts    hostPolicy
 
+	fingerprint string // the Source's configuration, stamped on stored records
+
 	refreshBefore, expiryDelta   time.Duration
 	refreshTimeout, tokenTimeout time.Duration
 	tokenHTTP                    *http.Client
@@ -189,6 +191,9 @@ func New(cfg Config) (*Client, error) {
 	}
 	if c.key == "" {
 		c.key = DefaultKey
+	}
+	if f, ok := cfg.Source.(interface{ Fingerprint() string }); ok {
+		c.fingerprint = f.Fingerprint()
 	}
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)

@@ -352,9 +352,14 @@ func (e *Env) isSet(name string) bool {
 
 // Config returns a Config from the variables, opening the store.
 func (e *Env) Config(ctx context.Context) (Config, error) {
-	st, err := e.OpenStore(ctx)
-	if err != nil {
-		return Config{}, err
+	var st store.Store
+	if e.TokenURL != "" {
+		// A static token is given afresh each run: nothing to keep, and a
+		// kept one would outlive a change of TOKENMGR_ACCESS_TOKEN.
+		var err error
+		if st, err = e.OpenStore(ctx); err != nil {
+			return Config{}, err
+		}
 	}
 	return Config{
 		Source:            e.TokenSource(),

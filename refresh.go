@@ -279,6 +279,12 @@ func (c *Client) loadStored(ctx context.Context, old *entry) (*entry, error) {
 	if err != nil {
 		return nil, fmt.Errorf("tokenmgr: stored credential %q: %w", c.key, err)
 	}
+	if c.fingerprint != "" && r.Source != "" && r.Source != c.fingerprint {
+		// Fetched under another configuration (token URL, client, scopes):
+		// not ours to use. Our next save replaces it.
+		c.log.Info("stored token belongs to another configuration; fetching a new one")
+		return nil, nil
+	}
 	if old != nil && !r.Obtained.After(old.obtained) {
 		// Not newer than the token being replaced: the same one, or an
 		// older one left by a save that failed. Ours, and its refresh
@@ -301,7 +307,9 @@ func (c *Client) loadStored(ctx context.Context, old *entry) (*entry, error) {
 }
 
 func (c *Client) save(ctx context.Context, e *entry) error {
-	b, err := record.FromToken(e.tok, e.obtained).Encode()
+	r := record.FromToken(e.tok, e.obtained)
+	r.Source = c.fingerprint
+	b, err := r.Encode()
 	if err != nil {
 		return err
 	}

@@ -184,3 +184,28 @@ func TestTokenSourceExpiryNeverLaterThanReal(t *testing.T) {
 	require.NoError(t, err)
 	assert.False(t, early.Expiry.After(real.Expiry))
 }
+
+func TestStoredTokenOfAnotherConfigurationIsNotAdopted(t *testing.T) {
+	srv := oauthtest.New(oauthtest.Options{})
+	defer srv.Close()
+	st := store.NewMemory()
+	a, _ := newTestClient(t, Config{Source: ClientCredentials(ccConfig(srv)), Store: st}, nil)
+	ta, err := a.Token(context.Background())
+	require.NoError(t, err)
+
+	// Same client, other scopes: a different configuration.
+	cfg := ccConfig(srv)
+	cfg.Scopes = []string{"admin"}
+	b, _ := newTestClient(t, Config{Source: ClientCredentials(cfg), Store: st}, nil)
+	tb, err := b.Token(context.Background())
+	require.NoError(t, err)
+	assert.NotEqual(t, ta.AccessToken, tb.AccessToken)
+	assert.Zero(t, b.Stats().StoreLoads)
+
+	// The same configuration again adopts what is stored.
+	c, _ := newTestClient(t, Config{Source: ClientCredentials(cfg), Store: st}, nil)
+	tc, err := c.Token(context.Background())
+	require.NoError(t, err)
+	assert.Equal(t, tb.AccessToken, tc.AccessToken)
+	assert.EqualValues(t, 1, c.Stats().StoreLoads)
+}

@@ -3,8 +3,12 @@ package tokenmgr
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"net/http"
+	"net/url"
+	"sort"
 	"strings"
 	"sync"
 
@@ -21,6 +25,11 @@ func ClientCredentials(cfg *clientcredentials.Config) oauth2.TokenSource {
 }
 
 type ccSource struct{ cfg *clientcredentials.Config }
+
+// Fingerprint identifies the configuration, not its secret.
+func (s *ccSource) Fingerprint() string {
+	return fingerprint("client_credentials", s.cfg.TokenURL, s.cfg.ClientID, s.cfg.Scopes, s.cfg.EndpointParams)
+}
 
 func (s *ccSource) Token() (*oauth2.Token, error) { return s.TokenContext(context.Background()) }
 
@@ -104,6 +113,25 @@ func (s *RefreshTokenSource) SetRefreshToken(rt string) {
 	s.mu.Lock()
 	s.rt = rt
 	s.mu.Unlock()
+}
+
+// Fingerprint identifies the configuration, not its secrets.
+func (s *RefreshTokenSource) Fingerprint() string {
+	return fingerprint("refresh_token", s.cfg.Endpoint.TokenURL, s.cfg.ClientID, s.cfg.Scopes, nil)
+}
+
+// fingerprint hashes what makes one token configuration differ from
+// another, so a stored token is only adopted by the configuration that
+// fetched it.
+func fingerprint(grant, tokenURL, clientID string, scopes []string, params url.Values) string {
+	sc := append([]string(nil), scopes...)
+	sort.Strings(sc)
+	h := sha256.New()
+	for _, s := range []string{grant, tokenURL, clientID, strings.Join(sc, " "), params.Encode()} {
+		h.Write([]byte(s))
+		h.Write([]byte{0})
+	}
+	return hex.EncodeToString(h.Sum(nil)[:12])
 }
 
 // String never shows the refresh token.

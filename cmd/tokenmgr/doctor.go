@@ -866,7 +866,10 @@ func (d *doctor) checkAPI(ctx context.Context) {
 		return
 	}
 	u, _ := url.Parse(d.checkURL)
-	if d.env != nil && len(d.env.AllowedHosts) > 0 && !hostAllowed(u.Hostname(), d.env.AllowedHosts) {
+	// Read TOKENMGR_ALLOWED_HOSTS itself: d.env is nil when a credential
+	// variable is missing, and a stored token must still not go astray.
+	allowed := strings.FieldsFunc(lookupValue(d.lookup, "TOKENMGR_ALLOWED_HOSTS"), func(r rune) bool { return r == ',' || r == ' ' || r == '\t' || r == '\n' })
+	if len(allowed) > 0 && !hostAllowed(u.Hostname(), allowed) {
 		d.add(name, statusFail, fmt.Sprintf("%s is not in TOKENMGR_ALLOWED_HOSTS; the token was not sent", u.Hostname()), "add the host to TOKENMGR_ALLOWED_HOSTS if the token is meant for it")
 		return
 	}
@@ -985,4 +988,10 @@ func printChecks(w io.Writer, out *doctorJSON, color bool) {
 		}
 	}
 	fmt.Fprintln(w, b.String())
+}
+
+// lookupValue returns a variable's value, or "" when it is unset.
+func lookupValue(lookup func(string) (string, bool), name string) string {
+	v, _ := lookup(name)
+	return v
 }

@@ -41,6 +41,10 @@ type Record struct {
 	Obtained time.Time `json:"obtained,omitzero"`
 	Scope    string    `json:"scope,omitempty"`
 	IDToken  string    `json:"id_token,omitempty"`
+	// Source identifies the configuration that fetched the token (a hash
+	// of grant, token URL, client ID, scopes and parameters, never of a
+	// secret), so a changed configuration does not adopt it.
+	Source string `json:"source,omitempty"`
 }
 
 // FromToken builds a record from tok, fetched at obtained.
