@@ -157,7 +157,24 @@ func (k *keyringStore) del(ctx context.Context, user string) error {
 	return err
 }
 
-func chunkName(key, slot string, i int) string { return key + "#" + slot + "#" + strconv.Itoa(i) }
+func chunkName(key, slot string, i int) string {
+	return chunkPrefix + keyHash(key) + "#" + slot + "#" + strconv.Itoa(i)
+}
+
+// chunkPrefix starts every chunk's name. Chunks are named by a hash of
+// their credential's key, and keys may not start with the prefix, so no
+// credential's name can be another's chunk.
+const chunkPrefix = "tokenmgr-chunk:"
+
+func checkKeyringKey(k fmt.Stringer, key string) error {
+	if err := checkKey(k, key); err != nil {
+		return err
+	}
+	if strings.HasPrefix(key, chunkPrefix) {
+		return fmt.Errorf("store: %s: key %q: the prefix %q is reserved", k, key, chunkPrefix)
+	}
+	return nil
+}
 
 // manifest is the parsed entry stored under a credential's key.
 type manifest struct {
@@ -193,7 +210,7 @@ func (k *keyringStore) Load(ctx context.Context, key string) ([]byte, error) {
 }
 
 func (k *keyringStore) load(ctx context.Context, key string) ([]byte, error) {
-	if err := checkKey(k, key); err != nil {
+	if err := checkKeyringKey(k, key); err != nil {
 		return nil, err
 	}
 	for range keyringReadTries {
@@ -249,7 +266,7 @@ func (k *keyringStore) readChunks(ctx context.Context, key string, man manifest)
 // Save stores data under key, chunked when large. Saves of one key are
 // serialised across processes by a lock file.
 func (k *keyringStore) Save(ctx context.Context, key string, data []byte) error {
-	if err := checkKey(k, key); err != nil {
+	if err := checkKeyringKey(k, key); err != nil {
 		return err
 	}
 	if len(data) > MaxValueSize {
@@ -299,7 +316,7 @@ func (k *keyringStore) Save(ctx context.Context, key string, data []byte) error 
 
 // Delete removes key and its chunks; a missing key is not an error.
 func (k *keyringStore) Delete(ctx context.Context, key string) error {
-	if err := checkKey(k, key); err != nil {
+	if err := checkKeyringKey(k, key); err != nil {
 		return err
 	}
 	unlock, err := k.lock(ctx, key, ".w.lock")

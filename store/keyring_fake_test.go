@@ -371,3 +371,22 @@ func TestAutoBranches(t *testing.T) {
 		assert.ErrorIs(t, err, context.Canceled)
 	})
 }
+
+// A credential's name can never be another credential's chunk.
+func TestKeyringChunkNamesCannotCollide(t *testing.T) {
+	ks, _ := newFakeKeyringStore(t)
+	ctx := context.Background()
+	if err := ks.Save(ctx, "x#a#0", []byte("other credential")); err != nil {
+		t.Fatal(err)
+	}
+	if err := ks.Save(ctx, "x", bytes.Repeat([]byte("A"), 4000)); err != nil { // chunked
+		t.Fatal(err)
+	}
+	got, err := ks.Load(ctx, "x#a#0")
+	if err != nil || string(got) != "other credential" {
+		t.Fatalf("credential \"x#a#0\" damaged by a Save of \"x\": %q %v", got, err)
+	}
+	if err := ks.Save(ctx, chunkPrefix+"y", []byte("v")); err == nil {
+		t.Fatal("a key with the reserved chunk prefix was accepted")
+	}
+}
