@@ -53,7 +53,9 @@
 // unauthorized_client, invalid_scope) return at once as a *TokenError,
 // which matches ErrInvalidClient and the other sentinels with errors.Is and
 // still unwraps to *oauth2.RetrieveError. After a refresh fails for good
-// (a permanent error, or a Retry-After longer than the refresh could wait),
+// (any failure but a transient endpoint error without Retry-After: a
+// permanent error, an unusable answer, a Retry-After longer than the
+// refresh could wait),
 // callers that have no usable token get its error at once for a backoff
 // (1s doubling to 30s, or the Retry-After asked for) rather than each
 // sending the endpoint a request: a bad client secret is not repeated at

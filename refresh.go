@@ -440,7 +440,7 @@ func (c *Client) isClosed() bool {
 // refreshInBackground starts the background loop for a stale entry unless
 // one is running or a failed loop asked to wait.
 func (c *Client) refreshInBackground(e *entry, now time.Time) {
-	if now.UnixNano() < e.bgAfter.Load() || !c.bg.CompareAndSwap(false, true) {
+	if now.UnixNano() < e.bgAfter.Load() || c.bg.Load() || !c.bg.CompareAndSwap(false, true) {
 		return
 	}
 	c.mu.Lock()
