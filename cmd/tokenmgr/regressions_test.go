@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -51,5 +53,46 @@ func TestStaticTokenChangeTakesEffect(t *testing.T) {
 	}
 	if r := runIn(env.with("TOKENMGR_ACCESS_TOKEN", "static-BBBB"), "token"); r.stdout != "static-BBBB\n" {
 		t.Errorf("second run printed %q, want the new static token", r.stdout)
+	}
+}
+
+// status --json answers in JSON on failure too, and shows an id_token's
+// non-secret claims without the id_token itself.
+func TestStatusJSONErrorAndIDTokenClaims(t *testing.T) {
+	env := fileStoreVars(t)
+	st, err := store.NewEncryptedFile(env["TOKENMGR_STORE_PATH"], []byte(passphrase))
+	if err != nil {
+		t.Fatal(err)
+	}
+	idt := seg(`{"alg":"RS256","kid":"id1"}`) + "." + seg(`{"iss":"https://login.example","sub":"user-42","aud":"client-7"}`) + ".aWRzaWduYXR1cmU"
+	b, _ := (&record.Record{V: 1, AccessToken: "opaque-at-secret", TokenType: "Bearer", IDToken: idt, Expiry: time.Now().Add(time.Hour)}).Encode()
+	if err := st.Save(context.Background(), "default", b); err != nil {
+		t.Fatal(err)
+	}
+	r := runIn(env, "status", "--json")
+	var out statusJSON
+	if err := json.Unmarshal([]byte(r.stdout), &out); err != nil || r.code != 0 {
+		t.Fatalf("status --json: %v %s", err, r)
+	}
+	if out.IDTokenJWT == nil || out.IDTokenJWT.Claims == nil || out.IDTokenJWT.Claims.Subject != "user-42" {
+		t.Fatalf("id_token claims missing: %s", r.stdout)
+	}
+	if strings.Contains(r.stdout, idt) || strings.Contains(r.stdout, "aWRzaWduYXR1cmU") || strings.Contains(r.stdout, "opaque-at-secret") {
+		t.Fatalf("status printed a token: %s", r.stdout)
+	}
+	if r := runIn(env, "status"); !strings.Contains(r.stdout, "id token subject (sub)") {
+		t.Errorf("text status lacks the id token's claims:\n%s", r.stdout)
+	}
+
+	r = runIn(env.with("TOKENMGR_STORE_PASSPHRASE", "wrong-passphrase"), "status", "--json")
+	if r.code != 1 {
+		t.Fatalf("exit %d, want 1: %s", r.code, r)
+	}
+	out = statusJSON{}
+	if err := json.Unmarshal([]byte(r.stdout), &out); err != nil || out.Error == "" || out.Held {
+		t.Fatalf("a failure is not JSON on stdout: %v %s", err, r)
+	}
+	if strings.Contains(r.stdout+r.stderr, "wrong-passphrase") {
+		t.Fatal("the passphrase was printed")
 	}
 }

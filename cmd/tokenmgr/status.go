@@ -52,6 +52,8 @@ type statusJSON struct {
 	RefreshToken     bool       `json:"refresh_token"`
 	IDToken          bool       `json:"id_token"`
 	JWT              *jwtJSON   `json:"jwt,omitempty"`
+	IDTokenJWT       *jwtJSON   `json:"id_token_jwt,omitempty"` // the id_token's header and non-secret claims
+	Error            string     `json:"error,omitempty"`        // why nothing could be read
 }
 
 type jwtJSON struct {
@@ -62,15 +64,26 @@ type jwtJSON struct {
 }
 
 func runStatus(ctx context.Context, o *options, stdout, stderr io.Writer) int {
+	// With --json a failure is JSON on stdout too, so a script reads one
+	// shape whatever happened.
+	failed := func(out statusJSON, err error) int {
+		if o.json {
+			out.Error = oneLine(strings.TrimPrefix(err.Error(), "tokenmgr: "))
+			enc := json.NewEncoder(stdout)
+			enc.SetIndent("", "  ")
+			enc.Encode(out)
+		}
+		return fail(stderr, "status", err)
+	}
 	env, err := readStoreEnv(o.lookup)
 	if err != nil {
-		return fail(stderr, "status", err)
+		return failed(statusJSON{}, err)
 	}
 	ctx, cancel := context.WithTimeout(ctx, o.timeout)
 	defer cancel()
 	st, err := env.OpenStore(ctx)
 	if err != nil {
-		return fail(stderr, "status", err)
+		return failed(statusJSON{Credential: env.Key}, err)
 	}
 	out := statusJSON{Credential: env.Key, Store: storeName(st)}
 	var rec *record.Record
@@ -78,7 +91,7 @@ func runStatus(ctx context.Context, o *options, stdout, stderr io.Writer) int {
 	case st != nil:
 		rec, err = loadRecord(ctx, st, env.Key)
 		if err != nil {
-			return fail(stderr, "status", err)
+			return failed(out, err)
 		}
 		if rec != nil {
 			out.Source = "store"
@@ -115,6 +128,12 @@ func describe(out *statusJSON, rec *record.Record, now time.Time) {
 	if !rec.Obtained.IsZero() {
 		t := rec.Obtained
 		out.Obtained = &t
+	}
+	if rec.IDToken != "" {
+		if info, err := jwtinfo.Parse(rec.IDToken); err == nil && info.Format == jwtinfo.JWS {
+			c := info.Claims
+			out.IDTokenJWT = &jwtJSON{Alg: info.Header.Alg, Kid: info.Header.Kid, Typ: info.Header.Typ, Claims: &c}
+		}
 	}
 	if rec.AccessToken == "" {
 		return // a refresh token alone
@@ -196,26 +215,33 @@ func printStatus(w io.Writer, s *statusJSON, now time.Time) {
 		row("refresh token", heldOrNot(s.RefreshToken))
 		row("id token", heldOrNot(s.IDToken))
 	}
-	if s.JWT != nil && s.JWT.Claims != nil {
-		c := s.JWT.Claims
-		opt := func(k, v string) {
-			if v != "" {
-				row(k, v)
-			}
-		}
-		opt("issuer (iss)", c.Issuer)
-		opt("subject (sub)", c.Subject)
-		opt("audience (aud)", strings.Join(c.Audience, ", "))
-		for _, t := range []struct {
-			k string
-			v *time.Time
-		}{{"expiry (exp)", c.Expiry}, {"issued (iat)", c.IssuedAt}, {"not before (nbf)", c.NotBefore}} {
-			if t.v != nil {
-				row(t.k, fmt.Sprintf("%s (%s)", stamp(*t.v), relative(*t.v, now)))
-			}
+	claimRows(row, "", s.JWT, now)
+	claimRows(row, "id token ", s.IDTokenJWT, now)
+	tw.Flush()
+}
+
+// claimRows prints a JWT's non-secret claims, each label after prefix.
+func claimRows(row func(k, v string), prefix string, j *jwtJSON, now time.Time) {
+	if j == nil || j.Claims == nil {
+		return
+	}
+	c := j.Claims
+	opt := func(k, v string) {
+		if v != "" {
+			row(prefix+k, v)
 		}
 	}
-	tw.Flush()
+	opt("issuer (iss)", c.Issuer)
+	opt("subject (sub)", c.Subject)
+	opt("audience (aud)", strings.Join(c.Audience, ", "))
+	for _, t := range []struct {
+		k string
+		v *time.Time
+	}{{"expiry (exp)", c.Expiry}, {"issued (iat)", c.IssuedAt}, {"not before (nbf)", c.NotBefore}} {
+		if t.v != nil {
+			row(prefix+t.k, fmt.Sprintf("%s (%s)", stamp(*t.v), relative(*t.v, now)))
+		}
+	}
 }
 
 func heldOrNot(b bool) string {
