@@ -228,24 +228,24 @@ func secretFrom(get func(string) string, name, fileVar string) ([]byte, error) {
 const maxSecretFile = 64 << 10
 
 func readSecretFile(path string) ([]byte, error) {
-	fi, err := os.Stat(path)
-	if err != nil {
+	// Errors drop the path (see secretFrom): only the cause is kept.
+	noPath := func(err error) error {
 		var pe *os.PathError
 		if errors.As(err, &pe) {
-			return nil, pe.Err
+			return pe.Err
 		}
-		return nil, err
+		return err
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, noPath(err)
 	}
 	if !fi.Mode().IsRegular() {
 		return nil, errors.New("not a regular file")
 	}
 	f, err := os.Open(path)
 	if err != nil {
-		var pe *os.PathError
-		if errors.As(err, &pe) {
-			return nil, pe.Err
-		}
-		return nil, err
+		return nil, noPath(err)
 	}
 	defer f.Close()
 	b, err := io.ReadAll(io.LimitReader(f, maxSecretFile+1))

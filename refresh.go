@@ -264,20 +264,17 @@ func (c *Client) refreshLocked(ctx context.Context, old *entry, retry bool) (*en
 	return e, out, nil
 }
 
-// loadStored returns the stored token when it is usable and differs from
-// old, and passes a stored refresh token to the source either way: a
-// stored (rotated) refresh token wins over the seed.
+// loadStored returns the stored token when it belongs to this
+// configuration, is newer than old and not yet stale; a stored (rotated)
+// refresh token newer than old is passed to the source even when the
+// access token is not usable: it wins over the seed.
 func (c *Client) loadStored(ctx context.Context, old *entry) (*entry, error) {
-	b, err := c.st.Load(ctx, c.key)
-	if errors.Is(err, store.ErrNotFound) {
+	r, err := record.Load(ctx, c.st, c.key)
+	if err != nil {
+		return nil, fmt.Errorf("tokenmgr: %w", err)
+	}
+	if r == nil {
 		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	r, err := record.Decode(b)
-	if err != nil {
-		return nil, fmt.Errorf("tokenmgr: stored credential %q: %w", c.key, err)
 	}
 	if c.fingerprint != "" && r.Source != "" && r.Source != c.fingerprint {
 		// Fetched under another configuration (token URL, client, scopes):

@@ -48,18 +48,7 @@ func readStoreEnv(lookup func(string) (string, bool)) (*tokenmgr.Env, error) {
 
 // loadRecord reads the credential from st. Nothing stored is (nil, nil).
 func loadRecord(ctx context.Context, st store.Store, key string) (*record.Record, error) {
-	b, err := st.Load(ctx, key)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	r, err := record.Decode(b)
-	if err != nil {
-		return nil, fmt.Errorf("stored credential %q unreadable: %w", key, err)
-	}
-	return r, nil
+	return record.Load(ctx, st, key)
 }
 
 // storeName names a store without any secret.
