@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs the whole test suite with the race detector. When dbus-run-session
+# Runs the whole test suite with the race detector, in every module
+# (scripts/gotest.sh). When dbus-run-session
 # and gnome-keyring-daemon are installed (apt-get install dbus gnome-keyring),
 # the keyring tests run against a real, headless Secret Service; without
 # them those tests skip, saying so. .ci/run installs both, so in CI they run.
@@ -13,8 +14,8 @@ if command -v dbus-run-session >/dev/null && command -v gnome-keyring-daemon >/d
 	trap 'rm -rf "$keyrings"' EXIT
 	XDG_DATA_HOME="$keyrings" dbus-run-session -- sh -c '
 		echo -n tokenmgr-test | gnome-keyring-daemon --unlock --components=secrets >/dev/null
-		TOKENMGR_TEST_KEYRING=1 go test -race -count=1 ./...'
+		TOKENMGR_TEST_KEYRING=1 bash scripts/gotest.sh'
 	exit
 fi
 echo "scripts/test.sh: dbus-run-session or gnome-keyring-daemon missing: keyring tests will skip (apt-get install dbus gnome-keyring)" >&2
-go test -race -count=1 ./...
+bash scripts/gotest.sh

@@ -1,0 +1,24 @@
+module github.com/tokenmgr/tokenmgr/cmd/tokenmgr
+
+go 1.26.0
+
+require (
+	github.com/go-jose/go-jose/v4 v4.1.9
+	github.com/tokenmgr/tokenmgr v0.0.0-00010101000000-000000000000
+	golang.org/x/oauth2 v0.38.0
+)
+
+require (
+	github.com/cenkalti/backoff/v4 v4.3.0 // indirect
+	github.com/danieljoos/wincred v1.2.3 // indirect
+	github.com/godbus/dbus/v5 v5.2.2 // indirect
+	github.com/zalando/go-keyring v0.2.8 // indirect
+	golang.org/x/crypto v0.59.0 // indirect
+	golang.org/x/sync v0.25.0 // indirect
+	golang.org/x/sys v0.50.0 // indirect
+)
+
+// Developed against the root module in this repository. A release tags the
+// root first and then replaces this line with that version, as gopls does
+// with golang.org/x/tools, so that `go install ...@version` works.
+replace github.com/tokenmgr/tokenmgr => ../..

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# go test -race -count=1 ./... in every module of the repository
+# (scripts/modules.sh), with any extra arguments; fails if any module fails.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+rc=0
+for m in $(bash scripts/modules.sh); do
+	echo "--- module $m"
+	(cd "$m" && go test -race -count=1 "$@" ./...) || rc=1
+done
+exit $rc

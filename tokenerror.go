@@ -1,0 +1,198 @@
+package tokenmgr
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/oauth2"
+)
+
+// Errors returned by the transport and the Client. Each is wrapped with
+// context; test with errors.Is.
+var (
+	// ErrClosed is returned by a Client that has been closed.
+	ErrClosed = errors.New("tokenmgr: client closed")
+	// ErrInsecureHTTP is returned instead of sending a token over plain
+	// http to a host that is not loopback (see Config.AllowInsecureHTTP).
+	ErrInsecureHTTP = errors.New("tokenmgr: refusing to send a token over plain http")
+	// ErrHostNotAllowed is returned instead of sending a token to a host
+	// outside Config.AllowedHosts.
+	ErrHostNotAllowed = errors.New("tokenmgr: host not in AllowedHosts")
+	// ErrSameToken is returned when a refresh was needed but the Source
+	// handed back the very token being replaced (a caching source such as
+	// oauth2.ReuseTokenSource, or a static token). The token stays in
+	// service; the request is not replayed with it again.
+	ErrSameToken = errors.New("tokenmgr: source returned the token being replaced")
+	// ErrBadTokenResponse is wrapped when the token endpoint answered
+	// success with something that is not a usable token.
+	ErrBadTokenResponse = errors.New("tokenmgr: unusable token response")
+)
+
+// OAuth error codes of RFC 6749 §5.2 that mean retrying cannot help. Test
+// with errors.Is(err, ErrInvalidGrant) and so on: a *TokenError matches the
+// sentinel of its code.
+var (
+	ErrInvalidClient      = &TokenError{Code: "invalid_client"}
+	ErrInvalidGrant       = &TokenError{Code: "invalid_grant"}
+	ErrUnauthorizedClient = &TokenError{Code: "unauthorized_client"}
+	ErrInvalidScope       = &TokenError{Code: "invalid_scope"}
+	ErrInvalidRequest     = &TokenError{Code: "invalid_request"}
+)
+
+// TokenError is a failed request to the token endpoint. It names the OAuth
+// error code and never carries a secret; Unwrap gives the underlying error
+// (an *oauth2.RetrieveError for an answer from the endpoint), so
+// errors.As(err, new(*oauth2.RetrieveError)) keeps working.
+type TokenError struct {
+	Code        string        // OAuth error code ("invalid_client"), empty when the endpoint sent none
+	Description string        // error_description, cut to 200 bytes
+	StatusCode  int           // HTTP status, 0 when no answer came
+	Temporary   bool          // 5xx, 429, temporarily_unavailable, network errors: worth retrying
+	RetryAfter  time.Duration // from a Retry-After header, 0 when absent
+	Err         error
+}
+
+// Error names the code and status, and what the code usually means.
+func (e *TokenError) Error() string {
+	var b strings.Builder
+	b.WriteString("tokenmgr: token endpoint")
+	if e.StatusCode != 0 {
+		fmt.Fprintf(&b, " answered %d", e.StatusCode)
+	}
+	if e.Code != "" {
+		fmt.Fprintf(&b, " %s", e.Code)
+		if hint := codeHints[e.Code]; hint != "" {
+			fmt.Fprintf(&b, " (%s)", hint)
+		}
+	}
+	if e.Description != "" {
+		fmt.Fprintf(&b, ": %s", e.Description)
+	}
+	if e.Code == "" && e.Err != nil && e.StatusCode == 0 {
+		fmt.Fprintf(&b, ": %v", e.Err)
+	}
+	return b.String()
+}
+
+// Unwrap returns the underlying error.
+func (e *TokenError) Unwrap() error { return e.Err }
+
+// Is matches the code sentinels (ErrInvalidGrant and the rest).
+func (e *TokenError) Is(target error) bool {
+	t, ok := target.(*TokenError)
+	return ok && t.Code != "" && t.Code == e.Code && t.StatusCode == 0 && t.Err == nil
+}
+
+var codeHints = map[string]string{
+	"invalid_client":          "client ID or secret wrong or revoked",
+	"invalid_grant":           "refresh token or grant expired, revoked or already used",
+	"unauthorized_client":     "this client may not use this grant type",
+	"invalid_scope":           "a requested scope is unknown or not allowed for this client",
+	"invalid_request":         "the token request is malformed",
+	"unsupported_grant_type":  "the server does not support this grant type",
+	"temporarily_unavailable": "try again later",
+	"server_error":            "the authorization server failed",
+}
+
+// endpointError turns an error from a token source into a *TokenError
+// where it came from the endpoint or the network, and marks whether it is
+// worth retrying.
+func endpointError(err error) error {
+	var te *TokenError
+	if errors.As(err, &te) {
+		return err
+	}
+	var re *oauth2.RetrieveError
+	if errors.As(err, &re) {
+		e := &TokenError{Code: re.ErrorCode, Description: cut(re.ErrorDescription, 200), Err: err}
+		if re.Response != nil {
+			e.StatusCode = re.Response.StatusCode
+			e.RetryAfter = parseRetryAfter(re.Response.Header.Get("Retry-After"), time.Now())
+		}
+		switch {
+		case permanentCodes[e.Code]:
+			// RFC 6749 §5.2 codes: retrying cannot help, even on a 5xx.
+		case e.Code == "temporarily_unavailable" || e.Code == "server_error" || e.Code == "slow_down":
+			e.Temporary = true
+		case e.StatusCode >= 500 || e.StatusCode == http.StatusTooManyRequests || e.StatusCode == http.StatusRequestTimeout:
+			e.Temporary = true // whatever non-standard code comes with it
+		}
+		return e
+	}
+	if errors.Is(err, ErrBadTokenResponse) {
+		return err
+	}
+	for _, p := range unparseableResponse {
+		if strings.HasPrefix(err.Error(), p) {
+			return fmt.Errorf("%w: %v", ErrBadTokenResponse, err)
+		}
+	}
+	if isNetworkError(err) || strings.HasPrefix(err.Error(), bodyReadError) {
+		return &TokenError{Temporary: true, Err: err}
+	}
+	return err
+}
+
+// permanentCodes are the error codes of RFC 6749 §5.2.
+var permanentCodes = map[string]bool{
+	"invalid_request": true, "invalid_client": true, "invalid_grant": true,
+	"unauthorized_client": true, "unsupported_grant_type": true, "invalid_scope": true,
+}
+
+// unparseableResponse start the messages x/oauth2 gives a 2xx answer that
+// is not a token (it builds them with errors.New or %v).
+var unparseableResponse = []string{
+	"oauth2: cannot parse json",
+	"oauth2: cannot parse response",
+	"oauth2: server response missing access_token",
+}
+
+// bodyReadError starts the message x/oauth2 gives a token response whose
+// body could not be read (a connection reset or cut mid-body). It formats
+// the cause with %v, so nothing but the text is left to recognise it by.
+const bodyReadError = "oauth2: cannot fetch token: "
+
+func isNetworkError(err error) bool {
+	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) || errors.Is(err, errAttemptTimeout) {
+		return true
+	}
+	var ne interface{ Timeout() bool }
+	if errors.As(err, &ne) {
+		return true // *url.Error, *net.OpError and friends
+	}
+	return false
+}
+
+// isTemporary reports whether a fetch error is worth another attempt.
+func isTemporary(err error) bool {
+	var te *TokenError
+	return errors.As(err, &te) && te.Temporary
+}
+
+func parseRetryAfter(v string, now time.Time) time.Duration {
+	if v == "" {
+		return 0
+	}
+	if s, err := strconv.Atoi(strings.TrimSpace(v)); err == nil {
+		if s < 0 {
+			return 0
+		}
+		return min(time.Duration(s)*time.Second, time.Hour)
+	}
+	if t, err := http.ParseTime(v); err == nil && t.After(now) {
+		return min(t.Sub(now), time.Hour)
+	}
+	return 0
+}
+
+func cut(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
