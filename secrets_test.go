@@ -711,30 +711,6 @@ func assertStoreFileModes(t *testing.T, path string) {
 	}
 }
 
-// TestSecretsStoreFileMode: files written by store.NewEncryptedFile are 0600
-// whatever the umask, on creation and on every rewrite, and the directory
-// it creates is 0700.
-func TestSecretsStoreFileMode(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "a", "b", "credentials.enc")
-	st, err := store.NewEncryptedFile(path, []byte("correct horse battery staple"))
-	require.NoError(t, err)
-	_, err = os.Stat(path)
-	require.ErrorIs(t, err, os.ErrNotExist, "opening creates nothing")
-	ctx := context.Background()
-	require.NoError(t, st.Save(ctx, "one", []byte("v1")))
-	assertStoreFileModes(t, path)
-	require.NoError(t, st.Save(ctx, "two", []byte("v2")))
-	require.NoError(t, st.Delete(ctx, "one"))
-	assertStoreFileModes(t, path)
-	unlock, err := st.(store.Locker).Lock(ctx, "two")
-	require.NoError(t, err)
-	unlock()
-	assertStoreFileModes(t, path)
-	ai, err := os.Stat(filepath.Dir(filepath.Dir(path)))
-	require.NoError(t, err)
-	assert.Equal(t, os.FileMode(0o700), ai.Mode().Perm(), "intermediate directory")
-}
-
 // TestSecretsRedirectNeverCarriesToken: a redirect to another host (other
 // port, other host name for the same address, plain http) never carries
 // the token, whether the Client attaches it as Authorization or with a
@@ -957,4 +933,32 @@ func TestSecretsEnvByValue(t *testing.T) {
 	shown := fmt.Sprintf("%v %+v", *e, settings{*e}) + logs.String()
 	// Fixed in d05df5e (value receivers).
 	assert.NotContains(t, shown, secret)
+}
+
+func TestErrorValueHoldsNoCredentials(t *testing.T) {
+	for _, style := range []oauth2.AuthStyle{oauth2.AuthStyleInHeader, oauth2.AuthStyleInParams} {
+		srv := oauthtest.New(oauthtest.Options{})
+		cc := ccConfig(srv)
+		cc.ClientSecret, cc.AuthStyle = "wrong-secret-1234", style
+		c, _ := newTestClient(t, Config{Source: ClientCredentials(cc)}, nil)
+		_, err := c.Token(context.Background())
+		var re *oauth2.RetrieveError
+		require.ErrorAs(t, err, &re)
+		require.NotNil(t, re.Response, "the answer is kept")
+		assert.Nil(t, re.Response.Request, "the request, with its credentials, is not")
+		assert.NotContains(t, fmt.Sprintf("%+v %#v", err, re), "wrong-secret-1234")
+		srv.Close()
+	}
+}
+
+func TestEnvGoStringHidesSecrets(t *testing.T) {
+	e, err := ReadEnv(func(n string) (string, bool) {
+		v, ok := map[string]string{"TOKENMGR_TOKEN_URL": "https://auth.example.com/t", "TOKENMGR_CLIENT_ID": "id", "TOKENMGR_CLIENT_SECRET": "s3cr3t-value"}[n]
+		return v, ok
+	})
+	require.NoError(t, err)
+	for _, f := range []string{"%v", "%+v", "%#v", "%s"} {
+		assert.NotContains(t, fmt.Sprintf(f, e), "s3cr3t-value", f)
+		assert.NotContains(t, fmt.Sprintf(f, *e), "s3cr3t-value", f)
+	}
 }

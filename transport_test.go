@@ -1,5 +1,8 @@
 package tokenmgr
 
+// The Client's transport: attaching the token, one refresh and replay when
+// the API rejects it, damping, redirects and the host policy.
+
 import (
 	"bytes"
 	"context"
@@ -11,12 +14,14 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/oauth2"
 
 	"github.com/tokenmgr/tokenmgr/internal/oauthtest"
+	"github.com/tokenmgr/tokenmgr/store"
 )
 
 func TestTransportAttachesTokenWithoutTouchingRequest(t *testing.T) {
@@ -324,3 +329,76 @@ func TestCustomAttach(t *testing.T) {
 	_, err = c.Transport(rec).RoundTrip(req)
 	require.ErrorContains(t, err, "signer failed")
 }
+
+func TestUnrewindableRejectionWithStoreNextRequestGetsNewToken(t *testing.T) {
+	srv := oauthtest.New(oauthtest.Options{})
+	defer srv.Close()
+	c, _ := newTestClient(t, Config{Source: ClientCredentials(ccConfig(srv)), Store: store.NewMemory()}, nil)
+	t1, err := c.Token(context.Background())
+	require.NoError(t, err)
+	srv.Revoke(t1.AccessToken)
+	hc := c.HTTPClient()
+	req, _ := http.NewRequest("POST", srv.URL+"/api", io.NopCloser(strings.NewReader("x")))
+	req.GetBody = nil
+	resp, err := hc.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusForbidden, resp.StatusCode)
+	resp, err = hc.Get(srv.URL + "/api")
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.EqualValues(t, 1, srv.Rejected.Load())
+}
+
+func TestAlwaysRejectingAPIIsDamped(t *testing.T) {
+	srv := oauthtest.New(oauthtest.Options{})
+	defer srv.Close()
+	srv.SetHook(func(w http.ResponseWriter, r *http.Request) bool {
+		if r.URL.Path == "/api" {
+			w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token", error_description="wrong audience"`)
+			w.WriteHeader(http.StatusUnauthorized)
+			return true
+		}
+		return false
+	})
+	clk := newFakeClock()
+	c, _ := newTestClient(t, Config{Source: ClientCredentials(ccConfig(srv))}, clk)
+	hc := c.HTTPClient()
+	call := func() {
+		resp, err := hc.Get(srv.URL + "/api")
+		require.NoError(t, err)
+		resp.Body.Close()
+		require.Equal(t, http.StatusUnauthorized, resp.StatusCode)
+	}
+	for range 20 {
+		call()
+	}
+	assert.EqualValues(t, 2, srv.TokenRequests.Load(), "one replay, then damped")
+	clk.Add(1500 * time.Millisecond) // past the first backoff: one more try
+	for range 20 {
+		call()
+	}
+	assert.EqualValues(t, 3, srv.TokenRequests.Load())
+	assert.EqualValues(t, 2, c.Stats().Replays)
+}
+
+func TestNilBodyRejectionDoesNotPanic(t *testing.T) {
+	c, _ := newTestClient(t, Config{Source: oauth2.StaticTokenSource(&oauth2.Token{AccessToken: "k"})}, nil)
+	n := 0
+	hc := &http.Client{Transport: c.Transport(rtFunc(func(r *http.Request) (*http.Response, error) {
+		n++
+		if n == 1 {
+			return &http.Response{StatusCode: 401, Header: http.Header{}, Request: r}, nil
+		}
+		return &http.Response{StatusCode: 200, Header: http.Header{}, Body: http.NoBody, Request: r}, nil
+	}))}
+	resp, err := hc.Get("https://api.example.com/x")
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, 401, resp.StatusCode, "a static token cannot be replaced: the answer is passed on")
+}
+
+type rtFunc func(*http.Request) (*http.Response, error)
+
+func (f rtFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }

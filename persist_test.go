@@ -1,0 +1,185 @@
+package tokenmgr
+
+// The Client with a store: tokens saved and adopted, rotated refresh
+// tokens kept across failed saves, one refresh for clients sharing a store,
+// store errors reported. Cross-process runs are in crossprocess_test.go; the
+// stores themselves are tested in package store.
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"golang.org/x/oauth2"
+
+	"github.com/tokenmgr/tokenmgr/internal/oauthtest"
+	"github.com/tokenmgr/tokenmgr/internal/record"
+	"github.com/tokenmgr/tokenmgr/store"
+)
+
+func TestInvalidateWithStoreFetchesANewToken(t *testing.T) {
+	srv := oauthtest.New(oauthtest.Options{})
+	defer srv.Close()
+	c, _ := newTestClient(t, Config{Source: ClientCredentials(ccConfig(srv)), Store: store.NewMemory()}, nil)
+	t1, err := c.Token(context.Background())
+	require.NoError(t, err)
+	c.Invalidate(t1)
+	t2, err := c.Token(context.Background())
+	require.NoError(t, err)
+	assert.NotEqual(t, t1.AccessToken, t2.AccessToken, "the rejected token is not taken back from the store")
+	assert.EqualValues(t, 2, srv.TokenRequests.Load())
+}
+
+// flakyStore fails Save while fail is set.
+type flakyStore struct {
+	store.Store
+	fail atomic.Bool
+}
+
+func (f *flakyStore) Save(ctx context.Context, k string, b []byte) error {
+	if f.fail.Load() {
+		return errors.New("disk full")
+	}
+	return f.Store.Save(ctx, k, b)
+}
+
+func (f *flakyStore) Lock(ctx context.Context, k string) (func(), error) {
+	return f.Store.(store.Locker).Lock(ctx, k)
+}
+
+func TestRotatedRefreshTokenSurvivesAFailedSave(t *testing.T) {
+	srv := oauthtest.New(oauthtest.Options{Rotate: true, Lifetime: time.Hour})
+	defer srv.Close()
+	st := &flakyStore{Store: store.NewMemory()}
+	cfg := &oauth2.Config{ClientID: srv.ClientID, ClientSecret: srv.ClientSecret, Endpoint: oauth2.Endpoint{TokenURL: srv.TokenURL(), AuthStyle: oauth2.AuthStyleInHeader}}
+	c, _ := newTestClient(t, Config{Source: RefreshToken(cfg, srv.IssueRefreshToken()), Store: st}, nil)
+	ctx := context.Background()
+	t1, err := c.Token(ctx) // R0 → T1, R1: saved
+	require.NoError(t, err)
+	st.fail.Store(true)
+	c.Invalidate(t1)
+	t2, err := c.Token(ctx) // R1 → T2, R2: not saved
+	require.NoError(t, err)
+	st.fail.Store(false)
+	c.Invalidate(t2)
+	t3, err := c.Token(ctx) // must redeem R2, not the stored R1, nor adopt T1
+	require.NoError(t, err)
+	assert.NotEqual(t, t1.AccessToken, t3.AccessToken)
+	assert.Zero(t, srv.InvalidGrants.Load(), "the stale stored refresh token was never redeemed")
+	assert.EqualValues(t, 1, c.Stats().StoreErrors)
+}
+
+func TestStoredTokenOfAnotherConfigurationIsNotAdopted(t *testing.T) {
+	srv := oauthtest.New(oauthtest.Options{})
+	defer srv.Close()
+	st := store.NewMemory()
+	a, _ := newTestClient(t, Config{Source: ClientCredentials(ccConfig(srv)), Store: st}, nil)
+	ta, err := a.Token(context.Background())
+	require.NoError(t, err)
+
+	// Same client, other scopes: a different configuration.
+	cfg := ccConfig(srv)
+	cfg.Scopes = []string{"admin"}
+	b, _ := newTestClient(t, Config{Source: ClientCredentials(cfg), Store: st}, nil)
+	tb, err := b.Token(context.Background())
+	require.NoError(t, err)
+	assert.NotEqual(t, ta.AccessToken, tb.AccessToken)
+	assert.Zero(t, b.Stats().StoreLoads)
+
+	// The same configuration again adopts what is stored.
+	c, _ := newTestClient(t, Config{Source: ClientCredentials(cfg), Store: st}, nil)
+	tc, err := c.Token(context.Background())
+	require.NoError(t, err)
+	assert.Equal(t, tb.AccessToken, tc.AccessToken)
+	assert.EqualValues(t, 1, c.Stats().StoreLoads)
+}
+
+func TestRotatingRefreshTokenSavedAndReused(t *testing.T) {
+	srv := oauthtest.New(oauthtest.Options{Lifetime: time.Hour, Rotate: true})
+	defer srv.Close()
+	seed := srv.IssueRefreshToken()
+	st := store.NewMemory()
+	oc := &oauth2.Config{ClientID: srv.ClientID, ClientSecret: srv.ClientSecret, Endpoint: oauth2.Endpoint{TokenURL: srv.TokenURL(), AuthStyle: oauth2.AuthStyleInHeader}}
+	clk := newFakeClock()
+	c, _ := newTestClient(t, Config{Source: RefreshToken(oc, seed), Store: st}, clk)
+	ctx := context.Background()
+	for range 5 {
+		_, err := c.Token(ctx)
+		require.NoError(t, err)
+		clk.Add(2 * time.Hour)
+	}
+	assert.EqualValues(t, 5, srv.TokenRequests.Load())
+	assert.Zero(t, srv.InvalidGrants.Load())
+	b, err := st.Load(ctx, DefaultKey)
+	require.NoError(t, err)
+	r, err := record.Decode(b)
+	require.NoError(t, err)
+	assert.NotEqual(t, seed, r.RefreshToken, "rotated refresh token saved")
+
+	// A new process (a new Client) with the dead seed: the stored refresh
+	// token wins, no invalid_grant.
+	clk.Add(2 * time.Hour)
+	c2, _ := newTestClient(t, Config{Source: RefreshToken(oc, seed), Store: st}, clk)
+	_, err = c2.Token(ctx)
+	require.NoError(t, err)
+	assert.Zero(t, srv.InvalidGrants.Load())
+}
+
+func TestTwoClientsOneStoreRefreshOnce(t *testing.T) {
+	srv := oauthtest.New(oauthtest.Options{Lifetime: time.Hour, Rotate: true})
+	defer srv.Close()
+	seed := srv.IssueRefreshToken()
+	st := store.NewMemory()
+	oc := &oauth2.Config{ClientID: srv.ClientID, ClientSecret: srv.ClientSecret, Endpoint: oauth2.Endpoint{TokenURL: srv.TokenURL(), AuthStyle: oauth2.AuthStyleInHeader}}
+	a, _ := newTestClient(t, Config{Source: RefreshToken(oc, seed), Store: st}, nil)
+	b, _ := newTestClient(t, Config{Source: RefreshToken(oc, seed), Store: st}, nil)
+	var wg sync.WaitGroup
+	for _, c := range []*Client{a, b, a, b} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := c.Token(context.Background())
+			assert.NoError(t, err)
+		}()
+	}
+	wg.Wait()
+	assert.EqualValues(t, 1, srv.TokenRequests.Load())
+	assert.Zero(t, srv.InvalidGrants.Load())
+	assert.EqualValues(t, 1, a.Stats().StoreLoads+b.Stats().StoreLoads)
+}
+
+func TestStoreErrorsAreReported(t *testing.T) {
+	srv := oauthtest.New(oauthtest.Options{})
+	defer srv.Close()
+	st := store.NewMemory()
+	require.NoError(t, st.Save(context.Background(), DefaultKey, []byte("not a record")))
+	events := make(chan RefreshEvent, 1)
+	c, _ := newTestClient(t, Config{Source: ClientCredentials(ccConfig(srv)), Store: st, OnRefresh: func(e RefreshEvent) { events <- e }}, nil)
+	_, err := c.Token(context.Background())
+	require.NoError(t, err, "an unreadable stored token is replaced by a fetched one")
+	ev := <-events
+	require.Error(t, ev.StoreErr)
+	assert.ErrorIs(t, ev.StoreErr, record.ErrFormat)
+	assert.Contains(t, ev.StoreErr.Error(), `stored credential "default"`)
+	assert.EqualValues(t, 1, c.Stats().StoreErrors)
+}
+
+func TestNewerRecordIsNotOverwritten(t *testing.T) {
+	srv := oauthtest.New(oauthtest.Options{})
+	defer srv.Close()
+	st := store.NewMemory()
+	newer := []byte(`{"v":99,"access_token":"x","refresh_token":"future"}`)
+	require.NoError(t, st.Save(context.Background(), DefaultKey, newer))
+	c, _ := newTestClient(t, Config{Source: ClientCredentials(ccConfig(srv)), Store: st}, nil)
+	_, err := c.Token(context.Background())
+	require.NoError(t, err)
+	got, err := st.Load(context.Background(), DefaultKey)
+	require.NoError(t, err)
+	assert.Equal(t, newer, got, "a newer tokenmgr's record is left as it was")
+	assert.EqualValues(t, 1, c.Stats().StoreErrors)
+}

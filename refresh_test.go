@@ -1,0 +1,915 @@
+package tokenmgr
+
+// When the Client refreshes: the fresh/stale/expired windows, one request
+// for many callers, retries and backoff inside a refresh and between
+// background attempts, and an endpoint outage (the token is served until it
+// expires, with few requests).
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"golang.org/x/oauth2"
+
+	"github.com/tokenmgr/tokenmgr/internal/oauthtest"
+)
+
+func TestWindowsScaleWithLifetime(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	noJitter := func(time.Duration) time.Duration { return 0 }
+	for _, tc := range []struct {
+		name          string
+		life          time.Duration
+		rb, ed        time.Duration // configured
+		stale, expire time.Duration // before expiry
+	}{
+		{"1h auto", time.Hour, 0, 0, 5 * time.Minute, 10 * time.Second},
+		{"10m auto", 10 * time.Minute, 0, 0, 150 * time.Second, 10 * time.Second},
+		{"4s auto", 4 * time.Second, 0, 0, time.Second, 200 * time.Millisecond},
+		{"5s auto is not expired from birth", 5 * time.Second, 0, 0, 1250 * time.Millisecond, 250 * time.Millisecond},
+		{"explicit used as given", time.Hour, 20 * time.Minute, time.Minute, 20 * time.Minute, time.Minute},
+		{"explicit capped on short token", 4 * time.Second, 5 * time.Minute, 10 * time.Second, 2 * time.Second, time.Second},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			exp := t0.Add(tc.life)
+			stale, expire := windows(t0, exp, tc.rb, tc.ed, noJitter)
+			assert.Equal(t, tc.stale, exp.Sub(stale), "refresh window")
+			assert.Equal(t, tc.expire, exp.Sub(expire), "expiry delta")
+			assert.True(t, expire.After(t0), "a fresh token must be usable")
+		})
+	}
+	stale, expire := windows(t0, time.Time{}, 0, 0, noJitter)
+	assert.True(t, stale.IsZero() && expire.IsZero(), "no expiry: never stale")
+
+	// Jitter moves the refresh earlier by at most 10% of the window.
+	exp := t0.Add(time.Hour)
+	stale, _ = windows(t0, exp, 0, 0, func(max time.Duration) time.Duration { return max - 1 })
+	assert.InDelta(t, float64(5*time.Minute+30*time.Second), float64(exp.Sub(stale)), float64(time.Millisecond))
+}
+
+func TestConcurrentColdCallersMakeOneRequest(t *testing.T) {
+	srv := oauthtest.New(oauthtest.Options{})
+	defer srv.Close()
+	gate := make(chan struct{})
+	srv.SetHook(func(w http.ResponseWriter, r *http.Request) bool { <-gate; return false })
+	c, _ := newTestClient(t, Config{Source: ClientCredentials(ccConfig(srv))}, nil)
+
+	const n = 200
+	var wg sync.WaitGroup
+	toks := make([]string, n)
+	errs := make([]error, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			tok, err := c.Token(context.Background())
+			errs[i] = err
+			if tok != nil {
+				toks[i] = tok.AccessToken
+			}
+		}()
+	}
+	// Let the single request through once it has arrived.
+	for srv.TokenRequests.Load() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	close(gate)
+	wg.Wait()
+	for i := range n {
+		require.NoError(t, errs[i])
+		require.Equal(t, toks[0], toks[i])
+	}
+	assert.EqualValues(t, 1, srv.TokenRequests.Load())
+	assert.EqualValues(t, 1, c.Stats().Fetches)
+}
+
+func TestFreshStaleExpired(t *testing.T) {
+	srv := oauthtest.New(oauthtest.Options{Lifetime: time.Hour})
+	defer srv.Close()
+	clk := newFakeClock()
+	events := make(chan RefreshEvent, 10)
+	c, _ := newTestClient(t, Config{
+		Source:    ClientCredentials(ccConfig(srv)),
+		OnRefresh: func(e RefreshEvent) { events <- e },
+	}, clk)
+	ctx := context.Background()
+
+	t1, err := c.Token(ctx)
+	require.NoError(t, err)
+	require.Equal(t, reasonInitial, (<-events).Reason)
+
+	// Fresh: served from memory.
+	clk.Add(30 * time.Minute)
+	t2, err := c.Token(ctx)
+	require.NoError(t, err)
+	assert.Same(t, t1, t2)
+	assert.EqualValues(t, 1, srv.TokenRequests.Load())
+
+	// Stale (4 minutes left, inside the 5-minute window): the old token is
+	// served at once and one background refresh runs.
+	clk.Add(26 * time.Minute)
+	t3, err := c.Token(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, t1.AccessToken, t3.AccessToken, "stale token served while refreshing")
+	ev := <-events
+	require.NoError(t, ev.Err)
+	assert.Equal(t, reasonEarly, ev.Reason)
+	t4, err := c.Token(ctx)
+	require.NoError(t, err)
+	assert.NotEqual(t, t1.AccessToken, t4.AccessToken)
+	assert.EqualValues(t, 2, srv.TokenRequests.Load())
+
+	// Expired: callers wait for a new token.
+	clk.Add(2 * time.Hour)
+	t5, err := c.Token(ctx)
+	require.NoError(t, err)
+	assert.NotEqual(t, t4.AccessToken, t5.AccessToken)
+	assert.Equal(t, reasonExpired, (<-events).Reason)
+	assert.EqualValues(t, 3, srv.TokenRequests.Load())
+}
+
+func TestWaiterMayLeaveWithoutCancellingRefresh(t *testing.T) {
+	srv := oauthtest.New(oauthtest.Options{})
+	defer srv.Close()
+	arrived, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	srv.SetHook(func(w http.ResponseWriter, r *http.Request) bool {
+		once.Do(func() { close(arrived) })
+		<-release
+		return false
+	})
+	c, _ := newTestClient(t, Config{Source: ClientCredentials(ccConfig(srv))}, nil)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error)
+	go func() { _, err := c.Token(ctx); errc <- err }()
+	<-arrived
+	done := make(chan *oauth2.Token)
+	go func() { tok, _ := c.Token(context.Background()); done <- tok }()
+	cancel()
+	err := <-errc
+	require.ErrorIs(t, err, context.Canceled)
+	close(release)
+	tok := <-done
+	require.NotNil(t, tok, "the refresh went on for the caller that stayed")
+	assert.EqualValues(t, 1, srv.TokenRequests.Load())
+}
+
+func TestPermanentErrorIsTypedAndNotRetried(t *testing.T) {
+	srv := oauthtest.New(oauthtest.Options{})
+	defer srv.Close()
+	cfg := ccConfig(srv)
+	cfg.ClientSecret = "wrong-secret-value-123"
+	c, _ := newTestClient(t, Config{Source: ClientCredentials(cfg)}, newFakeClock())
+
+	_, err := c.Token(context.Background())
+	require.Error(t, err)
+	assert.ErrorIs(t, err, ErrInvalidClient)
+	assert.NotErrorIs(t, err, ErrInvalidGrant)
+	var te *TokenError
+	require.ErrorAs(t, err, &te)
+	assert.Equal(t, "invalid_client", te.Code)
+	assert.Equal(t, http.StatusUnauthorized, te.StatusCode)
+	assert.False(t, te.Temporary)
+	var re *oauth2.RetrieveError
+	require.ErrorAs(t, err, &re, "oauth2.RetrieveError stays reachable")
+	assert.NotContains(t, err.Error(), "wrong-secret-value-123")
+	assert.NotContains(t, err.Error(), srv.ClientSecret)
+	assert.Contains(t, err.Error(), "client ID or secret wrong or revoked")
+	assert.EqualValues(t, 1, srv.TokenRequests.Load(), "a permanent error is not retried")
+}
+
+func TestTransientErrorsRetriedHonouringRetryAfter(t *testing.T) {
+	srv := oauthtest.New(oauthtest.Options{})
+	defer srv.Close()
+	var mu sync.Mutex
+	n := 0
+	srv.SetHook(func(w http.ResponseWriter, r *http.Request) bool {
+		mu.Lock()
+		defer mu.Unlock()
+		n++
+		switch n {
+		case 1:
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return true
+		case 2:
+			w.Header().Set("Retry-After", "7")
+			w.WriteHeader(http.StatusTooManyRequests)
+			return true
+		case 3:
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusBadRequest)
+			w.Write([]byte(`{"error":"temporarily_unavailable"}`))
+			return true
+		}
+		return false
+	})
+	clk := newFakeClock()
+	c, rec := newTestClient(t, Config{Source: ClientCredentials(ccConfig(srv))}, clk)
+	tok, err := c.Token(context.Background())
+	require.NoError(t, err)
+	require.NotEmpty(t, tok.AccessToken)
+	assert.EqualValues(t, 4, srv.TokenRequests.Load())
+	waits := rec.Waits()
+	require.Len(t, waits, 3)
+	assert.GreaterOrEqual(t, waits[1], 7*time.Second, "Retry-After honoured")
+	assert.EqualValues(t, Stats{Fetches: 1}, c.Stats(), "transient failures inside one refresh are not failed fetches")
+}
+
+func TestTransientRetriesStopAtDeadline(t *testing.T) {
+	srv := oauthtest.New(oauthtest.Options{})
+	defer srv.Close()
+	srv.SetHook(func(w http.ResponseWriter, r *http.Request) bool {
+		w.WriteHeader(http.StatusBadGateway)
+		return true
+	})
+	clk := newFakeClock()
+	c, _ := newTestClient(t, Config{Source: ClientCredentials(ccConfig(srv)), RefreshTimeout: 20 * time.Second}, clk)
+	// The fake sleeps move the fake clock, which the deadline check reads:
+	// the retries stop once the waits would pass RefreshTimeout.
+	_, err := c.Token(context.Background())
+	require.Error(t, err)
+	var te *TokenError
+	require.ErrorAs(t, err, &te)
+	assert.True(t, te.Temporary)
+	assert.Equal(t, http.StatusBadGateway, te.StatusCode)
+	assert.Less(t, srv.TokenRequests.Load(), int64(20), "bounded by the refresh deadline")
+}
+
+func TestBackgroundFailureKeepsTokenAndRetries(t *testing.T) {
+	srv := oauthtest.New(oauthtest.Options{Lifetime: time.Hour})
+	defer srv.Close()
+	clk := newFakeClock()
+	events := make(chan RefreshEvent, 100)
+	c, rec := newTestClient(t, Config{
+		Source:    ClientCredentials(ccConfig(srv)),
+		OnRefresh: func(e RefreshEvent) { events <- e },
+	}, clk)
+	ctx := context.Background()
+	t1, err := c.Token(ctx)
+	require.NoError(t, err)
+	<-events
+
+	// From now on the first two token requests fail.
+	var mu sync.Mutex
+	fails := 2
+	srv.SetHook(func(w http.ResponseWriter, r *http.Request) bool {
+		mu.Lock()
+		defer mu.Unlock()
+		if fails > 0 {
+			fails--
+			w.WriteHeader(http.StatusInternalServerError)
+			return true
+		}
+		return false
+	})
+	clk.Add(56 * time.Minute)
+	got, err := c.Token(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, t1.AccessToken, got.AccessToken, "served at once, no waiting")
+	// The first refresh's own transient retries (within the refresh) and
+	// the background loop get it through.
+	for ev := range events {
+		if ev.Err == nil {
+			break
+		}
+	}
+	t2, err := c.Token(ctx)
+	require.NoError(t, err)
+	assert.NotEqual(t, t1.AccessToken, t2.AccessToken)
+	assert.EqualValues(t, 3, srv.TokenRequests.Load()-1)
+	assert.NotEmpty(t, rec.Waits())
+}
+
+func TestOutageServesValidTokenWithFewAttempts(t *testing.T) {
+	srv := oauthtest.New(oauthtest.Options{Lifetime: time.Hour})
+	defer srv.Close()
+	clk := newFakeClock()
+	failures := make(chan struct{}, 1000)
+	c, _ := newTestClient(t, Config{
+		Source:         ClientCredentials(ccConfig(srv)),
+		RefreshTimeout: time.Second,
+		OnRefresh: func(e RefreshEvent) {
+			if e.Err != nil {
+				failures <- struct{}{}
+			}
+		},
+	}, clk)
+	c.sleep = clk.Sleep // background waits pass as the test moves the clock
+	ctx := context.Background()
+	t1, err := c.Token(ctx)
+	require.NoError(t, err)
+	srv.SetHook(func(w http.ResponseWriter, r *http.Request) bool {
+		if r.URL.Path == "/token" {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return true
+		}
+		return false
+	})
+	before := srv.TokenRequests.Load()
+	// Walk through the stale window a second at a time, many requests at
+	// each step: every one gets the still-valid token.
+	staleAt := c.cur.Load().staleAt
+	waited := false
+	for clk.Now().Before(t1.Expiry.Add(-10 * time.Second)) {
+		for range 10 {
+			tok, err := c.Token(ctx)
+			require.NoError(t, err)
+			require.Equal(t, t1.AccessToken, tok.AccessToken)
+		}
+		if !waited && !clk.Now().Before(staleAt) {
+			// The first stale call started the background loop: let its
+			// first attempt end before time moves on.
+			<-failures
+			waited = true
+		}
+		clk.Add(time.Second)
+	}
+	attempts := srv.TokenRequests.Load() - before
+	assert.Less(t, attempts, int64(100), "a handful of attempts, not one per request (3000+ requests made)")
+	assert.Positive(t, attempts)
+	t.Logf("outage: %d token requests over the stale window", attempts)
+
+	// Once it truly expires, callers get a clear error.
+	clk.Add(20 * time.Second)
+	_, err = c.Token(ctx)
+	require.Error(t, err)
+	var te *TokenError
+	require.ErrorAs(t, err, &te)
+	assert.Equal(t, http.StatusServiceUnavailable, te.StatusCode)
+}
+
+func TestSameTokenFromCachingSourceDoesNotLoop(t *testing.T) {
+	srv := oauthtest.New(oauthtest.Options{})
+	defer srv.Close()
+	// cfg.TokenSource caches: it hands back the token being replaced.
+	cached := ccConfig(srv).TokenSource(context.Background())
+	logs := &strings.Builder{}
+	c, _ := newTestClient(t, Config{Source: cached, Logger: newTextLogger(logs)}, nil)
+	tok, err := c.Token(context.Background())
+	require.NoError(t, err)
+	_, err = c.replace(context.Background(), c.cur.Load())
+	require.ErrorIs(t, err, ErrSameToken)
+	again, err := c.Token(context.Background())
+	require.NoError(t, err)
+	assert.Equal(t, tok.AccessToken, again.AccessToken, "kept in service")
+	assert.EqualValues(t, 1, srv.TokenRequests.Load())
+	assert.Contains(t, logs.String(), "token being replaced")
+}
+
+func TestExpiresInGarbage(t *testing.T) {
+	for _, tc := range []struct {
+		name, body string
+		ok         bool
+	}{
+		{"zero means no expiry", `{"access_token":"a","token_type":"Bearer","expires_in":0}`, true},
+		{"negative", `{"access_token":"a","token_type":"Bearer","expires_in":-30}`, false},
+		{"string", `{"access_token":"a","token_type":"Bearer","expires_in":"soon"}`, false},
+		{"no access token", `{"token_type":"Bearer","expires_in":3600}`, false},
+		{"not json", `<html>oops</html>`, false},
+		{"error in 200", `{"error":"invalid_grant"}`, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := oauthtest.New(oauthtest.Options{})
+			defer srv.Close()
+			srv.SetHook(func(w http.ResponseWriter, r *http.Request) bool {
+				w.Header().Set("Content-Type", "application/json")
+				w.Write([]byte(tc.body))
+				return true
+			})
+			c, _ := newTestClient(t, Config{Source: ClientCredentials(ccConfig(srv)), RefreshTimeout: 2 * time.Second}, newFakeClock())
+			tok, err := c.Token(context.Background())
+			if tc.ok {
+				require.NoError(t, err)
+				assert.True(t, tok.Expiry.IsZero())
+				return
+			}
+			require.Error(t, err)
+			assert.LessOrEqual(t, srv.TokenRequests.Load(), int64(1), "garbage is not retried in a loop")
+		})
+	}
+}
+
+// TestFaultOutageServesUntilExpiry: a token is in service when the endpoint
+// starts failing. Walking the clock through the stale window, every call
+// gets the still-valid token at once while the background loop retries a
+// bounded number of times (once for a permanent error); once the token is
+// past its expiry window, each call makes one attempt and gets a clear
+// error.
+func TestFaultOutageServesUntilExpiry(t *testing.T) {
+	type tc struct {
+		name      string
+		cfg       Config
+		setup     func(h *faultHarness)
+		permanent bool // one background attempt, then none until expiry
+		check     func(t *testing.T, err error)
+	}
+	cases := []tc{
+		{name: "connection refused", setup: func(h *faultHarness) { h.refuse() }, check: wantTemporary(0)},
+		{name: "reset before headers", setup: func(h *faultHarness) { h.setFault(faultResetBeforeHeaders) }, check: wantTemporary(0)},
+		{name: "reset mid-body", setup: func(h *faultHarness) { h.setFault(faultResetMidBody) }, check: wantTemporary(0)},
+		{name: "503", setup: func(h *faultHarness) { h.setFault(fault5xx(503)) }, check: wantTemporary(503)},
+		{name: "429 Retry-After", setup: func(h *faultHarness) { h.setFault(fault429("10")) }, check: wantTemporary(429)},
+		{name: "429 non-standard code", setup: func(h *faultHarness) { h.setFault(faultBody(429, `{"error":"rate_limit_exceeded"}`)) },
+			check: wantTemporary(429)},
+		{name: "hang past TokenTimeout", cfg: Config{TokenTimeout: 200 * time.Millisecond},
+			setup: func(h *faultHarness) { h.setFault(h.faultHang) }, check: wantTemporary(0)},
+		{name: "200 garbage JSON", setup: func(h *faultHarness) { h.setFault(faultBody(200, `{"access_token`)) },
+			permanent: true, check: wantBadResponse},
+		{name: "200 invalid_client", setup: func(h *faultHarness) { h.setFault(faultBody(200, `{"error":"invalid_client"}`)) },
+			permanent: true, check: wantPermanent("invalid_client", 200)},
+		{name: "401 invalid_client", setup: func(h *faultHarness) {
+			h.setFault(faultBody(401, `{"error":"invalid_client"}`))
+		}, permanent: true, check: wantPermanent("invalid_client", 401)},
+		{name: "expires_in negative", setup: func(h *faultHarness) {
+			h.setFault(faultBody(200, `{"access_token":"at-neg","token_type":"Bearer","expires_in":-5}`))
+		}, permanent: true, check: wantBadResponse},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := tc.cfg
+			cfg.RefreshTimeout = 2 * time.Second
+			var evMu sync.Mutex
+			var lastErr error
+			cfg.OnRefresh = func(ev RefreshEvent) {
+				evMu.Lock()
+				lastErr = ev.Err
+				evMu.Unlock()
+			}
+			h := newFaultHarness(t, faultOpts{cfg: cfg, ahead: true})
+			ctx := context.Background()
+			tok0, err := h.c.Token(ctx)
+			require.NoError(t, err)
+			e0 := h.c.cur.Load()
+			require.False(t, e0.staleAt.IsZero())
+			require.EqualValues(t, 1, h.requests())
+			tc.setup(h)
+			before := h.requests()
+			attempts := func() int64 {
+				// Refused attempts never reach the server: count the dials.
+				return h.requests() - before + h.refused.Load()
+			}
+
+			// Fresh, just before the stale window: nothing happens.
+			h.clk.Set(e0.staleAt.Add(-time.Second))
+			for range 10 {
+				got, err := h.c.Token(ctx)
+				require.NoError(t, err)
+				require.Same(t, tok0, got)
+			}
+			require.Zero(t, attempts())
+
+			// The stale window, 5s at a time, 10 calls per step.
+			const step, perStep = 5 * time.Second, 10
+			calls := 0
+			for at := e0.staleAt; at.Before(e0.expireAt); at = at.Add(step) {
+				h.clk.Set(at)
+				h.quiesce()
+				for range perStep {
+					got, err := h.c.Token(ctx)
+					require.NoError(t, err, "at %v before expiry", e0.expireAt.Sub(at))
+					require.Same(t, tok0, got, "the valid token keeps serving")
+					calls++
+				}
+				h.quiesce()
+			}
+			// The last moment of validity.
+			h.clk.Set(e0.expireAt.Add(-time.Millisecond))
+			h.quiesce()
+			got, err := h.c.Token(ctx)
+			require.NoError(t, err)
+			require.Same(t, tok0, got)
+			h.quiesce()
+			stale := attempts()
+			t.Logf("stale window %v: %d calls served, %d token attempts", e0.expireAt.Sub(e0.staleAt), calls+1, stale)
+			assert.LessOrEqual(t, stale, int64(30), "bounded (%d calls)", calls)
+			evMu.Lock()
+			bgErr := lastErr
+			evMu.Unlock()
+			require.Error(t, bgErr, "the background attempts failed")
+			tc.check(t, bgErr)
+			if tc.permanent {
+				assert.EqualValues(t, 1, stale, "a permanent error stops the background loop until expiry")
+			} else {
+				// The loop backs off from 2s (a tenth of the 5-minute
+				// window, capped) by 1.5x, each wait at most half the time
+				// left: about 15 attempts, one per step at most.
+				assert.GreaterOrEqual(t, stale, int64(3), "the loop keeps trying")
+				assert.LessOrEqual(t, stale, int64(30), "and backs off (%d calls)", calls)
+			}
+
+			// Expired: every call gets the error at once, each making at
+			// most one attempt (none while a recent failure is remembered),
+			// a minute apart as well as back to back.
+			h.clk.Set(e0.expireAt)
+			h.quiesce()
+			n0 := attempts()
+			for i := range 6 {
+				if i == 3 {
+					h.clk.Add(time.Minute) // past any remembered failure
+				}
+				n1 := attempts()
+				_, err := h.c.Token(ctx)
+				require.Error(t, err, "past the expiry window")
+				assert.LessOrEqual(t, attempts()-n1, int64(1), "call %d after expiry: at most one attempt", i)
+				h.quiesce()
+				tc.check(t, err)
+			}
+			t.Logf("after expiry: 6 calls, %d token attempts", attempts()-n0)
+			assert.False(t, h.c.bg.Load())
+		})
+	}
+}
+
+// TestFaultBackgroundHonoursRetryAfter: in the stale window, after a 429
+// with Retry-After, the background loop waits at least that long before
+// its next attempt (or half the time left, when that is shorter).
+func TestFaultBackgroundHonoursRetryAfter(t *testing.T) {
+	const retryAfter = 30 * time.Second
+	h := newFaultHarness(t, faultOpts{ahead: true, cfg: Config{RefreshTimeout: 2 * time.Second}})
+	ctx := context.Background()
+	tok0, err := h.c.Token(ctx)
+	require.NoError(t, err)
+	e0 := h.c.cur.Load()
+	var mu sync.Mutex
+	var at []time.Time // the Client's clock at each token request
+	h.setFault(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		at = append(at, h.clk.Now())
+		mu.Unlock()
+		fault429(fmt.Sprint(int(retryAfter.Seconds())))(w, r)
+	})
+	for ts := e0.staleAt; ts.Before(e0.expireAt); ts = ts.Add(time.Second) {
+		h.clk.Set(ts)
+		h.quiesce()
+		got, err := h.c.Token(ctx)
+		require.NoError(t, err)
+		require.Same(t, tok0, got)
+		h.quiesce()
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	require.NotEmpty(t, at)
+	var early []string
+	for i := 1; i < len(at); i++ {
+		gap := at[i].Sub(at[i-1])
+		want := min(retryAfter, e0.expireAt.Sub(at[i-1])/2) - time.Second // the walk's 1s resolution
+		if gap < want {
+			early = append(early, fmt.Sprintf("%v (want ≥ %v)", gap, want))
+		}
+	}
+	t.Logf("%d attempts in the %v stale window; gaps shorter than Retry-After: %v", len(at), e0.expireAt.Sub(e0.staleAt), early)
+	assert.Empty(t, early, "background attempts sooner than Retry-After")
+}
+
+// peerClock is a settable clock for the Client's now and sleep seams.
+type peerClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (k *peerClock) Now() time.Time {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.t
+}
+
+func (k *peerClock) Set(t time.Time) {
+	k.mu.Lock()
+	k.t = t
+	k.mu.Unlock()
+}
+
+func (k *peerClock) Add(d time.Duration) time.Time {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.t = k.t.Add(d)
+	return k.t
+}
+
+// peerSimClient returns a Client whose clock is k, whose sleeps pass at
+// once by moving k forward (recorded in sleeps), and without jitter.
+//
+// k starts at the real time and the tests move it minutes ahead, into the
+// token's last minutes. Refresh contexts carry real deadlines
+// (RefreshTimeout from now), so with k ahead of them fetch makes one
+// request per refresh and does not retry inside it: what is left to
+// observe is the background loop's own retry policy.
+func peerSimClient(t *testing.T, cfg Config, k *peerClock, sleeps *[]time.Duration, mu *sync.Mutex) *Client {
+	t.Helper()
+	c, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.now = k.Now
+	c.jitter = func(time.Duration) time.Duration { return 0 }
+	c.sleep = func(ctx context.Context, d time.Duration) error {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		mu.Lock()
+		*sleeps = append(*sleeps, d)
+		mu.Unlock()
+		k.Add(d)
+		return nil
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// TestBackgroundRefreshFailureNoWait: while a background refresh is stuck
+// at the endpoint, failing, and retried, every caller gets the current
+// token at once; the retry replaces it before it expires.
+func TestBackgroundRefreshFailureNoWait(t *testing.T) {
+	srv := oauthtest.New(oauthtest.Options{Lifetime: time.Hour})
+	defer srv.Close()
+
+	// Token requests after the first are held until the test lets them
+	// go; the second then fails with 500.
+	arrived := make(chan int64)
+	release := make(chan struct{})
+	var reqs atomic.Int64
+	srv.SetHook(func(w http.ResponseWriter, r *http.Request) bool {
+		if r.URL.Path != "/token" {
+			return false
+		}
+		n := reqs.Add(1)
+		if n == 1 {
+			return false
+		}
+		select {
+		case arrived <- n:
+		case <-time.After(peerGuard):
+			return false
+		}
+		select {
+		case <-release:
+		case <-time.After(peerGuard):
+		}
+		if n == 2 {
+			http.Error(w, "internal error", http.StatusInternalServerError)
+			return true
+		}
+		return false
+	})
+
+	k := &peerClock{t: time.Now()}
+	var mu sync.Mutex
+	var sleeps []time.Duration
+	type stamped struct {
+		ev  RefreshEvent
+		now time.Time
+	}
+	events := make(chan stamped, 16)
+	c := peerSimClient(t, Config{
+		Source:    ClientCredentials(peerCCConfig(srv)),
+		OnRefresh: func(ev RefreshEvent) { events <- stamped{ev, k.Now()} },
+	}, k, &sleeps, &mu)
+
+	ctx := context.Background()
+	tok0, err := c.Token(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-events // initial
+	e0 := c.cur.Load()
+	k.Set(e0.staleAt.Add(time.Second)) // 4m59s before expiry: stale
+
+	if tok, err := c.Token(ctx); err != nil || tok != tok0 {
+		t.Fatalf("stale Token = %v, %v; want the current token", tok, err)
+	}
+
+	// callersDoNotWait runs 8 callers x 200 calls while the refresh is
+	// held at the endpoint: each must get tok0 at once.
+	callersDoNotWait := func(stage string) time.Duration {
+		t.Helper()
+		type out struct {
+			worst time.Duration
+			err   error
+		}
+		done := make(chan out, peerCallers)
+		for range peerCallers {
+			go func() {
+				var o out
+				for range 200 {
+					t0 := time.Now()
+					tok, err := c.Token(ctx)
+					o.worst = max(o.worst, time.Since(t0))
+					if err != nil || tok != tok0 {
+						o.err = fmt.Errorf("Token = %v, %v; want the current token", tok, err)
+						break
+					}
+				}
+				done <- o
+			}()
+		}
+		var worst time.Duration
+		timeout := time.After(peerGuard)
+		for range peerCallers {
+			select {
+			case o := <-done:
+				if o.err != nil {
+					t.Errorf("%s: %v", stage, o.err)
+				}
+				worst = max(worst, o.worst)
+			case <-timeout:
+				t.Fatalf("%s: callers blocked behind the refresh in flight", stage)
+			}
+		}
+		return worst
+	}
+
+	var worst time.Duration
+	var evs []stamped
+	for done := false; !done; {
+		select {
+		case n := <-arrived:
+			worst = max(worst, callersDoNotWait(fmt.Sprintf("token request %d in flight", n)))
+			release <- struct{}{}
+		case s := <-events:
+			evs = append(evs, s)
+			done = s.ev.Err == nil
+		case <-time.After(peerGuard):
+			t.Fatalf("no successful refresh within %v; events so far: %+v", peerGuard, evs)
+		}
+	}
+
+	for _, s := range evs {
+		t.Logf("refresh at expiry-%v: reason %s err %v", e0.tok.Expiry.Sub(s.now).Round(time.Millisecond), s.ev.Reason, s.ev.Err)
+	}
+	mu.Lock()
+	t.Logf("background waits: %v; worst caller latency %v", sleeps, worst)
+	mu.Unlock()
+
+	// With the clock ahead of the refresh's real deadline the retry is the
+	// background loop's: a failed event, then a successful one. Were fetch
+	// to retry inside the refresh, there would be only the successful one;
+	// both keep the token in service, so both pass.
+	for _, s := range evs[:len(evs)-1] {
+		var te *TokenError
+		if s.ev.Reason != reasonEarly || !errors.As(s.ev.Err, &te) || te.StatusCode != http.StatusInternalServerError || !te.Temporary {
+			t.Errorf("failed refresh event %+v: want reason early and a temporary TokenError with status 500", s.ev)
+		}
+	}
+	last := evs[len(evs)-1]
+	if last.ev.Reason != reasonEarly || !last.now.Before(e0.expireAt) {
+		t.Errorf("successful refresh %+v at %v; want an early refresh before the token's expiry window (%v)", last.ev, last.now, e0.expireAt)
+	}
+	tok1, err := c.Token(ctx)
+	if err != nil || tok1 == tok0 || tok1.AccessToken == tok0.AccessToken {
+		t.Fatalf("after the refresh Token = %v, %v; want a new token", tok1, err)
+	}
+	if st := c.Stats(); st.Fetches != 2 || st.FetchErrors != 1 {
+		t.Errorf("stats %+v; want 2 fetches and 1 fetch error", st)
+	}
+	if n := reqs.Load(); n != 3 {
+		t.Errorf("%d token requests, want 3", n)
+	}
+	left := e0.expireAt.Sub(e0.staleAt.Add(time.Second))
+	mu.Lock()
+	defer mu.Unlock()
+	for _, d := range sleeps {
+		if d <= 0 || d > left/2 {
+			t.Errorf("background wait %v; want within (0, %v] (half the time left)", d, left/2)
+		}
+	}
+}
+
+// TestOutageServesUntilExpiry: the endpoint goes down for good once the
+// first token is issued. The token keeps being served, without error,
+// through its whole refresh window, for a bounded number of token
+// requests however many calls are made; once it expires, Token fails with
+// the endpoint's error.
+func TestOutageServesUntilExpiry(t *testing.T) {
+	srv := oauthtest.New(oauthtest.Options{Lifetime: time.Hour})
+	defer srv.Close()
+
+	const reqLatency = 20 * time.Millisecond // simulated, on the Client's clock
+	k := &peerClock{t: time.Now()}
+	var mu sync.Mutex
+	var reqAt []time.Time // the Client's clock at each token request
+	srv.SetHook(func(w http.ResponseWriter, r *http.Request) bool {
+		if r.URL.Path != "/token" {
+			return false
+		}
+		mu.Lock()
+		reqAt = append(reqAt, k.Now())
+		n := len(reqAt)
+		mu.Unlock()
+		k.Add(reqLatency)
+		if n == 1 {
+			return false
+		}
+		http.Error(w, "upstream down", http.StatusInternalServerError)
+		return true
+	})
+
+	var sleeps []time.Duration
+	c := peerSimClient(t, Config{Source: ClientCredentials(peerCCConfig(srv))}, k, &sleeps, &mu)
+	ctx := context.Background()
+	tok0, err := c.Token(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e0 := c.cur.Load()
+	k.Set(e0.staleAt.Add(time.Millisecond))
+	windowStart := k.Now()
+
+	type out struct {
+		calls, served int
+		bad           error
+		final         error
+	}
+	done := make(chan out, peerCallers)
+	for range peerCallers {
+		go func() {
+			var o out
+			for {
+				before := k.Now()
+				tok, err := c.Token(ctx)
+				after := k.Now()
+				o.calls++
+				switch {
+				case err == nil && !before.Before(e0.expireAt):
+					o.bad = fmt.Errorf("served a token at %v, past its expiry window %v", before, e0.expireAt)
+				case err == nil && tok != tok0:
+					o.bad = fmt.Errorf("served %v, want the only token issued", tok)
+				case err != nil && after.Before(e0.expireAt):
+					o.bad = fmt.Errorf("error %v while the token was still valid (%v left)", err, e0.expireAt.Sub(after))
+				case err != nil:
+					o.final = err
+				default:
+					o.served++
+				}
+				if err != nil || o.bad != nil {
+					done <- o
+					return
+				}
+				runtime.Gosched()
+			}
+		}()
+	}
+	var calls, served int
+	timeout := time.After(peerGuard)
+	for range peerCallers {
+		select {
+		case o := <-done:
+			calls += o.calls
+			served += o.served
+			if o.bad != nil {
+				t.Error(o.bad)
+			}
+			var te *TokenError
+			if o.final != nil && (!errors.As(o.final, &te) || te.StatusCode != http.StatusInternalServerError) {
+				t.Errorf("after expiry Token failed with %v; want the endpoint's 500 as a *TokenError", o.final)
+			}
+		case <-timeout:
+			t.Fatalf("callers still running after %v", peerGuard)
+		}
+	}
+
+	mu.Lock()
+	defer mu.Unlock()
+	var inWindow []string
+	var before, after int
+	for _, at := range reqAt[1:] {
+		if at.Before(e0.expireAt) {
+			before++
+			inWindow = append(inWindow, e0.expireAt.Sub(at).Round(time.Millisecond).String())
+		} else {
+			after++
+		}
+	}
+	sorted := append([]time.Duration(nil), sleeps...)
+	sort.Slice(sorted, func(i, j int) bool { return sorted[i] < sorted[j] })
+	t.Logf("refresh window %v (stale at expiry-%v, expired at expiry-%v): %d calls, %d served the token; %d token requests in the window, %d after expiry",
+		e0.expireAt.Sub(windowStart).Round(time.Second), e0.tok.Expiry.Sub(e0.staleAt), e0.tok.Expiry.Sub(e0.expireAt), calls, served, before, after)
+	t.Logf("token requests in the window, as time left before the expiry window: %v", inWindow)
+	t.Logf("stats %+v", c.Stats())
+
+	if served < peerCallers {
+		t.Errorf("only %d calls were served during the window", served)
+	}
+	// The background loop makes one request per attempt (it does not
+	// retry inside fetch) and waits with jittered backoff from a tenth of
+	// the time left, each wait at most half the time left but never below
+	// the first: 7 or 8 requests through a 5-minute window. The point is
+	// that it does not grow with the number of calls.
+	if before > 10 {
+		t.Errorf("%d token requests while the token was valid; want at most 10", before)
+	}
+	if after > peerCallers {
+		t.Errorf("%d token requests after expiry for %d callers that stop at their first error", after, peerCallers)
+	}
+}
