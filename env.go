@@ -332,7 +332,11 @@ func (e *Env) OpenStore(ctx context.Context) (store.Store, error) {
 		if len(e.StorePassphrase) == 0 {
 			return nil, &EnvError{Var: "TOKENMGR_STORE_PASSPHRASE", Problem: "not set (TOKENMGR_STORE=file needs it, or its _FILE form)"}
 		}
-		return store.NewEncryptedFile(path, e.StorePassphrase)
+		st, err := store.NewEncryptedFile(path, e.StorePassphrase)
+		if err != nil {
+			return nil, err // a true nil, whatever the constructor returns
+		}
+		return st, nil
 	}
 	st, err := store.Auto(ctx, KeyringService, path, e.StorePassphrase)
 	if err != nil {

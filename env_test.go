@@ -345,3 +345,24 @@ func TestParseEnvNeedsNoCredentials(t *testing.T) {
 	require.ErrorAs(t, err, &ee)
 	assert.Equal(t, "TOKENMGR_STORE", ee.Var)
 }
+
+// TestEnvOpenStoreFailsWithTrueNil: a store that cannot be opened is a nil
+// interface with the error, never a non-nil interface holding a nil pointer.
+func TestEnvOpenStoreFailsWithTrueNil(t *testing.T) {
+	dir := t.TempDir()
+	garbage := filepath.Join(dir, "garbage.enc")
+	require.NoError(t, os.WriteFile(garbage, []byte("not a tokenmgr store"), 0o600))
+	for name, vars := range map[string]map[string]string{
+		"file, not a store":         {"TOKENMGR_STORE": "file", "TOKENMGR_STORE_PATH": garbage, "TOKENMGR_STORE_PASSPHRASE": envPassphrase},
+		"file, no passphrase":       {"TOKENMGR_STORE": "file", "TOKENMGR_STORE_PATH": garbage},
+		"file, path is a directory": {"TOKENMGR_STORE": "file", "TOKENMGR_STORE_PATH": dir, "TOKENMGR_STORE_PASSPHRASE": envPassphrase},
+	} {
+		t.Run(name, func(t *testing.T) {
+			e, err := ReadEnv(mapLookup(cc(vars)))
+			require.NoError(t, err)
+			st, err := e.OpenStore(context.Background())
+			require.Error(t, err)
+			assert.True(t, st == nil, "got a non-nil %T with the error %v", st, err)
+		})
+	}
+}

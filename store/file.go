@@ -85,13 +85,20 @@ func NewEncryptedFileWithOptions(path string, passphrase []byte, opts FileOption
 // instead of a passphrase: no key derivation runs, so opening is instant.
 // Keep the key somewhere safer than the file (see NewEncryptedFileWithKeyring).
 func NewEncryptedFileWithKey(path string, key []byte) (Store, error) {
+	return openRawKeyFile(path, key, "")
+}
+
+// openRawKeyFile opens a raw-key file; keyNote says where the key lives.
+func openRawKeyFile(path string, key []byte, keyNote string) (Store, error) {
 	if len(key) != rawKeySize {
 		return nil, fmt.Errorf("store: encrypted file: key must be %d bytes, got %d", rawKeySize, len(key))
 	}
-	return openFileStore(path, &fileStore{secret: append([]byte(nil), key...), kdf: kdfRawKey})
+	return openFileStore(path, &fileStore{secret: append([]byte(nil), key...), kdf: kdfRawKey, keyNote: keyNote})
 }
 
-func openFileStore(path string, s *fileStore) (*fileStore, error) {
+// openFileStore finishes s for path and reads the file once. It returns a
+// Store, nil on error: never an interface holding a nil *fileStore.
+func openFileStore(path string, s *fileStore) (Store, error) {
 	if path == "" {
 		return nil, errors.New("store: encrypted file: empty path")
 	}

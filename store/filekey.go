@@ -57,12 +57,6 @@ func newEncryptedFileWithKeyring(ctx context.Context, path string, ks *keyringSt
 	case len(key) != rawKeySize:
 		return nil, fmt.Errorf("store: encrypted file %s: %w: the key in %s (account %q) is not %d bytes", abs, ErrFormat, ks, account, rawKeySize)
 	}
-	s, err := NewEncryptedFileWithKey(abs, key)
-	clear(key)
-	if err != nil {
-		return nil, err
-	}
-	fsx := s.(*fileStore)
-	fsx.keyNote = "; key in " + ks.String()
-	return fsx, nil
+	defer clear(key)
+	return openRawKeyFile(abs, key, "; key in "+ks.String())
 }
