@@ -228,7 +228,7 @@ func (c *Client) refreshLocked(ctx context.Context, old *entry, retry bool) (*en
 		e, err := c.loadStored(ctx, old)
 		if err != nil {
 			out.storeErr = err
-			c.log.Warn("reading the stored token failed; fetching a new one", "error", err)
+			c.storeLog(err, slog.LevelWarn, "reading the stored token failed; fetching a new one")
 		}
 		if e != nil {
 			c.storeLoads.Add(1)
@@ -257,11 +257,21 @@ func (c *Client) refreshLocked(ctx context.Context, old *entry, retry bool) (*en
 		// exist only in memory once anyone may have used it.
 		if err := c.save(ctx, e); err != nil {
 			out.storeErr = err
-			c.log.Error("saving the new token failed; it is in service but will not survive a restart", "error", err)
+			c.storeLog(err, slog.LevelError, "saving the new token failed; it is in service but will not survive a restart")
 		}
 	}
 	c.publish(e)
 	return e, out, nil
+}
+
+// storeLog logs a store error at level, or at debug level when the store
+// is a shared one whose server is unavailable (store.ErrUnavailable): such a
+// store logs the outage once itself, and the refresh goes on without it.
+func (c *Client) storeLog(err error, level slog.Level, msg string) {
+	if errors.Is(err, store.ErrUnavailable) {
+		level = slog.LevelDebug
+	}
+	c.log.Log(c.ctx, level, msg, "error", err)
 }
 
 // loadStored returns the stored token when it belongs to this

@@ -50,3 +50,10 @@ func checkKey(store fmt.Stringer, key string) error {
 	}
 	return nil
 }
+
+// ErrUnavailable is wrapped by the errors of a shared store (such as the
+// Redis store in store/redisstore) whose server does not answer in time or
+// refuses the connection. Such a store reports the outage in its own log
+// once; a Client goes on without it, fetching tokens for itself and keeping
+// the one in service, and shares again when the server answers.
+var ErrUnavailable = errors.New("shared store unavailable")

@@ -2,15 +2,14 @@ package store
 
 import (
 	"bytes"
-	"crypto/hkdf"
-	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
 	"fmt"
 	"io"
 
 	"golang.org/x/crypto/chacha20poly1305"
-	"golang.org/x/crypto/scrypt"
+
+	"github.com/tokenmgr/tokenmgr/internal/seal"
 )
 
 // The encrypted file format, version 1. See FORMAT.md for the rationale.
@@ -33,24 +32,23 @@ import (
 // K is scrypt(passphrase, salt, N, r, p, 32) or the raw key. The payload is
 // the JSON object {"entries": {"<key>": "<base64 bytes>", ...}}.
 const (
-	fileMagic     = "TOKENMGR"
-	fileVersion   = 1
-	kdfScrypt     = 1
-	kdfRawKey     = 2
-	saltSize      = 16
-	checkSize     = 16
-	headerSize    = 72
-	minFileSize   = headerSize + chacha20poly1305.Overhead
-	maxFileSize   = 64 << 20
-	infoKeyCheck  = "tokenmgr store v1 key check"
-	infoPayload   = "tokenmgr store v1 payload"
-	offVersion    = 8
-	offKDF        = 9
-	offSalt       = 16
-	offCheck      = 32
-	offNonce      = 48
-	rawKeySize    = 32
-	scryptKeySize = 32
+	fileMagic    = "TOKENMGR"
+	fileVersion  = 1
+	kdfScrypt    = seal.KDFScrypt
+	kdfRawKey    = seal.KDFRawKey
+	saltSize     = seal.SaltSize
+	checkSize    = seal.CheckSize
+	headerSize   = 72
+	minFileSize  = headerSize + chacha20poly1305.Overhead
+	maxFileSize  = 64 << 20
+	infoKeyCheck = "tokenmgr store v1 key check"
+	infoPayload  = "tokenmgr store v1 payload"
+	offVersion   = 8
+	offKDF       = 9
+	offSalt      = 16
+	offCheck     = 32
+	offNonce     = 48
+	rawKeySize   = seal.KeySize
 )
 
 // Default scrypt cost for new files: N = 2^15, r = 8, p = 1 (32 MiB), the
@@ -59,9 +57,9 @@ const (
 // leaving room under a 250 ms budget on a busy machine; BenchmarkOpenLoad
 // measures it.
 const (
-	DefaultScryptLogN = 15
-	DefaultScryptR    = 8
-	DefaultScryptP    = 1
+	DefaultScryptLogN = seal.DefaultLogN
+	DefaultScryptR    = seal.DefaultR
+	DefaultScryptP    = seal.DefaultP
 )
 
 // kdfLimits bound the scrypt cost a file may ask for, so a crafted file cannot
@@ -74,27 +72,17 @@ type kdfLimits struct {
 }
 
 var defaultLimits = kdfLimits{
-	minLogN: 10, maxLogN: 20,
-	maxR: 32, maxP: 16,
-	maxMem:  256 << 20,
-	maxWork: 1 << 22,
+	minLogN: seal.DefaultLimits.MinLogN, maxLogN: seal.DefaultLimits.MaxLogN,
+	maxR: seal.DefaultLimits.MaxR, maxP: seal.DefaultLimits.MaxP,
+	maxMem:  seal.DefaultLimits.MaxMem,
+	maxWork: seal.DefaultLimits.MaxWork,
 }
 
 func (l kdfLimits) check(logN, r, p int) error {
-	if logN < l.minLogN || logN > l.maxLogN {
-		return fmt.Errorf("scrypt log2(N)=%d outside the accepted range %d..%d", logN, l.minLogN, l.maxLogN)
-	}
-	if r < 1 || r > l.maxR || p < 1 || p > l.maxP {
-		return fmt.Errorf("scrypt r=%d p=%d outside the accepted range r 1..%d, p 1..%d", r, p, l.maxR, l.maxP)
-	}
-	n := uint64(1) << logN
-	if mem := 128 * uint64(r) * n; mem > l.maxMem {
-		return fmt.Errorf("scrypt parameters need %d MiB of memory, more than the %d MiB limit", mem>>20, l.maxMem>>20)
-	}
-	if work := n * uint64(r) * uint64(p); work > l.maxWork {
-		return fmt.Errorf("scrypt cost N*r*p=%d exceeds the limit %d", work, l.maxWork)
-	}
-	return nil
+	return seal.Limits{
+		MinLogN: l.minLogN, MaxLogN: l.maxLogN, MaxR: l.maxR, MaxP: l.maxP,
+		MaxMem: l.maxMem, MaxWork: l.maxWork,
+	}.Check(logN, r, p)
 }
 
 // fileHeader is the parsed, bounded header of an encrypted file.
@@ -124,42 +112,19 @@ type fileKeys struct {
 	check   [checkSize]byte
 }
 
+// fileLabels are the HKDF labels of the file format.
+var fileLabels = seal.Labels{Payload: infoPayload, Check: infoKeyCheck}
+
 // deriveKeys computes K (running scrypt for KDF 1) and its subkeys. secret is
 // the passphrase for KDF 1 and the raw key for KDF 2.
 func deriveKeys(id kdfID, secret []byte) (*fileKeys, error) {
-	var k []byte
-	switch id.kdf {
-	case kdfScrypt:
-		var err error
-		k, err = scrypt.Key(secret, id.salt[:], 1<<id.logN, int(id.r), int(id.p), scryptKeySize)
-		if err != nil {
-			return nil, fmt.Errorf("scrypt: %v", err)
-		}
-	case kdfRawKey:
-		if len(secret) != rawKeySize {
-			return nil, fmt.Errorf("raw key must be %d bytes", rawKeySize)
-		}
-		k = secret
-	default:
-		return nil, fmt.Errorf("unknown KDF %d", id.kdf)
-	}
-	var fk fileKeys
-	pk, err := hkdf.Key(sha256.New, k, id.salt[:], infoPayload, len(fk.payload))
+	k, err := seal.Derive(seal.Params{KDF: id.kdf, LogN: id.logN, R: id.r, P: id.p, Salt: id.salt}, secret, fileLabels)
 	if err != nil {
 		return nil, err
 	}
-	ck, err := hkdf.Key(sha256.New, k, id.salt[:], infoKeyCheck, len(fk.check))
-	if err != nil {
-		return nil, err
-	}
-	copy(fk.payload[:], pk)
-	copy(fk.check[:], ck)
-	if id.kdf == kdfScrypt {
-		clear(k)
-	}
-	clear(pk)
-	clear(ck)
-	return &fk, nil
+	fk := &fileKeys{payload: k.Payload, check: k.Check}
+	clear(k.Payload[:])
+	return fk, nil
 }
 
 // parseHeader validates everything about a file that can be checked without
