@@ -2,6 +2,7 @@ package tokenmgr
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -405,6 +406,39 @@ func (e Env) LogValue() slog.Value {
 		slog.String("key", e.Key),
 		slog.String("store", e.Store),
 	)
+}
+
+// MarshalJSON writes the non-secret settings, and for each secret only
+// whether it is set, so that an Env logged or dumped as JSON shows no
+// secret (as with [Env.String] and [Env.LogValue]).
+func (e Env) MarshalJSON() ([]byte, error) {
+	return json.Marshal(struct {
+		TokenURL           string        `json:"token_url,omitempty"`
+		ClientID           string        `json:"client_id,omitempty"`
+		ClientSecretSet    bool          `json:"client_secret_set"`
+		Scopes             []string      `json:"scopes,omitempty"`
+		Audience           string        `json:"audience,omitempty"`
+		AuthStyle          int           `json:"auth_style"`
+		RefreshTokenSet    bool          `json:"refresh_token_set"`
+		AccessTokenSet     bool          `json:"access_token_set"`
+		Key                string        `json:"key,omitempty"`
+		RefreshBefore      time.Duration `json:"refresh_before,omitempty"`
+		ExpiryDelta        time.Duration `json:"expiry_delta,omitempty"`
+		AllowedHosts       []string      `json:"allowed_hosts,omitempty"`
+		AllowInsecureHTTP  bool          `json:"allow_insecure_http,omitempty"`
+		Store              string        `json:"store,omitempty"`
+		StorePath          string        `json:"store_path,omitempty"`
+		StorePassphraseSet bool          `json:"store_passphrase_set"`
+		Set                []string      `json:"set,omitempty"`
+	}{
+		TokenURL: redactURL(e.TokenURL), ClientID: e.ClientID, ClientSecretSet: e.ClientSecret != "",
+		Scopes: e.Scopes, Audience: e.Audience, AuthStyle: int(e.AuthStyle),
+		RefreshTokenSet: e.RefreshToken != "", AccessTokenSet: e.AccessToken != "",
+		Key: e.Key, RefreshBefore: e.RefreshBefore, ExpiryDelta: e.ExpiryDelta,
+		AllowedHosts: e.AllowedHosts, AllowInsecureHTTP: e.AllowInsecureHTTP,
+		Store: e.Store, StorePath: e.StorePath, StorePassphraseSet: len(e.StorePassphrase) > 0,
+		Set: e.Set,
+	})
 }
 
 // NewFromEnv returns a Client configured from the TOKENMGR_* variables

@@ -2,6 +2,7 @@ package tokenmgr
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"io/fs"
 	"log/slog"
@@ -202,7 +203,10 @@ func assertEnvShowsNoSecret(t *testing.T, e *Env) {
 	lv := e.LogValue().String()
 	var sb strings.Builder
 	slog.New(slog.NewTextHandler(&sb, nil)).Info("env", "env", e)
+	js, err := json.Marshal(e)
+	require.NoError(t, err)
 	for _, sec := range envSecretValues {
+		assert.NotContains(t, string(js), sec, "json.Marshal")
 		assert.NotContains(t, s, sec, "String()")
 		assert.NotContains(t, lv, sec, "LogValue()")
 		assert.NotContains(t, sb.String(), sec, "slog output")
@@ -364,5 +368,35 @@ func TestEnvOpenStoreFailsWithTrueNil(t *testing.T) {
 			require.Error(t, err)
 			assert.True(t, st == nil, "got a non-nil %T with the error %v", st, err)
 		})
+	}
+}
+
+// TestEnvJSONHidesSecrets: json.Marshal of an Env, by pointer, by value or
+// as a struct field, shows whether each secret is set but never its value
+// (issue 10 item 6: it printed all of them).
+func TestEnvJSONHidesSecrets(t *testing.T) {
+	secrets := map[string]string{
+		"TOKENMGR_CLIENT_SECRET":    "JSON-CLIENT-SECRET-9f8e7d",
+		"TOKENMGR_REFRESH_TOKEN":    "JSON-REFRESH-TOKEN-9f8e7d",
+		"TOKENMGR_STORE_PASSPHRASE": "JSON-PASSPHRASE-9f8e7d",
+	}
+	vars := map[string]string{"TOKENMGR_TOKEN_URL": "https://auth.example.com/token", "TOKENMGR_CLIENT_ID": "the-client"}
+	for k, v := range secrets {
+		vars[k] = v
+	}
+	e, err := ReadEnv(func(n string) (string, bool) { v, ok := vars[n]; return v, ok })
+	require.NoError(t, err)
+	type wrapper struct {
+		Env  Env
+		PEnv *Env
+	}
+	for name, v := range map[string]any{"pointer": e, "value": *e, "field": wrapper{*e, e}} {
+		b, err := json.Marshal(v)
+		require.NoError(t, err, name)
+		for _, sec := range secrets {
+			assert.NotContains(t, string(b), sec, name)
+		}
+		assert.Contains(t, string(b), `"client_secret_set":true`, name)
+		assert.Contains(t, string(b), `"client_id":"the-client"`, name)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -24,6 +25,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/oauth2"
+	"golang.org/x/oauth2/clientcredentials"
 
 	"github.com/tokenmgr/tokenmgr/internal/oauthtest"
 	"github.com/tokenmgr/tokenmgr/store"
@@ -961,4 +963,63 @@ func TestEnvGoStringHidesSecrets(t *testing.T) {
 		assert.NotContains(t, fmt.Sprintf(f, e), "s3cr3t-value", f)
 		assert.NotContains(t, fmt.Sprintf(f, *e), "s3cr3t-value", f)
 	}
+}
+
+// TestSecretsEchoedInEveryEncoding: a token endpoint that quotes the whole
+// request back (its Authorization header and form body) leaves the client
+// secret and refresh token URL-encoded and base64-encoded in its answer.
+// None of those encodings may reach TokenError.Error(), the wrapped
+// *oauth2.RetrieveError or a debug log (issue 10 item 5: only the raw
+// secret was redacted).
+func TestSecretsEchoedInEveryEncoding(t *testing.T) {
+	const secret = "CLIENT+SECRET/with spaces&=?%x"
+	const rt = "REFRESH/TOKEN+with=odd chars"
+	const id = "client id+1"
+	for _, style := range []oauth2.AuthStyle{oauth2.AuthStyleInHeader, oauth2.AuthStyleInParams, oauth2.AuthStyleAutoDetect} {
+		for _, grant := range []string{"client_credentials", "refresh_token"} {
+			t.Run(fmt.Sprintf("%s/style%d", grant, style), func(t *testing.T) {
+				srv := oauthtest.New(oauthtest.Options{})
+				defer srv.Close()
+				srv.SetHook(func(w http.ResponseWriter, r *http.Request) bool {
+					body, _ := io.ReadAll(r.Body)
+					echo := "auth=" + r.Header.Get("Authorization") + " body=" + string(body)
+					w.Header().Set("Content-Type", "application/json")
+					w.Header().Set("X-Echo", echo)
+					w.WriteHeader(http.StatusBadRequest)
+					fmt.Fprintf(w, `{"error":"invalid_client","error_description":%q,"error_uri":%q,"echo":%q}`, echo, "https://e.example/?"+string(body), echo)
+					return true
+				})
+				var src oauth2.TokenSource
+				if grant == "client_credentials" {
+					src = ClientCredentials(&clientcredentials.Config{ClientID: id, ClientSecret: secret, TokenURL: srv.TokenURL(), AuthStyle: style})
+				} else {
+					src = RefreshToken(&oauth2.Config{ClientID: id, ClientSecret: secret, Endpoint: oauth2.Endpoint{TokenURL: srv.TokenURL(), AuthStyle: style}}, rt)
+				}
+				var logs strings.Builder
+				c, _ := newTestClient(t, Config{Source: src, Logger: newTextLogger(&logs)}, nil)
+				_, err := c.Token(context.Background())
+				require.Error(t, err)
+				var re *oauth2.RetrieveError
+				require.ErrorAs(t, err, &re)
+				shown := fmt.Sprintf("%v\n%+v\n%#v\n%s\n%s\n%s\n%v\n", err, err, re, re.Body, re.ErrorDescription, re.ErrorURI, re.Response.Header) + logs.String()
+				require.Contains(t, shown, Redacted, "the echo was redacted, not lost")
+				for _, enc := range secretEncodings(id, secret, rt) {
+					assert.NotContains(t, shown, enc)
+				}
+			})
+		}
+	}
+}
+
+// secretEncodings lists the forms in which a token request carries a
+// client secret and refresh token.
+func secretEncodings(id, secret, rt string) []string {
+	var out []string
+	for _, s := range []string{secret, rt} {
+		out = append(out, s, url.QueryEscape(s), url.PathEscape(s), url.Values{"x": {s}}.Encode()[2:])
+	}
+	for _, pair := range []string{id + ":" + secret, url.QueryEscape(id) + ":" + url.QueryEscape(secret)} {
+		out = append(out, base64.StdEncoding.EncodeToString([]byte(pair)))
+	}
+	return out
 }

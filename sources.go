@@ -1,7 +1,6 @@
 package tokenmgr
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -36,7 +35,12 @@ func (s *ccSource) Token() (*oauth2.Token, error) { return s.TokenContext(contex
 // TokenContext fetches a token with ctx, which may carry oauth2.HTTPClient.
 func (s *ccSource) TokenContext(ctx context.Context) (*oauth2.Token, error) {
 	tok, err := s.cfg.Token(ctx)
-	return tok, redactError(err, s.cfg.ClientSecret)
+	if err != nil {
+		r := &Redactor{}
+		r.AddClient(s.cfg.ClientID, s.cfg.ClientSecret)
+		return nil, redactError(err, r)
+	}
+	return tok, nil
 }
 
 // RefreshTokenSource is a source that redeems a refresh token on every
@@ -73,7 +77,10 @@ func (s *RefreshTokenSource) TokenContext(ctx context.Context) (*oauth2.Token, e
 	// server sends none back.
 	tok, err := s.cfg.TokenSource(ctx, &oauth2.Token{RefreshToken: s.rt}).Token()
 	if err != nil {
-		return nil, redactError(err, s.cfg.ClientSecret, s.rt)
+		r := &Redactor{}
+		r.AddClient(s.cfg.ClientID, s.cfg.ClientSecret)
+		r.Add(s.rt)
+		return nil, redactError(err, r)
 	}
 	if tok.RefreshToken != "" {
 		s.rt = tok.RefreshToken
@@ -81,10 +88,11 @@ func (s *RefreshTokenSource) TokenContext(ctx context.Context) (*oauth2.Token, e
 	return tok, nil
 }
 
-// redactError blanks the secrets a request presented wherever the token
-// endpoint's answer quotes them (some echo the bad refresh token in
-// error_description).
-func redactError(err error, secrets ...string) error {
+// redactError blanks the secrets a request presented, in every encoding
+// the request used (see [Redactor]), wherever the token endpoint's answer
+// quotes them: some echo the bad refresh token in error_description, or
+// the whole request in the body.
+func redactError(err error, red *Redactor) error {
 	var re *oauth2.RetrieveError
 	if err == nil || !errors.As(err, &re) {
 		return err
@@ -95,16 +103,19 @@ func redactError(err error, secrets ...string) error {
 		// Authorization header, a form body): keep only the answer.
 		resp := *r.Response
 		resp.Request, resp.Body, resp.TLS = nil, http.NoBody, nil
+		resp.Header = resp.Header.Clone()
+		for k, vs := range resp.Header {
+			for i, v := range vs {
+				vs[i] = red.Redact(v)
+			}
+			resp.Header[k] = vs
+		}
 		r.Response = &resp
 	}
-	for _, s := range secrets {
-		if len(s) < 4 {
-			continue
-		}
-		r.ErrorDescription = strings.ReplaceAll(r.ErrorDescription, s, "[REDACTED]")
-		r.ErrorURI = strings.ReplaceAll(r.ErrorURI, s, "[REDACTED]")
-		r.Body = bytes.ReplaceAll(r.Body, []byte(s), []byte("[REDACTED]"))
-	}
+	r.ErrorCode = red.Redact(r.ErrorCode)
+	r.ErrorDescription = red.Redact(r.ErrorDescription)
+	r.ErrorURI = red.Redact(r.ErrorURI)
+	r.Body = red.RedactBytes(r.Body)
 	return &r
 }
 

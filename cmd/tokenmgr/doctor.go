@@ -110,7 +110,7 @@ type doctor struct {
 	info    *jwtinfo.Info
 	infoErr error
 
-	secrets []string // redacted from every message
+	secrets tokenmgr.Redactor // redacted from every message
 }
 
 func runDoctor(ctx context.Context, o *options, stdout, stderr io.Writer) int {
@@ -160,22 +160,12 @@ func (d *doctor) add(name, status, msg, hint string) {
 	d.checks = append(d.checks, check{Name: name, Status: status, Message: msg, Hint: hint})
 }
 
-func (d *doctor) addSecret(s ...string) {
-	for _, v := range s {
-		if len(v) >= 4 {
-			d.secrets = append(d.secrets, v)
-		}
-	}
-}
+func (d *doctor) addSecret(s ...string) { d.secrets.Add(s...) }
 
-// redact removes every secret doctor knows of from s: defence in depth
-// against a server that echoes one in an error description.
-func (d *doctor) redact(s string) string {
-	for _, sec := range d.secrets {
-		s = strings.ReplaceAll(s, sec, "[redacted]")
-	}
-	return s
-}
+// redact removes every secret doctor knows of from s, in every encoding a
+// request carries it in: defence in depth against a server that echoes one
+// in an error description.
+func (d *doctor) redact(s string) string { return d.secrets.Redact(s) }
 
 // 1. Configuration.
 
@@ -217,7 +207,8 @@ func (d *doctor) checkConfig() {
 		}
 	} else {
 		d.env, d.storeEnv = env, env
-		d.addSecret(env.ClientSecret, env.RefreshToken, env.AccessToken, string(env.StorePassphrase))
+		d.secrets.AddClient(env.ClientID, env.ClientSecret)
+		d.addSecret(env.RefreshToken, env.AccessToken, string(env.StorePassphrase))
 		var msg string
 		switch {
 		case env.TokenURL == "":

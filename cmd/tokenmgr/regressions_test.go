@@ -2,9 +2,12 @@ package main
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -94,5 +97,40 @@ func TestStatusJSONErrorAndIDTokenClaims(t *testing.T) {
 	}
 	if strings.Contains(r.stdout+r.stderr, "wrong-passphrase") {
 		t.Fatal("the passphrase was printed")
+	}
+}
+
+// A token endpoint that quotes the whole request back (Authorization
+// header and form body) leaves the client secret URL-encoded and base64-
+// encoded in its answer: neither token nor doctor may print any encoding
+// of it (issue 10 item 5).
+func TestEchoedSecretRedactedInEveryEncoding(t *testing.T) {
+	const id, secret = "client id+1", "CLIENT+SECRET/with spaces&=?%x"
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		echo := "auth=" + r.Header.Get("Authorization") + " body=" + string(body)
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusUnauthorized)
+		json.NewEncoder(w).Encode(map[string]string{"error": "invalid_client", "error_description": echo})
+	}))
+	defer srv.Close()
+	encodings := []string{secret, url.QueryEscape(secret), url.PathEscape(secret)}
+	for _, pair := range []string{id + ":" + secret, url.QueryEscape(id) + ":" + url.QueryEscape(secret)} {
+		encodings = append(encodings, base64.StdEncoding.EncodeToString([]byte(pair)))
+	}
+	env := vars{"TOKENMGR_STORE": "memory", "TOKENMGR_TOKEN_URL": srv.URL + "/token",
+		"TOKENMGR_CLIENT_ID": id, "TOKENMGR_CLIENT_SECRET": secret}
+	for _, style := range []string{"header", "params", "auto"} {
+		for _, cmd := range []string{"token", "doctor"} {
+			r := runIn(env.with("TOKENMGR_AUTH_STYLE", style), cmd, "--timeout", "5s")
+			if r.code == 0 {
+				t.Fatalf("%s with style %s passed against a server rejecting the client:\n%s", cmd, style, r)
+			}
+			for _, enc := range encodings {
+				if strings.Contains(r.stdout+r.stderr, enc) {
+					t.Errorf("%s (auth style %s) shows the secret as %q:\n%s", cmd, style, enc, r)
+				}
+			}
+		}
 	}
 }

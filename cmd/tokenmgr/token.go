@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"strings"
 
 	"github.com/tokenmgr/tokenmgr"
 )
@@ -59,13 +58,7 @@ func runToken(ctx context.Context, o *options, stdout, stderr io.Writer) int {
 	if err != nil {
 		// Defence in depth: an endpoint could echo a secret in its
 		// error_description.
-		msg := err.Error()
-		for _, s := range []string{env.ClientSecret, env.RefreshToken, string(env.StorePassphrase)} {
-			if len(s) >= 4 {
-				msg = strings.ReplaceAll(msg, s, "[redacted]")
-			}
-		}
-		return fail(stderr, "token", errors.New(msg))
+		return fail(stderr, "token", errors.New(env.Redactor().Redact(err.Error())))
 	}
 	if _, err := fmt.Fprintln(stdout, tok.AccessToken); err != nil {
 		return fail(stderr, "token", err)

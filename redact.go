@@ -1,0 +1,135 @@
+package tokenmgr
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+)
+
+// Redacted replaces a secret wherever a [Redactor] finds one.
+const Redacted = "[REDACTED]"
+
+// minRedact is the shortest secret a [Redactor] looks for: a shorter one
+// would blank out ordinary words, and is no secret worth the name.
+const minRedact = 4
+
+// Redactor blanks secrets out of text in every encoding a token request
+// carries them in, so that a server quoting the request back (in an
+// error_description, a body, a header) cannot make a log line or error
+// message show one. It is the one place tokenmgr and its CLI redact: use
+// it for any text that may quote a request to the token endpoint.
+//
+// For each secret it looks for the secret as is, URL-encoded (the form
+// body's and url.QueryEscape's encoding, and url.PathEscape's), JSON-escaped,
+// and, for a client secret given with [Redactor.AddClient], the base64 of
+// the HTTP Basic credential "id:secret" (raw and with both parts
+// URL-encoded first, as golang.org/x/oauth2 sends it). Secrets shorter than
+// 4 bytes are ignored.
+//
+// The zero value is ready to use; a Redactor is safe for concurrent use.
+type Redactor struct {
+	mu   sync.RWMutex
+	pats []string // longest first, so a longer encoding wins over a piece of it
+}
+
+// NewRedactor returns a [Redactor] that knows secrets.
+func NewRedactor(secrets ...string) *Redactor {
+	r := &Redactor{}
+	r.Add(secrets...)
+	return r
+}
+
+// Add makes r look for each secret, in every encoding.
+func (r *Redactor) Add(secrets ...string) {
+	var pats []string
+	for _, s := range secrets {
+		pats = appendEncodings(pats, s)
+	}
+	r.add(pats)
+}
+
+// AddClient makes r look for secret, in every encoding, and for the HTTP
+// Basic credential that pairs it with the client ID id.
+func (r *Redactor) AddClient(id, secret string) {
+	if len(secret) < minRedact {
+		return
+	}
+	pats := appendEncodings(nil, secret)
+	for _, pair := range []string{id + ":" + secret, url.QueryEscape(id) + ":" + url.QueryEscape(secret)} {
+		pats = append(pats, base64.StdEncoding.EncodeToString([]byte(pair)))
+	}
+	r.add(pats)
+}
+
+func (r *Redactor) add(pats []string) {
+	if len(pats) == 0 {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, p := range pats {
+		if !slices.Contains(r.pats, p) {
+			r.pats = append(r.pats, p)
+		}
+	}
+	slices.SortStableFunc(r.pats, func(a, b string) int { return len(b) - len(a) })
+}
+
+// appendEncodings appends s and its encodings, each once.
+func appendEncodings(pats []string, s string) []string {
+	if len(s) < minRedact {
+		return pats
+	}
+	js, _ := json.Marshal(s)
+	for _, p := range []string{s, url.QueryEscape(s), url.PathEscape(s), string(js[1 : len(js)-1])} {
+		if !slices.Contains(pats, p) {
+			pats = append(pats, p)
+		}
+	}
+	return pats
+}
+
+// Redact returns s with every secret r knows replaced by [Redacted].
+func (r *Redactor) Redact(s string) string {
+	if r == nil {
+		return s
+	}
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	for _, p := range r.pats {
+		if strings.Contains(s, p) {
+			s = strings.ReplaceAll(s, p, Redacted)
+		}
+	}
+	return s
+}
+
+// RedactBytes is [Redactor.Redact] for a byte slice. It returns b itself
+// when there is nothing to redact.
+func (r *Redactor) RedactBytes(b []byte) []byte {
+	if r == nil {
+		return b
+	}
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	for _, p := range r.pats {
+		if bytes.Contains(b, []byte(p)) {
+			b = bytes.ReplaceAll(b, []byte(p), []byte(Redacted))
+		}
+	}
+	return b
+}
+
+// Redactor returns a [Redactor] that knows every secret e holds: the
+// client secret (with its Basic credential), refresh token, static access
+// token and store passphrase.
+func (e *Env) Redactor() *Redactor {
+	r := &Redactor{}
+	r.AddClient(e.ClientID, e.ClientSecret)
+	r.Add(e.RefreshToken, e.AccessToken, string(e.StorePassphrase))
+	return r
+}

@@ -1,0 +1,41 @@
+package tokenmgr
+
+import (
+	"encoding/base64"
+	"net/url"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+)
+
+func TestRedactorEncodings(t *testing.T) {
+	const id, secret = "my client", "s3cret+/ =&"
+	var r Redactor
+	r.AddClient(id, secret)
+	r.Add("tok", "refresh-token/1")
+	for _, s := range []string{
+		secret,
+		url.QueryEscape(secret),
+		url.PathEscape(secret),
+		`s3cret+/ =\u0026`, // JSON-escaped by encoding/json
+		base64.StdEncoding.EncodeToString([]byte(id + ":" + secret)),
+		base64.StdEncoding.EncodeToString([]byte(url.QueryEscape(id) + ":" + url.QueryEscape(secret))),
+		"refresh-token/1",
+		url.QueryEscape("refresh-token/1"),
+	} {
+		assert.Equal(t, "a "+Redacted+" b", r.Redact("a "+s+" b"), s)
+		assert.Equal(t, "a "+Redacted+" b", string(r.RedactBytes([]byte("a "+s+" b"))), s)
+	}
+	assert.Equal(t, "tok", r.Redact("tok"), "secrets shorter than 4 bytes are ignored")
+	assert.Equal(t, "x", (*Redactor)(nil).Redact("x"))
+}
+
+func TestEnvRedactor(t *testing.T) {
+	e := &Env{ClientID: "id", ClientSecret: "client-secret", RefreshToken: "refresh-tok", AccessToken: "access-tok", StorePassphrase: []byte("pass phrase")}
+	r := e.Redactor()
+	basic := base64.StdEncoding.EncodeToString([]byte("id:client-secret"))
+	out := r.Redact("client-secret refresh-tok access-tok pass+phrase " + basic)
+	for _, s := range []string{"client-secret", "refresh-tok", "access-tok", "pass+phrase", basic} {
+		assert.NotContains(t, out, s)
+	}
+}
