@@ -573,32 +573,37 @@ func TestFaultBackgroundHonoursRetryAfter(t *testing.T) {
 	assert.Empty(t, early, "background attempts sooner than Retry-After")
 }
 
-// peerClock is a settable clock for the Client's now and sleep seams.
-type peerClock struct {
+const (
+	simCallers = 8                // goroutines calling Token at once
+	simGuard   = 15 * time.Second // no stage of a test may take longer
+)
+
+// simClock is a settable clock for the Client's now and sleep seams.
+type simClock struct {
 	mu sync.Mutex
 	t  time.Time
 }
 
-func (k *peerClock) Now() time.Time {
+func (k *simClock) Now() time.Time {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	return k.t
 }
 
-func (k *peerClock) Set(t time.Time) {
+func (k *simClock) Set(t time.Time) {
 	k.mu.Lock()
 	k.t = t
 	k.mu.Unlock()
 }
 
-func (k *peerClock) Add(d time.Duration) time.Time {
+func (k *simClock) Add(d time.Duration) time.Time {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	k.t = k.t.Add(d)
 	return k.t
 }
 
-// peerSimClient returns a Client whose clock is k, whose sleeps pass at
+// newSimClient returns a Client whose clock is k, whose sleeps pass at
 // once by moving k forward (recorded in sleeps), and without jitter.
 //
 // k starts at the real time and the tests move it minutes ahead, into the
@@ -606,7 +611,7 @@ func (k *peerClock) Add(d time.Duration) time.Time {
 // (RefreshTimeout from now), so with k ahead of them fetch makes one
 // request per refresh and does not retry inside it: what is left to
 // observe is the background loop's own retry policy.
-func peerSimClient(t *testing.T, cfg Config, k *peerClock, sleeps *[]time.Duration, mu *sync.Mutex) *Client {
+func newSimClient(t *testing.T, cfg Config, k *simClock, sleeps *[]time.Duration, mu *sync.Mutex) *Client {
 	t.Helper()
 	c, err := New(cfg)
 	if err != nil {
@@ -650,12 +655,12 @@ func TestBackgroundRefreshFailureNoWait(t *testing.T) {
 		}
 		select {
 		case arrived <- n:
-		case <-time.After(peerGuard):
+		case <-time.After(simGuard):
 			return false
 		}
 		select {
 		case <-release:
-		case <-time.After(peerGuard):
+		case <-time.After(simGuard):
 		}
 		if n == 2 {
 			http.Error(w, "internal error", http.StatusInternalServerError)
@@ -664,7 +669,7 @@ func TestBackgroundRefreshFailureNoWait(t *testing.T) {
 		return false
 	})
 
-	k := &peerClock{t: time.Now()}
+	k := &simClock{t: time.Now()}
 	var mu sync.Mutex
 	var sleeps []time.Duration
 	type stamped struct {
@@ -672,8 +677,8 @@ func TestBackgroundRefreshFailureNoWait(t *testing.T) {
 		now time.Time
 	}
 	events := make(chan stamped, 16)
-	c := peerSimClient(t, Config{
-		Source:    ClientCredentials(peerCCConfig(srv)),
+	c := newSimClient(t, Config{
+		Source:    ClientCredentials(ccConfig(srv)),
 		OnRefresh: func(ev RefreshEvent) { events <- stamped{ev, k.Now()} },
 	}, k, &sleeps, &mu)
 
@@ -698,8 +703,8 @@ func TestBackgroundRefreshFailureNoWait(t *testing.T) {
 			worst time.Duration
 			err   error
 		}
-		done := make(chan out, peerCallers)
-		for range peerCallers {
+		done := make(chan out, simCallers)
+		for range simCallers {
 			go func() {
 				var o out
 				for range 200 {
@@ -715,8 +720,8 @@ func TestBackgroundRefreshFailureNoWait(t *testing.T) {
 			}()
 		}
 		var worst time.Duration
-		timeout := time.After(peerGuard)
-		for range peerCallers {
+		timeout := time.After(simGuard)
+		for range simCallers {
 			select {
 			case o := <-done:
 				if o.err != nil {
@@ -740,8 +745,8 @@ func TestBackgroundRefreshFailureNoWait(t *testing.T) {
 		case s := <-events:
 			evs = append(evs, s)
 			done = s.ev.Err == nil
-		case <-time.After(peerGuard):
-			t.Fatalf("no successful refresh within %v; events so far: %+v", peerGuard, evs)
+		case <-time.After(simGuard):
+			t.Fatalf("no successful refresh within %v; events so far: %+v", simGuard, evs)
 		}
 	}
 
@@ -796,7 +801,7 @@ func TestOutageServesUntilExpiry(t *testing.T) {
 	defer srv.Close()
 
 	const reqLatency = 20 * time.Millisecond // simulated, on the Client's clock
-	k := &peerClock{t: time.Now()}
+	k := &simClock{t: time.Now()}
 	var mu sync.Mutex
 	var reqAt []time.Time // the Client's clock at each token request
 	srv.SetHook(func(w http.ResponseWriter, r *http.Request) bool {
@@ -816,7 +821,7 @@ func TestOutageServesUntilExpiry(t *testing.T) {
 	})
 
 	var sleeps []time.Duration
-	c := peerSimClient(t, Config{Source: ClientCredentials(peerCCConfig(srv))}, k, &sleeps, &mu)
+	c := newSimClient(t, Config{Source: ClientCredentials(ccConfig(srv))}, k, &sleeps, &mu)
 	ctx := context.Background()
 	tok0, err := c.Token(ctx)
 	if err != nil {
@@ -831,8 +836,8 @@ func TestOutageServesUntilExpiry(t *testing.T) {
 		bad           error
 		final         error
 	}
-	done := make(chan out, peerCallers)
-	for range peerCallers {
+	done := make(chan out, simCallers)
+	for range simCallers {
 		go func() {
 			var o out
 			for {
@@ -861,8 +866,8 @@ func TestOutageServesUntilExpiry(t *testing.T) {
 		}()
 	}
 	var calls, served int
-	timeout := time.After(peerGuard)
-	for range peerCallers {
+	timeout := time.After(simGuard)
+	for range simCallers {
 		select {
 		case o := <-done:
 			calls += o.calls
@@ -875,7 +880,7 @@ func TestOutageServesUntilExpiry(t *testing.T) {
 				t.Errorf("after expiry Token failed with %v; want the endpoint's 500 as a *TokenError", o.final)
 			}
 		case <-timeout:
-			t.Fatalf("callers still running after %v", peerGuard)
+			t.Fatalf("callers still running after %v", simGuard)
 		}
 	}
 
@@ -898,7 +903,7 @@ func TestOutageServesUntilExpiry(t *testing.T) {
 	t.Logf("token requests in the window, as time left before the expiry window: %v", inWindow)
 	t.Logf("stats %+v", c.Stats())
 
-	if served < peerCallers {
+	if served < simCallers {
 		t.Errorf("only %d calls were served during the window", served)
 	}
 	// The background loop makes one request per attempt (it does not
@@ -909,7 +914,7 @@ func TestOutageServesUntilExpiry(t *testing.T) {
 	if before > 10 {
 		t.Errorf("%d token requests while the token was valid; want at most 10", before)
 	}
-	if after > peerCallers {
-		t.Errorf("%d token requests after expiry for %d callers that stop at their first error", after, peerCallers)
+	if after > simCallers {
+		t.Errorf("%d token requests after expiry for %d callers that stop at their first error", after, simCallers)
 	}
 }

@@ -1,4 +1,4 @@
-package tokenmgr
+package peers_test
 
 // Hot-path benchmarks against the two peers a Go service would otherwise
 // use: golang.org/x/oauth2 (oauth2.Transport over a ReuseTokenSource) and
@@ -6,7 +6,7 @@ package tokenmgr
 // token provider). Every side holds a valid one-hour token, so these
 // measure only serving the cached token and attaching it to a request.
 //
-//	go test -run x -bench . -benchmem -count 5 . | tee new.txt
+//	go test -run '^$' -bench . -benchmem -count 5 | tee new.txt
 //	benchstat new.txt
 
 import (
@@ -18,6 +18,8 @@ import (
 	"cloud.google.com/go/auth"
 	"cloud.google.com/go/auth/httptransport"
 	"golang.org/x/oauth2"
+
+	"github.com/tokenmgr/tokenmgr"
 )
 
 const benchURL = "https://api.example.com/v1/x"
@@ -68,7 +70,7 @@ func googleStatic() auth.TokenProvider {
 // (its token fetched) so the loop measures the cached path only.
 func benchSides(b *testing.B, base http.RoundTripper) (tm, oa, gg http.RoundTripper) {
 	b.Helper()
-	c, err := New(Config{Source: oauth2.StaticTokenSource(benchOAuth2Token())})
+	c, err := tokenmgr.New(tokenmgr.Config{Source: oauth2.StaticTokenSource(benchOAuth2Token())})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -149,7 +151,7 @@ func BenchmarkToken(b *testing.B) {
 	ctx := context.Background()
 
 	b.Run("tokenmgr", func(b *testing.B) {
-		c, err := New(Config{Source: oauth2.StaticTokenSource(benchOAuth2Token())})
+		c, err := tokenmgr.New(tokenmgr.Config{Source: oauth2.StaticTokenSource(benchOAuth2Token())})
 		if err != nil {
 			b.Fatal(err)
 		}

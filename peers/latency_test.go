@@ -1,4 +1,4 @@
-package tokenmgr
+package peers_test
 
 // Side-by-side behaviour at the refresh boundary against golang.org/x/oauth2
 // and cloud.google.com/go/auth.
@@ -21,6 +21,7 @@ import (
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 
+	"github.com/tokenmgr/tokenmgr"
 	"github.com/tokenmgr/tokenmgr/internal/oauthtest"
 )
 
@@ -237,7 +238,7 @@ func boundaryOnce(t *testing.T) (tmWorst, oaWorst time.Duration) {
 	peerEndpoint(srv, peerEndpointLatency, nil)
 	cc := peerCCConfig(srv)
 
-	c, err := New(Config{Source: ClientCredentials(cc), RefreshBefore: early, ExpiryDelta: 100 * time.Millisecond})
+	c, err := tokenmgr.New(tokenmgr.Config{Source: tokenmgr.ClientCredentials(cc), RefreshBefore: early, ExpiryDelta: 100 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -342,12 +343,12 @@ func backgroundFailureOnce(t *testing.T) (tmWorst, ggWorst time.Duration) {
 	defer tmSrv.Close()
 	tmReqs := peerEndpoint(tmSrv, peerEndpointLatency, failSecond)
 	var evMu sync.Mutex
-	var events []RefreshEvent
-	c, err := New(Config{
-		Source:        ClientCredentials(peerCCConfig(tmSrv)),
+	var events []tokenmgr.RefreshEvent
+	c, err := tokenmgr.New(tokenmgr.Config{
+		Source:        tokenmgr.ClientCredentials(peerCCConfig(tmSrv)),
 		RefreshBefore: early,
 		ExpiryDelta:   200 * time.Millisecond,
-		OnRefresh: func(ev RefreshEvent) {
+		OnRefresh: func(ev tokenmgr.RefreshEvent) {
 			evMu.Lock()
 			events = append(events, ev)
 			evMu.Unlock()
