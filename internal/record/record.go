@@ -7,6 +7,11 @@
 //	{"v":1,"access_token":"…","token_type":"Bearer","refresh_token":"…",
 //	 "expiry":"2026-01-02T15:04:05Z","obtained":"2026-01-02T14:04:05Z",
 //	 "scope":"a b","id_token":"…"}
+//
+// AWS temporary credentials (package awscreds) are a record too: the
+// session token is the access token, and the access key ID and secret
+// access key ride along as "aws_access_key_id" and "aws_secret_access_key"
+// (token extras [ExtraAWSAccessKeyID] and [ExtraAWSSecretAccessKey]).
 package record
 
 import (
@@ -20,6 +25,13 @@ import (
 
 // Version is the record format this package writes.
 const Version = 1
+
+// Token extras (oauth2.Token.Extra) that carry the parts of AWS temporary
+// credentials other than the session token, which is the access token.
+const (
+	ExtraAWSAccessKeyID     = "aws_access_key_id"
+	ExtraAWSSecretAccessKey = "aws_secret_access_key"
+)
 
 // ErrFormat is wrapped by every decoding error.
 var ErrFormat = errors.New("record: malformed credential record")
@@ -45,6 +57,10 @@ type Record struct {
 	// of grant, token URL, client ID, scopes and parameters, never of a
 	// secret), so a changed configuration does not adopt it.
 	Source string `json:"source,omitempty"`
+	// AWSAccessKeyID and AWSSecretAccessKey complete AWS temporary
+	// credentials, whose session token is AccessToken.
+	AWSAccessKeyID     string `json:"aws_access_key_id,omitempty"`
+	AWSSecretAccessKey string `json:"aws_secret_access_key,omitempty"`
 }
 
 // FromToken builds a record from tok, fetched at obtained.
@@ -63,11 +79,17 @@ func FromToken(tok *oauth2.Token, obtained time.Time) *Record {
 	if s, ok := tok.Extra("id_token").(string); ok {
 		r.IDToken = s
 	}
+	if s, ok := tok.Extra(ExtraAWSAccessKeyID).(string); ok {
+		r.AWSAccessKeyID = s
+	}
+	if s, ok := tok.Extra(ExtraAWSSecretAccessKey).(string); ok {
+		r.AWSSecretAccessKey = s
+	}
 	return r
 }
 
-// Token returns the record as an oauth2 token, with scope and id_token
-// available through Token.Extra.
+// Token returns the record as an oauth2 token, with scope, id_token and
+// the AWS key pair available through Token.Extra.
 func (r *Record) Token() *oauth2.Token {
 	t := &oauth2.Token{
 		AccessToken:  r.AccessToken,
@@ -81,6 +103,12 @@ func (r *Record) Token() *oauth2.Token {
 	}
 	if r.IDToken != "" {
 		extra["id_token"] = r.IDToken
+	}
+	if r.AWSAccessKeyID != "" {
+		extra[ExtraAWSAccessKeyID] = r.AWSAccessKeyID
+	}
+	if r.AWSSecretAccessKey != "" {
+		extra[ExtraAWSSecretAccessKey] = r.AWSSecretAccessKey
 	}
 	if len(extra) > 0 {
 		t = t.WithExtra(extra)

@@ -28,6 +28,23 @@ func TestRoundTrip(t *testing.T) {
 	assert.True(t, exp.Add(-time.Hour).Equal(r.Obtained))
 }
 
+func TestRoundTripAWS(t *testing.T) {
+	exp := time.Date(2026, 11, 28, 18, 0, 0, 0, time.UTC)
+	tok := (&oauth2.Token{AccessToken: "session-token", TokenType: "AWS4-HMAC-SHA256", Expiry: exp}).
+		WithExtra(map[string]any{ExtraAWSAccessKeyID: "ASIAEXAMPLE", ExtraAWSSecretAccessKey: "secret-key"})
+	b, err := FromToken(tok, exp.Add(-time.Hour)).Encode()
+	require.NoError(t, err)
+	assert.Contains(t, string(b), `"aws_access_key_id":"ASIAEXAMPLE"`)
+	r, err := Decode(b)
+	require.NoError(t, err)
+	got := r.Token()
+	assert.Equal(t, "session-token", got.AccessToken)
+	assert.Equal(t, "AWS4-HMAC-SHA256", got.TokenType)
+	assert.Equal(t, "ASIAEXAMPLE", got.Extra(ExtraAWSAccessKeyID))
+	assert.Equal(t, "secret-key", got.Extra(ExtraAWSSecretAccessKey))
+	assert.True(t, exp.Equal(got.Expiry))
+}
+
 func TestDecodeErrors(t *testing.T) {
 	for _, tc := range []struct{ name, in, want string }{
 		{"empty", "", "empty"},
@@ -52,6 +69,7 @@ func TestDecodeErrors(t *testing.T) {
 
 func FuzzDecode(f *testing.F) {
 	f.Add([]byte(`{"v":1,"access_token":"at","token_type":"Bearer","refresh_token":"rt","expiry":"2026-01-02T15:04:05Z","scope":"a"}`))
+	f.Add([]byte(`{"v":1,"access_token":"st","aws_access_key_id":"ASIA","aws_secret_access_key":"sk","expiry":"2026-01-02T15:04:05Z"}`))
 	f.Add([]byte(`{"v":2}`))
 	f.Add([]byte(`{"v":1,"expiry":"x"}`))
 	f.Add([]byte(``))
@@ -76,7 +94,8 @@ func FuzzDecode(f *testing.F) {
 			t.Fatal(err)
 		}
 		r2, err := Decode(b2)
-		if err != nil || r2.AccessToken != r.AccessToken || r2.RefreshToken != r.RefreshToken || !r2.Expiry.Equal(r.Expiry) {
+		if err != nil || r2.AccessToken != r.AccessToken || r2.RefreshToken != r.RefreshToken || !r2.Expiry.Equal(r.Expiry) ||
+			r2.AWSAccessKeyID != r.AWSAccessKeyID || r2.AWSSecretAccessKey != r.AWSSecretAccessKey {
 			t.Fatalf("re-encoding changed the record: %v", err)
 		}
 	})

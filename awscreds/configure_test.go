@@ -1,0 +1,139 @@
+package awscreds
+
+import (
+	"context"
+	"sync"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
+	"github.com/aws/smithy-go"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// Side by side, in one run, against one STS: the SDK's own web identity
+// provider behind its aws.CredentialsCache keeps failing after the
+// session is revoked (until the cached credentials expire); Configure
+// recovers each call with one STS call and one replay.
+func TestRevocationPlainCacheFailsConfigureRecovers(t *testing.T) {
+	f := newFixture(t, nil, nil)
+	srv := f.srv
+	ctx := t.Context()
+
+	plain := awsConfig(srv)
+	plain.Credentials = aws.NewCredentialsCache(stscreds.NewWebIdentityRoleProvider(
+		sts.NewFromConfig(awsConfig(srv)), testRole, stscreds.IdentityTokenFile(f.file)))
+	ours := awsConfig(srv)
+	f.p.Configure(&ours)
+
+	_, err := callerIdentity(ctx, plain)
+	require.NoError(t, err)
+	_, err = callerIdentity(ctx, ours)
+	require.NoError(t, err)
+	require.EqualValues(t, 2, srv.AssumeCalls())
+
+	srv.RevokeAll()
+
+	for range 2 {
+		_, err = callerIdentity(ctx, plain)
+		var ae smithy.APIError
+		require.ErrorAs(t, err, &ae, "the SDK's cache recovers by itself")
+		assert.Equal(t, "InvalidClientTokenId", ae.ErrorCode())
+	}
+	assert.EqualValues(t, 2, srv.AssumeCalls(), "the SDK's cache does not ask STS again")
+
+	rejectedBefore := srv.Rejected()
+	out, err := callerIdentity(ctx, ours)
+	require.NoError(t, err)
+	assert.Equal(t, "123456789012", aws.ToString(out.Account))
+	assert.EqualValues(t, 3, srv.AssumeCalls(), "one STS call")
+	assert.EqualValues(t, 1, f.p.Stats().Replays, "one replay")
+	assert.EqualValues(t, rejectedBefore+1, srv.Rejected())
+	assert.EqualValues(t, 1, f.p.Stats().Invalidations)
+
+	// The next call uses the fresh credentials straight away.
+	_, err = callerIdentity(ctx, ours)
+	require.NoError(t, err)
+	assert.EqualValues(t, 3, srv.AssumeCalls())
+	assert.EqualValues(t, 1, f.p.Stats().Replays)
+}
+
+// A session the service sees as expired early (clock skew, or a
+// revocation answered so) is replaced the same way.
+func TestConfigureRecoversFromExpiredToken(t *testing.T) {
+	f := newFixture(t, nil, nil)
+	cfg := awsConfig(f.srv)
+	f.p.Configure(&cfg)
+	_, err := callerIdentity(t.Context(), cfg)
+	require.NoError(t, err)
+	f.srv.ExpireAll()
+	_, err = callerIdentity(t.Context(), cfg)
+	require.NoError(t, err)
+	assert.EqualValues(t, 2, f.srv.AssumeCalls())
+	assert.EqualValues(t, 1, f.p.Stats().Replays)
+}
+
+// Many calls rejected at once cost one STS call between them: the
+// rejected credentials are dropped by compare-and-swap, and the refresh is
+// shared.
+func TestConfigureConcurrentRejectionsOneRefresh(t *testing.T) {
+	f := newFixture(t, nil, nil)
+	cfg := awsConfig(f.srv)
+	f.p.Configure(&cfg)
+	client := sts.NewFromConfig(cfg)
+	_, err := client.GetCallerIdentity(t.Context(), &sts.GetCallerIdentityInput{})
+	require.NoError(t, err)
+	f.srv.RevokeAll()
+	var wg sync.WaitGroup
+	errs := make([]error, 16)
+	for i := range errs {
+		wg.Go(func() {
+			_, errs[i] = client.GetCallerIdentity(context.Background(), &sts.GetCallerIdentityInput{})
+		})
+	}
+	wg.Wait()
+	for _, err := range errs {
+		require.NoError(t, err)
+	}
+	assert.EqualValues(t, 2, f.srv.AssumeCalls())
+	assert.LessOrEqual(t, f.p.Stats().Replays, int64(16))
+	assert.EqualValues(t, 1, f.p.Stats().Invalidations)
+}
+
+// When even fresh credentials are rejected (a role in the wrong account),
+// a call is replayed once, and then rejections are returned as they are
+// for a while: not one STS call per request.
+func TestConfigureDampsWhenFreshCredentialsRejected(t *testing.T) {
+	f := newFixture(t, nil, nil)
+	cfg := awsConfig(f.srv)
+	f.p.Configure(&cfg)
+	f.srv.RejectAll(true)
+	for range 10 {
+		_, err := callerIdentity(t.Context(), cfg)
+		var ae smithy.APIError
+		require.ErrorAs(t, err, &ae)
+		assert.Equal(t, "InvalidClientTokenId", ae.ErrorCode())
+	}
+	assert.EqualValues(t, 2, f.srv.AssumeCalls(), "the first credentials and one replacement")
+	assert.EqualValues(t, 1, f.p.Stats().Replays)
+	assert.EqualValues(t, 11, f.srv.Rejected(), "10 calls and one replay")
+	assert.Contains(t, f.logs.String(), "rejected too")
+}
+
+// Errors that say nothing of the credentials are not replayed, and the
+// SDK's own retries are not multiplied.
+func TestConfigureLeavesOtherErrorsAlone(t *testing.T) {
+	f := newFixture(t, nil, nil)
+	cfg := awsConfig(f.srv)
+	f.p.Configure(&cfg)
+	cfg.BaseEndpoint = aws.String(f.srv.URL + "/nowhere")
+	f.p.Configure(&cfg) // twice: one middleware all the same
+	_, err := callerIdentity(t.Context(), cfg)
+	require.NoError(t, err) // the test server serves any path
+	f.srv.RejectAll(true)
+	_, err = callerIdentity(t.Context(), cfg)
+	require.Error(t, err)
+	assert.EqualValues(t, 1, f.p.Stats().Replays, "one middleware, one replay")
+}

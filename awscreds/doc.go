@@ -1,0 +1,90 @@
+// Package awscreds manages AWS temporary credentials from STS
+// AssumeRoleWithWebIdentity with tokenmgr's engine, and gives aws-sdk-go-v2
+// and plain http.Client requests the refresh-and-replay the SDK does not
+// do.
+//
+// It is its own module (github.com/tokenmgr/tokenmgr/awscreds), so that a
+// program importing only tokenmgr or tokenmgr/store does not get the AWS
+// SDK in its module graph.
+//
+//	p, err := awscreds.NewFromEnv() // AWS_ROLE_ARN, AWS_WEB_IDENTITY_TOKEN_FILE, AWS_REGION
+//	if err != nil { … }
+//	defer p.Close()
+//	cfg, err := config.LoadDefaultConfig(ctx)
+//	p.Configure(&cfg)
+//	s3c := s3.NewFromConfig(cfg)
+//
+// # Credentials
+//
+// A [Provider] is a tokenmgr.Client whose source calls STS: the
+// credentials (access key ID, secret access key, session token) travel as
+// an oauth2.Token whose access token is the session token, so they get
+// everything a bearer token gets. The expiry STS answers with is the
+// truth; the refresh windows scale with it as in package tokenmgr (a
+// one-hour session is refreshed in the background 5 to 5.5 minutes before
+// it expires, a four-second one a second before, without blocking
+// callers). However many goroutines ask, one STS call is made; with a
+// store.Locker store (the keyring and the encrypted file), however many
+// processes ask, one of them calls STS and the others adopt its
+// credentials from the store. Transient STS errors (throttling,
+// IDPCommunicationError, 5xx, network) are retried with backoff; others
+// (InvalidIdentityToken, ExpiredTokenException, AccessDenied) are returned
+// as a *tokenmgr.TokenError wrapping an [*STSError] and remembered for a
+// backoff, so a bad web identity does not cost an STS call per request.
+// [Explain] says what an STS error means and what to do.
+//
+// The web identity token comes from Config.WebIdentityTokenFile, re-read
+// at every refresh (EKS IRSA, GitHub Actions, GKE and AKS federation), or
+// from Config.WebIdentity, any oauth2.TokenSource (a tokenmgr
+// Client.TokenSource() for workload identity federation from an OIDC
+// issuer; its AccessToken is sent).
+//
+// # Store
+//
+// Credentials are stored as a tokenmgr record (internal/record) under
+// Config.Key, default "aws:" + RoleARN: the session token as access_token,
+// with aws_access_key_id and aws_secret_access_key beside it, the expiry,
+// and a fingerprint of the configuration (role, session name, endpoint,
+// region, duration, web identity origin) so that another configuration
+// never adopts them. The store encrypts them (the file store with
+// XChaCha20-Poly1305, the keyring by the OS).
+//
+// # Retry
+//
+// [Provider.Configure] and [Provider.Transport] replay a request once, with
+// fresh credentials and a new signature, when the answer's error code is
+// one of [RetryCodes]: InvalidClientTokenId, UnrecognizedClientException,
+// ExpiredToken, ExpiredTokenException, RequestExpired, InvalidToken,
+// InvalidTokenId and InvalidAccessKeyId (the last ones are how S3 and
+// MinIO answer for an expired or revoked temporary key; a Provider's
+// credentials are always temporary). The credentials that request was
+// signed with are dropped by compare-and-swap: if another request already
+// replaced them, the newer ones are used without another STS call. A
+// request whose body cannot be rewound is not replayed. A replay rejected
+// again means fresh credentials are rejected too (a role in the wrong
+// account, a service that does not trust the role): rejections are then
+// returned as they are for a backoff of 1s doubling to 30s.
+//
+// # Environment
+//
+// [NewFromEnv] reads:
+//
+//	AWS_ROLE_ARN                   the role to assume (required)
+//	AWS_WEB_IDENTITY_TOKEN_FILE    file holding the web identity token, re-read at every refresh
+//	AWS_ROLE_SESSION_NAME          session name (default "tokenmgr")
+//	AWS_REGION                     STS region (else AWS_DEFAULT_REGION)
+//	AWS_ENDPOINT_URL_STS           STS endpoint (else AWS_ENDPOINT_URL, else the regional one)
+//	TOKENMGR_AWS_DURATION          session duration, a Go duration in whole seconds (default 1h)
+//	TOKENMGR_AWS_KEY               credential name in the store (default "aws:" + AWS_ROLE_ARN)
+//
+// With no AWS_WEB_IDENTITY_TOKEN_FILE the web identity token is the
+// access token the TOKENMGR_* OAuth variables describe (see package
+// tokenmgr). The store is the one TOKENMGR_STORE, TOKENMGR_STORE_PATH and
+// TOKENMGR_STORE_PASSPHRASE(_FILE) name. A bad value is a
+// *tokenmgr.EnvError naming the variable.
+//
+// # Secrets
+//
+// No log record, error message or String method of this package contains
+// a secret access key, session token or web identity token.
+package awscreds

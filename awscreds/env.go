@@ -1,0 +1,177 @@
+package awscreds
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/tokenmgr/tokenmgr"
+	"github.com/tokenmgr/tokenmgr/store"
+)
+
+// EnvVars lists the variables ReadEnv reads itself, in documentation
+// order. The TOKENMGR_* OAuth and store variables are read by package
+// tokenmgr.
+var EnvVars = []string{
+	"AWS_ROLE_ARN", "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ROLE_SESSION_NAME", "AWS_REGION",
+	"AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL_STS", "AWS_ENDPOINT_URL", "TOKENMGR_AWS_DURATION", "TOKENMGR_AWS_KEY",
+}
+
+// storeVars are the TOKENMGR_* variables that say where to store.
+var storeVars = map[string]bool{
+	"TOKENMGR_STORE": true, "TOKENMGR_STORE_PATH": true,
+	"TOKENMGR_STORE_PASSPHRASE": true, "TOKENMGR_STORE_PASSPHRASE_FILE": true,
+}
+
+// Env is the AWS configuration read from the environment.
+type Env struct {
+	RoleARN, WebIdentityTokenFile, RoleSessionName string
+	Region, STSEndpoint                            string
+	Duration                                       time.Duration
+	Key                                            string
+	// Set lists the variables of EnvVars that were set.
+	Set []string
+
+	lookup func(string) (string, bool)
+}
+
+// ReadEnv reads the AWS variables (see the package doc) through lookup
+// (os.LookupEnv when nil). It returns the first bad value as a
+// *tokenmgr.EnvError naming the variable.
+func ReadEnv(lookup func(string) (string, bool)) (*Env, error) {
+	if lookup == nil {
+		lookup = os.LookupEnv
+	}
+	e := &Env{lookup: lookup}
+	bad := func(name, problem string) error { return &tokenmgr.EnvError{Var: name, Problem: problem} }
+	get := func(name string) string {
+		v, _ := lookup(name)
+		return strings.TrimSpace(v)
+	}
+	for _, n := range EnvVars {
+		if v, ok := lookup(n); ok {
+			e.Set = append(e.Set, n)
+			if !utf8.ValidString(v) {
+				return nil, bad(n, "not valid UTF-8")
+			}
+		}
+	}
+	e.RoleARN = get("AWS_ROLE_ARN")
+	switch {
+	case e.RoleARN == "":
+		return nil, bad("AWS_ROLE_ARN", "not set (the role to assume: arn:aws:iam::<account>:role/<name>)")
+	case !strings.HasPrefix(e.RoleARN, "arn:") || !strings.Contains(e.RoleARN, ":role/") || len(e.RoleARN) > 2048:
+		return nil, bad("AWS_ROLE_ARN", fmt.Sprintf("%q is not a role ARN (arn:aws:iam::<account>:role/<name>)", cut(e.RoleARN, 80)))
+	}
+	e.WebIdentityTokenFile = get("AWS_WEB_IDENTITY_TOKEN_FILE")
+	e.RoleSessionName = get("AWS_ROLE_SESSION_NAME")
+	if e.RoleSessionName != "" && !sessionNameRE.MatchString(e.RoleSessionName) {
+		return nil, bad("AWS_ROLE_SESSION_NAME", fmt.Sprintf("%q: want 2 to 64 of A-Z a-z 0-9 _+=,.@-", cut(e.RoleSessionName, 80)))
+	}
+	for _, n := range []string{"AWS_REGION", "AWS_DEFAULT_REGION"} {
+		if v := get(n); v != "" {
+			if !regionRE.MatchString(v) {
+				return nil, bad(n, fmt.Sprintf("%q is not a region name such as eu-west-1", cut(v, 40)))
+			}
+			e.Region = v
+			break
+		}
+	}
+	for _, n := range []string{"AWS_ENDPOINT_URL_STS", "AWS_ENDPOINT_URL"} {
+		if v := get(n); v != "" {
+			if err := checkEndpoint(v); err != nil {
+				return nil, bad(n, err.Error())
+			}
+			e.STSEndpoint = v
+			break
+		}
+	}
+	if e.Region == "" && e.STSEndpoint == "" {
+		return nil, bad("AWS_REGION", "not set (the STS region, e.g. eu-west-1; or AWS_ENDPOINT_URL_STS)")
+	}
+	if v := get("TOKENMGR_AWS_DURATION"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 15*time.Minute || d > 12*time.Hour || d%time.Second != 0 {
+			return nil, bad("TOKENMGR_AWS_DURATION", fmt.Sprintf("%q is not a duration in whole seconds from 15m to 12h", cut(v, 40)))
+		}
+		e.Duration = d
+	}
+	if v := get("TOKENMGR_AWS_KEY"); v != "" {
+		if len(v) > 256 || strings.ContainsFunc(v, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+			return nil, bad("TOKENMGR_AWS_KEY", "must be at most 256 printable characters")
+		}
+		e.Key = v
+	}
+	return e, nil
+}
+
+// NewProvider builds a Provider from e: with no token file the web
+// identity token comes from a tokenmgr Client configured by the
+// TOKENMGR_* variables, which the Provider closes with itself; the store
+// is the one the TOKENMGR_STORE* variables name.
+func (e *Env) NewProvider(ctx context.Context) (*Provider, error) {
+	cfg := Config{
+		RoleARN: e.RoleARN, RoleSessionName: e.RoleSessionName, WebIdentityTokenFile: e.WebIdentityTokenFile,
+		Region: e.Region, STSEndpoint: e.STSEndpoint, Duration: e.Duration, Key: e.Key,
+	}
+	var oidc *tokenmgr.Client
+	if e.WebIdentityTokenFile != "" {
+		st, err := e.OpenStore(ctx)
+		if err != nil {
+			return nil, err
+		}
+		cfg.Store = st
+	} else {
+		te, err := tokenmgr.ReadEnv(e.lookup)
+		if err != nil {
+			return nil, fmt.Errorf("%w (with AWS_WEB_IDENTITY_TOKEN_FILE unset, the web identity token comes from the TOKENMGR_* OAuth configuration)", err)
+		}
+		tcfg, err := te.Config(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if oidc, err = tokenmgr.New(tcfg); err != nil {
+			return nil, err
+		}
+		cfg.WebIdentity, cfg.Store = oidc.TokenSource(), tcfg.Store
+	}
+	p, err := New(cfg)
+	if err != nil {
+		if oidc != nil {
+			oidc.Close()
+		}
+		return nil, err
+	}
+	p.owned = oidc
+	return p, nil
+}
+
+// OpenStore opens the store the TOKENMGR_STORE* variables name, reading
+// no other TOKENMGR_* variable.
+func (e *Env) OpenStore(ctx context.Context) (store.Store, error) {
+	te, err := tokenmgr.ParseEnv(func(name string) (string, bool) {
+		if !storeVars[name] {
+			return "", false
+		}
+		return e.lookup(name)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return te.OpenStore(ctx)
+}
+
+// NewFromEnv returns a Provider configured from the environment (see the
+// package doc for the variables).
+func NewFromEnv() (*Provider, error) {
+	e, err := ReadEnv(nil)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return e.NewProvider(ctx)
+}

@@ -1,0 +1,246 @@
+package awscreds
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"regexp"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"golang.org/x/oauth2"
+
+	"github.com/tokenmgr/tokenmgr"
+	"github.com/tokenmgr/tokenmgr/internal/record"
+	"github.com/tokenmgr/tokenmgr/store"
+)
+
+// CredentialSource is the aws.Credentials Source of the credentials a
+// Provider hands out.
+const CredentialSource = "tokenmgr/awscreds"
+
+// DefaultDuration is the DurationSeconds asked of STS when Config.Duration
+// is zero.
+const DefaultDuration = time.Hour
+
+// Config configures a Provider. RoleARN and one of WebIdentity and
+// WebIdentityTokenFile are required.
+type Config struct {
+	// RoleARN is the role to assume; RoleSessionName names the session in
+	// CloudTrail (default "tokenmgr").
+	RoleARN, RoleSessionName string
+
+	// WebIdentity gives the OIDC token STS exchanges (its AccessToken), for
+	// example a tokenmgr Client.TokenSource() for workload identity
+	// federation from any OIDC issuer. Or:
+	WebIdentity oauth2.TokenSource
+	// WebIdentityTokenFile names a file holding the token, re-read at
+	// every refresh (EKS IRSA, GitHub Actions, GKE and AKS federation).
+	WebIdentityTokenFile string
+
+	// Region is the STS region; STSEndpoint overrides the regional
+	// endpoint (https://sts.<region>.amazonaws.com). NewFromEnv fills them
+	// from AWS_REGION and AWS_ENDPOINT_URL_STS.
+	Region, STSEndpoint string
+
+	// Duration is the DurationSeconds asked of STS (default 1h). The
+	// expiry STS answers with is what counts.
+	Duration time.Duration
+
+	// Store keeps the credentials across restarts and shares them between
+	// processes (one STS call for many). Nil keeps them in memory.
+	Store store.Store
+	// Key names the credentials in Store. Default "aws:" + RoleARN.
+	Key string
+
+	// HTTPClient reaches STS. Default: the AWS SDK's.
+	HTTPClient *http.Client
+
+	// Logger receives refreshes, retries and rejections, never a secret.
+	// Nil discards.
+	Logger *slog.Logger
+}
+
+// Provider hands out AWS temporary credentials from STS
+// AssumeRoleWithWebIdentity, refreshed ahead of expiry by the same engine
+// as a tokenmgr.Client (it is one). It is an aws.CredentialsProvider, safe
+// for concurrent use. Close it to stop background refreshes.
+type Provider struct {
+	c     *tokenmgr.Client
+	owned *tokenmgr.Client // the web identity Client NewFromEnv made, closed with the Provider
+	key   string
+	log   *slog.Logger
+
+	conv atomic.Pointer[converted] // the last token turned into aws.Credentials
+
+	replays    atomic.Int64 // SDK calls replayed with fresh credentials
+	rejections atomic.Int32 // SDK calls rejected even after a replay, in a row
+	dampUntil  atomic.Int64 // Unix ns until which rejections are not replayed
+
+	now func() time.Time
+}
+
+// converted caches one token's aws.Credentials, so that Retrieve on a
+// token in service allocates nothing.
+type converted struct {
+	tok   *oauth2.Token
+	creds aws.Credentials
+}
+
+var sessionNameRE = regexp.MustCompile(`^[\w+=,.@-]{2,64}$`)
+
+// New returns a Provider. It fails only when the configuration is
+// unusable; STS is first called by the first Retrieve.
+func New(cfg Config) (*Provider, error) {
+	if cfg.RoleSessionName == "" {
+		cfg.RoleSessionName = "tokenmgr"
+	}
+	if cfg.Duration == 0 {
+		cfg.Duration = DefaultDuration
+	}
+	switch {
+	case cfg.RoleARN == "":
+		return nil, errors.New("awscreds: Config.RoleARN is empty")
+	case !strings.HasPrefix(cfg.RoleARN, "arn:") || !strings.Contains(cfg.RoleARN, ":role/"):
+		return nil, fmt.Errorf("awscreds: Config.RoleARN %q is not a role ARN (arn:aws:iam::<account>:role/<name>)", cut(cfg.RoleARN, 80))
+	case !sessionNameRE.MatchString(cfg.RoleSessionName):
+		return nil, fmt.Errorf("awscreds: Config.RoleSessionName %q: want 2 to 64 of A-Z a-z 0-9 _+=,.@-", cut(cfg.RoleSessionName, 80))
+	case cfg.WebIdentity == nil && cfg.WebIdentityTokenFile == "":
+		return nil, errors.New("awscreds: set Config.WebIdentity or Config.WebIdentityTokenFile")
+	case cfg.WebIdentity != nil && cfg.WebIdentityTokenFile != "":
+		return nil, errors.New("awscreds: set one of Config.WebIdentity and Config.WebIdentityTokenFile, not both")
+	case cfg.Duration < 0 || cfg.Duration%time.Second != 0 || cfg.Duration > 12*time.Hour:
+		return nil, fmt.Errorf("awscreds: Config.Duration %v: want whole seconds up to 12h", cfg.Duration)
+	case cfg.Region == "" && cfg.STSEndpoint == "":
+		return nil, errors.New("awscreds: Config.Region is empty (set AWS_REGION, or Config.STSEndpoint)")
+	case cfg.Region != "" && !regionRE.MatchString(cfg.Region):
+		return nil, fmt.Errorf("awscreds: Config.Region %q is not a region name", cut(cfg.Region, 40))
+	}
+	region := cfg.Region
+	if region == "" {
+		region = "us-east-1" // STS signs nothing here; the SDK wants a region all the same
+	}
+	if cfg.STSEndpoint != "" {
+		if err := checkEndpoint(cfg.STSEndpoint); err != nil {
+			return nil, fmt.Errorf("awscreds: Config.STSEndpoint: %w", err)
+		}
+	}
+	key := cfg.Key
+	if key == "" {
+		key = "aws:" + cfg.RoleARN
+	}
+	src := newSTSSource(&cfg, cfg.STSEndpoint, region)
+	p := &Provider{key: key, log: cfg.Logger, now: time.Now}
+	if p.log == nil {
+		p.log = slog.New(slog.DiscardHandler)
+	}
+	p.log = p.log.With("credential", key)
+	c, err := tokenmgr.New(tokenmgr.Config{
+		Attach: p.attach,
+		Source: src,
+		Store:  cfg.Store,
+		Key:    key,
+		Logger: cfg.Logger,
+		// AWS codes a service answers for rejected credentials (see
+		// RetryCodes); the Client's transport replays on them.
+		InvalidTokenCodes: extraTransportCodes,
+	})
+	if err != nil {
+		return nil, err
+	}
+	p.c = c
+	return p, nil
+}
+
+var regionRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,40}$`)
+
+// checkEndpoint accepts https URLs, and http to loopback (a test STS): the
+// web identity token must not cross a network in the clear.
+func checkEndpoint(v string) error {
+	u, err := url.Parse(v)
+	if err != nil || u.Host == "" {
+		return fmt.Errorf("%q is not an absolute URL", cut(v, 80))
+	}
+	switch {
+	case u.User != nil:
+		return errors.New("must not carry user information")
+	case u.Scheme == "https":
+		return nil
+	case u.Scheme == "http" && isLoopback(u.Hostname()):
+		return nil
+	case u.Scheme == "http":
+		return fmt.Errorf("plain http to %s: use https (http is allowed to loopback only)", u.Hostname())
+	}
+	return fmt.Errorf("unsupported scheme %q", u.Scheme)
+}
+
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	a, err := netip.ParseAddr(host)
+	return err == nil && a.IsLoopback()
+}
+
+// Retrieve returns valid credentials, calling STS only when none are held
+// or they are about to expire (a token in service is an atomic load). It
+// implements aws.CredentialsProvider; Expires is the expiry STS gave.
+func (p *Provider) Retrieve(ctx context.Context) (aws.Credentials, error) {
+	tok, err := p.c.Token(ctx)
+	if err != nil {
+		return aws.Credentials{}, err
+	}
+	if s, ok := ctx.Value(slotKey{}).(*slot); ok {
+		s.tok.Store(tok) // the retry middleware invalidates exactly these
+	}
+	return p.credentials(tok), nil
+}
+
+func (p *Provider) credentials(tok *oauth2.Token) aws.Credentials {
+	if cv := p.conv.Load(); cv != nil && cv.tok == tok {
+		return cv.creds
+	}
+	id, _ := tok.Extra(record.ExtraAWSAccessKeyID).(string)
+	secret, _ := tok.Extra(record.ExtraAWSSecretAccessKey).(string)
+	cv := &converted{tok: tok, creds: aws.Credentials{
+		AccessKeyID:     id,
+		SecretAccessKey: secret,
+		SessionToken:    tok.AccessToken,
+		Source:          CredentialSource,
+		CanExpire:       !tok.Expiry.IsZero(),
+		Expires:         tok.Expiry,
+	}}
+	p.conv.Store(cv)
+	return cv.creds
+}
+
+// invalidate takes tok out of service if it still is (compare-and-swap: a
+// newer token another goroutine already fetched is kept).
+func (p *Provider) invalidate(tok *oauth2.Token) { p.c.Invalidate(tok) }
+
+// Stats returns what the refresh engine did: STS calls are Fetches, and
+// Replays counts both Transport and Configure replays.
+func (p *Provider) Stats() tokenmgr.Stats {
+	s := p.c.Stats()
+	s.Replays += p.replays.Load()
+	return s
+}
+
+// Close stops background refreshes and waits for them. It deletes nothing
+// stored.
+func (p *Provider) Close() error {
+	err := p.c.Close()
+	if p.owned != nil {
+		err = errors.Join(err, p.owned.Close())
+	}
+	return err
+}
+
+// String names the credentials, never a secret.
+func (p *Provider) String() string { return "awscreds.Provider(" + p.key + ")" }

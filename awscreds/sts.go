@@ -1,0 +1,266 @@
+package awscreds
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
+	"github.com/aws/smithy-go"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
+	"golang.org/x/oauth2"
+
+	"github.com/tokenmgr/tokenmgr"
+	"github.com/tokenmgr/tokenmgr/internal/record"
+)
+
+// TokenType is the token type of the oauth2.Token that carries AWS
+// credentials inside the refresh engine (and in the store).
+const TokenType = "AWS4-HMAC-SHA256"
+
+// STSError is an error answer from STS, as the SDK decoded it. It is
+// wrapped in a *tokenmgr.TokenError, so errors.As finds either. Its
+// message never carries the web identity token (it is blanked if STS
+// quotes it).
+type STSError struct {
+	Code       string // "InvalidIdentityToken", "ExpiredTokenException", "AccessDenied", …
+	Message    string
+	StatusCode int    // HTTP status, 0 when no answer came
+	RequestID  string // x-amzn-RequestId, for AWS support
+}
+
+func (e *STSError) Error() string {
+	var b strings.Builder
+	b.WriteString("awscreds: STS AssumeRoleWithWebIdentity")
+	if e.StatusCode != 0 {
+		fmt.Fprintf(&b, " answered %d", e.StatusCode)
+	}
+	if e.Code != "" {
+		b.WriteString(" ")
+		b.WriteString(e.Code)
+	}
+	if e.Message != "" {
+		b.WriteString(": ")
+		b.WriteString(e.Message)
+	}
+	return b.String()
+}
+
+// temporarySTSCodes are STS error codes worth another attempt: the SDK's
+// throttle codes STS uses (aws/retry DefaultThrottleErrorCodes) and the
+// one it adds for AssumeRoleWithWebIdentity (service/sts
+// finalizeSTSRetryableErrors).
+var temporarySTSCodes = map[string]bool{
+	"IDPCommunicationError": true, "Throttling": true, "ThrottlingException": true,
+	"RequestLimitExceeded": true, "ServiceUnavailable": true, "InternalFailure": true,
+}
+
+// stsSource asks STS for new credentials on every call. The Client around
+// it does the caching, refresh-ahead, locking and backoff; the SDK's own
+// retries are off so that there is one retry policy.
+type stsSource struct {
+	client    *sts.Client
+	roleARN   string
+	session   string
+	duration  time.Duration
+	tokenFile string
+	ts        oauth2.TokenSource
+	fp        string
+}
+
+func newSTSSource(cfg *Config, endpoint, region string) *stsSource {
+	opts := sts.Options{
+		Region:  region,
+		Retryer: aws.NopRetryer{},
+	}
+	if endpoint != "" {
+		opts.BaseEndpoint = aws.String(endpoint)
+	}
+	if cfg.HTTPClient != nil {
+		opts.HTTPClient = cfg.HTTPClient
+	}
+	s := &stsSource{
+		client:    sts.New(opts),
+		roleARN:   cfg.RoleARN,
+		session:   cfg.RoleSessionName,
+		duration:  cfg.Duration,
+		tokenFile: cfg.WebIdentityTokenFile,
+		ts:        cfg.WebIdentity,
+	}
+	from := "token_source"
+	if s.tokenFile != "" {
+		from = "file:" + s.tokenFile
+	}
+	h := sha256.New()
+	for _, v := range []string{"aws_web_identity", s.roleARN, s.session, endpoint, region, strconv.FormatInt(int64(s.duration/time.Second), 10), from} {
+		h.Write([]byte(v))
+		h.Write([]byte{0})
+	}
+	s.fp = hex.EncodeToString(h.Sum(nil)[:12])
+	return s
+}
+
+// Fingerprint identifies the configuration (role, session name, endpoint,
+// region, duration, where the web identity comes from), never a secret, so
+// a stored credential is adopted only by the configuration that fetched it.
+func (s *stsSource) Fingerprint() string { return s.fp }
+
+func (s *stsSource) Token() (*oauth2.Token, error) { return s.TokenContext(context.Background()) }
+
+// TokenContext calls AssumeRoleWithWebIdentity with a web identity token
+// read afresh (the file is re-read each time: kubelet and GitHub rotate it).
+func (s *stsSource) TokenContext(ctx context.Context) (*oauth2.Token, error) {
+	wit, err := s.webIdentity()
+	if err != nil {
+		return nil, err
+	}
+	in := &sts.AssumeRoleWithWebIdentityInput{
+		RoleArn:          aws.String(s.roleARN),
+		RoleSessionName:  aws.String(s.session),
+		WebIdentityToken: aws.String(wit),
+	}
+	if s.duration > 0 {
+		in.DurationSeconds = aws.Int32(int32(s.duration / time.Second))
+	}
+	out, err := s.client.AssumeRoleWithWebIdentity(ctx, in)
+	if err != nil {
+		return nil, stsError(err, wit)
+	}
+	c := out.Credentials
+	if c == nil || c.AccessKeyId == nil || c.SecretAccessKey == nil || c.SessionToken == nil || c.Expiration == nil ||
+		*c.AccessKeyId == "" || *c.SecretAccessKey == "" || *c.SessionToken == "" {
+		return nil, fmt.Errorf("%w: STS answered without complete credentials", tokenmgr.ErrBadTokenResponse)
+	}
+	tok := &oauth2.Token{AccessToken: *c.SessionToken, TokenType: TokenType, Expiry: *c.Expiration}
+	return tok.WithExtra(map[string]any{
+		record.ExtraAWSAccessKeyID:     *c.AccessKeyId,
+		record.ExtraAWSSecretAccessKey: *c.SecretAccessKey,
+	}), nil
+}
+
+// maxTokenFile bounds what is read of a web identity token file.
+const maxTokenFile = 64 << 10
+
+func (s *stsSource) webIdentity() (string, error) {
+	if s.tokenFile != "" {
+		b, err := readLimited(s.tokenFile, maxTokenFile)
+		if err != nil {
+			return "", fmt.Errorf("awscreds: reading the web identity token file: %w", err)
+		}
+		t := strings.TrimSpace(string(b))
+		if t == "" {
+			return "", fmt.Errorf("awscreds: web identity token file %s is empty", s.tokenFile)
+		}
+		return t, nil
+	}
+	tok, err := safeToken(s.ts)
+	if err != nil {
+		return "", fmt.Errorf("awscreds: getting the web identity token: %w", err)
+	}
+	if tok == nil || tok.AccessToken == "" {
+		return "", errors.New("awscreds: the web identity token source returned no token")
+	}
+	return tok.AccessToken, nil
+}
+
+// safeToken calls ts, turning a panic into an error.
+func safeToken(ts oauth2.TokenSource) (tok *oauth2.Token, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			tok, err = nil, fmt.Errorf("awscreds: web identity token source panicked: %v", r)
+		}
+	}()
+	return ts.Token()
+}
+
+func readLimited(path string, n int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, n+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(b)) > n {
+		return nil, fmt.Errorf("%s is larger than %d bytes", path, n)
+	}
+	return b, nil
+}
+
+// stsError turns what the SDK returned into a *tokenmgr.TokenError
+// wrapping an *STSError (an answer) or the network error, marked temporary
+// when another attempt may succeed, with the web identity token blanked.
+func stsError(err error, wit string) error {
+	var ae smithy.APIError
+	if errors.As(err, &ae) {
+		se := &STSError{Code: ae.ErrorCode(), Message: redact(ae.ErrorMessage(), wit)}
+		var re interface{ HTTPStatusCode() int }
+		if errors.As(err, &re) {
+			se.StatusCode = re.HTTPStatusCode()
+		}
+		var rid interface{ ServiceRequestID() string }
+		if errors.As(err, &rid) {
+			se.RequestID = rid.ServiceRequestID()
+		}
+		te := &tokenmgr.TokenError{Code: se.Code, Description: cut(se.Message, 200), StatusCode: se.StatusCode, Err: se}
+		te.Temporary = temporarySTSCodes[se.Code] || se.StatusCode >= 500 || se.StatusCode == http.StatusTooManyRequests
+		var hr interface{ HTTPResponse() *smithyhttp.Response }
+		if errors.As(err, &hr) && hr.HTTPResponse() != nil && hr.HTTPResponse().Response != nil {
+			te.RetryAfter = retryAfter(hr.HTTPResponse().Header.Get("Retry-After"))
+		}
+		return te
+	}
+	re := &redactedError{msg: redact(err.Error(), wit), err: err}
+	var se *smithyhttp.RequestSendError
+	var ne interface{ Timeout() bool }
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return re // the Client tells its own deadline from the caller's
+	}
+	if errors.As(err, &se) || errors.As(err, &ne) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return &tokenmgr.TokenError{Temporary: true, Err: re}
+	}
+	return re
+}
+
+// redactedError keeps an error's chain under a message with the web
+// identity token blanked.
+type redactedError struct {
+	msg string
+	err error
+}
+
+func (e *redactedError) Error() string { return e.msg }
+func (e *redactedError) Unwrap() error { return e.err }
+
+func retryAfter(v string) time.Duration {
+	s, err := strconv.Atoi(strings.TrimSpace(v))
+	if err != nil || s <= 0 {
+		return 0
+	}
+	return min(time.Duration(s)*time.Second, time.Hour)
+}
+
+func redact(s, secret string) string {
+	if len(secret) < 4 {
+		return s
+	}
+	return strings.ReplaceAll(s, secret, "[REDACTED]")
+}
+
+func cut(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
