@@ -20,10 +20,10 @@ const testRole = "arn:aws:iam::123456789012:role/app"
 
 // fixture is an STS, a web identity token file and a Provider using them.
 type fixture struct {
-	srv     *ststest.Server
-	file    string
-	p       *Provider
-	logs    *syncBuffer
+	srv  *ststest.Server
+	file string
+	p    *Provider
+	logs *syncBuffer
 }
 
 type syncBuffer struct {
