@@ -11,7 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/tokenmgr/tokenmgr/internal/oauthtest"
+	"github.com/tokenmgr/tokenmgr/tokenmgrtest"
 )
 
 func TestNewRequiresSource(t *testing.T) {
@@ -21,7 +21,7 @@ func TestNewRequiresSource(t *testing.T) {
 }
 
 func TestClosedClient(t *testing.T) {
-	srv := oauthtest.New(oauthtest.Options{})
+	srv := tokenmgrtest.NewServer(tokenmgrtest.Options{})
 	defer srv.Close()
 	c, err := New(Config{Source: ClientCredentials(ccConfig(srv))})
 	require.NoError(t, err)
@@ -32,7 +32,7 @@ func TestClosedClient(t *testing.T) {
 }
 
 func TestTokenSourceComesBackForTheEarlyRefresh(t *testing.T) {
-	srv := oauthtest.New(oauthtest.Options{Lifetime: time.Hour})
+	srv := tokenmgrtest.NewServer(tokenmgrtest.Options{Lifetime: time.Hour})
 	defer srv.Close()
 	clk := newFakeClock()
 	c, _ := newTestClient(t, Config{Source: ClientCredentials(ccConfig(srv))}, clk)
@@ -47,7 +47,7 @@ func TestTokenSourceComesBackForTheEarlyRefresh(t *testing.T) {
 }
 
 func TestTokenSourceExpiryNeverLaterThanReal(t *testing.T) {
-	srv := oauthtest.New(oauthtest.Options{Lifetime: 4 * time.Second})
+	srv := tokenmgrtest.NewServer(tokenmgrtest.Options{Lifetime: 4 * time.Second})
 	defer srv.Close()
 	c, _ := newTestClient(t, Config{Source: ClientCredentials(ccConfig(srv))}, nil)
 	real, err := c.Token(context.Background())

@@ -19,8 +19,8 @@ import (
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 
-	"github.com/tokenmgr/tokenmgr/internal/oauthtest"
 	"github.com/tokenmgr/tokenmgr/store"
+	"github.com/tokenmgr/tokenmgr/tokenmgrtest"
 )
 
 // Cross-process refresh: real processes (this test binary re-run as a
@@ -109,7 +109,7 @@ func runProcesses(t *testing.T, n int, env ...string) []string {
 }
 
 func TestCrossProcessClientCredentialsRefreshOnce(t *testing.T) {
-	srv := oauthtest.New(oauthtest.Options{})
+	srv := tokenmgrtest.NewServer(tokenmgrtest.Options{})
 	defer srv.Close()
 	path := filepath.Join(t.TempDir(), "creds.enc")
 	hashes := runProcesses(t, 8, "H_STORE="+path, "H_URL="+srv.TokenURL(), "H_ID="+srv.ClientID, "H_SECRET="+srv.ClientSecret)
@@ -120,7 +120,7 @@ func TestCrossProcessClientCredentialsRefreshOnce(t *testing.T) {
 }
 
 func TestCrossProcessRotatingRefreshToken(t *testing.T) {
-	srv := oauthtest.New(oauthtest.Options{Rotate: true})
+	srv := tokenmgrtest.NewServer(tokenmgrtest.Options{Rotate: true})
 	defer srv.Close()
 	path := filepath.Join(t.TempDir(), "creds.enc")
 	env := []string{"H_STORE=" + path, "H_URL=" + srv.TokenURL(), "H_ID=" + srv.ClientID, "H_SECRET=" + srv.ClientSecret, "H_SEED=" + srv.IssueRefreshToken()}

@@ -12,7 +12,7 @@ import (
 	"golang.org/x/oauth2/clientcredentials"
 
 	"github.com/tokenmgr/tokenmgr"
-	"github.com/tokenmgr/tokenmgr/internal/oauthtest"
+	"github.com/tokenmgr/tokenmgr/tokenmgrtest"
 )
 
 // get makes a GET through hc and prints the status and body.
@@ -30,7 +30,7 @@ func get(hc *http.Client, url string) {
 // sends its token. The token server here is an in-process test server;
 // use your provider's token URL and credentials.
 func ExampleNew() {
-	srv := oauthtest.New(oauthtest.Options{})
+	srv := tokenmgrtest.NewServer(tokenmgrtest.Options{})
 	defer srv.Close()
 
 	c, err := tokenmgr.New(tokenmgr.Config{
@@ -59,7 +59,7 @@ func ExampleNew() {
 // NewFromEnv configures a Client from TOKENMGR_* variables, as a program
 // deployed with its credentials in the environment would.
 func ExampleNewFromEnv() {
-	srv := oauthtest.New(oauthtest.Options{})
+	srv := tokenmgrtest.NewServer(tokenmgrtest.Options{})
 	defer srv.Close()
 
 	// Normally set outside the program.
@@ -98,7 +98,7 @@ func ExampleNewFromEnv() {
 // AWS STS does, 403 InvalidClientTokenId), the transport fetches a new one
 // and replays the request once: the caller sees only the 200.
 func ExampleClient_Transport() {
-	srv := oauthtest.New(oauthtest.Options{})
+	srv := tokenmgrtest.NewServer(tokenmgrtest.Options{})
 	defer srv.Close()
 
 	c, err := tokenmgr.New(tokenmgr.Config{
@@ -137,7 +137,7 @@ func ExampleClient_Transport() {
 // TokenSource hands the Client to code that takes an oauth2.TokenSource.
 // The Client still decides when a token is fetched.
 func ExampleClient_TokenSource() {
-	srv := oauthtest.New(oauthtest.Options{})
+	srv := tokenmgrtest.NewServer(tokenmgrtest.Options{})
 	defer srv.Close()
 
 	c, err := tokenmgr.New(tokenmgr.Config{

@@ -19,7 +19,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/tokenmgr/tokenmgr/internal/leakcheck"
-	"github.com/tokenmgr/tokenmgr/internal/oauthtest"
+	"github.com/tokenmgr/tokenmgr/tokenmgrtest"
 )
 
 // Fault injection at the token endpoint.
@@ -133,7 +133,7 @@ func (k *faultClock) sleep(ctx context.Context, d time.Duration) error {
 // it.
 type faultHarness struct {
 	t       *testing.T
-	srv     *oauthtest.Server
+	srv     *tokenmgrtest.Server
 	c       *Client
 	clk     *faultClock
 	tr      *http.Transport
@@ -167,7 +167,7 @@ func newFaultHarness(t *testing.T, o faultOpts) *faultHarness {
 	if o.lifetime == 0 {
 		o.lifetime = time.Hour
 	}
-	h.srv = oauthtest.New(oauthtest.Options{Lifetime: o.lifetime})
+	h.srv = tokenmgrtest.NewServer(tokenmgrtest.Options{Lifetime: o.lifetime})
 	t.Cleanup(h.srv.Close)
 	h.srv.SetHook(func(w http.ResponseWriter, r *http.Request) bool {
 		if r.URL.Path != "/token" {

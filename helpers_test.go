@@ -13,7 +13,7 @@ import (
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 
-	"github.com/tokenmgr/tokenmgr/internal/oauthtest"
+	"github.com/tokenmgr/tokenmgr/tokenmgrtest"
 )
 
 // fakeClock is a settable clock for the timing rules.
@@ -60,7 +60,7 @@ func (f *fakeClock) Add(d time.Duration) {
 	f.mu.Unlock()
 }
 
-func ccConfig(s *oauthtest.Server) *clientcredentials.Config {
+func ccConfig(s *tokenmgrtest.Server) *clientcredentials.Config {
 	// AuthStyleInHeader: auto-detection would send every failing request
 	// twice and blur the request counts.
 	return &clientcredentials.Config{ClientID: s.ClientID, ClientSecret: s.ClientSecret, TokenURL: s.TokenURL(), AuthStyle: oauth2.AuthStyleInHeader}

@@ -17,13 +17,13 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/oauth2"
 
-	"github.com/tokenmgr/tokenmgr/internal/oauthtest"
 	"github.com/tokenmgr/tokenmgr/internal/record"
 	"github.com/tokenmgr/tokenmgr/store"
+	"github.com/tokenmgr/tokenmgr/tokenmgrtest"
 )
 
 func TestInvalidateWithStoreFetchesANewToken(t *testing.T) {
-	srv := oauthtest.New(oauthtest.Options{})
+	srv := tokenmgrtest.NewServer(tokenmgrtest.Options{})
 	defer srv.Close()
 	c, _ := newTestClient(t, Config{Source: ClientCredentials(ccConfig(srv)), Store: store.NewMemory()}, nil)
 	t1, err := c.Token(context.Background())
@@ -53,7 +53,7 @@ func (f *flakyStore) Lock(ctx context.Context, k string) (func(), error) {
 }
 
 func TestRotatedRefreshTokenSurvivesAFailedSave(t *testing.T) {
-	srv := oauthtest.New(oauthtest.Options{Rotate: true, Lifetime: time.Hour})
+	srv := tokenmgrtest.NewServer(tokenmgrtest.Options{Rotate: true, Lifetime: time.Hour})
 	defer srv.Close()
 	st := &flakyStore{Store: store.NewMemory()}
 	cfg := &oauth2.Config{ClientID: srv.ClientID, ClientSecret: srv.ClientSecret, Endpoint: oauth2.Endpoint{TokenURL: srv.TokenURL(), AuthStyle: oauth2.AuthStyleInHeader}}
@@ -75,7 +75,7 @@ func TestRotatedRefreshTokenSurvivesAFailedSave(t *testing.T) {
 }
 
 func TestStoredTokenOfAnotherConfigurationIsNotAdopted(t *testing.T) {
-	srv := oauthtest.New(oauthtest.Options{})
+	srv := tokenmgrtest.NewServer(tokenmgrtest.Options{})
 	defer srv.Close()
 	st := store.NewMemory()
 	a, _ := newTestClient(t, Config{Source: ClientCredentials(ccConfig(srv)), Store: st}, nil)
@@ -100,7 +100,7 @@ func TestStoredTokenOfAnotherConfigurationIsNotAdopted(t *testing.T) {
 }
 
 func TestRotatingRefreshTokenSavedAndReused(t *testing.T) {
-	srv := oauthtest.New(oauthtest.Options{Lifetime: time.Hour, Rotate: true})
+	srv := tokenmgrtest.NewServer(tokenmgrtest.Options{Lifetime: time.Hour, Rotate: true})
 	defer srv.Close()
 	seed := srv.IssueRefreshToken()
 	st := store.NewMemory()
@@ -131,7 +131,7 @@ func TestRotatingRefreshTokenSavedAndReused(t *testing.T) {
 }
 
 func TestTwoClientsOneStoreRefreshOnce(t *testing.T) {
-	srv := oauthtest.New(oauthtest.Options{Lifetime: time.Hour, Rotate: true})
+	srv := tokenmgrtest.NewServer(tokenmgrtest.Options{Lifetime: time.Hour, Rotate: true})
 	defer srv.Close()
 	seed := srv.IssueRefreshToken()
 	st := store.NewMemory()
@@ -154,7 +154,7 @@ func TestTwoClientsOneStoreRefreshOnce(t *testing.T) {
 }
 
 func TestStoreErrorsAreReported(t *testing.T) {
-	srv := oauthtest.New(oauthtest.Options{})
+	srv := tokenmgrtest.NewServer(tokenmgrtest.Options{})
 	defer srv.Close()
 	st := store.NewMemory()
 	require.NoError(t, st.Save(context.Background(), DefaultKey, []byte("not a record")))
@@ -170,7 +170,7 @@ func TestStoreErrorsAreReported(t *testing.T) {
 }
 
 func TestNewerRecordIsNotOverwritten(t *testing.T) {
-	srv := oauthtest.New(oauthtest.Options{})
+	srv := tokenmgrtest.NewServer(tokenmgrtest.Options{})
 	defer srv.Close()
 	st := store.NewMemory()
 	newer := []byte(`{"v":99,"access_token":"x","refresh_token":"future"}`)

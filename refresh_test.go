@@ -22,7 +22,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/oauth2"
 
-	"github.com/tokenmgr/tokenmgr/internal/oauthtest"
+	"github.com/tokenmgr/tokenmgr/tokenmgrtest"
 )
 
 func TestWindowsScaleWithLifetime(t *testing.T) {
@@ -59,7 +59,7 @@ func TestWindowsScaleWithLifetime(t *testing.T) {
 }
 
 func TestConcurrentColdCallersMakeOneRequest(t *testing.T) {
-	srv := oauthtest.New(oauthtest.Options{})
+	srv := tokenmgrtest.NewServer(tokenmgrtest.Options{})
 	defer srv.Close()
 	gate := make(chan struct{})
 	srv.SetHook(func(w http.ResponseWriter, r *http.Request) bool { <-gate; return false })
@@ -95,7 +95,7 @@ func TestConcurrentColdCallersMakeOneRequest(t *testing.T) {
 }
 
 func TestFreshStaleExpired(t *testing.T) {
-	srv := oauthtest.New(oauthtest.Options{Lifetime: time.Hour})
+	srv := tokenmgrtest.NewServer(tokenmgrtest.Options{Lifetime: time.Hour})
 	defer srv.Close()
 	clk := newFakeClock()
 	events := make(chan RefreshEvent, 10)
@@ -140,7 +140,7 @@ func TestFreshStaleExpired(t *testing.T) {
 }
 
 func TestWaiterMayLeaveWithoutCancellingRefresh(t *testing.T) {
-	srv := oauthtest.New(oauthtest.Options{})
+	srv := tokenmgrtest.NewServer(tokenmgrtest.Options{})
 	defer srv.Close()
 	arrived, release := make(chan struct{}), make(chan struct{})
 	var once sync.Once
@@ -167,7 +167,7 @@ func TestWaiterMayLeaveWithoutCancellingRefresh(t *testing.T) {
 }
 
 func TestPermanentErrorIsTypedAndNotRetried(t *testing.T) {
-	srv := oauthtest.New(oauthtest.Options{})
+	srv := tokenmgrtest.NewServer(tokenmgrtest.Options{})
 	defer srv.Close()
 	cfg := ccConfig(srv)
 	cfg.ClientSecret = "wrong-secret-value-123"
@@ -191,7 +191,7 @@ func TestPermanentErrorIsTypedAndNotRetried(t *testing.T) {
 }
 
 func TestTransientErrorsRetriedHonouringRetryAfter(t *testing.T) {
-	srv := oauthtest.New(oauthtest.Options{})
+	srv := tokenmgrtest.NewServer(tokenmgrtest.Options{})
 	defer srv.Close()
 	var mu sync.Mutex
 	n := 0
@@ -228,7 +228,7 @@ func TestTransientErrorsRetriedHonouringRetryAfter(t *testing.T) {
 }
 
 func TestTransientRetriesStopAtDeadline(t *testing.T) {
-	srv := oauthtest.New(oauthtest.Options{})
+	srv := tokenmgrtest.NewServer(tokenmgrtest.Options{})
 	defer srv.Close()
 	srv.SetHook(func(w http.ResponseWriter, r *http.Request) bool {
 		w.WriteHeader(http.StatusBadGateway)
@@ -248,7 +248,7 @@ func TestTransientRetriesStopAtDeadline(t *testing.T) {
 }
 
 func TestBackgroundFailureKeepsTokenAndRetries(t *testing.T) {
-	srv := oauthtest.New(oauthtest.Options{Lifetime: time.Hour})
+	srv := tokenmgrtest.NewServer(tokenmgrtest.Options{Lifetime: time.Hour})
 	defer srv.Close()
 	clk := newFakeClock()
 	events := make(chan RefreshEvent, 100)
@@ -293,7 +293,7 @@ func TestBackgroundFailureKeepsTokenAndRetries(t *testing.T) {
 }
 
 func TestOutageServesValidTokenWithFewAttempts(t *testing.T) {
-	srv := oauthtest.New(oauthtest.Options{Lifetime: time.Hour})
+	srv := tokenmgrtest.NewServer(tokenmgrtest.Options{Lifetime: time.Hour})
 	defer srv.Close()
 	clk := newFakeClock()
 	failures := make(chan struct{}, 1000)
@@ -351,7 +351,7 @@ func TestOutageServesValidTokenWithFewAttempts(t *testing.T) {
 }
 
 func TestSameTokenFromCachingSourceDoesNotLoop(t *testing.T) {
-	srv := oauthtest.New(oauthtest.Options{})
+	srv := tokenmgrtest.NewServer(tokenmgrtest.Options{})
 	defer srv.Close()
 	// cfg.TokenSource caches: it hands back the token being replaced.
 	cached := ccConfig(srv).TokenSource(context.Background())
@@ -381,7 +381,7 @@ func TestExpiresInGarbage(t *testing.T) {
 		{"error in 200", `{"error":"invalid_grant"}`, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			srv := oauthtest.New(oauthtest.Options{})
+			srv := tokenmgrtest.NewServer(tokenmgrtest.Options{})
 			defer srv.Close()
 			srv.SetHook(func(w http.ResponseWriter, r *http.Request) bool {
 				w.Header().Set("Content-Type", "application/json")
@@ -637,7 +637,7 @@ func newSimClient(t *testing.T, cfg Config, k *simClock, sleeps *[]time.Duration
 // at the endpoint, failing, and retried, every caller gets the current
 // token at once; the retry replaces it before it expires.
 func TestBackgroundRefreshFailureNoWait(t *testing.T) {
-	srv := oauthtest.New(oauthtest.Options{Lifetime: time.Hour})
+	srv := tokenmgrtest.NewServer(tokenmgrtest.Options{Lifetime: time.Hour})
 	defer srv.Close()
 
 	// Token requests after the first are held until the test lets them
@@ -797,7 +797,7 @@ func TestBackgroundRefreshFailureNoWait(t *testing.T) {
 // requests however many calls are made; once it expires, Token fails with
 // the endpoint's error.
 func TestOutageServesUntilExpiry(t *testing.T) {
-	srv := oauthtest.New(oauthtest.Options{Lifetime: time.Hour})
+	srv := tokenmgrtest.NewServer(tokenmgrtest.Options{Lifetime: time.Hour})
 	defer srv.Close()
 
 	const reqLatency = 20 * time.Millisecond // simulated, on the Client's clock

@@ -27,8 +27,8 @@ import (
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 
-	"github.com/tokenmgr/tokenmgr/internal/oauthtest"
 	"github.com/tokenmgr/tokenmgr/store"
+	"github.com/tokenmgr/tokenmgr/tokenmgrtest"
 )
 
 // Secrets never shown.
@@ -304,7 +304,7 @@ func (k *secretKit) logText() string {
 }
 
 // apiGet sends GET path through c's transport and returns the status.
-func apiGet(t *testing.T, c *Client, srv *oauthtest.Server, path string) int {
+func apiGet(t *testing.T, c *Client, srv *tokenmgrtest.Server, path string) int {
 	t.Helper()
 	tr := &http.Transport{}
 	t.Cleanup(tr.CloseIdleConnections)
@@ -321,7 +321,7 @@ func TestSecretsNeverShown(t *testing.T) {
 
 	t.Run("client credentials", func(t *testing.T) {
 		k := newSecretKit(t)
-		srv := oauthtest.New(oauthtest.Options{})
+		srv := tokenmgrtest.NewServer(tokenmgrtest.Options{})
 		t.Cleanup(srv.Close)
 		k.secret("client secret", srv.ClientSecret)
 		c := k.newClient(Config{Source: ClientCredentials(ccConfig(srv)), OnRefresh: func(ev RefreshEvent) { k.show("RefreshEvent", ev) }})
@@ -335,7 +335,7 @@ func TestSecretsNeverShown(t *testing.T) {
 
 	t.Run("refresh token rotation with an encrypted file store", func(t *testing.T) {
 		k := newSecretKit(t)
-		srv := oauthtest.New(oauthtest.Options{Rotate: true})
+		srv := tokenmgrtest.NewServer(tokenmgrtest.Options{Rotate: true})
 		t.Cleanup(srv.Close)
 		k.secret("client secret", srv.ClientSecret)
 		seed := srv.IssueRefreshToken()
@@ -381,7 +381,7 @@ func TestSecretsNeverShown(t *testing.T) {
 
 	t.Run("transport replay after revocation", func(t *testing.T) {
 		k := newSecretKit(t)
-		srv := oauthtest.New(oauthtest.Options{})
+		srv := tokenmgrtest.NewServer(tokenmgrtest.Options{})
 		t.Cleanup(srv.Close)
 		k.secret("client secret", srv.ClientSecret)
 		c := k.newClient(Config{Source: ClientCredentials(ccConfig(srv))})
@@ -407,7 +407,7 @@ func TestSecretsNeverShown(t *testing.T) {
 
 	t.Run("permanent invalid_client", func(t *testing.T) {
 		k := newSecretKit(t)
-		srv := oauthtest.New(oauthtest.Options{})
+		srv := tokenmgrtest.NewServer(tokenmgrtest.Options{})
 		t.Cleanup(srv.Close)
 		k.secret("client secret", srv.ClientSecret)
 		cfg := ccConfig(srv)
@@ -432,7 +432,7 @@ func TestSecretsNeverShown(t *testing.T) {
 
 	t.Run("invalid_grant", func(t *testing.T) {
 		k := newSecretKit(t)
-		srv := oauthtest.New(oauthtest.Options{Rotate: true})
+		srv := tokenmgrtest.NewServer(tokenmgrtest.Options{Rotate: true})
 		t.Cleanup(srv.Close)
 		k.secret("client secret", srv.ClientSecret)
 		dead := "rt-" + strings.ToLower(k.distinctive("dead refresh token"))
@@ -502,7 +502,7 @@ func TestSecretsNeverShown(t *testing.T) {
 
 	t.Run("env config", func(t *testing.T) {
 		k := newSecretKit(t)
-		srv := oauthtest.New(oauthtest.Options{})
+		srv := tokenmgrtest.NewServer(tokenmgrtest.Options{})
 		t.Cleanup(srv.Close)
 		k.secret("client secret", srv.ClientSecret)
 		pass := k.distinctive("store passphrase")
@@ -626,7 +626,7 @@ func TestSecretsNeverShown(t *testing.T) {
 func TestSecretsEchoedByEndpoint(t *testing.T) {
 	for _, grant := range []string{"client_credentials", "refresh_token"} {
 		t.Run(grant, func(t *testing.T) {
-			srv := oauthtest.New(oauthtest.Options{})
+			srv := tokenmgrtest.NewServer(tokenmgrtest.Options{})
 			defer srv.Close()
 			srv.SetHook(func(w http.ResponseWriter, r *http.Request) bool {
 				r.ParseForm()
@@ -718,7 +718,7 @@ func assertStoreFileModes(t *testing.T, path string) {
 // the token, whether the Client attaches it as Authorization or with a
 // custom Attach; a redirect back to the original host does.
 func TestSecretsRedirectNeverCarriesToken(t *testing.T) {
-	srv := oauthtest.New(oauthtest.Options{})
+	srv := tokenmgrtest.NewServer(tokenmgrtest.Options{})
 	defer srv.Close()
 
 	// other records every request's headers and URL.
@@ -810,7 +810,7 @@ func TestSecretsRedirectNeverCarriesToken(t *testing.T) {
 // the base transport sees the request; a redirect that downgrades to http
 // gets no token either.
 func TestSecretsPlainHTTPNeverCarriesToken(t *testing.T) {
-	srv := oauthtest.New(oauthtest.Options{})
+	srv := tokenmgrtest.NewServer(tokenmgrtest.Options{})
 	defer srv.Close()
 	c, _ := newTestClient(t, Config{Source: ClientCredentials(ccConfig(srv)), AllowedHosts: []string{"api.example.com", "*.svc.example.com", "127.0.0.1", "localhost"}}, nil)
 	tok, err := c.Token(context.Background())
@@ -939,7 +939,7 @@ func TestSecretsEnvByValue(t *testing.T) {
 
 func TestErrorValueHoldsNoCredentials(t *testing.T) {
 	for _, style := range []oauth2.AuthStyle{oauth2.AuthStyleInHeader, oauth2.AuthStyleInParams} {
-		srv := oauthtest.New(oauthtest.Options{})
+		srv := tokenmgrtest.NewServer(tokenmgrtest.Options{})
 		cc := ccConfig(srv)
 		cc.ClientSecret, cc.AuthStyle = "wrong-secret-1234", style
 		c, _ := newTestClient(t, Config{Source: ClientCredentials(cc)}, nil)
@@ -978,7 +978,7 @@ func TestSecretsEchoedInEveryEncoding(t *testing.T) {
 	for _, style := range []oauth2.AuthStyle{oauth2.AuthStyleInHeader, oauth2.AuthStyleInParams, oauth2.AuthStyleAutoDetect} {
 		for _, grant := range []string{"client_credentials", "refresh_token"} {
 			t.Run(fmt.Sprintf("%s/style%d", grant, style), func(t *testing.T) {
-				srv := oauthtest.New(oauthtest.Options{})
+				srv := tokenmgrtest.NewServer(tokenmgrtest.Options{})
 				defer srv.Close()
 				srv.SetHook(func(w http.ResponseWriter, r *http.Request) bool {
 					body, _ := io.ReadAll(r.Body)

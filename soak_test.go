@@ -16,11 +16,11 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tokenmgr/tokenmgr/internal/leakcheck"
-	"github.com/tokenmgr/tokenmgr/internal/oauthtest"
+	"github.com/tokenmgr/tokenmgr/tokenmgrtest"
 )
 
 // TestSoak drives 50 goroutines through the transport against the
-// oauthtest API for TOKENMGR_SOAK_DURATION (default 30s) while tokens
+// tokenmgrtest API for TOKENMGR_SOAK_DURATION (default 30s) while tokens
 // expire every 2 seconds and the token endpoint answers 503 to 20% of
 // requests (seeded RNG, so a run's sequence of failures is repeatable).
 //
@@ -78,7 +78,7 @@ func TestSoak(t *testing.T) {
 	)
 
 	snap := leakcheck.Take()
-	srv := oauthtest.New(oauthtest.Options{Lifetime: lifetime})
+	srv := tokenmgrtest.NewServer(tokenmgrtest.Options{Lifetime: lifetime})
 	var rngMu sync.Mutex
 	rng := rand.New(rand.NewPCG(2026, 5))
 	var injected atomic.Int64

@@ -10,8 +10,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/tokenmgr/tokenmgr/internal/oauthtest"
 	"github.com/tokenmgr/tokenmgr/store"
+	"github.com/tokenmgr/tokenmgr/tokenmgrtest"
 )
 
 // downStore is a shared store whose server does not answer: every call
@@ -27,7 +27,7 @@ func (d downStore) Delete(context.Context, string) error         { return d.err 
 // event and stats, and logs it at debug level only, not once per refresh
 // at warning and error level. Any other store error is still a warning.
 func TestUnavailableSharedStoreIsNotLoggedPerRefresh(t *testing.T) {
-	srv := oauthtest.New(oauthtest.Options{})
+	srv := tokenmgrtest.NewServer(tokenmgrtest.Options{})
 	defer srv.Close()
 	for _, tc := range []struct {
 		name string

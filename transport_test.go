@@ -20,12 +20,12 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/oauth2"
 
-	"github.com/tokenmgr/tokenmgr/internal/oauthtest"
 	"github.com/tokenmgr/tokenmgr/store"
+	"github.com/tokenmgr/tokenmgr/tokenmgrtest"
 )
 
 func TestTransportAttachesTokenWithoutTouchingRequest(t *testing.T) {
-	srv := oauthtest.New(oauthtest.Options{})
+	srv := tokenmgrtest.NewServer(tokenmgrtest.Options{})
 	defer srv.Close()
 	c, _ := newTestClient(t, Config{Source: ClientCredentials(ccConfig(srv))}, nil)
 	req, _ := http.NewRequest("GET", srv.URL+"/v1/things", nil)
@@ -40,7 +40,7 @@ func TestTransportAttachesTokenWithoutTouchingRequest(t *testing.T) {
 }
 
 func TestTransportReplaysOnceAfterInvalidToken(t *testing.T) {
-	srv := oauthtest.New(oauthtest.Options{})
+	srv := tokenmgrtest.NewServer(tokenmgrtest.Options{})
 	defer srv.Close()
 	c, _ := newTestClient(t, Config{Source: ClientCredentials(ccConfig(srv))}, nil)
 	hc := c.HTTPClient()
@@ -76,7 +76,7 @@ func TestTransportReplaysOnceAfterInvalidToken(t *testing.T) {
 }
 
 func TestTransportSecondRejectionGoesToCaller(t *testing.T) {
-	srv := oauthtest.New(oauthtest.Options{})
+	srv := tokenmgrtest.NewServer(tokenmgrtest.Options{})
 	defer srv.Close()
 	srv.SetHook(func(w http.ResponseWriter, r *http.Request) bool {
 		if r.URL.Path == "/token" {
@@ -84,7 +84,7 @@ func TestTransportSecondRejectionGoesToCaller(t *testing.T) {
 		}
 		w.Header().Set("Content-Type", "text/xml")
 		w.WriteHeader(http.StatusForbidden)
-		io.WriteString(w, oauthtest.AWSInvalidClientTokenId)
+		io.WriteString(w, tokenmgrtest.AWSInvalidClientTokenId)
 		return true
 	})
 	c, _ := newTestClient(t, Config{Source: ClientCredentials(ccConfig(srv))}, nil)
@@ -93,13 +93,13 @@ func TestTransportSecondRejectionGoesToCaller(t *testing.T) {
 	b, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	assert.Equal(t, http.StatusForbidden, resp.StatusCode)
-	assert.Equal(t, oauthtest.AWSInvalidClientTokenId, string(b), "body intact")
+	assert.Equal(t, tokenmgrtest.AWSInvalidClientTokenId, string(b), "body intact")
 	assert.EqualValues(t, 2, srv.APIRequests.Load(), "sent twice, no loop")
 	assert.EqualValues(t, 2, srv.TokenRequests.Load())
 }
 
 func TestTransportNeverResendsUnrewindableBody(t *testing.T) {
-	srv := oauthtest.New(oauthtest.Options{})
+	srv := tokenmgrtest.NewServer(tokenmgrtest.Options{})
 	defer srv.Close()
 	c, _ := newTestClient(t, Config{Source: ClientCredentials(ccConfig(srv))}, nil)
 	tok, err := c.Token(context.Background())
@@ -120,7 +120,7 @@ func TestTransportNeverResendsUnrewindableBody(t *testing.T) {
 }
 
 func TestTransportConcurrentRejectionsOneRefresh(t *testing.T) {
-	srv := oauthtest.New(oauthtest.Options{})
+	srv := tokenmgrtest.NewServer(tokenmgrtest.Options{})
 	defer srv.Close()
 	c, _ := newTestClient(t, Config{Source: ClientCredentials(ccConfig(srv))}, nil)
 	tok, err := c.Token(context.Background())
@@ -175,7 +175,7 @@ func TestTransportDoesNotRetryOtherErrors(t *testing.T) {
 		{"clock skew", 403, nil, "<ErrorResponse><Error><Code>RequestExpired</Code></Error></ErrorResponse>"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			srv := oauthtest.New(oauthtest.Options{})
+			srv := tokenmgrtest.NewServer(tokenmgrtest.Options{})
 			defer srv.Close()
 			srv.SetHook(func(w http.ResponseWriter, r *http.Request) bool {
 				if r.URL.Path == "/token" {
@@ -207,7 +207,7 @@ func TestTransportRedirectToOtherHostGetsNoToken(t *testing.T) {
 		otherAuth.Store(r.Header.Get("Authorization"))
 	}))
 	defer other.Close()
-	srv := oauthtest.New(oauthtest.Options{})
+	srv := tokenmgrtest.NewServer(tokenmgrtest.Options{})
 	defer srv.Close()
 	srv.SetHook(func(w http.ResponseWriter, r *http.Request) bool {
 		switch r.URL.Path {
@@ -296,7 +296,7 @@ func TestTransportHostPolicy(t *testing.T) {
 }
 
 func TestTransportEarlyErrorClosesBody(t *testing.T) {
-	srv := oauthtest.New(oauthtest.Options{})
+	srv := tokenmgrtest.NewServer(tokenmgrtest.Options{})
 	defer srv.Close()
 	cfg := ccConfig(srv)
 	cfg.ClientSecret = "nope"
@@ -331,7 +331,7 @@ func TestCustomAttach(t *testing.T) {
 }
 
 func TestUnrewindableRejectionWithStoreNextRequestGetsNewToken(t *testing.T) {
-	srv := oauthtest.New(oauthtest.Options{})
+	srv := tokenmgrtest.NewServer(tokenmgrtest.Options{})
 	defer srv.Close()
 	c, _ := newTestClient(t, Config{Source: ClientCredentials(ccConfig(srv)), Store: store.NewMemory()}, nil)
 	t1, err := c.Token(context.Background())
@@ -352,7 +352,7 @@ func TestUnrewindableRejectionWithStoreNextRequestGetsNewToken(t *testing.T) {
 }
 
 func TestAlwaysRejectingAPIIsDamped(t *testing.T) {
-	srv := oauthtest.New(oauthtest.Options{})
+	srv := tokenmgrtest.NewServer(tokenmgrtest.Options{})
 	defer srv.Close()
 	srv.SetHook(func(w http.ResponseWriter, r *http.Request) bool {
 		if r.URL.Path == "/api" {

@@ -22,7 +22,7 @@ import (
 	"golang.org/x/oauth2/clientcredentials"
 
 	"github.com/tokenmgr/tokenmgr"
-	"github.com/tokenmgr/tokenmgr/internal/oauthtest"
+	"github.com/tokenmgr/tokenmgr/tokenmgrtest"
 )
 
 const (
@@ -33,7 +33,7 @@ const (
 	peerGuard           = 15 * time.Second      // no side may take longer than this
 )
 
-func peerCCConfig(s *oauthtest.Server) *clientcredentials.Config {
+func peerCCConfig(s *tokenmgrtest.Server) *clientcredentials.Config {
 	return &clientcredentials.Config{ClientID: s.ClientID, ClientSecret: s.ClientSecret, TokenURL: s.TokenURL()}
 }
 
@@ -57,7 +57,7 @@ func peerGoogleSource(cfg *clientcredentials.Config) auth.TokenProvider {
 
 // peerEndpoint makes srv's token endpoint take latency to answer, and
 // answer 500 to the token requests (numbered from 1) that fail says.
-func peerEndpoint(srv *oauthtest.Server, latency time.Duration, fail func(n int64) bool) *atomic.Int64 {
+func peerEndpoint(srv *tokenmgrtest.Server, latency time.Duration, fail func(n int64) bool) *atomic.Int64 {
 	var n atomic.Int64
 	srv.SetHook(func(w http.ResponseWriter, r *http.Request) bool {
 		if r.URL.Path != "/token" {
@@ -233,7 +233,7 @@ func peerRatio(t *testing.T, peer string, measure func(t *testing.T) (tm, other 
 func boundaryOnce(t *testing.T) (tmWorst, oaWorst time.Duration) {
 	const lifetime, early = 3 * time.Second, time.Second
 
-	srv := oauthtest.New(oauthtest.Options{Lifetime: lifetime})
+	srv := tokenmgrtest.NewServer(tokenmgrtest.Options{Lifetime: lifetime})
 	defer srv.Close()
 	peerEndpoint(srv, peerEndpointLatency, nil)
 	cc := peerCCConfig(srv)
@@ -339,7 +339,7 @@ func backgroundFailureOnce(t *testing.T) (tmWorst, ggWorst time.Duration) {
 	const lifetime, early = 3 * time.Second, 1500 * time.Millisecond
 	failSecond := func(n int64) bool { return n == 2 }
 
-	tmSrv := oauthtest.New(oauthtest.Options{Lifetime: lifetime})
+	tmSrv := tokenmgrtest.NewServer(tokenmgrtest.Options{Lifetime: lifetime})
 	defer tmSrv.Close()
 	tmReqs := peerEndpoint(tmSrv, peerEndpointLatency, failSecond)
 	var evMu sync.Mutex
@@ -359,7 +359,7 @@ func backgroundFailureOnce(t *testing.T) (tmWorst, ggWorst time.Duration) {
 	}
 	defer c.Close()
 
-	ggSrv := oauthtest.New(oauthtest.Options{Lifetime: lifetime})
+	ggSrv := tokenmgrtest.NewServer(tokenmgrtest.Options{Lifetime: lifetime})
 	defer ggSrv.Close()
 	ggReqs := peerEndpoint(ggSrv, peerEndpointLatency, failSecond)
 	gg := auth.NewCachedTokenProvider(peerGoogleSource(peerCCConfig(ggSrv)), &auth.CachedTokenProviderOptions{ExpireEarly: early})

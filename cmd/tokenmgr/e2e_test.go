@@ -1,7 +1,7 @@
 package main
 
 // End-to-end tests: the binary TestMain builds, run with a controlled
-// environment against real servers (internal/oauthtest, and a JWT issuer
+// environment against real servers (tokenmgrtest, and a JWT issuer
 // made with go-jose in helpers_test.go). Every run is checked for secrets
 // in its output (see exe).
 
@@ -15,19 +15,19 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 
-	"github.com/tokenmgr/tokenmgr/internal/oauthtest"
+	"github.com/tokenmgr/tokenmgr/tokenmgrtest"
 )
 
-func oauthServer(t *testing.T, opt oauthtest.Options) (*oauthtest.Server, *secrets) {
+func oauthServer(t *testing.T, opt tokenmgrtest.Options) (*tokenmgrtest.Server, *secrets) {
 	t.Helper()
-	s := oauthtest.New(opt)
+	s := tokenmgrtest.NewServer(opt)
 	t.Cleanup(s.Close)
 	sec := &secrets{}
 	sec.add(s.ClientSecret)
 	return s, sec
 }
 
-func oauthVars(s *oauthtest.Server) vars {
+func oauthVars(s *tokenmgrtest.Server) vars {
 	return vars{"TOKENMGR_TOKEN_URL": s.TokenURL(), "TOKENMGR_CLIENT_ID": s.ClientID, "TOKENMGR_CLIENT_SECRET": s.ClientSecret}
 }
 
@@ -47,7 +47,7 @@ func wantCode(t *testing.T, r result, code int) {
 
 func TestE2ETokenPrintsTokenAlone(t *testing.T) {
 	t.Parallel()
-	s, sec := oauthServer(t, oauthtest.Options{})
+	s, sec := oauthServer(t, tokenmgrtest.Options{})
 	env := fileStoreVars(t).with(oauthVars(s).flat()...)
 
 	r := exe(t, sec, env, "token")
@@ -72,7 +72,7 @@ func TestE2ETokenPrintsTokenAlone(t *testing.T) {
 
 func TestE2ETokenFailsWithOneLine(t *testing.T) {
 	t.Parallel()
-	s, sec := oauthServer(t, oauthtest.Options{})
+	s, sec := oauthServer(t, tokenmgrtest.Options{})
 	wrong := "wrong-secret-" + randText(t)
 	sec.add(wrong)
 	for _, tc := range []struct {
@@ -185,7 +185,7 @@ func TestE2EDoctorHealthy(t *testing.T) {
 
 func TestE2EDoctorWrongClientSecret(t *testing.T) {
 	t.Parallel()
-	s, sec := oauthServer(t, oauthtest.Options{})
+	s, sec := oauthServer(t, tokenmgrtest.Options{})
 	wrong := "wrong-secret-" + randText(t)
 	sec.add(wrong)
 	r := exe(t, sec, oauthVars(s).with("TOKENMGR_CLIENT_SECRET", wrong, "TOKENMGR_STORE", "memory"), "doctor")
@@ -211,7 +211,7 @@ func TestE2EDoctorClockSkew(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			s, sec := oauthServer(t, oauthtest.Options{})
+			s, sec := oauthServer(t, tokenmgrtest.Options{})
 			s.SetHook(func(w http.ResponseWriter, r *http.Request) bool {
 				if r.URL.Path == "/token" {
 					w.Header().Set("Date", time.Now().Add(tc.off).UTC().Format(http.TimeFormat))
@@ -301,7 +301,7 @@ func TestE2EDoctorSignatureMismatch(t *testing.T) {
 
 func TestE2EDoctorInvalidGrant(t *testing.T) {
 	t.Parallel()
-	s, sec := oauthServer(t, oauthtest.Options{Rotate: true})
+	s, sec := oauthServer(t, tokenmgrtest.Options{Rotate: true})
 	seed := s.IssueRefreshToken()
 	sec.add(seed)
 	refresh := vars{"TOKENMGR_TOKEN_URL": s.TokenURL(), "TOKENMGR_CLIENT_ID": s.ClientID, "TOKENMGR_REFRESH_TOKEN": seed}
@@ -336,7 +336,7 @@ func TestE2EDoctorInvalidGrant(t *testing.T) {
 
 func TestE2EDoctorCheckURL(t *testing.T) {
 	t.Parallel()
-	s, sec := oauthServer(t, oauthtest.Options{})
+	s, sec := oauthServer(t, tokenmgrtest.Options{})
 	env := fileStoreVars(t).with(oauthVars(s).flat()...).with("TOKENMGR_CHECK_URL", s.URL+"/v1/whoami")
 
 	r := exe(t, sec, env, "token")
@@ -366,7 +366,7 @@ func TestE2EDoctorCheckURL(t *testing.T) {
 
 func TestE2EDoctorWrongStorePassphrase(t *testing.T) {
 	t.Parallel()
-	s, sec := oauthServer(t, oauthtest.Options{})
+	s, sec := oauthServer(t, tokenmgrtest.Options{})
 	env := fileStoreVars(t).with(oauthVars(s).flat()...)
 	wantCode(t, exe(t, sec, env, "token"), 0)
 	wrong := "not the passphrase " + randText(t)
@@ -422,7 +422,7 @@ func TestE2EHelp(t *testing.T) {
 // that no secret shows anywhere but on the stdout of "token".
 func TestE2ENoSecretInAnyOutput(t *testing.T) {
 	t.Parallel()
-	s, sec := oauthServer(t, oauthtest.Options{Rotate: true})
+	s, sec := oauthServer(t, tokenmgrtest.Options{Rotate: true})
 	seed := s.IssueRefreshToken()
 	static := "static-" + randText(t)
 	sec.add(seed, static)
@@ -478,7 +478,7 @@ func TestE2EDoctorOAuthErrors(t *testing.T) {
 	} {
 		t.Run(tc.code, func(t *testing.T) {
 			t.Parallel()
-			s, sec := oauthServer(t, oauthtest.Options{})
+			s, sec := oauthServer(t, tokenmgrtest.Options{})
 			// The endpoint checks the client, then refuses the request as a
 			// real authorization server would.
 			s.SetHook(func(w http.ResponseWriter, r *http.Request) bool {
@@ -499,7 +499,7 @@ func TestE2EDoctorOAuthErrors(t *testing.T) {
 
 func TestE2ETokenRefreshesExpiredStoredToken(t *testing.T) {
 	t.Parallel()
-	s, sec := oauthServer(t, oauthtest.Options{Lifetime: time.Second})
+	s, sec := oauthServer(t, tokenmgrtest.Options{Lifetime: time.Second})
 	env := fileStoreVars(t).with(oauthVars(s).flat()...)
 	r := exe(t, sec, env, "token")
 	wantCode(t, r, 0)
@@ -522,7 +522,7 @@ func TestE2ETokenRefreshesExpiredStoredToken(t *testing.T) {
 
 func TestE2EConcurrentProcessesFetchOnce(t *testing.T) {
 	t.Parallel()
-	s, sec := oauthServer(t, oauthtest.Options{})
+	s, sec := oauthServer(t, tokenmgrtest.Options{})
 	env := fileStoreVars(t).with(oauthVars(s).flat()...)
 	const n = 5
 	out := make(chan result, n)

@@ -111,7 +111,7 @@ func (r result) String() string {
 	return fmt.Sprintf("exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
 }
 
-// secretPattern matches the tokens internal/oauthtest issues.
+// secretPattern matches the tokens tokenmgrtest issues.
 var secretPattern = regexp.MustCompile(`\b(at|rt)-[0-9a-f]{32}\b`)
 
 // secrets collects the secrets a test must never see in output.

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tokenmgr/tokenmgr/internal/oauthtest"
+	"github.com/tokenmgr/tokenmgr/tokenmgrtest"
 )
 
 func TestRunUsage(t *testing.T) {
@@ -50,7 +50,7 @@ func TestRunUsage(t *testing.T) {
 }
 
 func TestFlagsOverrideEnvironment(t *testing.T) {
-	s := oauthtest.New(oauthtest.Options{})
+	s := tokenmgrtest.NewServer(tokenmgrtest.Options{})
 	defer s.Close()
 	a, b := fileStoreVars(t), fileStoreVars(t)
 	env := a.with(oauthVars(s).flat()...)
@@ -125,7 +125,7 @@ func TestStatusStaticJWT(t *testing.T) {
 }
 
 func TestDoctorOfflineNeedsNoNetwork(t *testing.T) {
-	s := oauthtest.New(oauthtest.Options{})
+	s := tokenmgrtest.NewServer(tokenmgrtest.Options{})
 	env := fileStoreVars(t).with(oauthVars(s).flat()...)
 	if r := runIn(env, "token"); r.code != 0 {
 		t.Fatal(r)

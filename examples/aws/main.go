@@ -32,7 +32,7 @@ import (
 	"golang.org/x/oauth2/clientcredentials"
 
 	"github.com/tokenmgr/tokenmgr"
-	"github.com/tokenmgr/tokenmgr/internal/oauthtest"
+	"github.com/tokenmgr/tokenmgr/tokenmgrtest"
 )
 
 // dynamoExpired is what DynamoDB answers (400) for an expired token.
@@ -43,7 +43,7 @@ const getItem = `{"TableName":"Music","Key":{"Artist":{"S":"No One You Know"}}}`
 // awsAPI is the protected API. Tokens are checked against the token
 // server, so Revoke there makes them fail here.
 type awsAPI struct {
-	tokens               *oauthtest.Server
+	tokens               *tokenmgrtest.Server
 	requests, rejected   atomic.Int64
 	stsReject, ddbReject atomic.Int64
 }
@@ -59,7 +59,7 @@ func (a *awsAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			a.stsReject.Add(1)
 			w.Header().Set("Content-Type", "text/xml")
 			w.WriteHeader(http.StatusForbidden)
-			io.WriteString(w, oauthtest.AWSInvalidClientTokenId)
+			io.WriteString(w, tokenmgrtest.AWSInvalidClientTokenId)
 			return
 		}
 		w.Header().Set("Content-Type", "text/xml")
@@ -95,7 +95,7 @@ func main() {
 
 func run() error {
 	ctx := context.Background()
-	tokens := oauthtest.New(oauthtest.Options{})
+	tokens := tokenmgrtest.NewServer(tokenmgrtest.Options{})
 	defer tokens.Close()
 	api := &awsAPI{tokens: tokens}
 	apiSrv := httptest.NewServer(api)

@@ -27,8 +27,8 @@ import (
 	"golang.org/x/oauth2/clientcredentials"
 
 	"github.com/tokenmgr/tokenmgr"
-	"github.com/tokenmgr/tokenmgr/internal/oauthtest"
 	"github.com/tokenmgr/tokenmgr/store"
+	"github.com/tokenmgr/tokenmgr/tokenmgrtest"
 )
 
 func main() {
@@ -39,7 +39,7 @@ func main() {
 
 func run() error {
 	ctx := context.Background()
-	srv := oauthtest.New(oauthtest.Options{})
+	srv := tokenmgrtest.NewServer(tokenmgrtest.Options{})
 	defer srv.Close()
 
 	dir, err := os.MkdirTemp("", "tokenmgr-encryptedfile-")

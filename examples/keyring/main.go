@@ -29,8 +29,8 @@ import (
 	"golang.org/x/oauth2/clientcredentials"
 
 	"github.com/tokenmgr/tokenmgr"
-	"github.com/tokenmgr/tokenmgr/internal/oauthtest"
 	"github.com/tokenmgr/tokenmgr/store"
+	"github.com/tokenmgr/tokenmgr/tokenmgrtest"
 )
 
 const (
@@ -63,7 +63,7 @@ func run() error {
 		}
 	}()
 
-	srv := oauthtest.New(oauthtest.Options{})
+	srv := tokenmgrtest.NewServer(tokenmgrtest.Options{})
 	defer srv.Close()
 	newClient := func() (*tokenmgr.Client, error) {
 		return tokenmgr.New(tokenmgr.Config{

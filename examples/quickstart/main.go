@@ -21,11 +21,11 @@ import (
 	"golang.org/x/oauth2/clientcredentials"
 
 	"github.com/tokenmgr/tokenmgr"
-	"github.com/tokenmgr/tokenmgr/internal/oauthtest"
+	"github.com/tokenmgr/tokenmgr/tokenmgrtest"
 )
 
 func main() {
-	srv := oauthtest.New(oauthtest.Options{Lifetime: 3 * time.Second})
+	srv := tokenmgrtest.NewServer(tokenmgrtest.Options{Lifetime: 3 * time.Second})
 	defer srv.Close()
 
 	var early, expired atomic.Int64

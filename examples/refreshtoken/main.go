@@ -29,8 +29,8 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/tokenmgr/tokenmgr"
-	"github.com/tokenmgr/tokenmgr/internal/oauthtest"
 	"github.com/tokenmgr/tokenmgr/store"
+	"github.com/tokenmgr/tokenmgr/tokenmgrtest"
 )
 
 const lifetime = 2 * time.Second
@@ -42,7 +42,7 @@ func main() {
 }
 
 func run() error {
-	srv := oauthtest.New(oauthtest.Options{Lifetime: lifetime, Rotate: true})
+	srv := tokenmgrtest.NewServer(tokenmgrtest.Options{Lifetime: lifetime, Rotate: true})
 	defer srv.Close()
 	seed := srv.IssueRefreshToken() // what the user's one-time login produced
 

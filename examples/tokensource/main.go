@@ -28,7 +28,7 @@ import (
 	"golang.org/x/oauth2/clientcredentials"
 
 	"github.com/tokenmgr/tokenmgr"
-	"github.com/tokenmgr/tokenmgr/internal/oauthtest"
+	"github.com/tokenmgr/tokenmgr/tokenmgrtest"
 )
 
 const lifetime = 2 * time.Second
@@ -40,7 +40,7 @@ func main() {
 }
 
 func run() error {
-	srv := oauthtest.New(oauthtest.Options{Lifetime: lifetime})
+	srv := tokenmgrtest.NewServer(tokenmgrtest.Options{Lifetime: lifetime})
 	defer srv.Close()
 
 	c, err := tokenmgr.New(tokenmgr.Config{
