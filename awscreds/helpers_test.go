@@ -3,6 +3,8 @@ package awscreds
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -94,4 +96,9 @@ func secretsOf(srv *ststest.Server) []string {
 		out = append(out, s.SecretAccessKey, s.SessionToken, s.WebIdentityToken)
 	}
 	return out
+}
+
+func hashHex(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(sum[:])
 }
