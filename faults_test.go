@@ -18,7 +18,6 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/oauth2"
 
-	"github.com/tokenmgr/tokenmgr/internal/leakcheck"
 	"github.com/tokenmgr/tokenmgr/tokenmgrtest"
 )
 
@@ -157,12 +156,13 @@ type faultOpts struct {
 
 func newFaultHarness(t *testing.T, o faultOpts) *faultHarness {
 	t.Helper()
-	snap := leakcheck.Take()
+	before := runtime.NumGoroutine()
+	noLeaks := leakCheck(t, 5*time.Second)
 	h := &faultHarness{t: t, release: make(chan struct{})}
 	t.Cleanup(func() {
 		// Runs last: everything below has been torn down.
-		after := leakcheck.Check(t, snap, leakcheck.Options{})
-		t.Logf("goroutines: %d before, %d after", snap.Count(), after)
+		noLeaks()
+		t.Logf("goroutines: %d before, %d after", before, runtime.NumGoroutine())
 	})
 	if o.lifetime == 0 {
 		o.lifetime = time.Hour

@@ -21,5 +21,6 @@ require (
 // the peers module, so that their dependencies stay out of this graph.
 require (
 	github.com/stretchr/testify v1.12.1
+	go.uber.org/goleak v1.3.0
 	go.yaml.in/yaml/v3 v3.0.5 // indirect
 )

@@ -9,7 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 
@@ -109,6 +111,53 @@ func (s *sleepRecorder) Waits() []time.Duration {
 	defer s.mu.Unlock()
 	return append([]time.Duration(nil), s.waits...)
 }
+
+// leakCheck records the goroutines alive now and returns a check, to run
+// once the test has torn everything down, that fails t if a goroutine
+// started since is still running after timeout (goleak, told apart by ID,
+// so goroutines of earlier tests that end meanwhile do not mask a leak).
+func leakCheck(t testing.TB, timeout time.Duration) func() {
+	t.Helper()
+	current := goleak.IgnoreCurrent()
+	return func() {
+		t.Helper()
+		deadline := time.Now().Add(timeout)
+		for {
+			// Find retries for a while itself: goroutines that were told to
+			// stop end in their own time.
+			err := goleak.Find(current)
+			if err == nil {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Errorf("goroutines left running after %v: %v", timeout, err)
+				return
+			}
+		}
+	}
+}
+
+// TestLeakCheck: the check fails on a goroutine started after it was
+// armed, and passes once that goroutine has ended.
+func TestLeakCheck(t *testing.T) {
+	rec := &errRecorder{TB: t}
+	check := leakCheck(rec, time.Second)
+	stop := make(chan struct{})
+	go func() { <-stop }()
+	check()
+	assert.True(t, rec.failed, "a goroutine left running is reported")
+	close(stop)
+	rec.failed = false
+	check()
+	assert.False(t, rec.failed, "no goroutine left")
+}
+
+type errRecorder struct {
+	testing.TB
+	failed bool
+}
+
+func (r *errRecorder) Errorf(string, ...any) { r.failed = true }
 
 // requireNoClientGoroutines fails if a goroutine is still running the
 // Client's code. Close waits for its goroutines, so none may remain.

@@ -15,7 +15,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/tokenmgr/tokenmgr/internal/leakcheck"
 	"github.com/tokenmgr/tokenmgr/tokenmgrtest"
 )
 
@@ -77,7 +76,7 @@ func TestSoak(t *testing.T) {
 		failRate = 0.20
 	)
 
-	snap := leakcheck.Take()
+	noLeaks := leakCheck(t, 10*time.Second)
 	srv := tokenmgrtest.NewServer(tokenmgrtest.Options{Lifetime: lifetime})
 	var rngMu sync.Mutex
 	rng := rand.New(rand.NewPCG(2026, 5))
@@ -185,7 +184,7 @@ func TestSoak(t *testing.T) {
 	apiTr.CloseIdleConnections()
 	tokTr.CloseIdleConnections()
 	srv.Close()
-	leakcheck.Check(t, snap, leakcheck.Options{Timeout: 10 * time.Second})
+	noLeaks()
 	goroutinesAfter, heapAfter := soakMem()
 
 	lifetimes := elapsed.Seconds() / lifetime.Seconds()
@@ -197,7 +196,7 @@ func TestSoak(t *testing.T) {
 		requests.Load(), rejected, st.Replays, failures.Load(), tokenRequests, perLifetime,
 		goroutinesBefore, goroutinesAfter, heapBefore, heapAfter,
 		elapsed.Round(time.Millisecond), float64(requests.Load())/elapsed.Seconds(), srv.Issued.Load(),
-		injected.Load(), st.FetchErrors, st.Invalidations, revocations.Load(), leakcheck.Race)
+		injected.Load(), st.FetchErrors, st.Invalidations, revocations.Load(), raceEnabled)
 	for _, s := range failSamples {
 		t.Logf("caller failure: %s", s)
 	}
