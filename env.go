@@ -46,6 +46,16 @@ var secretVars = map[string]bool{
 // be shown.
 func IsSecretVar(name string) bool { return secretVars[name] }
 
+// credentialVars say how to get a token; the store needs none of them.
+var credentialVars = map[string]bool{
+	"TOKENMGR_TOKEN_URL": true, "TOKENMGR_CLIENT_ID": true, "TOKENMGR_CLIENT_SECRET": true,
+	"TOKENMGR_CLIENT_SECRET_FILE": true, "TOKENMGR_REFRESH_TOKEN": true, "TOKENMGR_ACCESS_TOKEN": true,
+}
+
+// IsCredentialVar reports whether the variable says how to get a token
+// (as opposed to where it is kept or how it is used).
+func IsCredentialVar(name string) bool { return credentialVars[name] }
+
 // EnvError is a bad environment variable. It names the variable and what
 // is wrong, never the value of a secret.
 type EnvError struct {
@@ -200,6 +210,36 @@ func ParseEnv(lookup func(string) (string, bool)) (*Env, error) {
 		return nil, err
 	}
 	return e, nil
+}
+
+// ReadStoreEnv reads the variables for work on the store alone (listing,
+// deleting or diagnosing a stored credential). When [ReadEnv] finds the
+// configuration unusable for a credential variable (one not set, or a bad
+// or conflicting one), it parses the store settings alone, without the
+// credential variables; any other bad value is ReadEnv's error.
+func ReadStoreEnv(lookup func(string) (string, bool)) (*Env, error) {
+	env, err := ReadEnv(lookup)
+	if err == nil {
+		return env, nil
+	}
+	var ee *EnvError
+	if !errors.As(err, &ee) || !credentialVars[ee.Var] {
+		return nil, err
+	}
+	if lookup == nil {
+		lookup = os.LookupEnv
+	}
+	storeOnly := func(name string) (string, bool) {
+		if credentialVars[name] {
+			return "", false
+		}
+		return lookup(name)
+	}
+	env, err2 := ParseEnv(storeOnly)
+	if err2 != nil {
+		return nil, err // the original complaint is the useful one
+	}
+	return env, nil
 }
 
 // secretFrom reads a secret from the variable or from the file the _FILE

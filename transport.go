@@ -1,10 +1,12 @@
 package tokenmgr
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"strings"
 	"time"
 )
@@ -47,7 +49,7 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if redirectedAway(req) {
 		return t.base.RoundTrip(req) // no token for another host
 	}
-	if err := c.hosts.check(req); err != nil {
+	if err := c.hosts.check(req.URL); err != nil {
 		closeBody(req)
 		return nil, err
 	}
@@ -215,16 +217,37 @@ func newHostPolicy(allowed []string, insecure bool) (hostPolicy, error) {
 	return p, nil
 }
 
-func (p *hostPolicy) check(req *http.Request) error {
-	host := req.URL.Hostname()
+// CheckDestination reports whether the transport of a Client configured
+// with allowedHosts (Config.AllowedHosts) and allowInsecureHTTP
+// (Config.AllowInsecureHTTP) would send its token to u: nil when it would,
+// else why not, as an error matching [ErrHostNotAllowed], [ErrInsecureHTTP]
+// or [ErrNotAbsoluteURL]. It is the transport's own rule, for tools (such as
+// package diagnose) that check a URL before any token goes there.
+func CheckDestination(u *url.URL, allowedHosts []string, allowInsecureHTTP bool) error {
+	p, err := newHostPolicy(allowedHosts, allowInsecureHTTP)
+	if err != nil {
+		return err
+	}
+	if u == nil || u.Host == "" {
+		return ErrNotAbsoluteURL
+	}
+	return p.check(u)
+}
+
+// ErrNotAbsoluteURL is returned by [CheckDestination] for a URL without a
+// host.
+var ErrNotAbsoluteURL = errors.New("tokenmgr: not an absolute URL")
+
+func (p *hostPolicy) check(u *url.URL) error {
+	host := u.Hostname()
 	switch {
-	case strings.EqualFold(req.URL.Scheme, "https"):
-	case strings.EqualFold(req.URL.Scheme, "http"):
+	case strings.EqualFold(u.Scheme, "https"):
+	case strings.EqualFold(u.Scheme, "http"):
 		if !p.insecure && !isLoopback(host) {
 			return fmt.Errorf("%w to %s (use https, or set AllowInsecureHTTP)", ErrInsecureHTTP, host)
 		}
 	default:
-		return fmt.Errorf("tokenmgr: unsupported URL scheme %q", req.URL.Scheme)
+		return fmt.Errorf("tokenmgr: unsupported URL scheme %q", u.Scheme)
 	}
 	if len(p.exact) == 0 && len(p.suffixes) == 0 {
 		return nil

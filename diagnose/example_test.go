@@ -1,6 +1,8 @@
 package diagnose_test
 
 import (
+	"context"
+	"fmt"
 	"log/slog"
 	"os"
 
@@ -25,4 +27,24 @@ func ExampleReport_LogValue() {
 	logger.Info("tokenmgr diagnosis", "diagnosis", r)
 	// Output:
 	// level=INFO msg="tokenmgr diagnosis" diagnosis.ok=true diagnosis.failed=0 diagnosis.warnings=1 diagnosis.problems="[WARN clock: the token endpoint's Date header is 45s ahead of this machine's clock; hint: enable NTP]"
+}
+
+// A service runs the diagnosis at start-up and logs it: here for a static
+// token that is not a JWT, whose expiry nothing can tell.
+func ExampleRun() {
+	env := map[string]string{"TOKENMGR_ACCESS_TOKEN": "an-opaque-token"}
+	report := diagnose.Run(context.Background(), diagnose.Options{
+		Lookup:  func(name string) (string, bool) { v, ok := env[name]; return v, ok },
+		Offline: true, // no network in this example
+	})
+	for _, c := range report.Checks {
+		if c.Status == diagnose.Warn || c.Status == diagnose.Fail {
+			fmt.Println(c.Status, c.Name)
+		}
+	}
+	fmt.Println("ok:", report.OK())
+	// Output:
+	// WARN token format
+	// WARN expiry
+	// ok: true
 }

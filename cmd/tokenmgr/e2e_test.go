@@ -16,6 +16,7 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 
 	"github.com/tokenmgr/tokenmgr/tokenmgrtest"
+	"github.com/tokenmgr/tokenmgr/diagnose"
 )
 
 func oauthServer(t *testing.T, opt tokenmgrtest.Options) (*tokenmgrtest.Server, *secrets) {
@@ -177,7 +178,7 @@ func TestE2EDoctorHealthy(t *testing.T) {
 		t.Errorf("doctor --json: %+v", d)
 	}
 	for _, c := range d.Checks {
-		if c.Name == "signature" && (c.Status != statusOK || !strings.Contains(c.Message, "/jwks")) {
+		if c.Name == "signature" && (c.Status != diagnose.OK || !strings.Contains(c.Message, "/jwks")) {
 			t.Errorf("signature with TOKENMGR_JWKS_URL: %+v", c)
 		}
 	}
@@ -313,7 +314,7 @@ func TestE2EDoctorInvalidGrant(t *testing.T) {
 
 	r := exe(t, sec, refresh.with("TOKENMGR_STORE", "memory"), "doctor")
 	wantCode(t, r, 1)
-	wantCheck(t, r, "credentials", "FAIL", "refresh_token grant", "invalid_grant", "refresh token expired, revoked or already used", "logout")
+	wantCheck(t, r, "credentials", "FAIL", "refresh_token grant", "invalid_grant", "expired, revoked or already used", "logout")
 	// (oauth2's auth style detection presents it twice: header, then form.)
 	dead := s.InvalidGrants.Load()
 	if dead == 0 {
@@ -356,7 +357,7 @@ func TestE2EDoctorCheckURL(t *testing.T) {
 	var found bool
 	for _, c := range d.Checks {
 		if c.Name == "check URL" {
-			found = c.Status == statusFail && strings.Contains(c.Message, "InvalidClientTokenId")
+			found = c.Status == diagnose.Fail && strings.Contains(c.Message, "InvalidClientTokenId")
 		}
 	}
 	if !found || d.OK {

@@ -23,6 +23,7 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 
+	"github.com/tokenmgr/tokenmgr/diagnose"
 	"github.com/tokenmgr/tokenmgr/store"
 )
 
@@ -228,6 +229,14 @@ func wantCheck(t *testing.T, r result, name, status string, words ...string) {
 			t.Errorf("check %q: line %q lacks %q", name, l, w)
 		}
 	}
+}
+
+// doctorJSON is the output of doctor --json.
+type doctorJSON struct {
+	OK       bool             `json:"ok"`
+	Failed   int              `json:"failed"`
+	Warnings int              `json:"warnings"`
+	Checks   []diagnose.Check `json:"checks"`
 }
 
 // doctorJSONOf decodes doctor --json output.

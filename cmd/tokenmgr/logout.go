@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+
+	"github.com/tokenmgr/tokenmgr"
 )
 
 var logoutCommand = &command{
@@ -21,7 +23,7 @@ the store cannot be opened or written; 2 for a usage error.`,
 }
 
 func runLogout(ctx context.Context, o *options, stdout, stderr io.Writer) int {
-	env, err := readStoreEnv(o.lookup)
+	env, err := tokenmgr.ReadStoreEnv(o.lookup)
 	if err != nil {
 		return fail(stderr, "logout", err)
 	}

@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/tokenmgr/tokenmgr"
+	"github.com/tokenmgr/tokenmgr/internal/display"
 )
 
 func main() {
@@ -157,7 +158,7 @@ func run(args []string, stdout, stderr io.Writer, lookup func(string) (string, b
 	}
 	c := findCommand(name)
 	if c == nil {
-		fmt.Fprintf(stderr, "tokenmgr: unknown command %q; run \"tokenmgr --help\" for the list\n", oneLine(name))
+		fmt.Fprintf(stderr, "tokenmgr: unknown command %q; run \"tokenmgr --help\" for the list\n", display.OneLine(name))
 		return exitUsage
 	}
 	o := &options{set: map[string]bool{}}
@@ -174,7 +175,7 @@ func run(args []string, stdout, stderr io.Writer, lookup func(string) (string, b
 		return exitUsage
 	}
 	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "tokenmgr %s: unexpected argument %q\n", c.name, oneLine(fs.Arg(0)))
+		fmt.Fprintf(stderr, "tokenmgr %s: unexpected argument %q\n", c.name, display.OneLine(fs.Arg(0)))
 		usageHint()
 		return exitUsage
 	}
@@ -215,13 +216,8 @@ func printHelp(c *command, fs *flag.FlagSet, w io.Writer) {
 // returns exitFail. Errors of tokenmgr and its stores never hold a secret.
 func fail(stderr io.Writer, cmd string, err error) int {
 	msg := strings.TrimPrefix(err.Error(), "tokenmgr: ")
-	fmt.Fprintf(stderr, "tokenmgr %s: %s\n", cmd, oneLine(msg))
+	fmt.Fprintf(stderr, "tokenmgr %s: %s\n", cmd, display.OneLine(msg))
 	return exitFail
-}
-
-// oneLine keeps s on one line.
-func oneLine(s string) string {
-	return strings.Join(strings.Fields(strings.ReplaceAll(s, "\r", " ")), " ")
 }
 
 var versionCommand = &command{

@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -133,4 +135,34 @@ func TestEchoedSecretRedactedInEveryEncoding(t *testing.T) {
 			}
 		}
 	}
+}
+// doctor and the transport share one host rule: with TOKENMGR_ALLOWED_HOSTS
+// = api.example.com, a check URL on "api.example.com." (trailing dot) is
+// refused by the transport, so doctor must not pass it (it used to trim the
+// dot and call the API).
+func TestDoctorTrailingDotHostAsTransport(t *testing.T) {
+	env := vars{
+		"TOKENMGR_ACCESS_TOKEN":  "static-secret-token",
+		"TOKENMGR_ALLOWED_HOSTS": "api.example.com",
+		"TOKENMGR_CHECK_URL":     "https://api.example.com./v1",
+		"TOKENMGR_STORE":         "memory",
+	}
+	r := runIn(env, "doctor", "--timeout", "2s")
+	wantCheck(t, r, "check URL", "FAIL", "api.example.com.", "TOKENMGR_ALLOWED_HOSTS", "not sent")
+	if r.code != exitFail {
+		t.Errorf("doctor exit %d, want %d:\n%s", r.code, exitFail, r)
+	}
+}
+
+// doctor said the store was OK when the directory of its file could not be
+// created (here: a parent is a symbolic link to nowhere).
+func TestDoctorStoreDirectoryCannotBeCreated(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.Symlink(filepath.Join(dir, "nowhere"), filepath.Join(dir, "link")); err != nil {
+		t.Skip("no symbolic links here:", err)
+	}
+	env := vars{"TOKENMGR_ACCESS_TOKEN": "static-secret-token", "TOKENMGR_STORE": "file",
+		"TOKENMGR_STORE_PATH": filepath.Join(dir, "link", "sub", "credentials.enc"), "TOKENMGR_STORE_PASSPHRASE": passphrase}
+	r := runIn(env, "doctor", "--offline")
+	wantCheck(t, r, "store", "FAIL", "cannot be created", "TOKENMGR_STORE_PATH")
 }

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/tokenmgr/tokenmgr/tokenmgrtest"
+	"github.com/tokenmgr/tokenmgr"
+	"github.com/tokenmgr/tokenmgr/diagnose"
 )
 
 func TestRunUsage(t *testing.T) {
@@ -121,7 +123,7 @@ func TestStatusStaticJWT(t *testing.T) {
 		t.Fatalf("doctor: %s", r)
 	}
 	wantCheck(t, r, "expiry", "FAIL", "static token: expired", "TOKENMGR_ACCESS_TOKEN")
-	wantCheck(t, r, "signature", "SKIP", "--offline")
+	wantCheck(t, r, "signature", "SKIP", "offline")
 }
 
 func TestDoctorOfflineNeedsNoNetwork(t *testing.T) {
@@ -137,7 +139,7 @@ func TestDoctorOfflineNeedsNoNetwork(t *testing.T) {
 		t.Fatalf("doctor --offline: %s", r)
 	}
 	wantCheck(t, r, "store", "OK", "an access token expiring in")
-	wantCheck(t, r, "credentials", "SKIP", "--offline")
+	wantCheck(t, r, "credentials", "SKIP", "offline")
 	wantCheck(t, r, "token format", "OK", "stored token: opaque")
 	wantCheck(t, r, "expiry", "OK")
 	if s.TokenRequests.Load() != before {
@@ -161,8 +163,12 @@ func TestDoctorBadURLVariables(t *testing.T) {
 	}
 	wantCheck(t, r, "check URL", "FAIL", "plain http", "not sent")
 	wantCheck(t, r, "signature", "FAIL", "TOKENMGR_JWKS_URL: not an absolute URL")
+	// A host outside TOKENMGR_ALLOWED_HOSTS is a configuration problem:
+	// found offline too.
 	r = runIn(env.with("TOKENMGR_CHECK_URL", "https://api.example.com/v1", "TOKENMGR_ALLOWED_HOSTS", "*.internal.example", "TOKENMGR_JWKS_URL", ""), "doctor", "--offline")
-	wantCheck(t, r, "check URL", "SKIP", "--offline")
+	wantCheck(t, r, "check URL", "FAIL", "api.example.com is not in TOKENMGR_ALLOWED_HOSTS", "not sent")
+	r = runIn(env.with("TOKENMGR_CHECK_URL", "https://api.internal.example/v1", "TOKENMGR_ALLOWED_HOSTS", "*.internal.example", "TOKENMGR_JWKS_URL", ""), "doctor", "--offline")
+	wantCheck(t, r, "check URL", "SKIP", "offline")
 }
 
 func TestColour(t *testing.T) {
@@ -177,7 +183,7 @@ func TestColour(t *testing.T) {
 			t.Error("NO_COLOR or TERM=dumb ignored")
 		}
 	}
-	out := &doctorJSON{Checks: []check{{Name: "a", Status: statusOK, Message: "m"}, {Name: "longer", Status: statusFail, Message: "x", Hint: "h"}}, Failed: 1}
+	out := &diagnose.Report{Checks: []diagnose.Check{{Name: "a", Status: diagnose.OK, Message: "m"}, {Name: "longer", Status: diagnose.Fail, Message: "x", Hint: "h"}}}
 	printChecks(&buf, out, true)
 	if !strings.Contains(buf.String(), "\x1b[31mFAIL\x1b[0m  longer  x; hint: h") || !strings.Contains(buf.String(), "\x1b[32mOK  \x1b[0m  a       m") {
 		t.Errorf("coloured output:\n%q", buf.String())
@@ -189,63 +195,19 @@ func TestColour(t *testing.T) {
 	}
 }
 
-func TestHelpers(t *testing.T) {
-	for d, want := range map[time.Duration]string{
-		1500 * time.Millisecond:             "2s",
-		59*time.Minute + 20*time.Second:     "59m20s",
-		59*time.Minute + 50*time.Second:     "1h",
-		2*time.Hour + 5*time.Minute + 3e9:   "2h5m",
-		76 * time.Hour:                      "3d4h",
-		48 * time.Hour:                      "2d",
-		20 * time.Minute:                    "20m0s",
-		250 * time.Millisecond:              "250ms",
-		time.Duration(0):                    "0s",
-		23*time.Hour + 50*time.Minute + 1e9: "1d",
-	} {
-		if got := roundDuration(d); got != want {
-			t.Errorf("roundDuration(%v) = %q, want %q", d, got, want)
-		}
-	}
-	now := time.Now()
-	if got := relative(now.Add(-90*time.Second), now); got != "1m30s ago" {
-		t.Errorf("relative past: %q", got)
-	}
-	for _, tc := range []struct {
-		host  string
-		hosts []string
-		want  bool
-	}{
-		{"api.example.com", []string{"api.example.com"}, true},
-		{"API.example.com.", []string{"api.example.com"}, true},
-		{"a.b.example.com", []string{"*.example.com"}, true},
-		{"example.com", []string{"*.example.com"}, false},
-		{"evil-example.com", []string{"*.example.com"}, false},
-	} {
-		if got := hostAllowed(tc.host, tc.hosts); got != tc.want {
-			t.Errorf("hostAllowed(%q, %q) = %v", tc.host, tc.hosts, got)
-		}
-	}
-	if showValue("https://user:pw@host/x") != "https://user:xxxxx@host/x" {
-		t.Errorf("showValue keeps a URL password: %q", showValue("https://user:pw@host/x"))
-	}
-	if oneLine("a\nb\r\n c") != "a b c" {
-		t.Error("oneLine")
-	}
-}
-
 func TestReadStoreEnv(t *testing.T) {
 	// Only the store variables: enough for status and logout.
-	e, err := readStoreEnv(vars{"TOKENMGR_STORE": "memory", "TOKENMGR_KEY": "k"}.lookup)
+	e, err := tokenmgr.ReadStoreEnv(vars{"TOKENMGR_STORE": "memory", "TOKENMGR_KEY": "k"}.lookup)
 	if err != nil || e.Key != "k" || e.AccessToken != "" {
 		t.Fatalf("store only: %+v %v", e, err)
 	}
 	// TOKEN_URL set without the client ID still reads the store settings.
-	e, err = readStoreEnv(vars{"TOKENMGR_TOKEN_URL": "https://x.example/token", "TOKENMGR_STORE": "memory"}.lookup)
+	e, err = tokenmgr.ReadStoreEnv(vars{"TOKENMGR_TOKEN_URL": "https://x.example/token", "TOKENMGR_STORE": "memory"}.lookup)
 	if err != nil || e.Store != "memory" {
 		t.Fatalf("partial: %+v %v", e, err)
 	}
 	// Any other bad value is still an error.
-	if _, err := readStoreEnv(vars{"TOKENMGR_STORE": "floppy"}.lookup); err == nil || !strings.Contains(err.Error(), "TOKENMGR_STORE") {
+	if _, err := tokenmgr.ReadStoreEnv(vars{"TOKENMGR_STORE": "floppy"}.lookup); err == nil || !strings.Contains(err.Error(), "TOKENMGR_STORE") {
 		t.Fatalf("bad store: %v", err)
 	}
 }

@@ -10,6 +10,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/tokenmgr/tokenmgr"
+	"github.com/tokenmgr/tokenmgr/internal/display"
 	"github.com/tokenmgr/tokenmgr/internal/jwtinfo"
 	"github.com/tokenmgr/tokenmgr/internal/record"
 )
@@ -68,14 +70,14 @@ func runStatus(ctx context.Context, o *options, stdout, stderr io.Writer) int {
 	// shape whatever happened.
 	failed := func(out statusJSON, err error) int {
 		if o.json {
-			out.Error = oneLine(strings.TrimPrefix(err.Error(), "tokenmgr: "))
+			out.Error = display.OneLine(strings.TrimPrefix(err.Error(), "tokenmgr: "))
 			enc := json.NewEncoder(stdout)
 			enc.SetIndent("", "  ")
 			enc.Encode(out)
 		}
 		return fail(stderr, "status", err)
 	}
-	env, err := readStoreEnv(o.lookup)
+	env, err := tokenmgr.ReadStoreEnv(o.lookup)
 	if err != nil {
 		return failed(statusJSON{}, err)
 	}
@@ -89,7 +91,7 @@ func runStatus(ctx context.Context, o *options, stdout, stderr io.Writer) int {
 	var rec *record.Record
 	switch {
 	case st != nil:
-		rec, err = loadRecord(ctx, st, env.Key)
+		rec, err = record.Load(ctx, st, env.Key)
 		if err != nil {
 			return failed(out, err)
 		}
@@ -138,7 +140,7 @@ func describe(out *statusJSON, rec *record.Record, now time.Time) {
 	if rec.AccessToken == "" {
 		return // a refresh token alone
 	}
-	out.TokenType = tokenType(rec.TokenType)
+	out.TokenType = display.TokenType(rec.TokenType)
 	exp := rec.Expiry
 	info, err := jwtinfo.Parse(rec.AccessToken)
 	switch {
@@ -198,13 +200,13 @@ func printStatus(w io.Writer, s *statusJSON, now time.Time) {
 		case s.Expiry == nil:
 			row("expires", "unknown (no expiry given)")
 		case s.Expired:
-			row("expires", fmt.Sprintf("%s (EXPIRED %s)", stamp(*s.Expiry), relative(*s.Expiry, now)))
+			row("expires", fmt.Sprintf("%s (EXPIRED %s)", display.Stamp(*s.Expiry), display.Relative(*s.Expiry, now)))
 		default:
-			row("expires", fmt.Sprintf("%s (%s)", stamp(*s.Expiry), relative(*s.Expiry, now)))
+			row("expires", fmt.Sprintf("%s (%s)", display.Stamp(*s.Expiry), display.Relative(*s.Expiry, now)))
 		}
 	}
 	if s.Obtained != nil {
-		row("obtained", fmt.Sprintf("%s (%s)", stamp(*s.Obtained), relative(*s.Obtained, now)))
+		row("obtained", fmt.Sprintf("%s (%s)", display.Stamp(*s.Obtained), display.Relative(*s.Obtained, now)))
 	}
 	if len(s.Scopes) > 0 {
 		row("scopes", strings.Join(s.Scopes, " "))
@@ -239,7 +241,7 @@ func claimRows(row func(k, v string), prefix string, j *jwtJSON, now time.Time) 
 		v *time.Time
 	}{{"expiry (exp)", c.Expiry}, {"issued (iat)", c.IssuedAt}, {"not before (nbf)", c.NotBefore}} {
 		if t.v != nil {
-			row(prefix+t.k, fmt.Sprintf("%s (%s)", stamp(*t.v), relative(*t.v, now)))
+			row(prefix+t.k, fmt.Sprintf("%s (%s)", display.Stamp(*t.v), display.Relative(*t.v, now)))
 		}
 	}
 }

@@ -1,0 +1,132 @@
+package diagnose
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/http"
+	"strings"
+
+	"github.com/tokenmgr/tokenmgr"
+	"github.com/tokenmgr/tokenmgr/internal/record"
+	"github.com/tokenmgr/tokenmgr/store"
+)
+
+// Hint says what to do about an error from tokenmgr, its configuration
+// (an *tokenmgr.EnvError) or its stores, in the words "tokenmgr doctor"
+// uses; "" when there is nothing to add to the error's own message. The
+// CLI prints it after a failed command.
+func Hint(err error) string {
+	_, hint := Explain(err, nil)
+	return hint
+}
+
+// Explain says what err means and what to do about it, for the
+// configuration env (nil when unknown; it lets a hint name the token URL
+// and the scopes asked for). msg is err's message, reworded for a token
+// endpoint's error; neither holds a secret.
+func Explain(err error, env *tokenmgr.Env) (msg, hint string) {
+	if err == nil {
+		return "", ""
+	}
+	msg = trimTM(err.Error())
+	if h := storeHint(err); h != "" {
+		return msg, h
+	}
+	var te *tokenmgr.TokenError
+	if errors.As(err, &te) || errors.Is(err, tokenmgr.ErrBadTokenResponse) {
+		return explainTokenError(err, env)
+	}
+	return msg, configHint(err)
+}
+
+func configHint(err error) string {
+	var ee *tokenmgr.EnvError
+	if !errors.As(err, &ee) || strings.HasPrefix(ee.Problem, "not set (") {
+		return "" // the problem says what to set
+	}
+	switch ee.Var {
+	case "TOKENMGR_TOKEN_URL":
+		return "set TOKENMGR_TOKEN_URL to the token endpoint (https), or TOKENMGR_ACCESS_TOKEN for a static token"
+	case "TOKENMGR_CLIENT_ID", "TOKENMGR_CLIENT_SECRET", "TOKENMGR_CLIENT_SECRET_FILE":
+		return "set the client ID and secret the authorization server gave this client"
+	case "TOKENMGR_STORE", "TOKENMGR_STORE_PATH", "TOKENMGR_STORE_PASSPHRASE", "TOKENMGR_STORE_PASSPHRASE_FILE":
+		return "TOKENMGR_STORE=file needs TOKENMGR_STORE_PASSPHRASE; keyring needs an OS keyring; memory keeps nothing between runs"
+	}
+	return "fix " + ee.Var
+}
+
+// resetHint is how to start afresh with a store that cannot be read.
+const resetHint = `"tokenmgr logout --reset" deletes the store file (every credential in it; they are fetched again)`
+
+func storeHint(err error) string {
+	switch {
+	case errors.Is(err, store.ErrWrongKey):
+		return "TOKENMGR_STORE_PASSPHRASE does not open the file: use the passphrase it was written with, or start afresh: " + resetHint
+	case errors.Is(err, store.ErrTampered):
+		return "the file was modified or damaged; start afresh: " + resetHint
+	case errors.Is(err, store.ErrKeyringUnavailable):
+		return "" // its message says how to get a keyring or use the file
+	case errors.Is(err, record.ErrFormat):
+		return `"tokenmgr logout" deletes the unreadable record`
+	case errors.Is(err, store.ErrFormat):
+		return "not a tokenmgr store file, or written by a newer tokenmgr; set TOKENMGR_STORE_PATH to another file, or " + resetHint
+	}
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return "set TOKENMGR_STORE_PATH to a file in a directory this user can create and write"
+	}
+	return ""
+}
+
+// explainTokenError says what a failed token request means.
+func explainTokenError(err error, env *tokenmgr.Env) (msg, hint string) {
+	var te *tokenmgr.TokenError
+	status := ""
+	if errors.As(err, &te) && te.StatusCode != 0 {
+		status = fmt.Sprintf(" (HTTP %d)", te.StatusCode)
+	}
+	codeMsg := func(code string) string {
+		m := code + ": " + tokenmgr.CodeHint(code)
+		if te != nil && te.Description != "" {
+			m += ": " + te.Description
+		}
+		return m + status
+	}
+	tokenURL := "TOKENMGR_TOKEN_URL"
+	if env != nil && env.TokenURL != "" {
+		tokenURL += " (" + showURL(env.TokenURL) + ")"
+	}
+	switch {
+	case errors.Is(err, tokenmgr.ErrInvalidClient):
+		return codeMsg("invalid_client"),
+			"check TOKENMGR_CLIENT_ID and TOKENMGR_CLIENT_SECRET (or its _FILE) against the authorization server; the secret may have been rotated"
+	case errors.Is(err, tokenmgr.ErrInvalidGrant):
+		return codeMsg("invalid_grant"),
+			`get a new refresh token (sign in again), set TOKENMGR_REFRESH_TOKEN, and run "tokenmgr logout" so a dead stored one does not win over it`
+	case errors.Is(err, tokenmgr.ErrUnauthorizedClient):
+		return codeMsg("unauthorized_client"),
+			"allow the grant for this client at the authorization server, or use the grant it allows"
+	case errors.Is(err, tokenmgr.ErrInvalidScope):
+		requested := "(unknown)"
+		if env != nil {
+			requested = "none"
+			if len(env.Scopes) > 0 {
+				requested = strings.Join(env.Scopes, " ")
+			}
+		}
+		return codeMsg("invalid_scope"),
+			"check TOKENMGR_SCOPES (requested: " + requested + ") against what the client may ask for"
+	case errors.Is(err, tokenmgr.ErrBadTokenResponse):
+		return trimTM(err.Error()), "the token endpoint answered success without a usable token; check " + tokenURL + " points at the token endpoint"
+	case te != nil && te.Code != "":
+		return trimTM(te.Error()), ""
+	case te != nil && (te.StatusCode == http.StatusNotFound || te.StatusCode == http.StatusMethodNotAllowed):
+		return trimTM(te.Error()), "no token endpoint at " + tokenURL + ": check its path against the authorization server's documentation or its OIDC discovery document (token_endpoint)"
+	case te != nil && te.StatusCode != 0:
+		return trimTM(te.Error()), "check " + tokenURL + ": the server did not answer like an OAuth token endpoint"
+	case te != nil:
+		return "cannot reach the token endpoint: " + trimURLError(te.Err), "check " + tokenURL + ", the network and any proxy"
+	}
+	return trimTM(err.Error()), ""
+}

@@ -1,0 +1,159 @@
+package diagnose
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/tokenmgr/tokenmgr/internal/display"
+	"github.com/tokenmgr/tokenmgr/internal/record"
+	"github.com/tokenmgr/tokenmgr/store"
+)
+
+func (d *diagnosis) checkStore(ctx context.Context) {
+	const name = "store"
+	if d.storeEnv == nil {
+		d.add(name, Skip, "the configuration does not say which store", "")
+		return
+	}
+	sctx, cancel := context.WithTimeout(ctx, d.opts.Timeout)
+	defer cancel()
+	st, err := d.storeEnv.OpenStore(sctx)
+	if err != nil {
+		d.add(name, Fail, trimTM(err.Error()), Hint(err))
+		return
+	}
+	if st == nil {
+		d.add(name, Skip, "none: a static token is not stored", "")
+		return
+	}
+	sname := display.StoreName(st)
+	if p := d.fileStorePath(sname); p != "" {
+		if err := dirWritable(filepath.Dir(p)); err != nil {
+			d.add(name, Fail, fmt.Sprintf("%s: nothing can be saved: %v", sname, err),
+				"set TOKENMGR_STORE_PATH to a file in a directory this user can create and write")
+			return
+		}
+	}
+	d.st = st
+	rec, err := record.Load(sctx, st, d.storeEnv.Key)
+	if err != nil {
+		d.add(name, Fail, sname+": "+err.Error(), Hint(err))
+		return
+	}
+	if rec == nil {
+		d.add(name, OK, fmt.Sprintf("%s: nothing stored for %q yet; the next token request fills it", sname, d.storeEnv.Key), "")
+		return
+	}
+	d.addSecret(rec.AccessToken, rec.RefreshToken, rec.IDToken)
+	d.stored = rec
+	now := time.Now()
+	var parts []string
+	switch {
+	case rec.AccessToken == "":
+		parts = append(parts, "no access token")
+	case rec.Expiry.IsZero():
+		parts = append(parts, "an access token with no expiry")
+	case rec.Expiry.After(now):
+		parts = append(parts, "an access token expiring "+display.Relative(rec.Expiry, now))
+	default:
+		parts = append(parts, "an access token that expired "+display.Relative(rec.Expiry, now)+" (the next token request replaces it)")
+	}
+	if rec.RefreshToken != "" {
+		parts = append(parts, "a refresh token")
+	}
+	d.add(name, OK, fmt.Sprintf("%s holds %q: %s", sname, d.storeEnv.Key, strings.Join(parts, " and ")), "")
+}
+
+// fileStorePath returns the path of the encrypted file when the store
+// opened is one, else "".
+func (d *diagnosis) fileStorePath(storeName string) string {
+	if !strings.HasPrefix(storeName, "file(") {
+		return ""
+	}
+	if d.storeEnv.StorePath != "" {
+		return d.storeEnv.StorePath
+	}
+	p, err := store.DefaultFilePath()
+	if err != nil {
+		return ""
+	}
+	return p
+}
+
+// dirWritable reports why a file cannot be written in dir: dir, or the
+// nearest of its parents that exists, is not a directory or cannot be
+// written (a temporary file is created there and removed to find out, as
+// an atomic write of the store would). Nothing is left behind.
+func dirWritable(dir string) error {
+	for d := filepath.Clean(dir); ; {
+		fi, err := os.Stat(d)
+		switch {
+		case err == nil && !fi.IsDir():
+			return fmt.Errorf("%s is not a directory", d)
+		case err == nil:
+			f, err := os.CreateTemp(d, ".tokenmgr-doctor-")
+			if err != nil {
+				var pe *os.PathError
+				if errors.As(err, &pe) {
+					err = pe.Err
+				}
+				if d == filepath.Clean(dir) {
+					return fmt.Errorf("directory %s is not writable: %v", d, err)
+				}
+				return fmt.Errorf("directory %s cannot be created in %s: %v", dir, d, err)
+			}
+			f.Close()
+			os.Remove(f.Name())
+			return nil
+		case !errors.Is(err, os.ErrNotExist):
+			return fmt.Errorf("directory %s: %v", d, err)
+		}
+		if fi, lerr := os.Lstat(d); lerr == nil && fi.Mode()&os.ModeSymlink != 0 {
+			return fmt.Errorf("%s is a symbolic link to nowhere, so directory %s cannot be created", d, dir)
+		}
+		parent := filepath.Dir(d)
+		if parent == d {
+			return fmt.Errorf("directory %s: no parent exists", dir)
+		}
+		d = parent
+	}
+}
+
+// probeStore lets the credentials check make a real token request with
+// the stored refresh token: Load hides the stored access token (so the
+// Client asks the endpoint) and Save keeps only records that carry a
+// refresh token (a rotated one must not be lost); nothing else changes.
+type probeStore struct{ st store.Store }
+
+func (p *probeStore) Load(ctx context.Context, key string) ([]byte, error) {
+	rec, err := record.Load(ctx, p.st, key)
+	if err != nil {
+		return nil, err
+	}
+	if rec == nil || rec.RefreshToken == "" {
+		return nil, fmt.Errorf("probe: %w", store.ErrNotFound)
+	}
+	return (&record.Record{RefreshToken: rec.RefreshToken}).Encode()
+}
+
+func (p *probeStore) Save(ctx context.Context, key string, data []byte) error {
+	rec, err := record.Decode(data)
+	if err != nil || rec.RefreshToken == "" {
+		return nil
+	}
+	return p.st.Save(ctx, key, data)
+}
+
+func (p *probeStore) Delete(context.Context, string) error { return nil }
+
+func (p *probeStore) Lock(ctx context.Context, key string) (func(), error) {
+	if l, ok := p.st.(store.Locker); ok {
+		return l.Lock(ctx, key)
+	}
+	return func() {}, nil
+}

@@ -1,0 +1,71 @@
+// Package display words times, durations and stores for people, the same
+// way in every command of the CLI and in package diagnose.
+package display
+
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Relative says how far t is from now: "in 59m58s" or "3m2s ago".
+func Relative(t, now time.Time) string {
+	d := t.Sub(now)
+	if d >= 0 {
+		return "in " + Duration(d)
+	}
+	return Duration(-d) + " ago"
+}
+
+// Duration drops sub-second noise, seconds beyond an hour and minutes
+// beyond a day: "1.5s", "59m58s", "1h", "2h5m", "3d4h".
+func Duration(d time.Duration) string {
+	switch {
+	case d >= 24*time.Hour-30*time.Minute:
+		r := d.Round(time.Hour)
+		days, h := r/(24*time.Hour), (r%(24*time.Hour))/time.Hour
+		if h == 0 {
+			return fmt.Sprintf("%dd", days)
+		}
+		return fmt.Sprintf("%dd%dh", days, h)
+	case d >= time.Hour-30*time.Second:
+		r := d.Round(time.Minute)
+		h, m := r/time.Hour, (r%time.Hour)/time.Minute
+		if m == 0 {
+			return fmt.Sprintf("%dh", h)
+		}
+		return fmt.Sprintf("%dh%dm", h, m)
+	case d >= time.Second:
+		return d.Round(time.Second).String()
+	}
+	return d.Round(time.Millisecond).String()
+}
+
+// Stamp formats a time for people: UTC, RFC 3339, to the second.
+func Stamp(t time.Time) string { return t.UTC().Format(time.RFC3339) }
+
+// StoreName names a store (any value, usually a store.Store) without a
+// secret: its String method, else its type; "none" for nil.
+func StoreName(st any) string {
+	if st == nil {
+		return "none"
+	}
+	if s, ok := st.(fmt.Stringer); ok {
+		return s.String()
+	}
+	return fmt.Sprintf("%T", st)
+}
+
+// TokenType is the token type as it is sent ("bearer" becomes "Bearer").
+func TokenType(t string) string {
+	if t == "" || strings.EqualFold(t, "bearer") {
+		return "Bearer"
+	}
+	return t
+}
+
+// OneLine keeps s on one line: runs of white space, newlines included,
+// become one space.
+func OneLine(s string) string {
+	return strings.Join(strings.Fields(strings.ReplaceAll(s, "\r", " ")), " ")
+}
