@@ -136,6 +136,7 @@ func TestEchoedSecretRedactedInEveryEncoding(t *testing.T) {
 		}
 	}
 }
+
 // doctor and the transport share one host rule: with TOKENMGR_ALLOWED_HOSTS
 // = api.example.com, a check URL on "api.example.com." (trailing dot) is
 // refused by the transport, so doctor must not pass it (it used to trim the

@@ -11,9 +11,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tokenmgr/tokenmgr/tokenmgrtest"
 	"github.com/tokenmgr/tokenmgr"
 	"github.com/tokenmgr/tokenmgr/diagnose"
+	"github.com/tokenmgr/tokenmgr/tokenmgrtest"
 )
 
 func TestRunUsage(t *testing.T) {
