@@ -15,6 +15,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/tokenmgr/tokenmgr/internal/seal"
 )
 
 // FileOptions tune the key derivation of a new encrypted file. They apply
@@ -28,7 +30,20 @@ type FileOptions struct {
 	ScryptR int
 	// ScryptP is scrypt's parallelism p; 0 means DefaultScryptP.
 	ScryptP int
+	// KeyCacheTTL is how long the key derived from the passphrase stays in
+	// the session cache, so that the next process opening the file (a
+	// command in a shell loop) skips scrypt: the kernel keyring on Linux,
+	// the OS keyring elsewhere, never a file. 0 means DefaultKeyCacheTTL;
+	// a negative value turns the session cache off (a process still
+	// derives once).
+	KeyCacheTTL time.Duration
 }
+
+// DefaultKeyCacheTTL is how long a key derived from a passphrase stays in
+// the session cache (FileOptions.KeyCacheTTL): long enough for a working
+// session of shell commands, short enough that a forgotten terminal does
+// not keep it overnight.
+const DefaultKeyCacheTTL = seal.DefaultCacheTTL
 
 // DefaultFilePath returns where tokenmgr keeps its encrypted file when none
 // is named: credentials.enc in a tokenmgr directory under os.UserConfigDir
@@ -74,12 +89,25 @@ func NewEncryptedFileWithOptions(path string, passphrase []byte, opts FileOption
 	if err := defaultLimits.check(opts.ScryptLogN, opts.ScryptR, opts.ScryptP); err != nil {
 		return nil, fmt.Errorf("store: encrypted file options: %v", err)
 	}
+	var cache seal.Cache
+	switch {
+	case opts.KeyCacheTTL == 0:
+		cache = defaultKeyCache()
+	case opts.KeyCacheTTL > 0:
+		cache = seal.SessionCache(opts.KeyCacheTTL)
+	}
 	return openFileStore(path, &fileStore{
-		secret: append([]byte(nil), passphrase...),
-		kdf:    kdfScrypt,
-		logN:   byte(opts.ScryptLogN), r: byte(opts.ScryptR), p: byte(opts.ScryptP),
+		deriver: seal.NewDeriver(passphrase, fileLabels, cache),
+		kdf:     kdfScrypt,
+		logN:    byte(opts.ScryptLogN), r: byte(opts.ScryptR), p: byte(opts.ScryptP),
 	})
 }
+
+// defaultKeyCache is the session cache at the default lifetime, probed
+// once per process.
+var defaultKeyCache = sync.OnceValue(func() seal.Cache {
+	return seal.SessionCache(DefaultKeyCacheTTL)
+})
 
 // NewEncryptedFileWithKey is NewEncryptedFile with a random 32-byte key
 // instead of a passphrase: no key derivation runs, so opening is instant.
@@ -93,7 +121,7 @@ func openRawKeyFile(path string, key []byte, keyNote string) (Store, error) {
 	if len(key) != rawKeySize {
 		return nil, fmt.Errorf("store: encrypted file: key must be %d bytes, got %d", rawKeySize, len(key))
 	}
-	return openFileStore(path, &fileStore{secret: append([]byte(nil), key...), kdf: kdfRawKey, keyNote: keyNote})
+	return openFileStore(path, &fileStore{deriver: seal.NewDeriver(key, fileLabels, nil), kdf: kdfRawKey, keyNote: keyNote})
 }
 
 // openFileStore finishes s for path and reads the file once. It returns a
@@ -119,42 +147,33 @@ func openFileStore(path string, s *fileStore) (Store, error) {
 // so Save and Delete rewrite it whole, under a lock file that serialises
 // writers across processes, after re-reading it under that lock.
 type fileStore struct {
-	path   string // absolute
-	secret []byte // passphrase (kdfScrypt) or key (kdfRawKey)
-	kdf    byte
-	logN   byte // scrypt cost for a file this store creates
-	r, p   byte
-	lim    kdfLimits
-	rand   io.Reader
+	path    string        // absolute
+	deriver *seal.Deriver // the passphrase (kdfScrypt) or key (kdfRawKey) and the keys derived from it
+	kdf     byte
+	logN    byte // scrypt cost for a file this store creates
+	r, p    byte
+	lim     kdfLimits
+	rand    io.Reader
 	// keyNote says where the key lives, for String, when not with the caller.
 	keyNote string
-
-	mu       sync.Mutex // guards the derived-key cache
-	cachedID kdfID
-	cached   *fileKeys
 }
 
-// keys returns the subkeys for a file's KDF parameters and salt, deriving
-// them only when they differ from the last ones (the salt is kept across
-// writes, so a store derives once unless the file is replaced).
-func (s *fileStore) keys(id kdfID) (*fileKeys, error) {
+// keys returns the subkeys for a file's KDF parameters and salt. The
+// deriver derives once per process for one salt (the salt is kept across
+// writes), and for a passphrase first looks in the session cache; check is
+// the file's key check, nil for a new file.
+func (s *fileStore) keys(id kdfID, check []byte) (*fileKeys, error) {
 	if id.kdf != s.kdf {
 		if id.kdf == kdfRawKey {
 			return nil, fmt.Errorf("%w: the file is encrypted with a raw key, not a passphrase", ErrWrongKey)
 		}
 		return nil, fmt.Errorf("%w: the file is encrypted with a passphrase, not a raw key", ErrWrongKey)
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.cached != nil && s.cachedID == id {
-		return s.cached, nil
-	}
-	fk, err := deriveKeys(id, s.secret)
+	k, err := s.deriver.Keys(seal.Params{KDF: id.kdf, LogN: id.logN, R: id.r, P: id.p, Salt: id.salt}, check)
 	if err != nil {
 		return nil, err
 	}
-	s.cachedID, s.cached = id, fk
-	return fk, nil
+	return &fileKeys{payload: k.Payload, check: k.Check}, nil
 }
 
 // read reads and decrypts the file. A missing file gives a nil header and
@@ -258,7 +277,11 @@ func (s *fileStore) update(ctx context.Context, create bool, change func(map[str
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	fk, err := s.keys(id)
+	var check []byte
+	if h != nil {
+		check = h.check[:]
+	}
+	fk, err := s.keys(id, check)
 	if err != nil {
 		return fmt.Errorf("store: encrypted file %s: %w", s.path, err)
 	}

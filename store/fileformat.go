@@ -181,7 +181,10 @@ type payload struct {
 
 // keySource returns the subkeys for a header's kdfID, or an error when it
 // cannot (e.g. the file is a raw-key file and the store has a passphrase).
-type keySource func(id kdfID) (*fileKeys, error)
+// check is the header's key check (nil for a new file): a source that
+// caches keys outside the process uses it to reject a cached key that is
+// not this file's.
+type keySource func(id kdfID, check []byte) (*fileKeys, error)
 
 // decodeFile checks and decrypts a whole file. Errors wrap ErrFormat,
 // ErrWrongKey or ErrTampered and never include key material or contents.
@@ -190,7 +193,7 @@ func decodeFile(data []byte, lim kdfLimits, keys keySource) (*fileHeader, map[st
 	if err != nil {
 		return nil, nil, err
 	}
-	fk, err := keys(h.id())
+	fk, err := keys(h.id(), h.check[:])
 	if err != nil {
 		return nil, nil, err
 	}

@@ -28,7 +28,7 @@ type fuzzKeys struct {
 	cache map[kdfID]*fileKeys
 }
 
-func (f *fuzzKeys) keys(id kdfID) (*fileKeys, error) {
+func (f *fuzzKeys) keys(id kdfID, _ []byte) (*fileKeys, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if k, ok := f.cache[id]; ok {

@@ -16,8 +16,9 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// testOpts keeps scrypt cheap in tests (1 MiB, about a millisecond).
-var testOpts = FileOptions{ScryptLogN: 10}
+// testOpts keeps scrypt cheap in tests (1 MiB, about a millisecond) and
+// the tests' keys out of the session cache (internal/seal tests it).
+var testOpts = FileOptions{ScryptLogN: 10, KeyCacheTTL: -1}
 
 const testPass = "correct horse battery staple"
 

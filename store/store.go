@@ -25,26 +25,37 @@
 // # Keyring
 //
 // Each credential is one keyring entry under the service name with the key
-// as account, its bytes base64-encoded. OS keyrings cap an entry at a few
-// kilobytes (about 3000 bytes on macOS, 2560 on Windows) and an id_token
-// can be larger, so a value whose encoding exceeds 2000 characters is split
-// into chunks "<key>#<slot>#<i>" of 2000 characters with a manifest under
-// key holding the slot, chunk count and SHA-256 of the value. Slots "a" and
-// "b" alternate: a Save writes the new chunks, switches the manifest in one
-// Set, then deletes the old chunks, so a crash leaves the old value readable
-// and any leftover chunks are removed by the next Save or Delete of the key.
-// Readers verify the digest and re-read when a writer raced them.
+// as account, holding "tokenmgr:v1:i:" and the value base64-encoded. OS
+// keyrings cap an entry at a few kilobytes (about 3000 bytes on macOS, 2560
+// on Windows) and an id_token can be larger, so a value whose encoding
+// exceeds 2000 characters is split into chunks of 2000 characters, stored
+// under accounts "tokenmgr-chunk:<h>#<slot>#<i>" where h is the first 16 hex
+// digits of SHA-256 of the key, with a manifest "tokenmgr:v1:c:<slot>:<n>:<sha256
+// of the value>" under the key itself. Keys may not start with
+// "tokenmgr-chunk:", so no credential's name can be another's chunk. Slots
+// "a" and "b" alternate: a Save writes the new chunks, switches the manifest
+// in one Set, then deletes the old chunks, so a crash leaves the old value
+// readable and any leftover chunks are removed by the next Save or Delete of
+// the key. Readers verify the digest and re-read when a writer raced them.
 //
 // # Encrypted file
 //
 // All credentials live in one file, encrypted with XChaCha20-Poly1305 under
 // a key derived from the passphrase with scrypt (N=2^15, r=8, p=1 by
-// default; FileOptions) or given directly (NewEncryptedFileWithKey,
-// NewEncryptedFileWithKeyring). FORMAT.md in this directory describes the
+// default; [FileOptions]) or given directly ([NewEncryptedFileWithKey],
+// [NewEncryptedFileWithKeyring]). FORMAT.md in this directory describes the
 // bytes: a 72-byte header (magic "TOKENMGR", version, KDF and its bounded
 // parameters, salt, key check, nonce), authenticated as additional data,
 // then the ciphertext of a JSON map. The salt is kept for the life of the
-// file and the key derived once per store; every write uses a new nonce.
+// file and the key derived once per process; every write uses a new nonce.
+//
+// A key derived from a passphrase is also kept for a while
+// ([DefaultKeyCacheTTL], [FileOptions].KeyCacheTTL) where the platform keeps
+// secrets for a session: the kernel's user keyring on Linux (keyctl, with a
+// timeout; never on disk), the OS keyring elsewhere. The entry is named by
+// the file's salt and cost and bound to the passphrase, so the next process
+// opening the same file with the same passphrase (a command in a shell loop)
+// skips scrypt, and any other file or passphrase derives as before.
 //
 // Writes go to a temporary file in the same directory, fsynced and renamed
 // over the file, then the directory is fsynced: a crash leaves the old or

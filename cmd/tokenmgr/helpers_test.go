@@ -382,7 +382,7 @@ func signES256(k *ecdsa.PrivateKey, kid string, claims map[string]any) string {
 	return out
 }
 
-func randText(t *testing.T) string {
+func randText(t testing.TB) string {
 	b := make([]byte, 12)
 	if _, err := rand.Read(b); err != nil {
 		t.Fatal(err)

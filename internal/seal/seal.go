@@ -5,6 +5,11 @@
 // key check that tells a wrong key from modified data), and
 // XChaCha20-Poly1305. Each store names its own HKDF labels, so a key
 // derived for one format never opens another.
+//
+// A [Deriver] derives at most once per salt and cost in a process and, for
+// a passphrase, keeps the keys in a session [Cache] (the kernel keyring on
+// Linux) bound to the labels, salt, cost and passphrase, so that a
+// short-lived process (`tokenmgr token` in a shell loop) skips scrypt.
 package seal
 
 import (

@@ -1,0 +1,96 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tokenmgr/tokenmgr/store"
+	"github.com/tokenmgr/tokenmgr/tokenmgrtest"
+)
+
+// BenchmarkTokenCommand runs the built `tokenmgr token` b.N times, as a
+// shell loop around `$(tokenmgr token)` would, against a real token
+// endpoint with a valid token already stored: what one invocation costs a
+// user, process start-up included. It reports the median (ms/median) beside
+// the mean, since a busy machine makes the mean jumpy.
+//
+// The file store is created at the default scrypt cost, as the CLI creates
+// it. The keyring case needs a Secret Service (run it under scripts/test.sh,
+// or dbus-run-session with gnome-keyring-daemon) and skips without one.
+func BenchmarkTokenCommand(b *testing.B) {
+	s := tokenmgrtest.NewServer(tokenmgrtest.Options{Lifetime: 24 * time.Hour})
+	b.Cleanup(s.Close)
+	base := vars{"TOKENMGR_TOKEN_URL": s.TokenURL(), "TOKENMGR_CLIENT_ID": s.ClientID, "TOKENMGR_CLIENT_SECRET": s.ClientSecret}
+
+	b.Run("store=file", func(b *testing.B) {
+		path := filepath.Join(b.TempDir(), "credentials.enc")
+		st, err := store.NewEncryptedFile(path, []byte(passphrase))
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := st.Save(context.Background(), "__init", []byte("x")); err != nil {
+			b.Fatal(err)
+		}
+		benchToken(b, s, base.with("TOKENMGR_STORE", "file", "TOKENMGR_STORE_PATH", path, "TOKENMGR_STORE_PASSPHRASE", passphrase))
+	})
+	b.Run("store=keyring", func(b *testing.B) {
+		if os.Getenv("DBUS_SESSION_BUS_ADDRESS") == "" {
+			b.Skip("no session bus: run under scripts/test.sh for the keyring case")
+		}
+		benchToken(b, s, base.with("TOKENMGR_STORE", "keyring", "TOKENMGR_KEY", "bench-"+randText(b)))
+	})
+	b.Run("store=auto(keyring)", func(b *testing.B) {
+		if os.Getenv("DBUS_SESSION_BUS_ADDRESS") == "" {
+			b.Skip("no session bus: run under scripts/test.sh for the keyring case")
+		}
+		benchToken(b, s, base.with("TOKENMGR_KEY", "bench-"+randText(b)))
+	})
+}
+
+func benchToken(b *testing.B, s *tokenmgrtest.Server, env vars) {
+	home := b.TempDir()
+	environ := []string{"HOME=" + home, "XDG_CONFIG_HOME=" + filepath.Join(home, ".config"), "XDG_CACHE_HOME=" + filepath.Join(home, ".cache"), "PATH=" + os.Getenv("PATH")}
+	for _, k := range []string{"DBUS_SESSION_BUS_ADDRESS", "XDG_RUNTIME_DIR"} {
+		if v, ok := os.LookupEnv(k); ok {
+			environ = append(environ, k+"="+v)
+		}
+	}
+	for k, v := range env {
+		environ = append(environ, k+"="+v)
+	}
+	runOnce := func() string {
+		var stdout, stderr bytes.Buffer
+		cmd := exec.Command(binPath, "token")
+		cmd.Env = environ
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		if err := cmd.Run(); err != nil {
+			b.Fatalf("tokenmgr token: %v: %s", err, stderr.String())
+		}
+		return strings.TrimSpace(stdout.String())
+	}
+	first := runOnce() // fetches and stores the token
+	issued := s.Issued.Load()
+	durations := make([]time.Duration, 0, b.N)
+	b.ResetTimer()
+	for b.Loop() {
+		start := time.Now()
+		tok := runOnce()
+		durations = append(durations, time.Since(start))
+		if tok != first {
+			b.Fatalf("got a different token: the stored one was not used")
+		}
+	}
+	b.StopTimer()
+	if s.Issued.Load() != issued {
+		b.Fatalf("the token endpoint was asked again: the stored token was not used")
+	}
+	slices.Sort(durations)
+	b.ReportMetric(float64(durations[len(durations)/2].Microseconds())/1000, "ms/median")
+}
