@@ -61,7 +61,8 @@ type Config struct {
 	Logger *slog.Logger
 
 	// OnRefresh, when set, is called after every refresh attempt, from the
-	// goroutine that made it. It must not block.
+	// goroutine that made it. It must not block. A panic in it is
+	// returned to the refresh's callers as a *PanicError.
 	OnRefresh func(RefreshEvent)
 
 	// AllowedHosts, when set, lists the only hosts the transport sends the

@@ -61,6 +61,12 @@
 // sending the endpoint a request: a bad client secret is not repeated at
 // the rate of the program's calls.
 //
+// A panic in code the Client runs for its callers (the Source, the Store,
+// Config.OnRefresh, Config.Attach) is recovered and returned to every
+// caller waiting on that refresh or request as a *PanicError carrying the
+// panic value (secrets the Client knows redacted) and the stack; the
+// refresh counts as failed and the Client stays usable.
+//
 // A Source should reach the token endpoint on every call: use
 // ClientCredentials or RefreshToken. A caching source (a config's
 // TokenSource method, oauth2.ReuseTokenSource) or a static token hands back

@@ -79,7 +79,7 @@ func (c *Client) refreshWait(ctx context.Context, old *entry, reason string) (*e
 			// than send the endpoint one request per call.
 			return nil, f.err
 		}
-		ch := c.sf.DoChan(c.key, func() (any, error) { return c.refresh(reason, old) })
+		ch := c.sf.DoChan(c.key, c.flight(reason, old))
 		select {
 		case r := <-ch:
 			if errors.Is(r.Err, errCutOff) && try == 0 {
@@ -108,6 +108,20 @@ func (c *Client) usable(e, old *entry) bool {
 		return false
 	}
 	return e.staleAt.IsZero() || c.now().Before(e.staleAt)
+}
+
+// flight returns the function a singleflight runs to replace old. It
+// recovers a panic into a *PanicError: singleflight.DoChan would re-raise
+// it in a new goroutine, where it would kill the program.
+func (c *Client) flight(reason string, old *entry) func() (any, error) {
+	return func() (v any, err error) {
+		defer c.protect("refresh", &err)
+		e, err := c.refresh(reason, old)
+		if err != nil {
+			return nil, err
+		}
+		return e, nil
+	}
 }
 
 // refresh runs inside the singleflight: it replaces old with a new entry.
@@ -163,9 +177,21 @@ func (c *Client) refresh(reason string, old *entry) (*entry, error) {
 		c.noteFailure(err)
 	}
 	if c.onEvent != nil {
-		c.onEvent(ev)
+		if perr := c.emit(ev); perr != nil {
+			c.log.Error("Config.OnRefresh panicked", "error", perr)
+			if err == nil {
+				e, err = nil, perr // the token is in service: the next call gets it
+			}
+		}
 	}
 	return e, err
+}
+
+// emit calls the OnRefresh hook, recovering a panic.
+func (c *Client) emit(ev RefreshEvent) (err error) {
+	defer c.protect("OnRefresh", &err)
+	c.onEvent(ev)
+	return nil
 }
 
 // failure is a refresh that failed; until it passes, callers without a
@@ -215,8 +241,10 @@ type outcome struct {
 	storeErr  error // reading or saving the store failed; the refresh went on without it
 }
 
-func (c *Client) refreshLocked(ctx context.Context, old *entry, retry bool) (*entry, outcome, error) {
-	var out outcome
+func (c *Client) refreshLocked(ctx context.Context, old *entry, retry bool) (_ *entry, out outcome, err error) {
+	// A panic here is the Store's (or a SetRefreshToken's); the Source's
+	// is caught and named in fetchOnce.
+	defer c.protect("Store", &err)
 	if c.st != nil {
 		if l, ok := c.st.(store.Locker); ok {
 			unlock, err := l.Lock(ctx, c.key)
@@ -371,13 +399,17 @@ func (c *Client) fetchOnce(ctx context.Context) (*oauth2.Token, error) {
 		if c.tokenHTTP != nil {
 			actx = context.WithValue(actx, oauth2.HTTPClient, c.tokenHTTP)
 		}
-		tok, err = cs.TokenContext(actx)
+		tok, err = c.callSource(actx, cs.TokenContext)
 		if err != nil && errors.Is(context.Cause(actx), errAttemptTimeout) && ctx.Err() == nil {
 			err = fmt.Errorf("%w: %w", errAttemptTimeout, err)
 		}
 		cancel()
 	} else {
-		tok, err = c.src.Token()
+		tok, err = c.callSource(ctx, func(context.Context) (*oauth2.Token, error) { return c.src.Token() })
+	}
+	var pe *PanicError
+	if errors.As(err, &pe) {
+		return nil, err
 	}
 	if err != nil {
 		return nil, endpointError(err)
@@ -396,6 +428,12 @@ func (c *Client) fetchOnce(ctx context.Context) (*oauth2.Token, error) {
 		return nil, fmt.Errorf("%w: token expired on arrival (expires_in zero or negative, or the clock is far off)", ErrBadTokenResponse)
 	}
 	return tok, nil
+}
+
+// callSource calls the Source, recovering a panic.
+func (c *Client) callSource(ctx context.Context, token func(context.Context) (*oauth2.Token, error)) (tok *oauth2.Token, err error) {
+	defer c.protect("Source", &err)
+	return token(ctx)
 }
 
 func (c *Client) newEntry(tok *oauth2.Token, obtained time.Time) *entry {
@@ -468,6 +506,14 @@ func (c *Client) refreshInBackground(e *entry, now time.Time) {
 func (c *Client) backgroundLoop(e *entry) {
 	defer c.wg.Done()
 	defer c.bg.Store(false)
+	defer func() {
+		// Refreshes recover their own panics (see flight); what is left is
+		// a panicking slog.Handler. Stop the loop rather than the program:
+		// callers refresh for themselves at expiry.
+		if recover() != nil {
+			e.bgAfter.Store(e.expireAt.UnixNano())
+		}
+	}()
 	left := e.expireAt.Sub(c.now())
 	b := backoff.NewExponentialBackOff()
 	b.InitialInterval = min(max(left/10, 50*time.Millisecond), 30*time.Second)
@@ -479,7 +525,7 @@ func (c *Client) backgroundLoop(e *entry) {
 		if c.cur.Load() != e || !c.now().Before(e.expireAt) {
 			return // replaced, dropped, or expired while we waited: callers take over
 		}
-		r := <-c.sf.DoChan(c.key, func() (any, error) { return c.refresh(reasonEarly, e) })
+		r := <-c.sf.DoChan(c.key, c.flight(reasonEarly, e))
 		if r.Err == nil || c.cur.Load() != e {
 			return
 		}

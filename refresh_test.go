@@ -22,6 +22,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/oauth2"
 
+	"github.com/tokenmgr/tokenmgr/store"
 	"github.com/tokenmgr/tokenmgr/tokenmgrtest"
 )
 
@@ -917,4 +918,132 @@ func TestOutageServesUntilExpiry(t *testing.T) {
 	if after > simCallers {
 		t.Errorf("%d token requests after expiry for %d callers that stop at their first error", after, simCallers)
 	}
+}
+
+// panicking returns a TokenHTTPClient whose transport panics, quoting
+// secret, while on is set: a panic inside the Source.
+func panicking(on *atomic.Bool, secret string) *http.Client {
+	return &http.Client{Transport: rtFunc(func(r *http.Request) (*http.Response, error) {
+		if on.Load() {
+			panic(fmt.Errorf("transport bug holding %s", secret))
+		}
+		return http.DefaultTransport.RoundTrip(r)
+	})}
+}
+
+// panicStore is a Store whose Load panics, quoting secret, while panicking
+// is set.
+type panicStore struct {
+	store.Store
+	panicking atomic.Bool
+	secret    string
+	gate      chan struct{} // Load waits for it to close
+}
+
+func (s *panicStore) Load(ctx context.Context, key string) ([]byte, error) {
+	<-s.gate
+	if s.panicking.Load() {
+		panic("store broke on " + s.secret)
+	}
+	return s.Store.Load(ctx, key)
+}
+
+// TestPanicInRefreshBecomesError: a panic in a Source, an OnRefresh hook or
+// a Store during a refresh is returned to every waiter as a *PanicError
+// (with the panic value, secrets redacted, and the stack) instead of
+// killing the program from singleflight's goroutine; the Client works
+// again once the fault is gone (issue 10 item 1).
+func TestPanicInRefreshBecomesError(t *testing.T) {
+	for _, where := range []string{"Source", "OnRefresh", "Store"} {
+		t.Run(where, func(t *testing.T) {
+			srv := tokenmgrtest.NewServer(tokenmgrtest.Options{})
+			defer srv.Close()
+			var srcPanics, hookPanics atomic.Bool
+			st := &panicStore{Store: store.NewMemory(), secret: srv.ClientSecret, gate: make(chan struct{})}
+			cfg := Config{Source: ClientCredentials(ccConfig(srv)), Store: st, TokenHTTPClient: panicking(&srcPanics, srv.ClientSecret), OnRefresh: func(RefreshEvent) {
+				if hookPanics.Load() {
+					panic("hook failed for " + srv.ClientSecret)
+				}
+			}}
+			switch where {
+			case "Source":
+				srcPanics.Store(true)
+			case "OnRefresh":
+				hookPanics.Store(true)
+			case "Store":
+				st.panicking.Store(true)
+			}
+			clk := newFakeClock()
+			c, _ := newTestClient(t, cfg, clk)
+			var wg sync.WaitGroup
+			errs := make([]error, 8)
+			for i := range errs {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					_, errs[i] = c.Token(context.Background())
+				}()
+			}
+			// Every caller waits for the one refresh before it goes on.
+			waitForGoroutines(t, "tokenmgr.(*Client).refreshWait", len(errs))
+			close(st.gate)
+			wg.Wait()
+			for _, err := range errs {
+				var pe *PanicError
+				require.ErrorAs(t, err, &pe)
+				assert.Equal(t, where, pe.Where)
+				assert.NotEmpty(t, pe.Value)
+				assert.Contains(t, string(pe.Stack), "goroutine", "the stack of the panic")
+				assert.NotContains(t, err.Error(), srv.ClientSecret, "the panic value is redacted")
+			}
+			// The fault goes away: once the failure backoff has passed, the
+			// Client serves tokens again.
+			srcPanics.Store(false)
+			hookPanics.Store(false)
+			st.panicking.Store(false)
+			clk.Add(time.Minute)
+			tok, err := c.Token(context.Background())
+			require.NoError(t, err)
+			assert.True(t, srv.Valid(tok.AccessToken))
+		})
+	}
+}
+
+// TestPanicInBackgroundRefreshBecomesError: a Source that panics during
+// the background refresh does not kill the program; the token in service
+// stays in service until it expires.
+func TestPanicInBackgroundRefreshBecomesError(t *testing.T) {
+	srv := tokenmgrtest.NewServer(tokenmgrtest.Options{Lifetime: time.Hour})
+	defer srv.Close()
+	var srcPanics atomic.Bool
+	events := make(chan RefreshEvent, 8)
+	clk := newFakeClock()
+	c, _ := newTestClient(t, Config{Source: ClientCredentials(ccConfig(srv)), TokenHTTPClient: panicking(&srcPanics, srv.ClientSecret),
+		OnRefresh: func(ev RefreshEvent) { events <- ev }}, clk)
+	tok, err := c.Token(context.Background())
+	require.NoError(t, err)
+	<-events
+	srcPanics.Store(true)
+	clk.Add(58 * time.Minute) // stale: a background refresh starts
+	tok2, err := c.Token(context.Background())
+	require.NoError(t, err)
+	assert.Equal(t, tok.AccessToken, tok2.AccessToken, "the token in service is served")
+	ev := <-events
+	var pe *PanicError
+	require.ErrorAs(t, ev.Err, &pe)
+	assert.Equal(t, "Source", pe.Where)
+	assert.Equal(t, reasonEarly, ev.Reason)
+}
+
+// waitForGoroutines waits until n goroutines have fn on their stack.
+func waitForGoroutines(t *testing.T, fn string, n int) {
+	t.Helper()
+	buf := make([]byte, 1<<20)
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); runtime.Gosched() {
+		k := runtime.Stack(buf, true)
+		if strings.Count(string(buf[:k]), fn+"(") >= n {
+			return
+		}
+	}
+	t.Fatalf("fewer than %d goroutines in %s", n, fn)
 }

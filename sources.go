@@ -37,11 +37,13 @@ func (s *ccSource) TokenContext(ctx context.Context) (*oauth2.Token, error) {
 	tok, err := s.cfg.Token(ctx)
 	if err != nil {
 		r := &Redactor{}
-		r.AddClient(s.cfg.ClientID, s.cfg.ClientSecret)
+		s.addSecrets(r)
 		return nil, redactError(err, r)
 	}
 	return tok, nil
 }
+
+func (s *ccSource) addSecrets(r *Redactor) { r.AddClient(s.cfg.ClientID, s.cfg.ClientSecret) }
 
 // RefreshTokenSource is a source that redeems a refresh token on every
 // call and follows rotation: when the endpoint returns a new refresh token,
@@ -78,8 +80,7 @@ func (s *RefreshTokenSource) TokenContext(ctx context.Context) (*oauth2.Token, e
 	tok, err := s.cfg.TokenSource(ctx, &oauth2.Token{RefreshToken: s.rt}).Token()
 	if err != nil {
 		r := &Redactor{}
-		r.AddClient(s.cfg.ClientID, s.cfg.ClientSecret)
-		r.Add(s.rt)
+		s.addSecretsLocked(r)
 		return nil, redactError(err, r)
 	}
 	if tok.RefreshToken != "" {
@@ -117,6 +118,17 @@ func redactError(err error, red *Redactor) error {
 	r.ErrorURI = red.Redact(r.ErrorURI)
 	r.Body = red.RedactBytes(r.Body)
 	return &r
+}
+
+func (s *RefreshTokenSource) addSecrets(r *Redactor) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.addSecretsLocked(r)
+}
+
+func (s *RefreshTokenSource) addSecretsLocked(r *Redactor) {
+	r.AddClient(s.cfg.ClientID, s.cfg.ClientSecret)
+	r.Add(s.rt)
 }
 
 // SetRefreshToken replaces the refresh token to redeem next.

@@ -9,6 +9,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"golang.org/x/oauth2"
 )
 
 // The transport.
@@ -142,13 +144,19 @@ func (c *Client) authorize(req *http.Request, e *entry) (*http.Request, error) {
 	}
 	r2.Header = h
 	if c.attach != nil {
-		if err := c.attach(r2, e.tok); err != nil {
+		if err := c.callAttach(r2, e.tok); err != nil {
 			return nil, fmt.Errorf("tokenmgr: attaching token: %w", err)
 		}
 		return r2, nil
 	}
 	h["Authorization"] = e.auth
 	return r2, nil
+}
+
+// callAttach calls Config.Attach, recovering a panic.
+func (c *Client) callAttach(req *http.Request, tok *oauth2.Token) (err error) {
+	defer c.protect("Attach", &err)
+	return c.attach(req, tok)
 }
 
 func closeBody(req *http.Request) {

@@ -330,6 +330,35 @@ func TestCustomAttach(t *testing.T) {
 	require.ErrorContains(t, err, "signer failed")
 }
 
+// TestCustomAttachPanicBecomesError: a panicking Config.Attach is an error
+// from RoundTrip, without the token in it, and the transport goes on
+// working (issue 10 item 1).
+func TestCustomAttachPanicBecomesError(t *testing.T) {
+	const tok = "attach-secret-token-123"
+	c, _ := newTestClient(t, Config{
+		Source: oauth2.StaticTokenSource(&oauth2.Token{AccessToken: tok}),
+		Attach: func(r *http.Request, t *oauth2.Token) error {
+			if r.URL.Path == "/panic" {
+				panic("cannot sign with " + t.AccessToken)
+			}
+			r.Header.Set("X-Api-Key", t.AccessToken)
+			return nil
+		},
+	}, nil)
+	rec := &recordingRT{}
+	req, _ := http.NewRequest("POST", "https://api.example.com/panic", strings.NewReader("x"))
+	_, err := c.Transport(rec).RoundTrip(req)
+	var pe *PanicError
+	require.ErrorAs(t, err, &pe)
+	assert.Equal(t, "Attach", pe.Where)
+	assert.NotContains(t, err.Error(), tok)
+	assert.Empty(t, rec.reqs, "nothing sent")
+	req, _ = http.NewRequest("GET", "https://api.example.com/ok", nil)
+	_, err = c.Transport(rec).RoundTrip(req)
+	require.NoError(t, err)
+	assert.Equal(t, tok, rec.reqs[0].Header.Get("X-Api-Key"))
+}
+
 func TestUnrewindableRejectionWithStoreNextRequestGetsNewToken(t *testing.T) {
 	srv := tokenmgrtest.NewServer(tokenmgrtest.Options{})
 	defer srv.Close()

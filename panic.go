@@ -1,0 +1,64 @@
+package tokenmgr
+
+import (
+	"fmt"
+	"runtime/debug"
+)
+
+// PanicError is a panic in code the Client ran on a caller's behalf: a
+// [Config.Source], a [store.Store], [Config.OnRefresh] or [Config.Attach].
+// The Client recovers it and returns it as an error to every caller that
+// waited for that refresh (or request), instead of letting it kill the
+// program: golang.org/x/sync/singleflight would re-raise it in a goroutine
+// of its own, where no caller's recover reaches. The Client stays usable;
+// a refresh that panicked counts as a failed one (see the package doc on
+// failure backoff).
+//
+// Value is the panic value as text, with every secret the Client knows
+// (its tokens, the client secret and refresh token of its Source)
+// replaced by [Redacted]. Stack is the stack of the goroutine that
+// panicked, which holds code locations and no data.
+type PanicError struct {
+	Where string // what panicked: "Source", "Store", "OnRefresh", "Attach" or "refresh"
+	Value string
+	Stack []byte
+}
+
+// Error names what panicked and the panic value, then the stack.
+func (e *PanicError) Error() string {
+	return fmt.Sprintf("tokenmgr: panic in %s: %s\n\n%s", e.Where, e.Value, e.Stack)
+}
+
+// protect recovers a panic into *err as a *PanicError. Defer it directly
+// (recover only works in the deferred function itself):
+//
+//	defer c.protect("Source", &err)
+func (c *Client) protect(where string, err *error) {
+	if r := recover(); r != nil {
+		*err = c.panicError(where, r)
+	}
+}
+
+func (c *Client) panicError(where string, r any) *PanicError {
+	pe := &PanicError{Where: where, Stack: debug.Stack()}
+	// The panic value is user data: it may quote a token or secret.
+	// Not logged here: a panicking slog.Handler would panic again. The
+	// error takes the path of any failure.
+	pe.Value = c.redactor().Redact(fmt.Sprint(r))
+	return pe
+}
+
+// redactor knows every secret the Client holds or can learn from its
+// Source.
+func (c *Client) redactor() *Redactor {
+	r := &Redactor{}
+	if s, ok := c.src.(interface{ addSecrets(*Redactor) }); ok {
+		s.addSecrets(r)
+	}
+	for _, e := range []*entry{c.cur.Load(), c.dropped.Load()} {
+		if e != nil {
+			r.Add(e.tok.AccessToken, e.tok.RefreshToken)
+		}
+	}
+	return r
+}
