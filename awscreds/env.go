@@ -3,6 +3,7 @@ package awscreds
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"strings"
 	"time"
@@ -34,6 +35,8 @@ type Env struct {
 	Key                                            string
 	// Set lists the variables of EnvVars that were set.
 	Set []string
+	// Logger, when set, is given to the Provider (ReadEnv leaves it nil).
+	Logger *slog.Logger
 
 	lookup func(string) (string, bool)
 }
@@ -115,7 +118,7 @@ func ReadEnv(lookup func(string) (string, bool)) (*Env, error) {
 func (e *Env) NewProvider(ctx context.Context) (*Provider, error) {
 	cfg := Config{
 		RoleARN: e.RoleARN, RoleSessionName: e.RoleSessionName, WebIdentityTokenFile: e.WebIdentityTokenFile,
-		Region: e.Region, STSEndpoint: e.STSEndpoint, Duration: e.Duration, Key: e.Key,
+		Region: e.Region, STSEndpoint: e.STSEndpoint, Duration: e.Duration, Key: e.Key, Logger: e.Logger,
 	}
 	var oidc *tokenmgr.Client
 	if e.WebIdentityTokenFile != "" {
@@ -133,6 +136,7 @@ func (e *Env) NewProvider(ctx context.Context) (*Provider, error) {
 		if err != nil {
 			return nil, err
 		}
+		tcfg.Logger = e.Logger
 		if oidc, err = tokenmgr.New(tcfg); err != nil {
 			return nil, err
 		}

@@ -93,7 +93,7 @@ func (o *options) envLookup(base func(string) (string, bool)) func(string) (stri
 var commands []*command
 
 func init() {
-	commands = []*command{tokenCommand, statusCommand, doctorCommand, logoutCommand, versionCommand}
+	commands = []*command{tokenCommand, statusCommand, doctorCommand, logoutCommand, versionCommand, awsCredentialProcessCommand}
 }
 
 func findCommand(name string) *command {
@@ -117,7 +117,8 @@ TOKENMGR_CLIENT_ID, TOKENMGR_CLIENT_SECRET, TOKENMGR_STORE, ...; see the
 tokenmgr package documentation). The flags --key, --store and --store-path
 override TOKENMGR_KEY, TOKENMGR_STORE and TOKENMGR_STORE_PATH.
 
-No command prints a secret, except "token", whose output is the token.
+No command prints a secret, except "token" and "aws credential-process",
+whose output is the token or the AWS credentials.
 Run "tokenmgr <command> --help" for a command's flags and exit codes.
 `
 
@@ -155,6 +156,9 @@ func run(args []string, stdout, stderr io.Writer, lookup func(string) (string, b
 		return exitOK
 	case "-version", "--version":
 		name = "version"
+	}
+	if name == "aws" && len(args) > 1 && !strings.HasPrefix(args[1], "-") {
+		name, args = "aws "+args[1], args[1:] // a command of the aws group
 	}
 	c := findCommand(name)
 	if c == nil {

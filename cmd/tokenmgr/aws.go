@@ -1,0 +1,75 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"io"
+	"log/slog"
+
+	"github.com/tokenmgr/tokenmgr/awscreds"
+)
+
+var awsCredentialProcessCommand = &command{
+	name:    "aws credential-process",
+	summary: "print AWS credentials for credential_process",
+	help: `Prints AWS temporary credentials from STS AssumeRoleWithWebIdentity as
+the JSON an AWS SDK or the AWS CLI reads from a credential_process command
+(Version 1, AccessKeyId, SecretAccessKey, SessionToken, Expiration):
+
+  # ~/.aws/config
+  [profile app]
+  credential_process = tokenmgr aws credential-process
+
+The credentials are kept in the store (TOKENMGR_STORE*), so many processes
+make one STS call between them, and are refreshed ahead of expiry.
+
+Variables: AWS_ROLE_ARN (required), AWS_WEB_IDENTITY_TOKEN_FILE (re-read at
+every refresh; without it the web identity token comes from the TOKENMGR_*
+OAuth configuration), AWS_ROLE_SESSION_NAME, AWS_REGION or
+AWS_DEFAULT_REGION, AWS_ENDPOINT_URL_STS or AWS_ENDPOINT_URL,
+TOKENMGR_AWS_DURATION, TOKENMGR_AWS_KEY (the --key flag).
+
+Exit status: 0 with the JSON on stdout; 1 with one line on stderr saying
+why (bad configuration, store, or STS's answer; "tokenmgr doctor" explains
+STS errors); 2 for a usage error.`,
+	flags: func(fs *flag.FlagSet, o *options) {
+		fs.BoolVar(&o.verbose, "v", false, "log refreshes and retries to stderr (never a secret)")
+	},
+	run: runAWSCredentialProcess,
+}
+
+func runAWSCredentialProcess(ctx context.Context, o *options, stdout, stderr io.Writer) int {
+	const name = "aws credential-process"
+	lookup := func(n string) (string, bool) {
+		if n == "TOKENMGR_AWS_KEY" && o.set["key"] {
+			return o.key, true
+		}
+		return o.lookup(n)
+	}
+	env, err := awscreds.ReadEnv(lookup)
+	if err != nil {
+		return fail(stderr, name, err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, o.timeout)
+	defer cancel()
+	if o.verbose {
+		env.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	p, err := env.NewProvider(ctx)
+	if err != nil {
+		return fail(stderr, name, err)
+	}
+	defer p.Close()
+	creds, err := p.Retrieve(ctx)
+	if err != nil {
+		return fail(stderr, name, err)
+	}
+	out, err := awscreds.CredentialProcessOutput(creds)
+	if err != nil {
+		return fail(stderr, name, err)
+	}
+	if _, err := stdout.Write(out); err != nil {
+		return fail(stderr, name, err)
+	}
+	return exitOK
+}

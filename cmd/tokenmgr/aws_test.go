@@ -1,0 +1,123 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials/processcreds"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/tokenmgr/tokenmgr/awscreds/ststest"
+)
+
+const awsRole = "arn:aws:iam::123456789012:role/app"
+
+// awsVars starts an STS and returns the variables for the CLI to use it,
+// with a web identity token file and an encrypted file store.
+func awsVars(t *testing.T) (*ststest.Server, vars) {
+	t.Helper()
+	srv := ststest.NewServer()
+	t.Cleanup(srv.Close)
+	tok := filepath.Join(t.TempDir(), "token")
+	require.NoError(t, os.WriteFile(tok, []byte("web-identity-token"), 0o600))
+	return srv, fileStoreVars(t).with(
+		"AWS_ROLE_ARN", awsRole, "AWS_WEB_IDENTITY_TOKEN_FILE", tok,
+		"AWS_REGION", "us-east-1", "AWS_ENDPOINT_URL_STS", srv.URL)
+}
+
+type processJSON struct {
+	Version                                   int
+	AccessKeyID                               string `json:"AccessKeyId"`
+	SecretAccessKey, SessionToken, Expiration string
+}
+
+// The real processcreds provider of aws-sdk-go-v2 runs the built CLI; the
+// credentials it reads sign a GetCallerIdentity the test STS verifies.
+func TestAWSCredentialProcessWithSDK(t *testing.T) {
+	srv, env := awsVars(t)
+	for k, v := range env {
+		t.Setenv(k, v)
+	}
+	prov := processcreds.NewProvider(binPath+" aws credential-process", func(o *processcreds.Options) { o.Timeout = time.Minute })
+	creds, err := prov.Retrieve(t.Context())
+	require.NoError(t, err)
+	sess := srv.Sessions()
+	require.Len(t, sess, 1)
+	assert.Equal(t, sess[0].AccessKeyID, creds.AccessKeyID)
+	assert.Equal(t, sess[0].SecretAccessKey, creds.SecretAccessKey)
+	assert.Equal(t, sess[0].SessionToken, creds.SessionToken)
+	assert.True(t, creds.CanExpire)
+	assert.WithinDuration(t, sess[0].Expiration, creds.Expires, time.Second)
+
+	cfg := aws.Config{Region: "us-east-1", BaseEndpoint: aws.String(srv.URL), Credentials: aws.NewCredentialsCache(prov)}
+	out, err := sts.NewFromConfig(cfg).GetCallerIdentity(t.Context(), &sts.GetCallerIdentityInput{})
+	require.NoError(t, err)
+	assert.Equal(t, "123456789012", aws.ToString(out.Account))
+	assert.EqualValues(t, 1, srv.SignedOK())
+
+	// A second run takes them from the store.
+	creds2, err := processcreds.NewProvider(binPath + " aws credential-process").Retrieve(t.Context())
+	require.NoError(t, err)
+	assert.Equal(t, creds.AccessKeyID, creds2.AccessKeyID)
+	assert.EqualValues(t, 1, srv.AssumeCalls())
+}
+
+// Many processes started at once make one STS call between them, through
+// the store's lock, and print the same credentials.
+func TestAWSCredentialProcessManyProcesses(t *testing.T) {
+	srv, env := awsVars(t)
+	sec := &secrets{}
+	const n = 6
+	results := make([]result, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() { results[i] = exe(t, sec, env, "aws", "credential-process") })
+	}
+	wg.Wait()
+	var first processJSON
+	for i, r := range results {
+		require.Equal(t, 0, r.code, "%v", r)
+		var pj processJSON
+		require.NoError(t, json.Unmarshal([]byte(r.stdout), &pj))
+		assert.Equal(t, 1, pj.Version)
+		if i == 0 {
+			first = pj
+		}
+		assert.Equal(t, first, pj)
+		_, err := time.Parse(time.RFC3339, pj.Expiration)
+		assert.NoError(t, err)
+	}
+	assert.EqualValues(t, 1, srv.AssumeCalls())
+	assert.NotEmpty(t, first.SecretAccessKey)
+}
+
+// An STS refusal is one line on stderr naming the code, exit 1, and no
+// secret anywhere.
+func TestAWSCredentialProcessSTSError(t *testing.T) {
+	srv, env := awsVars(t)
+	srv.FailNext(ststest.ErrInvalidIdentityToken)
+	sec := &secrets{}
+	sec.add("web-identity-token")
+	r := exe(t, sec, env, "aws", "credential-process")
+	assert.Equal(t, 1, r.code, "%v", r)
+	assert.Empty(t, r.stdout)
+	assert.Contains(t, r.stderr, "InvalidIdentityToken")
+	assert.Contains(t, r.stderr, "tokenmgr aws credential-process:")
+
+	r = exe(t, sec, env.without("AWS_ROLE_ARN"), "aws", "credential-process")
+	assert.Equal(t, 1, r.code)
+	assert.Contains(t, r.stderr, "AWS_ROLE_ARN")
+
+	r = runIn(env, "aws", "credential-process", "extra")
+	assert.Equal(t, 2, r.code)
+	r = runIn(env, "aws", "nope")
+	assert.Equal(t, 2, r.code)
+	assert.Contains(t, r.stderr, "unknown command")
+}
