@@ -13,7 +13,7 @@ import (
 
 	"github.com/tokenmgr/tokenmgr"
 	"github.com/tokenmgr/tokenmgr/awscreds/ststest"
-	"github.com/tokenmgr/tokenmgr/internal/oauthtest"
+	"github.com/tokenmgr/tokenmgr/tokenmgrtest"
 )
 
 func mapLookup(m map[string]string) func(string) (string, bool) {
@@ -100,7 +100,7 @@ func TestNewProviderFromEnvTokenFile(t *testing.T) {
 // Without a token file, the web identity token comes from the TOKENMGR_*
 // OAuth configuration.
 func TestNewProviderFromEnvOAuth(t *testing.T) {
-	idp := oauthtest.New(oauthtest.Options{})
+	idp := tokenmgrtest.NewServer(tokenmgrtest.Options{})
 	t.Cleanup(idp.Close)
 	srv := ststest.NewServer()
 	t.Cleanup(srv.Close)

@@ -19,7 +19,7 @@ import (
 
 	"github.com/tokenmgr/tokenmgr"
 	"github.com/tokenmgr/tokenmgr/awscreds/ststest"
-	"github.com/tokenmgr/tokenmgr/internal/oauthtest"
+	"github.com/tokenmgr/tokenmgr/tokenmgrtest"
 	"github.com/tokenmgr/tokenmgr/store"
 )
 
@@ -139,7 +139,7 @@ func TestTokenFileReadAtEveryRefresh(t *testing.T) {
 // Client doing client credentials at an OAuth server (workload identity
 // federation).
 func TestWebIdentityFromTokenSource(t *testing.T) {
-	idp := oauthtest.New(oauthtest.Options{})
+	idp := tokenmgrtest.NewServer(tokenmgrtest.Options{})
 	t.Cleanup(idp.Close)
 	oidc, err := tokenmgr.New(tokenmgr.Config{Source: tokenmgr.ClientCredentials(&clientcredentials.Config{
 		ClientID: idp.ClientID, ClientSecret: idp.ClientSecret, TokenURL: idp.TokenURL(),
