@@ -19,8 +19,8 @@ import (
 
 	"github.com/tokenmgr/tokenmgr"
 	"github.com/tokenmgr/tokenmgr/awscreds/ststest"
-	"github.com/tokenmgr/tokenmgr/tokenmgrtest"
 	"github.com/tokenmgr/tokenmgr/store"
+	"github.com/tokenmgr/tokenmgr/tokenmgrtest"
 )
 
 func TestRetrieveAssumesRoleOnce(t *testing.T) {
