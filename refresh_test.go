@@ -7,15 +7,14 @@ package tokenmgr
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"runtime"
-	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/stretchr/testify/assert"
@@ -293,64 +292,6 @@ func TestBackgroundFailureKeepsTokenAndRetries(t *testing.T) {
 	assert.NotEmpty(t, rec.Waits())
 }
 
-func TestOutageServesValidTokenWithFewAttempts(t *testing.T) {
-	srv := tokenmgrtest.NewServer(tokenmgrtest.Options{Lifetime: time.Hour})
-	defer srv.Close()
-	clk := newFakeClock()
-	failures := make(chan struct{}, 1000)
-	c, _ := newTestClient(t, Config{
-		Source:         ClientCredentials(ccConfig(srv)),
-		RefreshTimeout: time.Second,
-		OnRefresh: func(e RefreshEvent) {
-			if e.Err != nil {
-				failures <- struct{}{}
-			}
-		},
-	}, clk)
-	c.sleep = clk.Sleep // background waits pass as the test moves the clock
-	ctx := context.Background()
-	t1, err := c.Token(ctx)
-	require.NoError(t, err)
-	srv.SetHook(func(w http.ResponseWriter, r *http.Request) bool {
-		if r.URL.Path == "/token" {
-			w.WriteHeader(http.StatusServiceUnavailable)
-			return true
-		}
-		return false
-	})
-	before := srv.TokenRequests.Load()
-	// Walk through the stale window a second at a time, many requests at
-	// each step: every one gets the still-valid token.
-	staleAt := c.cur.Load().staleAt
-	waited := false
-	for clk.Now().Before(t1.Expiry.Add(-10 * time.Second)) {
-		for range 10 {
-			tok, err := c.Token(ctx)
-			require.NoError(t, err)
-			require.Equal(t, t1.AccessToken, tok.AccessToken)
-		}
-		if !waited && !clk.Now().Before(staleAt) {
-			// The first stale call started the background loop: let its
-			// first attempt end before time moves on.
-			<-failures
-			waited = true
-		}
-		clk.Add(time.Second)
-	}
-	attempts := srv.TokenRequests.Load() - before
-	assert.Less(t, attempts, int64(100), "a handful of attempts, not one per request (3000+ requests made)")
-	assert.Positive(t, attempts)
-	t.Logf("outage: %d token requests over the stale window", attempts)
-
-	// Once it truly expires, callers get a clear error.
-	clk.Add(20 * time.Second)
-	_, err = c.Token(ctx)
-	require.Error(t, err)
-	var te *TokenError
-	require.ErrorAs(t, err, &te)
-	assert.Equal(t, http.StatusServiceUnavailable, te.StatusCode)
-}
-
 func TestSameTokenFromCachingSourceDoesNotLoop(t *testing.T) {
 	srv := tokenmgrtest.NewServer(tokenmgrtest.Options{})
 	defer srv.Close()
@@ -402,13 +343,14 @@ func TestExpiresInGarbage(t *testing.T) {
 	}
 }
 
-// TestFaultOutageServesUntilExpiry: a token is in service when the endpoint
-// starts failing. Walking the clock through the stale window, every call
-// gets the still-valid token at once while the background loop retries a
-// bounded number of times (once for a permanent error); once the token is
-// past its expiry window, each call makes one attempt and gets a clear
-// error.
-func TestFaultOutageServesUntilExpiry(t *testing.T) {
+// TestOutageServesUntilExpiry: a token is in service when the endpoint
+// starts failing, in each of the ways it can fail. Walking the clock
+// through the stale window, every call from many goroutines gets the
+// still-valid token at once while the background loop retries a bounded
+// number of times however many calls are made (once for a permanent
+// error); once the token is past its expiry window, each call makes at
+// most one attempt and gets a clear error (the endpoint's, typed).
+func TestOutageServesUntilExpiry(t *testing.T) {
 	type tc struct {
 		name      string
 		cfg       Config
@@ -471,18 +413,28 @@ func TestFaultOutageServesUntilExpiry(t *testing.T) {
 			}
 			require.Zero(t, attempts())
 
-			// The stale window, 5s at a time, 10 calls per step.
+			// The stale window, 5s at a time, 10 calls per step from each
+			// of 8 goroutines at once.
 			const step, perStep = 5 * time.Second, 10
 			calls := 0
 			for at := e0.staleAt; at.Before(e0.expireAt); at = at.Add(step) {
 				h.clk.Set(at)
 				h.quiesce()
-				for range perStep {
-					got, err := h.c.Token(ctx)
-					require.NoError(t, err, "at %v before expiry", e0.expireAt.Sub(at))
-					require.Same(t, tok0, got, "the valid token keeps serving")
-					calls++
+				var wg sync.WaitGroup
+				for range concurrentCallers {
+					wg.Go(func() {
+						for range perStep {
+							got, err := h.c.Token(ctx)
+							if !assert.NoError(t, err, "at %v before expiry", e0.expireAt.Sub(at)) ||
+								!assert.Same(t, tok0, got, "the valid token keeps serving") {
+								return
+							}
+						}
+					})
 				}
+				wg.Wait()
+				require.False(t, t.Failed())
+				calls += concurrentCallers * perStep
 				h.quiesce()
 			}
 			// The last moment of validity.
@@ -574,350 +526,144 @@ func TestFaultBackgroundHonoursRetryAfter(t *testing.T) {
 	assert.Empty(t, early, "background attempts sooner than Retry-After")
 }
 
-const (
-	simCallers = 8                // goroutines calling Token at once
-	simGuard   = 15 * time.Second // no stage of a test may take longer
-)
-
-// simClock is a settable clock for the Client's now and sleep seams.
-type simClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (k *simClock) Now() time.Time {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	return k.t
-}
-
-func (k *simClock) Set(t time.Time) {
-	k.mu.Lock()
-	k.t = t
-	k.mu.Unlock()
-}
-
-func (k *simClock) Add(d time.Duration) time.Time {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	k.t = k.t.Add(d)
-	return k.t
-}
-
-// newSimClient returns a Client whose clock is k, whose sleeps pass at
-// once by moving k forward (recorded in sleeps), and without jitter.
-//
-// k starts at the real time and the tests move it minutes ahead, into the
-// token's last minutes. Refresh contexts carry real deadlines
-// (RefreshTimeout from now), so with k ahead of them fetch makes one
-// request per refresh and does not retry inside it: what is left to
-// observe is the background loop's own retry policy.
-func newSimClient(t *testing.T, cfg Config, k *simClock, sleeps *[]time.Duration, mu *sync.Mutex) *Client {
-	t.Helper()
-	c, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.now = k.Now
-	c.jitter = func(time.Duration) time.Duration { return 0 }
-	c.sleep = func(ctx context.Context, d time.Duration) error {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		mu.Lock()
-		*sleeps = append(*sleeps, d)
-		mu.Unlock()
-		k.Add(d)
-		return nil
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
-}
+// concurrentCallers is how many goroutines call Token at once in the
+// tests of many callers.
+const concurrentCallers = 8
 
 // TestBackgroundRefreshFailureNoWait: while a background refresh is stuck
 // at the endpoint, failing, and retried, every caller gets the current
-// token at once; the retry replaces it before it expires.
+// token at once; the retry replaces it before it expires. In fake time
+// (testing/synctest): a caller that waited for the refresh held at the
+// endpoint would leave every goroutine blocked, and the bubble's clock
+// would jump to the test's timeout.
 func TestBackgroundRefreshFailureNoWait(t *testing.T) {
 	srv := tokenmgrtest.NewServer(tokenmgrtest.Options{Lifetime: time.Hour})
 	defer srv.Close()
-
-	// Token requests after the first are held until the test lets them
-	// go; the second then fails with 500.
-	arrived := make(chan int64)
-	release := make(chan struct{})
-	var reqs atomic.Int64
-	srv.SetHook(func(w http.ResponseWriter, r *http.Request) bool {
-		if r.URL.Path != "/token" {
+	synctest.Test(t, func(t *testing.T) {
+		// Token requests after the first are held until the test lets them
+		// go; the second then fails with 500.
+		type arrival struct {
+			n  int64
+			at time.Time
+		}
+		arrived := make(chan arrival)
+		release := make(chan struct{})
+		var reqs atomic.Int64
+		srv.SetHook(func(w http.ResponseWriter, r *http.Request) bool {
+			if r.URL.Path != "/token" {
+				return false
+			}
+			n := reqs.Add(1)
+			if n == 1 {
+				return false
+			}
+			arrived <- arrival{n, time.Now()}
+			<-release
+			if n == 2 {
+				http.Error(w, "internal error", http.StatusInternalServerError)
+				return true
+			}
 			return false
-		}
-		n := reqs.Add(1)
-		if n == 1 {
-			return false
-		}
-		select {
-		case arrived <- n:
-		case <-time.After(simGuard):
-			return false
-		}
-		select {
-		case <-release:
-		case <-time.After(simGuard):
-		}
-		if n == 2 {
-			http.Error(w, "internal error", http.StatusInternalServerError)
-			return true
-		}
-		return false
-	})
+		})
+		defer srv.SetHook(nil)
 
-	k := &simClock{t: time.Now()}
-	var mu sync.Mutex
-	var sleeps []time.Duration
-	type stamped struct {
-		ev  RefreshEvent
-		now time.Time
-	}
-	events := make(chan stamped, 16)
-	c := newSimClient(t, Config{
-		Source:    ClientCredentials(ccConfig(srv)),
-		OnRefresh: func(ev RefreshEvent) { events <- stamped{ev, k.Now()} },
-	}, k, &sleeps, &mu)
-
-	ctx := context.Background()
-	tok0, err := c.Token(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	<-events // initial
-	e0 := c.cur.Load()
-	k.Set(e0.staleAt.Add(time.Second)) // 4m59s before expiry: stale
-
-	if tok, err := c.Token(ctx); err != nil || tok != tok0 {
-		t.Fatalf("stale Token = %v, %v; want the current token", tok, err)
-	}
-
-	// callersDoNotWait runs 8 callers x 200 calls while the refresh is
-	// held at the endpoint: each must get tok0 at once.
-	callersDoNotWait := func(stage string) time.Duration {
-		t.Helper()
-		type out struct {
-			worst time.Duration
-			err   error
+		const refreshBefore, expiryDelta = 5 * time.Minute, 10 * time.Second
+		type stamped struct {
+			ev  RefreshEvent
+			now time.Time
 		}
-		done := make(chan out, simCallers)
-		for range simCallers {
-			go func() {
-				var o out
-				for range 200 {
-					t0 := time.Now()
-					tok, err := c.Token(ctx)
-					o.worst = max(o.worst, time.Since(t0))
-					if err != nil || tok != tok0 {
-						o.err = fmt.Errorf("Token = %v, %v; want the current token", tok, err)
-						break
+		events := make(chan stamped, 16)
+		c, err := New(Config{
+			Source:          ClientCredentials(ccConfig(srv)),
+			TokenHTTPClient: &http.Client{Transport: srv.InMemoryTransport()},
+			RefreshBefore:   refreshBefore,
+			ExpiryDelta:     expiryDelta,
+			OnRefresh:       func(ev RefreshEvent) { events <- stamped{ev, time.Now()} },
+		})
+		require.NoError(t, err)
+		defer c.Close()
+
+		ctx := context.Background()
+		tok0, err := c.Token(ctx)
+		require.NoError(t, err)
+		<-events // initial
+		expireAt := tok0.Expiry.Add(-expiryDelta)
+		time.Sleep(time.Until(tok0.Expiry.Add(-refreshBefore + time.Second))) // stale
+		tok, err := c.Token(ctx)
+		require.NoError(t, err)
+		require.Same(t, tok0, tok, "a stale token is served while the refresh runs")
+
+		// callersDoNotWait runs 8 callers x 200 calls while a token request
+		// is held at the endpoint: each gets tok0 without waiting.
+		callersDoNotWait := func(stage string) {
+			t.Helper()
+			errs := make(chan error, concurrentCallers)
+			for range concurrentCallers {
+				go func() {
+					for range 200 {
+						if tok, err := c.Token(ctx); err != nil || tok != tok0 {
+							errs <- fmt.Errorf("Token = %v, %v; want the current token", tok, err)
+							return
+						}
 					}
+					errs <- nil
+				}()
+			}
+			timeout := time.After(time.Minute)
+			for range concurrentCallers {
+				select {
+				case err := <-errs:
+					assert.NoError(t, err, stage)
+				case <-timeout:
+					t.Fatalf("%s: callers blocked behind the refresh in flight", stage)
 				}
-				done <- o
-			}()
+			}
 		}
-		var worst time.Duration
-		timeout := time.After(simGuard)
-		for range simCallers {
+
+		var evs []stamped
+		var arrivals []arrival
+		for done := false; !done; {
 			select {
-			case o := <-done:
-				if o.err != nil {
-					t.Errorf("%s: %v", stage, o.err)
-				}
-				worst = max(worst, o.worst)
-			case <-timeout:
-				t.Fatalf("%s: callers blocked behind the refresh in flight", stage)
+			case a := <-arrived:
+				arrivals = append(arrivals, a)
+				callersDoNotWait(fmt.Sprintf("token request %d in flight", a.n))
+				release <- struct{}{}
+			case s := <-events:
+				evs = append(evs, s)
+				done = s.ev.Err == nil
 			}
 		}
-		return worst
-	}
-
-	var worst time.Duration
-	var evs []stamped
-	for done := false; !done; {
-		select {
-		case n := <-arrived:
-			worst = max(worst, callersDoNotWait(fmt.Sprintf("token request %d in flight", n)))
-			release <- struct{}{}
-		case s := <-events:
-			evs = append(evs, s)
-			done = s.ev.Err == nil
-		case <-time.After(simGuard):
-			t.Fatalf("no successful refresh within %v; events so far: %+v", simGuard, evs)
+		for _, s := range evs {
+			t.Logf("refresh at expiry-%v: reason %s err %v", tok0.Expiry.Sub(s.now), s.ev.Reason, s.ev.Err)
 		}
-	}
 
-	for _, s := range evs {
-		t.Logf("refresh at expiry-%v: reason %s err %v", e0.tok.Expiry.Sub(s.now).Round(time.Millisecond), s.ev.Reason, s.ev.Err)
-	}
-	mu.Lock()
-	t.Logf("background waits: %v; worst caller latency %v", sleeps, worst)
-	mu.Unlock()
-
-	// With the clock ahead of the refresh's real deadline the retry is the
-	// background loop's: a failed event, then a successful one. Were fetch
-	// to retry inside the refresh, there would be only the successful one;
-	// both keep the token in service, so both pass.
-	for _, s := range evs[:len(evs)-1] {
-		var te *TokenError
-		if s.ev.Reason != reasonEarly || !errors.As(s.ev.Err, &te) || te.StatusCode != http.StatusInternalServerError || !te.Temporary {
-			t.Errorf("failed refresh event %+v: want reason early and a temporary TokenError with status 500", s.ev)
-		}
-	}
-	last := evs[len(evs)-1]
-	if last.ev.Reason != reasonEarly || !last.now.Before(e0.expireAt) {
-		t.Errorf("successful refresh %+v at %v; want an early refresh before the token's expiry window (%v)", last.ev, last.now, e0.expireAt)
-	}
-	tok1, err := c.Token(ctx)
-	if err != nil || tok1 == tok0 || tok1.AccessToken == tok0.AccessToken {
-		t.Fatalf("after the refresh Token = %v, %v; want a new token", tok1, err)
-	}
-	if st := c.Stats(); st.Fetches != 2 || st.FetchErrors != 1 {
-		t.Errorf("stats %+v; want 2 fetches and 1 fetch error", st)
-	}
-	if n := reqs.Load(); n != 3 {
-		t.Errorf("%d token requests, want 3", n)
-	}
-	left := e0.expireAt.Sub(e0.staleAt.Add(time.Second))
-	mu.Lock()
-	defer mu.Unlock()
-	for _, d := range sleeps {
-		if d <= 0 || d > left/2 {
-			t.Errorf("background wait %v; want within (0, %v] (half the time left)", d, left/2)
-		}
-	}
-}
-
-// TestOutageServesUntilExpiry: the endpoint goes down for good once the
-// first token is issued. The token keeps being served, without error,
-// through its whole refresh window, for a bounded number of token
-// requests however many calls are made; once it expires, Token fails with
-// the endpoint's error.
-func TestOutageServesUntilExpiry(t *testing.T) {
-	srv := tokenmgrtest.NewServer(tokenmgrtest.Options{Lifetime: time.Hour})
-	defer srv.Close()
-
-	const reqLatency = 20 * time.Millisecond // simulated, on the Client's clock
-	k := &simClock{t: time.Now()}
-	var mu sync.Mutex
-	var reqAt []time.Time // the Client's clock at each token request
-	srv.SetHook(func(w http.ResponseWriter, r *http.Request) bool {
-		if r.URL.Path != "/token" {
-			return false
-		}
-		mu.Lock()
-		reqAt = append(reqAt, k.Now())
-		n := len(reqAt)
-		mu.Unlock()
-		k.Add(reqLatency)
-		if n == 1 {
-			return false
-		}
-		http.Error(w, "upstream down", http.StatusInternalServerError)
-		return true
-	})
-
-	var sleeps []time.Duration
-	c := newSimClient(t, Config{Source: ClientCredentials(ccConfig(srv))}, k, &sleeps, &mu)
-	ctx := context.Background()
-	tok0, err := c.Token(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e0 := c.cur.Load()
-	k.Set(e0.staleAt.Add(time.Millisecond))
-	windowStart := k.Now()
-
-	type out struct {
-		calls, served int
-		bad           error
-		final         error
-	}
-	done := make(chan out, simCallers)
-	for range simCallers {
-		go func() {
-			var o out
-			for {
-				before := k.Now()
-				tok, err := c.Token(ctx)
-				after := k.Now()
-				o.calls++
-				switch {
-				case err == nil && !before.Before(e0.expireAt):
-					o.bad = fmt.Errorf("served a token at %v, past its expiry window %v", before, e0.expireAt)
-				case err == nil && tok != tok0:
-					o.bad = fmt.Errorf("served %v, want the only token issued", tok)
-				case err != nil && after.Before(e0.expireAt):
-					o.bad = fmt.Errorf("error %v while the token was still valid (%v left)", err, e0.expireAt.Sub(after))
-				case err != nil:
-					o.final = err
-				default:
-					o.served++
-				}
-				if err != nil || o.bad != nil {
-					done <- o
-					return
-				}
-				runtime.Gosched()
-			}
-		}()
-	}
-	var calls, served int
-	timeout := time.After(simGuard)
-	for range simCallers {
-		select {
-		case o := <-done:
-			calls += o.calls
-			served += o.served
-			if o.bad != nil {
-				t.Error(o.bad)
-			}
+		// A failed attempt and the retry that succeeds; whether the retry
+		// is the refresh's own or the background loop's next attempt, the
+		// token stays in service and is replaced before its expiry window.
+		require.Len(t, arrivals, 2)
+		for _, s := range evs[:len(evs)-1] {
 			var te *TokenError
-			if o.final != nil && (!errors.As(o.final, &te) || te.StatusCode != http.StatusInternalServerError) {
-				t.Errorf("after expiry Token failed with %v; want the endpoint's 500 as a *TokenError", o.final)
+			assert.EqualValues(t, "early", s.ev.Reason)
+			if assert.ErrorAs(t, s.ev.Err, &te) {
+				assert.Equal(t, http.StatusInternalServerError, te.StatusCode)
+				assert.True(t, te.Temporary)
 			}
-		case <-timeout:
-			t.Fatalf("callers still running after %v", simGuard)
 		}
-	}
+		last := evs[len(evs)-1]
+		assert.EqualValues(t, "early", last.ev.Reason)
+		assert.True(t, last.now.Before(expireAt), "replaced at expiry-%v, before its expiry window", tok0.Expiry.Sub(last.now))
+		wait, left := arrivals[1].at.Sub(arrivals[0].at), expireAt.Sub(arrivals[0].at)
+		assert.Positive(t, wait, "the retry waits")
+		assert.LessOrEqual(t, wait, left/2, "the retry waits at most half the time left")
 
-	mu.Lock()
-	defer mu.Unlock()
-	var inWindow []string
-	var before, after int
-	for _, at := range reqAt[1:] {
-		if at.Before(e0.expireAt) {
-			before++
-			inWindow = append(inWindow, e0.expireAt.Sub(at).Round(time.Millisecond).String())
-		} else {
-			after++
-		}
-	}
-	sorted := append([]time.Duration(nil), sleeps...)
-	sort.Slice(sorted, func(i, j int) bool { return sorted[i] < sorted[j] })
-	t.Logf("refresh window %v (stale at expiry-%v, expired at expiry-%v): %d calls, %d served the token; %d token requests in the window, %d after expiry",
-		e0.expireAt.Sub(windowStart).Round(time.Second), e0.tok.Expiry.Sub(e0.staleAt), e0.tok.Expiry.Sub(e0.expireAt), calls, served, before, after)
-	t.Logf("token requests in the window, as time left before the expiry window: %v", inWindow)
-	t.Logf("stats %+v", c.Stats())
-
-	if served < simCallers {
-		t.Errorf("only %d calls were served during the window", served)
-	}
-	// The background loop makes one request per attempt (it does not
-	// retry inside fetch) and waits with jittered backoff from a tenth of
-	// the time left, each wait at most half the time left but never below
-	// the first: 7 or 8 requests through a 5-minute window. The point is
-	// that it does not grow with the number of calls.
-	if before > 10 {
-		t.Errorf("%d token requests while the token was valid; want at most 10", before)
-	}
-	if after > simCallers {
-		t.Errorf("%d token requests after expiry for %d callers that stop at their first error", after, simCallers)
-	}
+		tok1, err := c.Token(ctx)
+		require.NoError(t, err)
+		assert.NotEqual(t, tok0.AccessToken, tok1.AccessToken, "a new token after the refresh")
+		assert.EqualValues(t, 3, reqs.Load(), "token requests")
+		st := c.Stats()
+		assert.EqualValues(t, 2, st.Fetches, "successful token requests: initial and the retry")
+		assert.EqualValues(t, 1, st.FetchErrors)
+	})
 }
 
 // panicking returns a TokenHTTPClient whose transport panics, quoting

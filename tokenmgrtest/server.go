@@ -113,6 +113,42 @@ func NewServer(opt Options) *Server {
 // TokenURL.
 func (s *Server) TokenURL() string { return s.URL + "/token" }
 
+// InMemoryTransport returns an [http.RoundTripper] that serves requests
+// to s (its URL's host) by calling its handler in the calling goroutine,
+// with no network connection. Use it where a network would get in the
+// way, above all in a [testing/synctest] bubble: a goroutine waiting on a
+// socket is not durably blocked, so the bubble's fake clock would not
+// advance while a connection is open. Create the Server outside the
+// bubble, and give the code under test an [http.Client] with this
+// transport (tokenmgr's Config.TokenHTTPClient for the token endpoint).
+// A hook that hijacks the connection fails under it.
+func (s *Server) InMemoryTransport() http.RoundTripper { return inMemory{s} }
+
+type inMemory struct{ s *Server }
+
+func (m inMemory) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.Body != nil {
+		defer req.Body.Close()
+	}
+	if err := req.Context().Err(); err != nil {
+		return nil, err
+	}
+	if host := strings.TrimPrefix(m.s.URL, "http://"); req.URL.Host != host {
+		return nil, fmt.Errorf("tokenmgrtest: the in-memory transport reaches only %s, not %s", host, req.URL.Host)
+	}
+	sreq := req.Clone(req.Context())
+	sreq.RequestURI = req.URL.RequestURI()
+	sreq.RemoteAddr = "127.0.0.1:1"
+	if sreq.Body == nil {
+		sreq.Body = http.NoBody
+	}
+	rec := httptest.NewRecorder()
+	m.s.Config.Handler.ServeHTTP(rec, sreq)
+	resp := rec.Result()
+	resp.Request = req
+	return resp, nil
+}
+
 // SetLifetime changes the lifetime of tokens issued from now on.
 func (s *Server) SetLifetime(d time.Duration) {
 	s.mu.Lock()

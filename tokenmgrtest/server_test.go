@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/stretchr/testify/assert"
@@ -192,4 +193,35 @@ func TestSetHookAndLifetime(t *testing.T) {
 	require.NoError(t, err)
 	// expires_in is whole seconds, rounded up.
 	assert.WithinDuration(t, time.Now().Add(2*time.Second), tok.Expiry, time.Second)
+}
+
+// TestInMemoryTransportInSynctest: in a synctest bubble, with the
+// in-memory transport, a token expires as soon as the fake clock passes
+// its lifetime, and no goroutine is left on a socket.
+func TestInMemoryTransportInSynctest(t *testing.T) {
+	s := tokenmgrtest.NewServer(tokenmgrtest.Options{})
+	defer s.Close()
+	synctest.Test(t, func(t *testing.T) {
+		hc := &http.Client{Transport: s.InMemoryTransport()}
+		ctx := context.WithValue(context.Background(), oauth2.HTTPClient, hc)
+		tok, err := ccConfig(s).Token(ctx)
+		require.NoError(t, err)
+		assert.Equal(t, time.Now().Add(time.Hour), tok.Expiry)
+
+		get := func() int {
+			req, err := http.NewRequest(http.MethodGet, s.URL+"/v1/x", nil)
+			require.NoError(t, err)
+			req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
+			resp, err := hc.Do(req)
+			require.NoError(t, err)
+			resp.Body.Close()
+			return resp.StatusCode
+		}
+		assert.Equal(t, http.StatusOK, get())
+		time.Sleep(time.Hour)
+		assert.Equal(t, http.StatusForbidden, get(), "expired in fake time")
+	})
+
+	_, err := (&http.Client{Transport: s.InMemoryTransport()}).Get("http://elsewhere.example/")
+	assert.ErrorContains(t, err, "reaches only")
 }
