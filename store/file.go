@@ -65,8 +65,11 @@ func DefaultFilePath() (string, error) {
 // directory created 0700 when missing). An existing file is opened now, so a
 // wrong passphrase (ErrWrongKey), a modified file (ErrTampered) or a file
 // this version cannot read (ErrFormat) is reported here, naming the file;
-// such a file is never overwritten. The store implements Locker with lock
-// files beside path, which on unix exclude other processes too.
+// such a file is never overwritten. What is at path must be a regular file
+// (a FIFO, device or directory is refused without being read); a symbolic
+// link is followed, also to a file not created yet, and stays a link: Saves
+// rename over the file it points to. The store implements Locker with lock
+// files beside that real file, which on unix exclude other processes too.
 func NewEncryptedFile(path string, passphrase []byte) (Store, error) {
 	return NewEncryptedFileWithOptions(path, passphrase, FileOptions{})
 }
@@ -134,10 +137,16 @@ func openFileStore(path string, s *fileStore) (Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: encrypted file %s: %w", path, err)
 	}
-	s.path = abs
+	if s.path, err = resolveLinks(abs); err != nil {
+		return nil, fmt.Errorf("store: encrypted file %s: %w", abs, err)
+	}
+	s.name = s.path
+	if s.path != abs {
+		s.name = abs + " -> " + s.path
+	}
 	s.lim = defaultLimits
 	s.rand = rand.Reader
-	if _, _, err := s.read(); err != nil {
+	if _, _, err := s.read(context.Background()); err != nil {
 		return nil, err
 	}
 	return s, nil
@@ -147,7 +156,8 @@ func openFileStore(path string, s *fileStore) (Store, error) {
 // so Save and Delete rewrite it whole, under a lock file that serialises
 // writers across processes, after re-reading it under that lock.
 type fileStore struct {
-	path    string        // absolute
+	path    string        // absolute, symbolic links resolved: the file read, renamed over and locked beside
+	name    string        // path as given (absolute), and where it leads if that differs: for messages
 	deriver *seal.Deriver // the passphrase (kdfScrypt) or key (kdfRawKey) and the keys derived from it
 	kdf     byte
 	logN    byte // scrypt cost for a file this store creates
@@ -178,8 +188,16 @@ func (s *fileStore) keys(id kdfID, check []byte) (*fileKeys, error) {
 
 // read reads and decrypts the file. A missing file gives a nil header and
 // an empty map. Errors name the file.
-func (s *fileStore) read() (*fileHeader, map[string][]byte, error) {
-	f, err := os.Open(s.path)
+//
+// Whatever is at the path is opened without blocking (a FIFO would wait for
+// a writer forever) and must be a regular file; its size is known before
+// reading, and its header is checked before the rest is read, so a wrong
+// kind of file costs a few syscalls, not 64 MiB of reading.
+func (s *fileStore) read(ctx context.Context) (*fileHeader, map[string][]byte, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, nil, err
+	}
+	f, err := os.OpenFile(s.path, os.O_RDONLY|openNonblock, 0)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, make(map[string][]byte), nil
 	}
@@ -187,18 +205,95 @@ func (s *fileStore) read() (*fileHeader, map[string][]byte, error) {
 		return nil, nil, fmt.Errorf("store: %w", err)
 	}
 	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, maxFileSize+1))
+	fi, err := f.Stat()
 	if err != nil {
 		return nil, nil, fmt.Errorf("store: %w", err)
 	}
+	if !fi.Mode().IsRegular() {
+		return nil, nil, fmt.Errorf("store: encrypted file %s: %w: not a regular file (%s)", s.name, ErrFormat, fileKind(fi.Mode()))
+	}
+	if fi.Size() > maxFileSize {
+		return nil, nil, fmt.Errorf("store: encrypted file %s: %w: larger than %d MiB", s.name, ErrTooLarge, maxFileSize>>20)
+	}
+	// The size may change under us (a writer renames, never writes in
+	// place, but someone else might): read at most maxFileSize+1 bytes.
+	data := make([]byte, 0, min(fi.Size(), maxFileSize)+1)
+	head := data[:min(int64(headerSize), fi.Size())]
+	n, err := io.ReadFull(f, head)
+	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) {
+		return nil, nil, fmt.Errorf("store: %w", err)
+	}
+	if _, err := parseHeader(head[:n], max(fi.Size(), int64(n)), s.lim); err != nil {
+		return nil, nil, fmt.Errorf("store: encrypted file %s: %w", s.name, err)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, nil, err
+	}
+	rest, err := io.ReadAll(io.LimitReader(f, maxFileSize+1-int64(n)))
+	if err != nil {
+		return nil, nil, fmt.Errorf("store: %w", err)
+	}
+	data = append(head[:n], rest...)
 	if len(data) > maxFileSize {
-		return nil, nil, fmt.Errorf("store: encrypted file %s: %w: larger than %d MiB", s.path, ErrTooLarge, maxFileSize>>20)
+		return nil, nil, fmt.Errorf("store: encrypted file %s: %w: larger than %d MiB", s.name, ErrTooLarge, maxFileSize>>20)
 	}
 	h, entries, err := decodeFile(data, s.lim, s.keys)
 	if err != nil {
-		return nil, nil, fmt.Errorf("store: encrypted file %s: %w", s.path, err)
+		return nil, nil, fmt.Errorf("store: encrypted file %s: %w", s.name, err)
 	}
 	return h, entries, nil
+}
+
+// fileKind names what a non-regular file is, for errors.
+func fileKind(m fs.FileMode) string {
+	switch {
+	case m.IsDir():
+		return "a directory"
+	case m&fs.ModeNamedPipe != 0:
+		return "a named pipe"
+	case m&fs.ModeSocket != 0:
+		return "a socket"
+	case m&fs.ModeDevice != 0:
+		return "a device"
+	default:
+		return "mode " + m.String()
+	}
+}
+
+// resolveLinks follows symbolic links in path, including a last one whose
+// target does not exist yet, so that the store reads, renames over and
+// locks beside the real file: renaming over a link would replace the link.
+func resolveLinks(path string) (string, error) {
+	for range 40 {
+		fi, err := os.Lstat(path)
+		if errors.Is(err, fs.ErrNotExist) {
+			break
+		}
+		if err != nil {
+			return "", err
+		}
+		if fi.Mode().Type() != fs.ModeSymlink {
+			break
+		}
+		target, err := os.Readlink(path)
+		if err != nil {
+			return "", err
+		}
+		if !filepath.IsAbs(target) {
+			target = filepath.Join(filepath.Dir(path), target)
+		}
+		path = filepath.Clean(target)
+	}
+	// Then the directories: a missing one is created by the first Save.
+	dir, base := filepath.Split(path)
+	real, err := filepath.EvalSymlinks(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return path, nil
+	}
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(real, base), nil
 }
 
 // Load returns the value saved under key.
@@ -206,7 +301,7 @@ func (s *fileStore) Load(ctx context.Context, key string) ([]byte, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	_, entries, err := s.read()
+	_, entries, err := s.read(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -252,7 +347,7 @@ func (s *fileStore) update(ctx context.Context, create bool, change func(map[str
 		return err
 	}
 	defer unlock()
-	h, entries, err := s.read()
+	h, entries, err := s.read(ctx)
 	if err != nil {
 		return err // never replace a file we cannot read
 	}
@@ -283,18 +378,18 @@ func (s *fileStore) update(ctx context.Context, create bool, change func(map[str
 	}
 	fk, err := s.keys(id, check)
 	if err != nil {
-		return fmt.Errorf("store: encrypted file %s: %w", s.path, err)
+		return fmt.Errorf("store: encrypted file %s: %w", s.name, err)
 	}
 	data, err := encodeFile(id, fk, entries, s.rand)
 	if err != nil {
-		return fmt.Errorf("store: encrypted file %s: %w", s.path, err)
+		return fmt.Errorf("store: encrypted file %s: %w", s.name, err)
 	}
 	if len(data) > maxFileSize {
-		return fmt.Errorf("store: encrypted file %s: %w: would grow past %d MiB", s.path, ErrTooLarge, maxFileSize>>20)
+		return fmt.Errorf("store: encrypted file %s: %w: would grow past %d MiB", s.name, ErrTooLarge, maxFileSize>>20)
 	}
 	s.removeStaleTemps()
 	if err := writeFileAtomic(s.path, data); err != nil {
-		return fmt.Errorf("store: writing %s: %w", s.path, err)
+		return fmt.Errorf("store: writing %s: %w", s.name, err)
 	}
 	return nil
 }
@@ -383,4 +478,4 @@ func keyHash(parts ...string) string {
 }
 
 // String names the store by its file; it holds no secret.
-func (s *fileStore) String() string { return "file(" + s.path + s.keyNote + ")" }
+func (s *fileStore) String() string { return "file(" + s.name + s.keyNote + ")" }

@@ -127,9 +127,11 @@ func deriveKeys(id kdfID, secret []byte) (*fileKeys, error) {
 	return fk, nil
 }
 
-// parseHeader validates everything about a file that can be checked without
-// a key, including the KDF cost bounds. Its errors wrap ErrFormat.
-func parseHeader(data []byte, lim kdfLimits) (*fileHeader, error) {
+// parseHeader validates everything about a file of size bytes that can be
+// checked without a key, including the KDF cost bounds, from data, its
+// first bytes (headerSize of them when size allows). Its errors wrap
+// ErrFormat.
+func parseHeader(data []byte, size int64, lim kdfLimits) (*fileHeader, error) {
 	if len(data) == 0 {
 		return nil, fmt.Errorf("%w: file is empty (zero length)", ErrFormat)
 	}
@@ -148,8 +150,8 @@ func parseHeader(data []byte, lim kdfLimits) (*fileHeader, error) {
 	case v != fileVersion:
 		return nil, fmt.Errorf("%w: unknown format version %d", ErrFormat, v)
 	}
-	if len(data) < minFileSize {
-		return nil, fmt.Errorf("%w: file is truncated (%d bytes, at least %d needed)", ErrFormat, len(data), minFileSize)
+	if size < minFileSize || len(data) < headerSize {
+		return nil, fmt.Errorf("%w: file is truncated (%d bytes, at least %d needed)", ErrFormat, size, minFileSize)
 	}
 	h := &fileHeader{kdf: data[offKDF], logN: data[offKDF+1], r: data[offKDF+2], p: data[offKDF+3]}
 	if data[13]|data[14]|data[15] != 0 {
@@ -189,7 +191,7 @@ type keySource func(id kdfID, check []byte) (*fileKeys, error)
 // decodeFile checks and decrypts a whole file. Errors wrap ErrFormat,
 // ErrWrongKey or ErrTampered and never include key material or contents.
 func decodeFile(data []byte, lim kdfLimits, keys keySource) (*fileHeader, map[string][]byte, error) {
-	h, err := parseHeader(data, lim)
+	h, err := parseHeader(data, int64(len(data)), lim)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -1,0 +1,100 @@
+//go:build unix
+
+package store
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
+)
+
+// openWithin opens path as a file store, failing the test if that takes
+// longer than a few seconds (a FIFO used to block forever).
+func openWithin(t *testing.T, path string) (Store, error) {
+	t.Helper()
+	type res struct {
+		s   Store
+		err error
+	}
+	done := make(chan res, 1)
+	go func() {
+		s, err := NewEncryptedFileWithOptions(path, []byte(testPass), testOpts)
+		done <- res{s, err}
+	}()
+	select {
+	case r := <-done:
+		return r.s, r.err
+	case <-time.After(5 * time.Second):
+		t.Fatalf("opening %s did not return within 5s", path)
+		return nil, nil
+	}
+}
+
+func TestFileRefusesWhatIsNotARegularFile(t *testing.T) {
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "fifo.enc")
+	require.NoError(t, unix.Mkfifo(fifo, 0o600))
+	zero := filepath.Join(dir, "zero.enc")
+	require.NoError(t, os.Symlink("/dev/zero", zero))
+	sub := filepath.Join(dir, "adir.enc")
+	require.NoError(t, os.Mkdir(sub, 0o700))
+
+	for _, path := range []string{fifo, zero, sub} {
+		t.Run(filepath.Base(path), func(t *testing.T) {
+			start := time.Now()
+			st, err := openWithin(t, path)
+			require.Error(t, err)
+			assert.Nil(t, st)
+			assert.ErrorContains(t, err, "not a regular file")
+			assert.ErrorContains(t, err, path)
+			assert.Less(t, time.Since(start), time.Second, "refused before reading")
+		})
+	}
+}
+
+// TestFileSymlinkedPathSurvivesSave: a store path that is a symbolic link
+// stays one after a Save (the write lands on the file it points to), and
+// the lock files sit beside the real file.
+func TestFileSymlinkedPathSurvivesSave(t *testing.T) {
+	realDir, linkDir := t.TempDir(), t.TempDir()
+	real := filepath.Join(realDir, "creds.enc")
+	require.NoError(t, openTestFile(t, real).Save(ctx, "a", []byte("1")))
+	link := filepath.Join(linkDir, "creds.enc")
+	require.NoError(t, os.Symlink(real, link))
+
+	s := openTestFile(t, link)
+	require.NoError(t, s.Save(ctx, "b", []byte("2")))
+	unlock, err := s.(Locker).Lock(ctx, "b")
+	require.NoError(t, err)
+	unlock()
+
+	fi, err := os.Lstat(link)
+	require.NoError(t, err)
+	assert.Equal(t, os.ModeSymlink, fi.Mode().Type(), "the link was replaced by a file")
+	got, err := openTestFile(t, real).Load(ctx, "b")
+	require.NoError(t, err)
+	assert.Equal(t, "2", string(got), "the Save went to the real file")
+	locks, err := filepath.Glob(filepath.Join(linkDir, "*"))
+	require.NoError(t, err)
+	assert.Equal(t, []string{link}, locks, "nothing but the link beside the link")
+	locks, err = filepath.Glob(real + "*.lock")
+	require.NoError(t, err)
+	assert.NotEmpty(t, locks, "lock files beside the real file")
+
+	// A link to a file not yet created: the first Save creates the target.
+	target := filepath.Join(realDir, "later.enc")
+	dangling := filepath.Join(linkDir, "later.enc")
+	require.NoError(t, os.Symlink(target, dangling))
+	require.NoError(t, openTestFile(t, dangling).Save(ctx, "c", []byte("3")))
+	fi, err = os.Lstat(dangling)
+	require.NoError(t, err)
+	assert.Equal(t, os.ModeSymlink, fi.Mode().Type())
+	got, err = openTestFile(t, target).Load(ctx, "c")
+	require.NoError(t, err)
+	assert.Equal(t, "3", string(got))
+}
