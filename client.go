@@ -53,7 +53,10 @@ type Config struct {
 
 	// TokenHTTPClient is the client context-aware sources use to reach the
 	// token endpoint (it is put in the context as oauth2.HTTPClient).
-	// Default: the source's own, usually http.DefaultClient.
+	// Default http.DefaultClient. Either way the Client uses a copy that
+	// never follows a redirect to another origin (scheme, host, port), so
+	// the client credentials go nowhere but the token URL's origin; the
+	// client passed here is not modified.
 	TokenHTTPClient *http.Client
 
 	// Logger receives refreshes, retries and failures. It never receives a
@@ -185,7 +188,7 @@ func New(cfg Config) (*Client, error) {
 		expiryDelta:    cfg.ExpiryDelta,
 		refreshTimeout: cfg.RefreshTimeout,
 		tokenTimeout:   cfg.TokenTimeout,
-		tokenHTTP:      cfg.TokenHTTPClient,
+		tokenHTTP:      tokenClient(cfg.TokenHTTPClient),
 		now:            time.Now,
 		sleep:          sleepCtx,
 		jitter:         randJitter,

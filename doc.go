@@ -97,9 +97,13 @@
 // wrong environment), rejections are then passed on without a refresh for a
 // backoff of 1s doubling to 30s, rather than cost a token request per call.
 //
-// The token is never sent on a redirect to another host, never over plain
-// http except to loopback (Config.AllowInsecureHTTP overrides), and only to
-// Config.AllowedHosts when set.
+// The token is never sent on a redirect to another origin (scheme, host and
+// port: an https to http hop on the same host gets none), nor on a hop
+// whose origin cannot be established (a middleware that leaves
+// Response.Request unset), never over plain http except to loopback
+// (Config.AllowInsecureHTTP overrides), and only to Config.AllowedHosts
+// when set. Token requests follow a redirect only within the token URL's
+// origin, so a 307 or 308 cannot re-post the client secret elsewhere.
 //
 // # Environment
 //

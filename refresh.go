@@ -396,9 +396,7 @@ func (c *Client) fetchOnce(ctx context.Context) (*oauth2.Token, error) {
 	var err error
 	if cs, ok := c.src.(contextSource); ok {
 		actx, cancel := context.WithTimeoutCause(ctx, c.tokenTimeout, errAttemptTimeout)
-		if c.tokenHTTP != nil {
-			actx = context.WithValue(actx, oauth2.HTTPClient, c.tokenHTTP)
-		}
+		actx = context.WithValue(actx, oauth2.HTTPClient, c.tokenHTTP)
 		tok, err = c.callSource(actx, cs.TokenContext)
 		if err != nil && errors.Is(context.Cause(actx), errAttemptTimeout) && ctx.Err() == nil {
 			err = fmt.Errorf("%w: %w", errAttemptTimeout, err)

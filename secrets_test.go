@@ -864,13 +864,15 @@ func TestSecretsPlainHTTPNeverCarriesToken(t *testing.T) {
 	assert.Equal(t, "Bearer "+tok.AccessToken, rec.auth[0])
 	assert.Empty(t, rec.auth[1], "downgraded hop carries no token")
 
-	// And with AllowInsecureHTTP unset, an https → http://same-host:443
-	// redirect (same origin by host and port) is refused, not sent.
+	// And an https → http://same-host:443 redirect (same host and port,
+	// another scheme) is another origin: it carries no token.
 	rec.reset()
 	rec.redirect = "http://api.example.com:443/sneaky"
-	_, err = hc.Get("https://api.example.com/start")
-	require.ErrorIs(t, err, ErrInsecureHTTP)
-	require.Equal(t, 1, rec.count())
+	resp, err = hc.Get("https://api.example.com/start")
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, 2, rec.count())
+	assert.Empty(t, rec.auth[1], "downgraded hop carries no token")
 }
 
 // secretRecorder is a base transport that records each request's
@@ -1022,4 +1024,72 @@ func secretEncodings(id, secret, rt string) []string {
 		out = append(out, base64.StdEncoding.EncodeToString([]byte(pair)))
 	}
 	return out
+}
+
+// TestSecretsTokenRequestNeverFollowsRedirectAway: a 307 or 308 from the
+// token URL would make the token request re-post the client secret (form
+// body or Basic header) to where it points. The token request follows a
+// redirect only within the token URL's origin: never to another host or
+// port, never to plain http; a TokenHTTPClient passed in is wrapped, not
+// modified (issue 10 item 4).
+func TestSecretsTokenRequestNeverFollowsRedirectAway(t *testing.T) {
+	var leaked atomic.Int64
+	catcher := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		leaked.Add(1)
+		http.Error(w, "caught", http.StatusTeapot)
+	}))
+	defer catcher.Close()
+	redirector := func(to string, code int) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			http.Redirect(w, r, to, code)
+		})
+	}
+	for _, style := range []oauth2.AuthStyle{oauth2.AuthStyleInHeader, oauth2.AuthStyleInParams, oauth2.AuthStyleAutoDetect} {
+		for _, code := range []int{http.StatusTemporaryRedirect, http.StatusPermanentRedirect} {
+			t.Run(fmt.Sprintf("style%d/%d", style, code), func(t *testing.T) {
+				leaked.Store(0)
+				// Plain http to loopback, redirected to another port.
+				plain := httptest.NewServer(redirector(catcher.URL+"/token", code))
+				defer plain.Close()
+				// https, redirected to plain http on loopback.
+				tlsSrv := httptest.NewTLSServer(redirector(catcher.URL+"/token", code))
+				defer tlsSrv.Close()
+				userClient := tlsSrv.Client()
+				for _, tc := range []struct {
+					url string
+					hc  *http.Client
+				}{{plain.URL + "/token", nil}, {tlsSrv.URL + "/token", userClient}} {
+					c, _ := newTestClient(t, Config{
+						Source:          ClientCredentials(&clientcredentials.Config{ClientID: "id", ClientSecret: "redirected-secret", TokenURL: tc.url, AuthStyle: style}),
+						TokenHTTPClient: tc.hc,
+					}, nil)
+					_, err := c.Token(context.Background())
+					require.Error(t, err)
+					assert.ErrorContains(t, err, "redirected to another origin")
+					var te *TokenError
+					require.ErrorAs(t, err, &te)
+					assert.False(t, te.Temporary, "a redirect away is not retried")
+				}
+				assert.Zero(t, leaked.Load(), "a token request reached the redirect's target")
+				assert.Nil(t, userClient.CheckRedirect, "the user's client is not modified")
+			})
+		}
+	}
+	t.Run("same origin is followed", func(t *testing.T) {
+		srv := tokenmgrtest.NewServer(tokenmgrtest.Options{})
+		defer srv.Close()
+		srv.SetHook(func(w http.ResponseWriter, r *http.Request) bool {
+			if r.URL.Path == "/old-token" {
+				http.Redirect(w, r, "/token", http.StatusPermanentRedirect)
+				return true
+			}
+			return false
+		})
+		cc := ccConfig(srv)
+		cc.TokenURL = srv.URL + "/old-token"
+		c, _ := newTestClient(t, Config{Source: ClientCredentials(cc)}, nil)
+		tok, err := c.Token(context.Background())
+		require.NoError(t, err)
+		assert.True(t, srv.Valid(tok.AccessToken))
+	})
 }

@@ -136,6 +136,9 @@ func endpointError(err error) error {
 	if errors.Is(err, ErrBadTokenResponse) {
 		return err
 	}
+	if errors.Is(err, errTokenRedirect) {
+		return &TokenError{Err: err} // permanent: the endpoint will redirect again
+	}
 	for _, p := range unparseableResponse {
 		if strings.HasPrefix(err.Error(), p) {
 			return fmt.Errorf("%w: %v", ErrBadTokenResponse, err)

@@ -25,8 +25,9 @@ import (
 // gets the new token. A second rejection goes back to the caller as it is.
 //
 // The token goes only where it is meant to: never on a redirect to another
-// host, never over plain http except to loopback (unless
-// Config.AllowInsecureHTTP), and only to Config.AllowedHosts when set.
+// origin (scheme, host, port) or of unknown origin, never over plain http
+// except to loopback (unless Config.AllowInsecureHTTP), and only to
+// Config.AllowedHosts when set.
 
 // Transport returns an http.RoundTripper that attaches the Client's token
 // to each request sent through base (nil: http.DefaultTransport).
@@ -173,28 +174,40 @@ func drain(resp *http.Response) {
 	resp.Body.Close()
 }
 
-// redirectedAway reports whether req is a redirect hop to a host other
-// than the one the user's request went to.
+// redirectedAway reports whether req is a redirect hop that must not carry
+// the token: one to another origin (scheme, host and port) than the user's
+// request, or one whose origin cannot be established because a transport
+// or middleware left a Response.Request unset in the chain. It fails
+// closed: only a hop proven to stay on the original origin gets the token.
 func redirectedAway(req *http.Request) bool {
 	if req.Response == nil {
-		return false
+		return false // not a redirect: the user's own request
 	}
 	orig := req
-	for orig.Response != nil && orig.Response.Request != nil {
+	for hops := 0; orig.Response != nil; hops++ {
+		if orig.Response.Request == nil || hops > maxRedirectChain {
+			return true // the chain is broken (or absurd): the origin is unknown
+		}
 		orig = orig.Response.Request
 	}
-	return !sameOrigin(orig, req)
+	return !sameOrigin(orig.URL, req.URL)
 }
 
-func sameOrigin(a, b *http.Request) bool {
-	return strings.EqualFold(a.URL.Hostname(), b.URL.Hostname()) && port(a) == port(b)
+// maxRedirectChain bounds the walk of a redirect chain; net/http itself
+// stops after 10 redirects.
+const maxRedirectChain = 64
+
+// sameOrigin reports whether a and b share scheme, host and port (RFC 6454):
+// an https to http hop on the same host and port is another origin.
+func sameOrigin(a, b *url.URL) bool {
+	return strings.EqualFold(a.Scheme, b.Scheme) && strings.EqualFold(a.Hostname(), b.Hostname()) && port(a) == port(b)
 }
 
-func port(r *http.Request) string {
-	if p := r.URL.Port(); p != "" {
+func port(u *url.URL) string {
+	if p := u.Port(); p != "" {
 		return p
 	}
-	if strings.EqualFold(r.URL.Scheme, "http") {
+	if strings.EqualFold(u.Scheme, "http") {
 		return "80"
 	}
 	return "443"

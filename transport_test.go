@@ -236,6 +236,62 @@ func TestTransportRedirectToOtherHostGetsNoToken(t *testing.T) {
 	assert.True(t, strings.HasPrefix(sameAuth.Load().(string), "Bearer "), "same host keeps the token")
 }
 
+// TestTransportRedirectWithBrokenChainGetsNoToken: a base transport (or
+// middleware) that leaves Response.Request unset breaks the chain back to
+// the user's request; a redirect hop whose origin cannot be established
+// gets no token (issue 10 item 3: the walk stopped at the hop itself and
+// judged it same-origin).
+func TestTransportRedirectWithBrokenChainGetsNoToken(t *testing.T) {
+	var otherAuth atomic.Value
+	otherAuth.Store("")
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		otherAuth.Store(r.Header.Get("Authorization"))
+	}))
+	defer other.Close()
+	srv := tokenmgrtest.NewServer(tokenmgrtest.Options{})
+	defer srv.Close()
+	srv.SetHook(func(w http.ResponseWriter, r *http.Request) bool {
+		if r.URL.Path == "/away" {
+			http.Redirect(w, r, other.URL+"/landing", http.StatusFound)
+			return true
+		}
+		return false
+	})
+	forgetful := rtFunc(func(r *http.Request) (*http.Response, error) {
+		resp, err := http.DefaultTransport.RoundTrip(r)
+		if resp != nil {
+			resp.Request = nil // as some middleware does
+		}
+		return resp, err
+	})
+	c, _ := newTestClient(t, Config{Source: ClientCredentials(ccConfig(srv))}, nil)
+	resp, err := (&http.Client{Transport: c.Transport(forgetful)}).Get(srv.URL + "/away")
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, "", otherAuth.Load(), "no token for a hop of unknown origin")
+}
+
+// TestTransportRedirectToPlainHTTPSameHostGetsNoToken: the origin includes
+// the scheme: an https to http hop on the same host and port carries no
+// token, even with AllowInsecureHTTP (issue 10 item 3).
+func TestTransportRedirectToPlainHTTPSameHostGetsNoToken(t *testing.T) {
+	var plainAuth []string
+	base := rtFunc(func(r *http.Request) (*http.Response, error) {
+		if r.URL.Scheme == "https" {
+			h := http.Header{"Location": {"http://api.example.com:8443/landing"}}
+			return &http.Response{StatusCode: http.StatusFound, Header: h, Body: http.NoBody, Request: r}, nil
+		}
+		plainAuth = append(plainAuth, r.Header.Get("Authorization"))
+		return &http.Response{StatusCode: http.StatusOK, Header: http.Header{}, Body: http.NoBody, Request: r}, nil
+	})
+	c, _ := newTestClient(t, Config{Source: oauth2.StaticTokenSource(&oauth2.Token{AccessToken: "tls-only-token"}), AllowInsecureHTTP: true}, nil)
+	resp, err := (&http.Client{Transport: c.Transport(base)}).Get("https://api.example.com:8443/start")
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Len(t, plainAuth, 1, "the redirect was followed")
+	assert.Empty(t, plainAuth[0], "no token over http after an https request")
+}
+
 type recordingRT struct {
 	reqs []*http.Request
 }
