@@ -249,7 +249,7 @@ func (h *faultHarness) quiesce() {
 	deadline := time.Now().Add(20 * time.Second)
 	for h.c.bg.Load() && h.clk.Parked() == 0 {
 		if time.Now().After(deadline) {
-			h.t.Fatal("background refresh loop neither parked nor ended within 20s")
+			require.Fail(h.t, "background refresh loop neither parked nor ended within 20s")
 		}
 		time.Sleep(time.Millisecond)
 	}
@@ -719,7 +719,7 @@ func waitForStacks(t *testing.T, fn string, n int) {
 		if got := strings.Count(string(buf[:m]), fn+"("); got >= n {
 			return
 		} else if time.Now().After(deadline) {
-			t.Fatalf("%d goroutines in %s, want %d", got, fn, n)
+			require.Fail(t, "goroutines did not arrive", "%d goroutines in %s, want %d", got, fn, n)
 		}
 		time.Sleep(time.Millisecond)
 	}

@@ -2,17 +2,17 @@ package tokenmgr
 
 import (
 	"bytes"
-	"errors"
 	"io"
 	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 	"time"
 	"unicode/utf8"
+
+	"github.com/stretchr/testify/require"
 )
 
 var knownSources = []string{"", "x-amzn-errortype", "json", "xml", "www-authenticate", "status"}
@@ -60,35 +60,22 @@ func FuzzClassify(f *testing.F) {
 		var cl Classifier
 		got := cl.ClassifyResponse(resp, true)
 		b, err := io.ReadAll(resp.Body)
-		if err != nil {
-			t.Fatalf("reading the body back: %v", err)
-		}
-		if !bytes.Equal(b, orig) {
-			t.Fatalf("body changed: got %q, want %q", b, orig)
-		}
-		if !bytes.Equal(body, orig) {
-			t.Fatal("classifier wrote to the caller's bytes")
-		}
-		if got.Kind < KindOther || got.Kind > KindAccessDenied || strings.HasPrefix(got.Kind.String(), "Kind(") {
-			t.Fatalf("unknown kind %d", got.Kind)
-		}
-		if got.Retry() != (got.Kind == KindInvalidToken) {
-			t.Fatalf("Retry() %v for kind %v", got.Retry(), got.Kind)
-		}
-		if !slices.Contains(knownSources, got.Source) {
-			t.Fatalf("unknown source %q", got.Source)
-		}
-		if got.Source == "" && got.Code != "" {
-			t.Fatalf("code %q without a source", got.Code)
+		require.NoError(t, err, "reading the body back")
+		require.Equal(t, orig, b, "the body is handed back unchanged")
+		require.Equal(t, orig, body, "the classifier does not write to the caller's bytes")
+		require.True(t, got.Kind >= KindOther && got.Kind <= KindAccessDenied && !strings.HasPrefix(got.Kind.String(), "Kind("),
+			"unknown kind %d", got.Kind)
+		require.Equal(t, got.Kind == KindInvalidToken, got.Retry(), "Retry() for kind %v", got.Kind)
+		require.Contains(t, knownSources, got.Source)
+		if got.Source == "" {
+			require.Empty(t, got.Code, "a code without a source")
 		}
 		// The direct call agrees, and a carried=false verdict differs only
 		// by a bare 401 becoming KindOther.
-		if d := cl.Classify(status, h, body, true); d != got {
-			t.Fatalf("Classify %+v != ClassifyResponse %+v", d, got)
-		}
+		require.Equal(t, got, cl.Classify(status, h, body, true), "Classify and ClassifyResponse agree")
 		nc := cl.Classify(status, h, body, false)
-		if nc != got && !(got.Kind == KindInvalidToken && got.Source == "status" && nc.Kind == KindOther) {
-			t.Fatalf("carried=false changed %+v to %+v", got, nc)
+		if !(got.Kind == KindInvalidToken && got.Source == "status" && nc.Kind == KindOther) {
+			require.Equal(t, got, nc, "carried=false changes only a bare 401")
 		}
 	})
 }
@@ -118,19 +105,16 @@ func FuzzBearerChallenge(f *testing.F) {
 		select {
 		case <-done:
 		case <-time.After(5 * time.Second):
-			t.Fatalf("parseBearerChallenge(%q) did not return", s)
+			require.FailNow(t, "parseBearerChallenge did not return", "%q", s)
 		}
-		if !strings.Contains(strings.ToLower(s), "bearer") && (c != challenge{}) {
-			t.Fatalf("no Bearer scheme in %q, yet %+v", s, c)
+		if !strings.Contains(strings.ToLower(s), "bearer") {
+			require.Zero(t, c, "no Bearer scheme in %q", s)
 		}
-		if c.err != strings.ToLower(c.err) {
-			t.Fatalf("error %q not lower-cased", c.err)
-		}
+		require.Equal(t, strings.ToLower(c.err), c.err, "error lower-cased")
 		// err is lower-cased, which may turn each invalid UTF-8 byte into a
 		// 3-byte U+FFFD; claims is kept as sent.
-		if len(c.err) > 3*len(s) || len(c.claims) > len(s) {
-			t.Fatalf("parameter longer than the input: %+v", c)
-		}
+		require.LessOrEqual(t, len(c.err), 3*len(s), "error longer than the input")
+		require.LessOrEqual(t, len(c.claims), len(s), "claims longer than the input")
 	})
 }
 
@@ -207,43 +191,29 @@ func FuzzReadEnv(f *testing.F) {
 		}
 
 		if err != nil {
-			if e != nil {
-				t.Fatalf("both an Env and an error: %v", err)
-			}
+			require.Nil(t, e, "both an Env and an error: %v", err)
 			var ee *EnvError
-			if !errors.As(err, &ee) {
-				t.Fatalf("error %T %v is not an *EnvError", err, err)
-			}
-			if !slices.Contains(EnvVars, ee.Var) {
-				t.Fatalf("error names unknown variable %q", ee.Var)
-			}
-			if leaks(err.Error(), func(_ *Env, err error) string {
+			require.ErrorAs(t, err, &ee)
+			require.Contains(t, EnvVars, ee.Var, "the error names a known variable")
+			require.False(t, leaks(err.Error(), func(_ *Env, err error) string {
 				if err == nil {
 					return ""
 				}
 				return err.Error()
-			}) {
-				t.Fatalf("error shows the client secret %q: %v", sec, err)
-			}
+			}), "error shows the client secret %q: %v", sec, err)
 			return
 		}
-		if e == nil {
-			t.Fatal("no Env and no error")
-		}
+		require.NotNil(t, e, "no Env and no error")
 		show := func(e *Env, _ error) string {
 			if e == nil {
 				return ""
 			}
 			return e.String() + "\n" + e.LogValue().String()
 		}
-		if leaks(show(e, nil), show) {
-			t.Fatalf("String/LogValue show the client secret %q: %s", sec, show(e, nil))
-		}
-		if e.TokenURL == "" && e.AccessToken == "" {
-			t.Fatal("accepted without TOKEN_URL or ACCESS_TOKEN")
-		}
-		if mode&3 == 0 && e.ClientSecret != sec {
-			t.Fatalf("ClientSecret %q, want %q", e.ClientSecret, sec)
+		require.False(t, leaks(show(e, nil), show), "String/LogValue show the client secret %q: %s", sec, show(e, nil))
+		require.False(t, e.TokenURL == "" && e.AccessToken == "", "accepted without TOKEN_URL or ACCESS_TOKEN")
+		if mode&3 == 0 {
+			require.Equal(t, sec, e.ClientSecret)
 		}
 	})
 }

@@ -130,7 +130,7 @@ func leakCheck(t testing.TB, timeout time.Duration) func() {
 				return
 			}
 			if time.Now().After(deadline) {
-				t.Errorf("goroutines left running after %v: %v", timeout, err)
+				assert.Fail(t, "goroutines left running", "after %v: %v", timeout, err)
 				return
 			}
 		}
@@ -167,7 +167,7 @@ func requireNoClientGoroutines(t *testing.T) {
 	n := runtime.Stack(buf, true)
 	for _, g := range strings.Split(string(buf[:n]), "\n\n") {
 		if strings.Contains(g, "tokenmgr.(*Client).backgroundLoop") || strings.Contains(g, "tokenmgr.(*Client).refresh") {
-			t.Fatalf("goroutine left after Close:\n%s", g)
+			require.Fail(t, "goroutine left after Close", g)
 		}
 	}
 }

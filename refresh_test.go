@@ -615,7 +615,7 @@ func TestBackgroundRefreshFailureNoWait(t *testing.T) {
 				case err := <-errs:
 					assert.NoError(t, err, stage)
 				case <-timeout:
-					t.Fatalf("%s: callers blocked behind the refresh in flight", stage)
+					require.Fail(t, "callers blocked behind the refresh in flight", stage)
 				}
 			}
 		}

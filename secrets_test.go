@@ -188,7 +188,7 @@ func (k *secretKit) check() {
 	for v, what := range k.secrets {
 		for _, sh := range all {
 			if frag := leakedPiece(sh.text, v); frag != "" {
-				t.Errorf("%s shows the %s (%q found):\n%s", sh.where, what, frag, sh.text)
+				assert.Fail(t, "a secret is shown", "%s shows the %s (%q found):\n%s", sh.where, what, frag, sh.text)
 			}
 		}
 	}

@@ -3,6 +3,8 @@ package main
 import (
 	"os"
 	"testing"
+
+	"github.com/stretchr/testify/require"
 )
 
 // TestRun needs a reachable OS keyring, so it runs only when
@@ -13,7 +15,5 @@ func TestRun(t *testing.T) {
 	if os.Getenv("TOKENMGR_TEST_KEYRING") != "1" {
 		t.Skip("set TOKENMGR_TEST_KEYRING=1 to run against the OS keyring")
 	}
-	if err := run(); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, run())
 }

@@ -5,12 +5,13 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"encoding/base64"
-	"errors"
 	"strings"
 	"testing"
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func seg(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
@@ -22,25 +23,17 @@ func sign(t testing.TB, key *ecdsa.PrivateKey, kid, claims string) string {
 		opts = opts.WithHeader("kid", kid)
 	}
 	s, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: key}, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	jws, err := s.Sign([]byte(claims))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	out, err := jws.CompactSerialize()
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	return out
 }
 
 func newKey(t testing.TB) *ecdsa.PrivateKey {
 	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	return k
 }
 
@@ -48,33 +41,31 @@ func TestParse(t *testing.T) {
 	good := seg(`{"alg":"RS256","kid":"k1","typ":"JWT"}`) + "." +
 		seg(`{"iss":"https://issuer.example","sub":"svc","aud":["a","b"],"exp":1700000000,"iat":1699996400.5,"nbf":1699996400}`) + "." + seg("sig")
 	info, err := Parse(good)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if info.Format != JWS || info.Header.Alg != "RS256" || info.Header.Kid != "k1" || info.Unsecured() {
-		t.Fatalf("header: %+v", info)
-	}
+	require.NoError(t, err)
+	assert.Equal(t, JWS, info.Format)
+	assert.Equal(t, "RS256", info.Header.Alg)
+	assert.Equal(t, "k1", info.Header.Kid)
+	assert.False(t, info.Unsecured())
 	c := info.Claims
-	if c.Issuer != "https://issuer.example" || c.Subject != "svc" || strings.Join(c.Audience, ",") != "a,b" {
-		t.Fatalf("claims: %+v", c)
-	}
-	if !c.Expiry.Equal(time.Unix(1700000000, 0)) || !c.IssuedAt.Equal(time.Unix(1699996400, 5e8)) || c.NotBefore == nil {
-		t.Fatalf("times: %+v", c)
-	}
+	assert.Equal(t, "https://issuer.example", c.Issuer)
+	assert.Equal(t, "svc", c.Subject)
+	assert.Equal(t, []string{"a", "b"}, c.Audience)
+	assert.True(t, c.Expiry.Equal(time.Unix(1700000000, 0)), "exp %v", c.Expiry)
+	assert.True(t, c.IssuedAt.Equal(time.Unix(1699996400, 5e8)), "iat %v", c.IssuedAt)
+	assert.NotNil(t, c.NotBefore)
 
 	one, err := Parse(seg(`{"alg":"none"}`) + "." + seg(`{"aud":"x"}`) + ".")
-	if err != nil || !one.Unsecured() || len(one.Claims.Audience) != 1 {
-		t.Fatalf("alg none: %+v %v", one, err)
-	}
+	require.NoError(t, err, "alg none")
+	assert.True(t, one.Unsecured())
+	assert.Equal(t, []string{"x"}, one.Claims.Audience)
 	jwe, err := Parse(seg(`{"alg":"RSA-OAEP","enc":"A256GCM"}`) + ".a.b.c.d")
-	if err != nil || jwe.Format != JWE {
-		t.Fatalf("jwe: %+v %v", jwe, err)
-	}
+	require.NoError(t, err, "jwe")
+	assert.Equal(t, JWE, jwe.Format)
 
 	for _, opaque := range []string{"at-0123456789abcdef", "", "abc.def.ghi", "ya29.a0AfH6SM", seg(`{"session":"s1","exp":1}`), "eyJ", "eyJzZXNzaW9u"} {
 		info, err := Parse(opaque)
-		if err != nil || info.Format != Opaque {
-			t.Errorf("Parse(%q) = %+v, %v; want opaque", opaque, info, err)
+		if assert.NoError(t, err, "Parse(%q)", opaque) {
+			assert.Equal(t, Opaque, info.Format, "Parse(%q)", opaque)
 		}
 	}
 
@@ -92,13 +83,12 @@ func TestParse(t *testing.T) {
 	} {
 		_, err := Parse(tc.tok)
 		var me *MalformedError
-		if !errors.As(err, &me) || me.Part != tc.part {
-			t.Errorf("Parse(%q) error = %v; want malformed %s", tc.tok, err, tc.part)
+		if !assert.ErrorAs(t, err, &me, "Parse(%q)", tc.tok) {
 			continue
 		}
-		if !IsMalformed(err) || !strings.HasPrefix(err.Error(), "malformed JWT") {
-			t.Errorf("error text %q", err)
-		}
+		assert.Equal(t, tc.part, me.Part, "Parse(%q)", tc.tok)
+		assert.True(t, IsMalformed(err))
+		assert.True(t, strings.HasPrefix(err.Error(), "malformed JWT"), "error text %q", err)
 	}
 }
 
@@ -109,29 +99,24 @@ func TestVerify(t *testing.T) {
 	setBSameKid := &jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: &b.PublicKey, KeyID: "ka", Use: "sig"}}}
 	setBOtherKid := &jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: &b.PublicKey, KeyID: "kb"}}}
 
-	if kid, err := Verify(tok, setA); err != nil || kid != "ka" {
-		t.Fatalf("good: %q %v", kid, err)
-	}
-	if _, err := Verify(tok, setBSameKid); !errors.Is(err, ErrBadSignature) {
-		t.Fatalf("key B with kid A: %v", err)
-	}
-	if _, err := Verify(tok, setBOtherKid); !errors.Is(err, ErrNoKey) {
-		t.Fatalf("no kid match: %v", err)
-	}
+	kid, err := Verify(tok, setA)
+	require.NoError(t, err, "good")
+	assert.Equal(t, "ka", kid)
+	_, err = Verify(tok, setBSameKid)
+	assert.ErrorIs(t, err, ErrBadSignature, "key B with kid A")
+	_, err = Verify(tok, setBOtherKid)
+	assert.ErrorIs(t, err, ErrNoKey, "no kid match")
 	noKid := sign(t, a, "", `{}`)
-	if _, err := Verify(noKid, &jose.JSONWebKeySet{Keys: append(setBOtherKid.Keys, setA.Keys...)}); err != nil {
-		t.Fatalf("no kid, try all: %v", err)
-	}
+	_, err = Verify(noKid, &jose.JSONWebKeySet{Keys: append(setBOtherKid.Keys, setA.Keys...)})
+	assert.NoError(t, err, "no kid, try all")
 	// A flipped byte in the claims.
 	p := strings.Split(tok, ".")
 	p[1] = seg(`{"iss":"y"}`)
-	if _, err := Verify(strings.Join(p, "."), setA); !errors.Is(err, ErrBadSignature) {
-		t.Fatalf("tampered: %v", err)
-	}
+	_, err = Verify(strings.Join(p, "."), setA)
+	assert.ErrorIs(t, err, ErrBadSignature, "tampered")
 	for _, tok := range []string{"opaque", seg(`{"alg":"none"}`) + "." + seg(`{}`) + ".", seg(`{"alg":"HS256"}`) + "." + seg(`{}`) + ".c2ln", "eyJ"} {
-		if _, err := Verify(tok, setA); !errors.Is(err, ErrCannotVerify) {
-			t.Errorf("Verify(%q) = %v; want ErrCannotVerify", tok, err)
-		}
+		_, err := Verify(tok, setA)
+		assert.ErrorIs(t, err, ErrCannotVerify, "Verify(%q)", tok)
 	}
 }
 
@@ -146,14 +131,11 @@ func FuzzParse(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, s string) {
 		info, err := Parse(s)
-		if (info == nil) == (err == nil) {
-			t.Fatalf("Parse(%q) = %v, %v", s, info, err)
-		}
-		if err != nil && !IsMalformed(err) {
-			t.Fatalf("Parse(%q): error %v is not a MalformedError", s, err)
-		}
-		if info != nil && info.Format == JWS && info.Header.Alg == "" {
-			t.Fatalf("Parse(%q): JWS without alg", s)
+		require.NotEqual(t, info == nil, err == nil, "Parse(%q) = %v, %v: one of them", s, info, err)
+		if err != nil {
+			require.True(t, IsMalformed(err), "Parse(%q): error %v is not a MalformedError", s, err)
+		} else if info.Format == JWS {
+			require.NotEmpty(t, info.Header.Alg, "Parse(%q): JWS without alg", s)
 		}
 		_, _ = Verify(s, nil)
 	})

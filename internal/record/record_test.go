@@ -1,7 +1,6 @@
 package record
 
 import (
-	"strings"
 	"testing"
 	"time"
 
@@ -76,27 +75,24 @@ func FuzzDecode(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		r, err := Decode(b)
 		if err != nil {
-			if r != nil {
-				t.Fatal("record and error")
-			}
+			require.Nil(t, r, "record and error")
 			// Errors quote no stored value: at most an offset, a field
 			// name or a version number.
-			if s := string(b); len(s) >= 12 && strings.Contains(err.Error(), s) {
-				t.Fatalf("error quotes its input: %v", err)
+			if s := string(b); len(s) >= 12 {
+				require.NotContains(t, err.Error(), s, "the error quotes its input")
 			}
 			return
 		}
-		if r.V != Version || (r.AccessToken == "" && r.RefreshToken == "") {
-			t.Fatalf("accepted an invalid record: %+v", r)
-		}
+		require.Equal(t, Version, r.V, "accepted an invalid record: %+v", r)
+		require.False(t, r.AccessToken == "" && r.RefreshToken == "", "accepted an invalid record: %+v", r)
 		b2, err := r.Encode()
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		r2, err := Decode(b2)
-		if err != nil || r2.AccessToken != r.AccessToken || r2.RefreshToken != r.RefreshToken || !r2.Expiry.Equal(r.Expiry) ||
-			r2.AWSAccessKeyID != r.AWSAccessKeyID || r2.AWSSecretAccessKey != r.AWSSecretAccessKey {
-			t.Fatalf("re-encoding changed the record: %v", err)
-		}
+		require.NoError(t, err, "re-encoding")
+		require.Equal(t, r.AccessToken, r2.AccessToken)
+		require.Equal(t, r.RefreshToken, r2.RefreshToken)
+		require.True(t, r2.Expiry.Equal(r.Expiry), "expiry %v, want %v", r2.Expiry, r.Expiry)
+		require.Equal(t, r.AWSAccessKeyID, r2.AWSAccessKeyID)
+		require.Equal(t, r.AWSSecretAccessKey, r2.AWSSecretAccessKey)
 	})
 }
