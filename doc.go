@@ -122,15 +122,21 @@
 //	TOKENMGR_EXPIRY_DELTA           Go duration (default: scaled to the lifetime)
 //	TOKENMGR_ALLOWED_HOSTS          hosts the token may go to, separated by spaces or commas
 //	TOKENMGR_ALLOW_INSECURE_HTTP    true to allow plain http to hosts other than loopback
-//	TOKENMGR_STORE                  auto | keyring | file | memory (default auto)
+//	TOKENMGR_STORE                  auto | keyring | file | memory | redis (default auto)
 //	TOKENMGR_STORE_PATH             the encrypted file (default under os.UserConfigDir)
-//	TOKENMGR_STORE_PASSPHRASE       its passphrase (or _STORE_PASSPHRASE_FILE: a file holding it)
+//	TOKENMGR_STORE_PASSPHRASE       its passphrase (or _STORE_PASSPHRASE_FILE: a file holding it);
+//	                                with redis, the fleet's passphrase, the same on every replica
+//	TOKENMGR_REDIS_URL              with TOKENMGR_STORE=redis: redis://[user:password@]host[:port][/db],
+//	                                rediss:// for TLS
 //
 // With TOKENMGR_REFRESH_TOKEN the refresh_token grant is used, otherwise
 // client credentials. TOKENMGR_STORE=auto uses the OS keyring when one
 // answers, else the encrypted file when a passphrase is set, else fails
 // with an error naming both ways out; it never falls back to plain text. A
-// static TOKENMGR_ACCESS_TOKEN needs no store. A bad value is an *EnvError
+// static TOKENMGR_ACCESS_TOKEN needs no store. TOKENMGR_STORE=redis shares
+// one token per credential across a fleet through Redis (package
+// store/redisstore, its own module: the program must import it, as the
+// tokenmgr command does; see RegisterStore). A bad value is an *EnvError
 // naming the variable; a secret is never echoed. Stores are described in
 // package store.
 //

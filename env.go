@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -33,13 +34,14 @@ var EnvVars = []string{
 	"TOKENMGR_SCOPES", "TOKENMGR_AUDIENCE", "TOKENMGR_AUTH_STYLE", "TOKENMGR_REFRESH_TOKEN",
 	"TOKENMGR_ACCESS_TOKEN", "TOKENMGR_KEY", "TOKENMGR_REFRESH_BEFORE", "TOKENMGR_EXPIRY_DELTA",
 	"TOKENMGR_ALLOWED_HOSTS", "TOKENMGR_ALLOW_INSECURE_HTTP", "TOKENMGR_STORE", "TOKENMGR_STORE_PATH",
-	"TOKENMGR_STORE_PASSPHRASE", "TOKENMGR_STORE_PASSPHRASE_FILE",
+	"TOKENMGR_STORE_PASSPHRASE", "TOKENMGR_STORE_PASSPHRASE_FILE", "TOKENMGR_REDIS_URL",
 }
 
 // secretVars are never shown, only as set or unset.
 var secretVars = map[string]bool{
 	"TOKENMGR_CLIENT_SECRET": true, "TOKENMGR_REFRESH_TOKEN": true,
 	"TOKENMGR_ACCESS_TOKEN": true, "TOKENMGR_STORE_PASSPHRASE": true,
+	"TOKENMGR_REDIS_URL": true, // may hold a password
 }
 
 // IsSecretVar reports whether the variable holds a secret that must never
@@ -85,9 +87,10 @@ type Env struct {
 	ExpiryDelta       time.Duration
 	AllowedHosts      []string
 	AllowInsecureHTTP bool
-	Store             string // auto, keyring, file or memory
+	Store             string // auto, keyring, file, memory, or a registered store such as redis
 	StorePath         string
 	StorePassphrase   []byte
+	RedisURL          string // for TOKENMGR_STORE=redis; may hold a password
 	// Set lists the variables that were set, in EnvVars order.
 	Set []string
 }
@@ -198,17 +201,17 @@ func ParseEnv(lookup func(string) (string, bool)) (*Env, error) {
 		e.AllowInsecureHTTP = b
 	}
 	if v := strings.ToLower(get("TOKENMGR_STORE")); v != "" {
-		switch v {
-		case "auto", "keyring", "file", "memory":
-			e.Store = v
-		default:
-			return nil, bad("TOKENMGR_STORE", fmt.Sprintf("%q is not one of auto, keyring, file, memory", cut(v, 40)))
+		names := storeNames()
+		if !slices.Contains(names, v) {
+			return nil, bad("TOKENMGR_STORE", fmt.Sprintf("%q is not one of %s", cut(v, 40), strings.Join(names, ", ")))
 		}
+		e.Store = v
 	}
 	e.StorePath = get("TOKENMGR_STORE_PATH")
 	if e.StorePassphrase, err = secretFrom(get, "TOKENMGR_STORE_PASSPHRASE", "TOKENMGR_STORE_PASSPHRASE_FILE"); err != nil {
 		return nil, err
 	}
+	e.RedisURL = get("TOKENMGR_REDIS_URL") // parsed by the Redis store, which owns the format
 	return e, nil
 }
 
@@ -355,6 +358,11 @@ func (e *Env) TokenSource() oauth2.TokenSource {
 func (e *Env) OpenStore(ctx context.Context) (store.Store, error) {
 	if e.TokenURL == "" && e.AccessToken != "" && !e.isSet("TOKENMGR_STORE") {
 		return nil, nil
+	}
+	switch e.Store {
+	case "auto", "keyring", "file", "memory":
+	default:
+		return e.openRegistered(ctx)
 	}
 	path := e.StorePath
 	if path == "" && e.Store != "memory" && e.Store != "keyring" {

@@ -1,0 +1,85 @@
+// Package redisstore keeps tokenmgr credentials in Redis (or Valkey), so
+// that a fleet of replicas shares one token per credential: one replica
+// refreshes, the others adopt its token. 200 replicas make one token
+// request per lifetime instead of 200.
+//
+// It is its own module, so a program that never uses Redis neither
+// compiles nor downloads go-redis. Importing it registers the store for
+// TOKENMGR_STORE=redis (with TOKENMGR_REDIS_URL and
+// TOKENMGR_STORE_PASSPHRASE; the tokenmgr command imports it):
+//
+//	import _ "github.com/tokenmgr/tokenmgr/store/redisstore"
+//
+// From Go, pass any redis.UniversalClient (a single server, Sentinel or
+// Cluster) to New:
+//
+//	st, err := redisstore.New(ctx, rdb, redisstore.Options{Passphrase: pass})
+//	c, err := tokenmgr.New(tokenmgr.Config{Source: src, Store: st})
+//
+// # What Redis sees
+//
+// Every value is encrypted before it leaves the process, with the
+// encrypted file's AEAD and key handling (internal/seal: XChaCha20-Poly1305
+// under a key derived with bounded scrypt from the passphrase, or a raw
+// 32-byte key; a key check that tells a wrong key from modified data).
+// For a passphrase, the salt and scrypt cost are shared by the fleet
+// through a header record, created once with SET NX. Key names carry a
+// hash of the credential name, not the name. Redis never sees a token, a
+// refresh token, a secret or a credential name. FORMAT.md in this
+// directory describes the bytes.
+//
+// A wrong passphrase or key is an error wrapping store.ErrWrongKey (from
+// New when Redis answers, else from the first call after it does), and a
+// value written with another key is never overwritten: Save checks the
+// header of the value in place in the same Lua script that replaces it.
+//
+// # Refresh lease
+//
+// Store implements store.Locker with a lease: SET <lease key> <random
+// token> NX PX <Lease>. The holder renews it every Lease/3 while its
+// refresh runs, and releases it with a compare-and-delete script that also
+// publishes on the credential's channel. Waiters subscribe to that channel
+// and try again when it speaks, or every Lease/8 (at most 200ms, with
+// jitter) if it does not, until their context ends. A tokenmgr Client
+// re-reads the store once it holds the lease, so the waiters adopt the
+// token the holder saved. A holder that dies (kill -9, a partition) stops
+// renewing: the fleet is held up for at most one Lease (10s by default).
+//
+// # Fencing
+//
+// A lease cannot stop a holder that lost it. If the holder's lease
+// expires while it is still fetching (it could not renew for a whole
+// Lease: partitioned from Redis, or paused), a second replica takes the
+// lease and fetches too; the fleet pays one extra token request. Both
+// tokens are valid and each replica serves the one it has. Both are
+// saved, the later Save winning in Redis; a replica holding a token only
+// adopts a stored one obtained after its own (the Client's "an older
+// record never replaces a newer one" rule, on the record's obtained time),
+// so no replica steps back to an older token, and replicas that read the
+// store later get a valid one. With a rotating refresh token the two
+// fetches may redeem the same refresh token; the authorization server then
+// answers one of them with invalid_grant (or, with reuse detection,
+// revokes the family): the lease makes that rare (it needs a whole Lease
+// without a renewal), it cannot make it impossible.
+//
+// # Redis unavailable
+//
+// Every Redis call is bounded by Options.Timeout (1s). When Redis is down,
+// slow or refuses our credentials, the Store logs it once (naming Redis
+// and the reason), Lock gives way (a no-op release, nil error) and Load and
+// Save fail at once with errors wrapping store.ErrUnavailable, which the
+// Client logs at debug level: each replica fetches its own tokens and keeps
+// serving the one it holds. One call a second goes through to see whether
+// Redis is back; when it answers the Store logs that once and sharing
+// resumes, with no restart. New does not fail when Redis is down either.
+//
+// # Expiry
+//
+// The store reads the record it is given (internal/record, the Client's
+// own format) for the access token's expiry: a credential without a
+// refresh token expires in Redis Options.ExpiryMargin (1m) after its
+// access token does (SET … PX, relative, so a skewed Redis clock does not
+// matter), so a dead credential does not linger. One with a refresh token
+// is kept, since the refresh token outlives the access token; `tokenmgr
+// logout` (Delete) removes either for the whole fleet.
+package redisstore

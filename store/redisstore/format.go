@@ -1,0 +1,167 @@
+package redisstore
+
+import (
+	"bytes"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+
+	"github.com/tokenmgr/tokenmgr/internal/seal"
+	"github.com/tokenmgr/tokenmgr/store"
+)
+
+// The stored format, version 1; FORMAT.md has the rationale.
+//
+//	header (48 bytes), the record under <prefix>header and the start of every value:
+//	offset size field
+//	0      8    magic "TOKENMGR"
+//	8      1    format version, 1
+//	9      1    KDF: 1 = scrypt of a passphrase, 2 = raw 32-byte key
+//	10     1    scrypt log2(N) (0 with KDF 2)
+//	11     1    scrypt r       (0 with KDF 2)
+//	12     1    scrypt p       (0 with KDF 2)
+//	13     1    kind: 'R', a Redis store
+//	14     2    reserved, zero
+//	16     16   salt, random, chosen once for the fleet
+//	32     16   key check: HKDF-SHA256(K, salt, "tokenmgr redis v1 key check")
+//
+//	value: header (48) | nonce (24) | XChaCha20-Poly1305 ciphertext and tag
+//	of the record under HKDF-SHA256(K, salt, "tokenmgr redis v1 payload"),
+//	with additional data header | credential name.
+const (
+	magic      = "TOKENMGR"
+	version    = 1
+	kindRedis  = 'R'
+	headerSize = 48
+	offVersion = 8
+	offKDF     = 9
+	offKind    = 13
+	offSalt    = 16
+	offCheck   = 32
+	minValue   = headerSize + seal.NonceSize + seal.Overhead
+	// maxValue bounds what Load accepts: a record and the format's overhead.
+	maxValue = store.MaxValueSize + minValue
+)
+
+var labels = seal.Labels{Payload: "tokenmgr redis v1 payload", Check: "tokenmgr redis v1 key check"}
+
+// header is a parsed, bounded header.
+type header struct {
+	params seal.Params
+	check  [seal.CheckSize]byte
+	raw    [headerSize]byte
+}
+
+// newHeader builds the header for params and keys.
+func newHeader(p seal.Params, k *seal.Keys) *header {
+	h := &header{params: p, check: k.Check}
+	copy(h.raw[:], magic)
+	h.raw[offVersion] = version
+	h.raw[offKDF], h.raw[offKDF+1], h.raw[offKDF+2], h.raw[offKDF+3] = p.KDF, p.LogN, p.R, p.P
+	h.raw[offKind] = kindRedis
+	copy(h.raw[offSalt:], p.Salt[:])
+	copy(h.raw[offCheck:], k.Check[:])
+	return h
+}
+
+// parseHeader checks everything about a header that can be checked without
+// the key, the scrypt cost bounds included. Its errors wrap store.ErrFormat
+// and never quote the bytes.
+func parseHeader(b []byte, lim seal.Limits) (*header, error) {
+	if len(b) < headerSize {
+		return nil, fmt.Errorf("%w: %d bytes, shorter than the %d-byte header", store.ErrFormat, len(b), headerSize)
+	}
+	if !bytes.Equal(b[:len(magic)], []byte(magic)) || b[offKind] != kindRedis {
+		return nil, fmt.Errorf("%w: not a tokenmgr Redis store value (bad magic)", store.ErrFormat)
+	}
+	switch v := b[offVersion]; {
+	case v > version:
+		return nil, fmt.Errorf("%w: written in format version %d by a newer tokenmgr; this one reads version %d, upgrade it", store.ErrFormat, v, version)
+	case v != version:
+		return nil, fmt.Errorf("%w: unknown format version %d", store.ErrFormat, v)
+	}
+	if b[14]|b[15] != 0 {
+		return nil, fmt.Errorf("%w: reserved header bytes are not zero", store.ErrFormat)
+	}
+	h := &header{params: seal.Params{KDF: b[offKDF], LogN: b[offKDF+1], R: b[offKDF+2], P: b[offKDF+3]}}
+	switch h.params.KDF {
+	case seal.KDFScrypt:
+		if err := lim.Check(int(h.params.LogN), int(h.params.R), int(h.params.P)); err != nil {
+			return nil, fmt.Errorf("%w: %v", store.ErrFormat, err)
+		}
+	case seal.KDFRawKey:
+		if h.params.LogN|h.params.R|h.params.P != 0 {
+			return nil, fmt.Errorf("%w: scrypt parameters set for a raw key", store.ErrFormat)
+		}
+	default:
+		return nil, fmt.Errorf("%w: unknown key derivation %d", store.ErrFormat, h.params.KDF)
+	}
+	copy(h.params.Salt[:], b[offSalt:])
+	copy(h.check[:], b[offCheck:])
+	copy(h.raw[:], b[:headerSize])
+	return h, nil
+}
+
+// additionalData binds a value to its header and credential name, so a
+// value moved to another credential's key fails authentication.
+func additionalData(h *header, name string) []byte {
+	ad := make([]byte, 0, headerSize+len(name))
+	ad = append(ad, h.raw[:]...)
+	return append(ad, name...)
+}
+
+// sealValue encrypts plain for credential name under h and k, with a nonce
+// read from rnd.
+func sealValue(h *header, k *seal.Keys, name string, plain []byte, rnd io.Reader) ([]byte, error) {
+	out := make([]byte, headerSize+seal.NonceSize, minValue+len(plain))
+	copy(out, h.raw[:])
+	nonce := out[headerSize:]
+	if _, err := io.ReadFull(rnd, nonce); err != nil {
+		return nil, fmt.Errorf("reading random nonce: %w", err)
+	}
+	return k.Seal(out, nonce, plain, additionalData(h, name)), nil
+}
+
+// openValue authenticates and decrypts a value of credential name. keys
+// returns the keys for a header's parameters. Errors wrap store.ErrFormat,
+// store.ErrWrongKey or store.ErrTampered and never quote the value.
+func openValue(b []byte, name string, lim seal.Limits, keys func(seal.Params) (*seal.Keys, error)) ([]byte, error) {
+	if len(b) > maxValue {
+		return nil, fmt.Errorf("%w: value of %d bytes, more than %d", store.ErrFormat, len(b), maxValue)
+	}
+	h, err := parseHeader(b, lim)
+	if err != nil {
+		return nil, err
+	}
+	if len(b) < minValue {
+		return nil, fmt.Errorf("%w: value is truncated (%d bytes, at least %d needed)", store.ErrFormat, len(b), minValue)
+	}
+	k, err := keys(h.params)
+	if err != nil {
+		return nil, err
+	}
+	if !k.CheckMatches(h.check[:]) {
+		return nil, store.ErrWrongKey
+	}
+	plain, err := k.Open(nil, b[headerSize:headerSize+seal.NonceSize], b[headerSize+seal.NonceSize:], additionalData(h, name))
+	if err != nil {
+		return nil, store.ErrTampered
+	}
+	return plain, nil
+}
+
+// nameHash is what Redis sees of a credential name: the first 16 bytes of
+// its SHA-256, in hex. It keeps names out of key listings (not from
+// someone who guesses a name and hashes it).
+func nameHash(name string) string {
+	sum := sha256.Sum256([]byte(name))
+	return hex.EncodeToString(sum[:16])
+}
+
+// randomSalt returns a fresh salt.
+func randomSalt() (s [seal.SaltSize]byte, err error) {
+	_, err = rand.Read(s[:])
+	return s, err
+}

@@ -1,0 +1,123 @@
+package redisstore
+
+import (
+	"bytes"
+	"crypto/rand"
+	"errors"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/tokenmgr/tokenmgr/internal/seal"
+	"github.com/tokenmgr/tokenmgr/store"
+)
+
+func TestParseURL(t *testing.T) {
+	o, err := ParseURL("rediss://app:s3cret@redis.internal:6380/2")
+	require.NoError(t, err)
+	assert.Equal(t, "redis.internal:6380", o.Addr)
+	assert.Equal(t, "app", o.Username)
+	assert.Equal(t, "s3cret", o.Password)
+	assert.Equal(t, 2, o.DB)
+	require.NotNil(t, o.TLSConfig, "rediss is TLS")
+	assert.Equal(t, "redis.internal", o.TLSConfig.ServerName)
+	assert.Equal(t, DefaultTimeout, o.ReadTimeout)
+	assert.True(t, o.ContextTimeoutEnabled)
+	assert.Equal(t, -1, o.MaxRetries)
+
+	o, err = ParseURL("redis://localhost?read_timeout=250ms&max_retries=2")
+	require.NoError(t, err)
+	assert.Nil(t, o.TLSConfig)
+	assert.Equal(t, "localhost:6379", o.Addr)
+	assert.Equal(t, 2, o.MaxRetries, "the URL's own settings win")
+
+	for _, bad := range []string{
+		"http://x:s3cret@host", "redis://x:s3cret@host/notadb", "redis://x:s3cret@host:bad",
+		"redis://x:s3cret@host?nope=1", "s3cret", "redis://x:s3cret@host/1/2",
+	} {
+		_, err := ParseURL(bad)
+		require.Error(t, err, bad)
+		assert.NotContains(t, err.Error(), "s3cret", bad)
+	}
+}
+
+// FuzzParseURL: no panic, and an error never quotes the password.
+func FuzzParseURL(f *testing.F) {
+	for _, s := range []string{"redis://localhost", "rediss://u:p@h:1/0", "unix:///tmp/r.sock?db=1",
+		"redis://:pw@h?dial_timeout=3", "redis://[::1]:6379", "redis://u:p%zz@h", "redis://h/x"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		o, err := ParseURL(s)
+		if err != nil {
+			u, perr := url.Parse(s)
+			if perr == nil {
+				if p, ok := u.User.Password(); ok && len(p) >= 4 && strings.Contains(err.Error(), p) {
+					t.Fatalf("error quotes the password: %v", err)
+				}
+			}
+			return
+		}
+		if !o.ContextTimeoutEnabled {
+			t.Fatalf("context deadlines not honoured with %q", s)
+		}
+	})
+}
+
+// FuzzOpenValue: stored bytes from Redis never panic the reader, cost at
+// most the bounded key derivation, and errors are one of the store's
+// sentinels; a sealed value round-trips.
+func FuzzOpenValue(f *testing.F) {
+	lim := seal.Limits{MinLogN: 10, MaxLogN: 11, MaxR: 8, MaxP: 2, MaxMem: 2 << 20, MaxWork: 1 << 15}
+	secret := []byte("fuzz")
+	cache := map[seal.Params]*seal.Keys{}
+	keys := func(p seal.Params) (*seal.Keys, error) {
+		if p.KDF != seal.KDFScrypt {
+			return nil, store.ErrWrongKey // as Store.keysFor: a passphrase does not open a raw-key value
+		}
+		if k, ok := cache[p]; ok {
+			return k, nil
+		}
+		k, err := seal.Derive(p, secret, labels)
+		if err == nil {
+			cache[p] = k
+		}
+		return k, err
+	}
+	for _, p := range []seal.Params{{KDF: seal.KDFScrypt, LogN: 10, R: 8, P: 1}, {KDF: seal.KDFRawKey}} {
+		sk := secret
+		if p.KDF == seal.KDFRawKey {
+			sk = bytes.Repeat([]byte{1}, 32)
+		}
+		k, err := seal.Derive(p, sk, labels)
+		require.NoError(f, err)
+		v, err := sealValue(newHeader(p, k), k, "name", []byte(`{"v":1,"access_token":"x"}`), rand.Reader)
+		require.NoError(f, err)
+		f.Add(v, "name")
+	}
+	f.Add([]byte("TOKENMGR"), "")
+	f.Fuzz(func(t *testing.T, b []byte, name string) {
+		plain, err := openValue(b, name, lim, keys)
+		if err == nil {
+			k, _ := keys(mustHeader(t, b, lim).params)
+			again, err := sealValue(mustHeader(t, b, lim), k, name, plain, rand.Reader)
+			require.NoError(t, err)
+			got, err := openValue(again, name, lim, keys)
+			require.NoError(t, err)
+			require.Equal(t, plain, got)
+			return
+		}
+		if !errors.Is(err, store.ErrFormat) && !errors.Is(err, store.ErrWrongKey) && !errors.Is(err, store.ErrTampered) {
+			t.Fatalf("unexpected error kind: %v", err)
+		}
+	})
+}
+
+func mustHeader(t *testing.T, b []byte, lim seal.Limits) *header {
+	h, err := parseHeader(b, lim)
+	require.NoError(t, err)
+	return h
+}

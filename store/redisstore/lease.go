@@ -1,0 +1,173 @@
+package redisstore
+
+import (
+	"context"
+	crand "crypto/rand"
+	"encoding/hex"
+	"errors"
+	"math/rand/v2"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/tokenmgr/tokenmgr/store"
+)
+
+// releaseScript deletes the lease only for its holder and wakes the
+// waiters. KEYS[1] lease key; ARGV[1] holder's token, ARGV[2] channel.
+var releaseScript = redis.NewScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('DEL', KEYS[1])
+  redis.call('PUBLISH', ARGV[2], 'released')
+  return 1
+end
+return 0
+`)
+
+// renewScript extends the lease only for its holder. KEYS[1] lease key;
+// ARGV[1] holder's token, ARGV[2] lease in ms.
+var renewScript = redis.NewScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 0
+`)
+
+// Lock takes the refresh lease on name: SET NX PX with a random token.
+// While another replica holds it, Lock waits for its release (a message
+// on the credential's channel, or a poll with jitter), bounded by ctx. The
+// returned function releases the lease if this holder still has it
+// (compare-and-delete) and wakes the waiters; until then the lease is
+// renewed every Lease/3, so a slow refresh keeps it.
+//
+// When Redis does not answer, Lock gives way after at most one Timeout: it
+// returns a no-op release and a nil error, so the caller refreshes on its
+// own instead of waiting for a lock nobody can grant. Only ctx ending is
+// an error.
+func (s *Store) Lock(ctx context.Context, name string) (func(), error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	key, ch := s.leaseKey(name), s.channel(name)
+	var b [16]byte
+	_, _ = crand.Read(b[:])
+	token := hex.EncodeToString(b[:])
+
+	var ps *redis.PubSub
+	pubsub := true
+	defer func() {
+		if ps != nil {
+			ps.Close()
+		}
+	}()
+	for {
+		var held bool
+		err := s.do(ctx, "take the refresh lease", func(ctx context.Context) error {
+			var err error
+			held, err = s.rdb.SetNX(ctx, key, token, s.lease).Result()
+			return err
+		})
+		switch {
+		case errors.Is(err, store.ErrUnavailable):
+			return func() {}, nil // give way: the caller refreshes on its own
+		case err != nil:
+			return nil, err // the caller's ctx ended
+		case held:
+			return s.hold(key, ch, token), nil
+		}
+		if ps == nil && pubsub {
+			// Subscribe, then try again at once: a release between the
+			// SET and the SUBSCRIBE would otherwise be missed.
+			if ps = s.subscribe(ctx, ch); ps == nil {
+				pubsub = false
+			}
+			continue
+		}
+		wait := s.pollInterval()
+		if ps != nil {
+			_, err := ps.ReceiveTimeout(ctx, wait)
+			var ne net.Error
+			if err != nil && !(errors.As(err, &ne) && ne.Timeout()) && ctx.Err() == nil {
+				ps.Close() // the subscription broke: poll from now on
+				ps, pubsub = nil, false
+			}
+		} else {
+			t := time.NewTimer(wait)
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+			}
+			t.Stop()
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// subscribe subscribes to ch and waits for Redis to confirm, or returns
+// nil: the waiter then polls.
+func (s *Store) subscribe(ctx context.Context, ch string) *redis.PubSub {
+	cctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	ps := s.rdb.Subscribe(cctx, ch)
+	if _, err := ps.ReceiveTimeout(cctx, s.timeout); err != nil {
+		ps.Close()
+		return nil
+	}
+	return ps
+}
+
+// pollInterval is how long a waiter waits between attempts when no
+// release message comes: an eighth of the lease, at most 200ms, with
+// ±50% jitter so waiters do not ask in step.
+func (s *Store) pollInterval() time.Duration {
+	d := min(s.lease/8, 200*time.Millisecond)
+	return d/2 + rand.N(d+1)
+}
+
+// hold renews the lease until the returned release function is called.
+func (s *Store) hold(key, ch, token string) func() {
+	stop, done := make(chan struct{}), make(chan struct{})
+	go s.renew(key, token, stop, done)
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			close(stop)
+			<-done
+			ctx, cancel := context.WithTimeout(context.Background(), s.timeout)
+			defer cancel()
+			_ = s.do(ctx, "release the refresh lease", func(ctx context.Context) error {
+				return releaseScript.Run(ctx, s.rdb, []string{key}, token, ch).Err()
+			})
+		})
+	}
+}
+
+func (s *Store) renew(key, token string, stop <-chan struct{}, done chan<- struct{}) {
+	defer close(done)
+	t := time.NewTicker(s.lease / 3)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+		}
+		var n int64
+		ctx, cancel := context.WithTimeout(context.Background(), s.timeout)
+		err := s.do(ctx, "renew the refresh lease", func(ctx context.Context) error {
+			var err error
+			n, err = renewScript.Run(ctx, s.rdb, []string{key}, token, s.lease.Milliseconds()).Int64()
+			return err
+		})
+		cancel()
+		if err == nil && n == 0 {
+			s.log.Warn("refresh lease expired before it was renewed; another replica may refresh too (the newer token wins)",
+				"store", s.String(), "lease", s.lease)
+			return
+		}
+	}
+}

@@ -1,0 +1,115 @@
+package redisstore
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/tokenmgr/tokenmgr/store"
+)
+
+var _ store.Locker = (*Store)(nil)
+
+func TestLeaseExcludesAndWakesWaiters(t *testing.T) {
+	srv := startRedis(t)
+	a := newStore(t, srv.Client(t), Options{Lease: 5 * time.Second})
+	b := newStore(t, srv.Client(t), Options{Lease: 5 * time.Second})
+	ctx := context.Background()
+	unlock, err := a.Lock(ctx, credName)
+	require.NoError(t, err)
+
+	short, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	_, err = b.Lock(short, credName)
+	cancel()
+	require.ErrorIs(t, err, context.DeadlineExceeded, "held by a")
+
+	got := make(chan time.Time, 1)
+	go func() {
+		u, err := b.Lock(ctx, credName)
+		if err == nil {
+			got <- time.Now()
+			u()
+		}
+		close(got)
+	}()
+	// b subscribes and then waits; a release wakes it at once (the lease
+	// has 5s left, the poll fallback is 200ms).
+	waitFor(t, func() bool {
+		return srv.Client(t).PubSubNumSub(ctx, a.channel(credName)).Val()[a.channel(credName)] == 1
+	})
+	released := time.Now()
+	unlock()
+	unlock() // twice is harmless
+	at, ok := <-got
+	require.True(t, ok, "b took the lease")
+	assert.Less(t, at.Sub(released), 150*time.Millisecond, "woken by the release message, not the poll")
+}
+
+func TestLeaseRenewedWhileHeldAndExpiresWithoutAHolder(t *testing.T) {
+	srv := startRedis(t)
+	rdb := srv.Client(t)
+	lease := 300 * time.Millisecond
+	a := newStore(t, srv.Client(t), Options{Lease: lease})
+	b := newStore(t, srv.Client(t), Options{Lease: lease})
+	ctx := context.Background()
+
+	unlock, err := a.Lock(ctx, credName)
+	require.NoError(t, err)
+	// Held for three leases: renewal keeps b out the whole time.
+	short, cancel := context.WithTimeout(ctx, 3*lease)
+	_, err = b.Lock(short, credName)
+	cancel()
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	unlock()
+
+	// A holder that died (nobody renews, nobody releases): the next one
+	// gets the lease when it runs out, within the lease and a poll.
+	require.NoError(t, rdb.Set(ctx, a.leaseKey(credName), "dead-holder", lease).Err())
+	start := time.Now()
+	unlock, err = b.Lock(ctx, credName)
+	require.NoError(t, err)
+	unlock()
+	assert.Less(t, time.Since(start), lease+300*time.Millisecond)
+}
+
+func TestLeaseReleasedOnlyByItsHolder(t *testing.T) {
+	srv := startRedis(t)
+	rdb := srv.Client(t)
+	var logs logBuf
+	a := newStore(t, srv.Client(t), Options{Lease: 300 * time.Millisecond, Logger: logs.logger()})
+	ctx := context.Background()
+	unlock, err := a.Lock(ctx, credName)
+	require.NoError(t, err)
+	// a's lease is gone (say, a paused past it) and b holds it now.
+	require.NoError(t, rdb.Set(ctx, a.leaseKey(credName), "b-token", time.Minute).Err())
+	waitFor(t, func() bool { return strings.Contains(logs.String(), "refresh lease expired") })
+	unlock()
+	v, err := rdb.Get(ctx, a.leaseKey(credName)).Result()
+	require.NoError(t, err)
+	assert.Equal(t, "b-token", v, "a's release left b's lease alone")
+}
+
+func TestLockHonoursContext(t *testing.T) {
+	srv := startRedis(t)
+	a := newStore(t, srv.Client(t), Options{})
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err := a.Lock(ctx, credName)
+	require.ErrorIs(t, err, context.Canceled)
+}
+
+// waitFor polls cond until it holds, failing the test after 5s.
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met within 5s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

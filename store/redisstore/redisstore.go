@@ -1,0 +1,527 @@
+package redisstore
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/tokenmgr/tokenmgr/internal/record"
+	"github.com/tokenmgr/tokenmgr/internal/seal"
+	"github.com/tokenmgr/tokenmgr/store"
+)
+
+// Defaults for Options.
+const (
+	DefaultPrefix       = "tokenmgr:"
+	DefaultLease        = 10 * time.Second
+	DefaultTimeout      = time.Second
+	DefaultExpiryMargin = time.Minute
+)
+
+// retryInterval is how often a Store whose Redis did not answer lets one
+// call through to see whether it answers again; the others fail at once.
+const retryInterval = time.Second
+
+// maxCachedKeys bounds the derived keys a Store keeps: one per header
+// (salt and KDF parameters) it has met, normally one.
+const maxCachedKeys = 8
+
+// Options configure a Store. Exactly one of Passphrase and Key is required.
+type Options struct {
+	// Passphrase derives the encryption key with scrypt, under a salt
+	// shared by the fleet through Redis (the header record). Every replica
+	// must use the same one.
+	Passphrase []byte
+	// Key is a random 32-byte key, used instead of a passphrase: no key
+	// derivation runs. Every replica must use the same one.
+	Key []byte
+
+	// Prefix starts the name of every Redis key and channel the Store
+	// uses. Default DefaultPrefix ("tokenmgr:").
+	Prefix string
+
+	// Lease is how long a refresh lock is held without being renewed: a
+	// holder that dies holds the fleet up for at most this long. The
+	// holder renews it every Lease/3 while its refresh runs. Default
+	// DefaultLease (10s).
+	Lease time.Duration
+
+	// Timeout bounds every Redis call. Default DefaultTimeout (1s). The
+	// client must honour context deadlines (redis.Options
+	// ContextTimeoutEnabled, which ParseURL sets) for the bound to hold;
+	// otherwise its own read and write timeouts bound each call.
+	Timeout time.Duration
+
+	// ExpiryMargin is how long after its access token expires a stored
+	// credential without a refresh token is kept. Default
+	// DefaultExpiryMargin (1m).
+	ExpiryMargin time.Duration
+
+	// ScryptLogN, ScryptR and ScryptP set the key-derivation cost of a
+	// header this Store creates (0: the encrypted file's defaults,
+	// N=2^15, r=8, p=1). A header found in Redis keeps its own cost,
+	// within the limits the encrypted file accepts.
+	ScryptLogN, ScryptR, ScryptP int
+
+	// Logger receives Redis outages and recoveries, once each. Nil uses
+	// slog.Default().
+	Logger *slog.Logger
+}
+
+// Store keeps credentials in Redis, encrypted, and implements
+// store.Locker with a lease. It is safe for concurrent use. See the
+// package doc for the guarantees.
+type Store struct {
+	rdb     redis.UniversalClient
+	owned   bool // opened from the environment: Close closes rdb
+	prefix  string
+	addr    string
+	lease   time.Duration
+	timeout time.Duration
+	margin  time.Duration
+	log     *slog.Logger
+	rand    io.Reader
+
+	secret []byte // passphrase or raw key
+	create seal.Params
+	lim    seal.Limits
+
+	initMu sync.Mutex // serialises header set-up
+	mu     sync.Mutex // guards hdr and keys
+	hdr    *header    // the header this Store writes under; nil until known
+	keys   map[seal.Params]*seal.Keys
+
+	health health
+}
+
+// New returns a Store keeping credentials in the Redis that rdb reaches.
+// It refuses to start without a key (Options.Passphrase or Options.Key).
+// When Redis answers, New reads the header record (creating it when
+// missing) and checks the key against it: a wrong passphrase or key is an
+// error wrapping store.ErrWrongKey, and nothing is written. When Redis does
+// not answer, New still returns a Store, which logs the outage and checks
+// the key when Redis comes back: an outage must not stop a program that
+// can fetch its own tokens.
+func New(ctx context.Context, rdb redis.UniversalClient, opts Options) (*Store, error) {
+	if rdb == nil {
+		return nil, errors.New("redisstore: nil Redis client")
+	}
+	s := &Store{
+		rdb:     rdb,
+		prefix:  opts.Prefix,
+		lease:   opts.Lease,
+		timeout: opts.Timeout,
+		margin:  opts.ExpiryMargin,
+		log:     opts.Logger,
+		rand:    rand.Reader,
+		lim:     seal.DefaultLimits,
+		keys:    make(map[seal.Params]*seal.Keys),
+	}
+	if s.prefix == "" {
+		s.prefix = DefaultPrefix
+	}
+	if s.lease == 0 {
+		s.lease = DefaultLease
+	}
+	if s.timeout == 0 {
+		s.timeout = DefaultTimeout
+	}
+	if s.margin == 0 {
+		s.margin = DefaultExpiryMargin
+	}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	if s.lease < 10*time.Millisecond || s.timeout < 0 || s.margin < 0 {
+		return nil, errors.New("redisstore: Lease must be at least 10ms, Timeout and ExpiryMargin not negative")
+	}
+	if c, ok := rdb.(*redis.Client); ok {
+		s.addr = c.Options().Addr
+	}
+	switch {
+	case len(opts.Passphrase) > 0 && len(opts.Key) > 0:
+		return nil, errors.New("redisstore: both a passphrase and a key given; give one")
+	case len(opts.Key) > 0:
+		if len(opts.Key) != seal.KeySize {
+			return nil, fmt.Errorf("redisstore: key must be %d bytes, got %d", seal.KeySize, len(opts.Key))
+		}
+		s.secret = append([]byte(nil), opts.Key...)
+		s.create = seal.Params{KDF: seal.KDFRawKey}
+	case len(opts.Passphrase) > 0:
+		logN, r, p := cmp0(opts.ScryptLogN, seal.DefaultLogN), cmp0(opts.ScryptR, seal.DefaultR), cmp0(opts.ScryptP, seal.DefaultP)
+		if err := s.lim.Check(logN, r, p); err != nil {
+			return nil, fmt.Errorf("redisstore: options: %v", err)
+		}
+		s.secret = append([]byte(nil), opts.Passphrase...)
+		s.create = seal.Params{KDF: seal.KDFScrypt, LogN: byte(logN), R: byte(r), P: byte(p)}
+	default:
+		return nil, errors.New("redisstore: no passphrase or key: values are encrypted before they reach Redis, and every replica needs the same key")
+	}
+	s.health.log = s.log
+	s.health.name = s.String()
+	if _, _, err := s.header(ctx); err != nil && !errors.Is(err, store.ErrUnavailable) {
+		return nil, err
+	}
+	return s, nil
+}
+
+func cmp0(v, def int) int {
+	if v == 0 {
+		return def
+	}
+	return v
+}
+
+// String names the store without any secret: the Redis address (for a
+// single-server client) and the key prefix.
+func (s *Store) String() string {
+	if s.addr != "" {
+		return fmt.Sprintf("Redis at %s (prefix %q)", s.addr, s.prefix)
+	}
+	return fmt.Sprintf("Redis (prefix %q)", s.prefix)
+}
+
+// Close closes the Redis client when the Store opened it (from the
+// environment); a client passed to New is the caller's to close.
+func (s *Store) Close() error {
+	if s.owned {
+		return s.rdb.Close()
+	}
+	return nil
+}
+
+func (s *Store) headerKey() string { return s.prefix + "header" }
+
+// Keys of one credential share a hash tag, so they live in one Redis
+// Cluster slot.
+func (s *Store) valueKey(name string) string { return s.prefix + "{" + nameHash(name) + "}:value" }
+func (s *Store) leaseKey(name string) string { return s.prefix + "{" + nameHash(name) + "}:lease" }
+func (s *Store) channel(name string) string  { return s.prefix + "{" + nameHash(name) + "}:released" }
+
+// keysFor returns the keys for p, deriving them (once) when needed. p has
+// been checked against s.lim.
+func (s *Store) keysFor(p seal.Params) (*seal.Keys, error) {
+	if p.KDF != s.create.KDF {
+		kind := map[byte]string{seal.KDFScrypt: "passphrase", seal.KDFRawKey: "raw key"}
+		return nil, fmt.Errorf("%w: written with a %s, this store has a %s", store.ErrWrongKey, kind[p.KDF], kind[s.create.KDF])
+	}
+	s.mu.Lock()
+	k, ok := s.keys[p]
+	s.mu.Unlock()
+	if ok {
+		return k, nil
+	}
+	k, err := seal.Derive(p, s.secret, labels)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.keys) >= maxCachedKeys {
+		for q := range s.keys {
+			if s.hdr == nil || q != s.hdr.params {
+				delete(s.keys, q)
+				break
+			}
+		}
+	}
+	s.keys[p] = k
+	return k, nil
+}
+
+// header returns the header this Store writes under and its keys, reading
+// the fleet's header record (or creating it) the first time.
+func (s *Store) header(ctx context.Context) (*header, *seal.Keys, error) {
+	s.mu.Lock()
+	h := s.hdr
+	s.mu.Unlock()
+	if h != nil {
+		k, err := s.keysFor(h.params)
+		return h, k, err
+	}
+	s.initMu.Lock()
+	defer s.initMu.Unlock()
+	s.mu.Lock()
+	h = s.hdr
+	s.mu.Unlock()
+	if h != nil {
+		k, err := s.keysFor(h.params)
+		return h, k, err
+	}
+	for try := 0; ; try++ {
+		var b []byte
+		err := s.do(ctx, "read the header record", func(ctx context.Context) error {
+			var err error
+			b, err = s.rdb.Get(ctx, s.headerKey()).Bytes()
+			return err
+		})
+		if errors.Is(err, redis.Nil) {
+			if try == 3 {
+				return nil, nil, fmt.Errorf("redisstore: %s: header record %s keeps disappearing", s, s.headerKey())
+			}
+			if err := s.createHeader(ctx); err != nil {
+				return nil, nil, err
+			}
+			continue // read back what won: ours, or another replica's
+		}
+		if err != nil {
+			return nil, nil, err
+		}
+		h, err := parseHeader(b, s.lim)
+		if err == nil && len(b) != headerSize {
+			err = fmt.Errorf("%w: header record of %d bytes, not %d", store.ErrFormat, len(b), headerSize)
+		}
+		if err != nil {
+			return nil, nil, fmt.Errorf("redisstore: %s: header record %s: %w", s, s.headerKey(), err)
+		}
+		k, err := s.keysFor(h.params)
+		if err != nil {
+			return nil, nil, fmt.Errorf("redisstore: %s: %w", s, err)
+		}
+		if !k.CheckMatches(h.check[:]) {
+			return nil, nil, fmt.Errorf("redisstore: %s: %w: the header record %s was made with another passphrase or key; every replica must use the same one",
+				s, store.ErrWrongKey, s.headerKey())
+		}
+		s.mu.Lock()
+		s.hdr = h
+		s.mu.Unlock()
+		return h, k, nil
+	}
+}
+
+// createHeader writes a new header record unless one exists (SET NX).
+func (s *Store) createHeader(ctx context.Context) error {
+	p := s.create
+	var err error
+	if p.Salt, err = randomSalt(); err != nil {
+		return err
+	}
+	k, err := s.keysFor(p)
+	if err != nil {
+		return fmt.Errorf("redisstore: %s: %w", s, err)
+	}
+	h := newHeader(p, k)
+	return s.do(ctx, "create the header record", func(ctx context.Context) error {
+		return s.rdb.SetNX(ctx, s.headerKey(), h.raw[:], 0).Err()
+	})
+}
+
+// Load returns the credential stored under name, decrypted. A value that
+// fails authentication is an error wrapping store.ErrWrongKey or
+// store.ErrTampered; Redis not answering, one wrapping store.ErrUnavailable.
+func (s *Store) Load(ctx context.Context, name string) ([]byte, error) {
+	var b []byte
+	err := s.do(ctx, "load", func(ctx context.Context) error {
+		var err error
+		b, err = s.rdb.Get(ctx, s.valueKey(name)).Bytes()
+		return err
+	})
+	if errors.Is(err, redis.Nil) {
+		return nil, fmt.Errorf("redisstore: %s: credential %q: %w", s, name, store.ErrNotFound)
+	}
+	if err != nil {
+		return nil, err
+	}
+	plain, err := openValue(b, name, s.lim, s.keysFor)
+	if err != nil {
+		return nil, fmt.Errorf("redisstore: %s: credential %q: %w", s, name, err)
+	}
+	return plain, nil
+}
+
+// saveScript replaces a value only when the value there (if any) was
+// written under one of two headers: the writer's own, or one the writer
+// has checked opens with its key. Otherwise it returns that value's
+// header, so that a replica with the wrong key never overwrites a value.
+//
+//	KEYS[1] value key
+//	ARGV[1] new value, ARGV[2] TTL in ms (0: none),
+//	ARGV[3] the writer's header, ARGV[4] another accepted header ("" none)
+var saveScript = redis.NewScript(`
+local cur = redis.call('GET', KEYS[1])
+if cur then
+  local h = string.sub(cur, 1, 48)
+  if h ~= ARGV[3] and h ~= ARGV[4] then
+    return {0, h}
+  end
+end
+if tonumber(ARGV[2]) > 0 then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+else
+  redis.call('SET', KEYS[1], ARGV[1])
+end
+return {1, ''}
+`)
+
+// Save encrypts data and stores it under name. A credential without a
+// refresh token expires on its own ExpiryMargin after its access token
+// does (see the package doc). A value there written with another key is
+// never overwritten: the error wraps store.ErrWrongKey.
+func (s *Store) Save(ctx context.Context, name string, data []byte) error {
+	if len(data) > store.MaxValueSize {
+		return fmt.Errorf("redisstore: %s: credential %q: %w: %d bytes, the limit is %d", s, name, store.ErrTooLarge, len(data), store.MaxValueSize)
+	}
+	h, k, err := s.header(ctx)
+	if err != nil {
+		return err
+	}
+	val, err := sealValue(h, k, name, data, s.rand)
+	if err != nil {
+		return fmt.Errorf("redisstore: %s: %w", s, err)
+	}
+	ttl := s.ttl(data)
+	accept := ""
+	for try := 0; try < 2; try++ {
+		var res []any
+		err := s.do(ctx, "save", func(ctx context.Context) error {
+			var err error
+			res, err = saveScript.Run(ctx, s.rdb, []string{s.valueKey(name)}, val, ttl.Milliseconds(), h.raw[:], accept).Slice()
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		if len(res) != 2 {
+			return fmt.Errorf("redisstore: %s: save script answered %d values", s, len(res))
+		}
+		if n, _ := res[0].(int64); n == 1 {
+			s.shareHeader(ctx, h)
+			return nil
+		}
+		other, _ := res[1].(string)
+		if err := s.checkForeign(name, []byte(other)); err != nil {
+			return err
+		}
+		accept = other // our key under another salt (Redis lost the header record): ours replaces it
+	}
+	return fmt.Errorf("redisstore: %s: credential %q: changed under us twice; not saved", s, name)
+}
+
+// checkForeign checks a header found on a value written under another
+// header: nil when it opens with our key.
+func (s *Store) checkForeign(name string, b []byte) error {
+	oh, err := parseHeader(b, s.lim)
+	if err != nil {
+		return fmt.Errorf("redisstore: %s: credential %q: the value there is unreadable, not overwritten (tokenmgr logout deletes it): %w", s, name, err)
+	}
+	ok, err := s.keysFor(oh.params)
+	if err != nil {
+		return fmt.Errorf("redisstore: %s: %w", s, err)
+	}
+	if !ok.CheckMatches(oh.check[:]) {
+		return fmt.Errorf("redisstore: %s: credential %q: %w: the value there was written with another passphrase or key; not overwritten", s, name, store.ErrWrongKey)
+	}
+	return nil
+}
+
+// shareHeader puts h back as the header record when Redis lost it (a
+// restart without persistence), so replicas starting now share its salt.
+func (s *Store) shareHeader(ctx context.Context, h *header) {
+	_ = s.do(ctx, "restore the header record", func(ctx context.Context) error {
+		return s.rdb.SetNX(ctx, s.headerKey(), h.raw[:], 0).Err()
+	})
+}
+
+// ttl is how long a stored record is kept: until its access token expires
+// plus the margin, for a record without a refresh token; for ever (0)
+// otherwise, since a refresh token outlives its access token.
+func (s *Store) ttl(data []byte) time.Duration {
+	r, err := record.Decode(data)
+	if err != nil || r.RefreshToken != "" || r.Expiry.IsZero() {
+		return 0
+	}
+	return max(time.Until(r.Expiry)+s.margin, time.Second)
+}
+
+// Delete removes the credential stored under name, for every replica.
+func (s *Store) Delete(ctx context.Context, name string) error {
+	return s.do(ctx, "delete", func(ctx context.Context) error {
+		return s.rdb.Del(ctx, s.valueKey(name)).Err()
+	})
+}
+
+// do runs one Redis call bounded by the timeout and keeps the health
+// state. redis.Nil passes through. A caller's ctx ending is its own error;
+// any other failure wraps store.ErrUnavailable.
+func (s *Store) do(ctx context.Context, what string, f func(context.Context) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := s.health.allow(); err != nil {
+		return fmt.Errorf("redisstore: %s: %s: %w (%v)", s, what, store.ErrUnavailable, err)
+	}
+	cctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	err := f(cctx)
+	switch {
+	case err == nil || errors.Is(err, redis.Nil):
+		s.health.up()
+		return err
+	case ctx.Err() != nil:
+		return ctx.Err()
+	}
+	if dl, ok := ctx.Deadline(); ok && !time.Now().Before(dl) {
+		// The caller's deadline, reached by the connection's deadline a
+		// moment before the context noticed: not Redis's fault.
+		return context.DeadlineExceeded
+	}
+	if cctx.Err() != nil {
+		err = fmt.Errorf("no answer within %v", s.timeout)
+	}
+	s.health.down(err)
+	return fmt.Errorf("redisstore: %s: %s: %w (%v)", s, what, store.ErrUnavailable, err)
+}
+
+// health remembers whether Redis answers, so that an outage is logged
+// once, calls fail at once while it lasts (one call a second goes through
+// to see whether Redis is back) and the recovery is logged once.
+type health struct {
+	log  *slog.Logger
+	name string
+
+	mu      sync.Mutex
+	isDown  bool
+	err     error
+	retryAt time.Time
+}
+
+func (h *health) allow() error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if !h.isDown {
+		return nil
+	}
+	if now := time.Now(); now.After(h.retryAt) {
+		h.retryAt = now.Add(retryInterval) // this call is the probe
+		return nil
+	}
+	return h.err
+}
+
+func (h *health) up() {
+	h.mu.Lock()
+	was := h.isDown
+	h.isDown, h.err = false, nil
+	h.mu.Unlock()
+	if was {
+		h.log.Info("Redis answers again; replicas share tokens again", "store", h.name)
+	}
+}
+
+func (h *health) down(err error) {
+	h.mu.Lock()
+	was := h.isDown
+	h.isDown, h.err, h.retryAt = true, err, time.Now().Add(retryInterval)
+	h.mu.Unlock()
+	if !was {
+		h.log.Warn("Redis unavailable; each replica fetches its own tokens and keeps the one it holds until Redis answers",
+			"store", h.name, "error", err)
+	}
+}
