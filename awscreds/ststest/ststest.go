@@ -18,6 +18,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -70,7 +71,9 @@ type Session struct {
 	RoleSessionName                            string
 }
 
-// Server is an STS and a SigV4-verifying AWS service. Set its fields
+// Server is an STS and a SigV4-verifying AWS service. Like STS, it
+// refuses a web identity JWT whose exp has passed by its clock
+// (ExpiredTokenException), and dates its answers by that clock. Set its fields
 // before the first request.
 type Server struct {
 	// URL is where the server listens ("http://127.0.0.1:port"), or
@@ -130,11 +133,13 @@ func (s *Server) Client() *http.Client {
 	if s.ts != nil {
 		return s.ts.Client()
 	}
-	return &http.Client{Transport: handlerTransport{s}}
+	return &http.Client{Transport: HandlerTransport(s)}
 }
 
-// handlerTransport hands each request to a handler as a server would
-// receive it, without a network.
+// HandlerTransport returns a RoundTripper that hands each request to h as
+// a server would receive it, in the caller's goroutine, without a network.
+func HandlerTransport(h http.Handler) http.RoundTripper { return handlerTransport{h} }
+
 type handlerTransport struct{ h http.Handler }
 
 func (t handlerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
@@ -162,7 +167,8 @@ func (s *Server) now() time.Time {
 	return time.Now()
 }
 
-// AssumeCalls counts AssumeRoleWithWebIdentity requests (failed ones too).
+// AssumeCalls counts AssumeRoleWithWebIdentity requests (failed ones too;
+// not other unsigned requests).
 func (s *Server) AssumeCalls() int64 { return s.assumeCalls.Load() }
 
 // SignedOK counts signed requests that passed verification and were served.
@@ -234,6 +240,7 @@ func (s *Server) set(id string, f func(*sessionState)) {
 // ServeHTTP answers AssumeRoleWithWebIdentity (unsigned, as STS takes it)
 // and signed requests.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Date", s.now().UTC().Format(http.TimeFormat))
 	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
 	if err != nil {
 		writeErr(w, "sts", &Error{"InternalFailure", "reading the body", 500})
@@ -247,12 +254,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) assume(w http.ResponseWriter, r *http.Request, body []byte) {
-	s.assumeCalls.Add(1)
 	form, err := url.ParseQuery(string(body))
 	if r.Method != http.MethodPost || err != nil || form.Get("Action") != "AssumeRoleWithWebIdentity" {
 		writeErr(w, "sts", &Error{"MissingAuthenticationToken", "Request is missing Authentication Token", 403})
 		return
 	}
+	s.assumeCalls.Add(1)
 	if form.Get("Version") != "2011-06-15" {
 		writeErr(w, "sts", &Error{"InvalidAction", "Could not find operation AssumeRoleWithWebIdentity for version " + form.Get("Version"), 400})
 		return
@@ -284,6 +291,9 @@ func (s *Server) assume(w http.ResponseWriter, r *http.Request, body []byte) {
 	s.mu.Unlock()
 	if fail == nil && s.CheckWebIdentity != nil {
 		fail = s.CheckWebIdentity(wit)
+	}
+	if exp, ok := jwtExpiry(wit); fail == nil && ok && !s.now().Before(exp) {
+		fail = &Error{"ExpiredTokenException", fmt.Sprintf("Token expired: current date/time %d must be before the expiration date/time %d", s.now().Unix(), exp.Unix()), 400}
 	}
 	if fail != nil {
 		writeErr(w, "sts", fail)
@@ -461,6 +471,25 @@ func writeErr(w http.ResponseWriter, svc string, e *Error) {
 		w.WriteHeader(e.Status)
 		json.NewEncoder(w).Encode(map[string]string{"__type": "com.amazon.coral.service#" + e.Code, "message": e.Message})
 	}
+}
+
+// jwtExpiry reads the exp claim of a JWT, unverified, as STS checks it.
+func jwtExpiry(tok string) (time.Time, bool) {
+	parts := strings.Split(tok, ".")
+	if len(parts) != 3 {
+		return time.Time{}, false
+	}
+	b, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		return time.Time{}, false
+	}
+	var c struct {
+		Exp *float64 `json:"exp"`
+	}
+	if json.Unmarshal(b, &c) != nil || c.Exp == nil {
+		return time.Time{}, false
+	}
+	return time.Unix(int64(*c.Exp), 0), true
 }
 
 func randHex(n int) string {

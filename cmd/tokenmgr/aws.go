@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"flag"
+	"fmt"
 	"io"
 	"log/slog"
 
@@ -62,6 +63,9 @@ func runAWSCredentialProcess(ctx context.Context, o *options, stdout, stderr io.
 	defer p.Close()
 	creds, err := p.Retrieve(ctx)
 	if err != nil {
+		if x := awscreds.Explain(err, 0); x.Hint != "" {
+			return fail(stderr, name, fmt.Errorf("%w; hint: %s", err, x.Hint))
+		}
 		return fail(stderr, name, err)
 	}
 	out, err := awscreds.CredentialProcessOutput(creds)

@@ -121,3 +121,30 @@ func TestAWSCredentialProcessSTSError(t *testing.T) {
 	assert.Equal(t, 2, r.code)
 	assert.Contains(t, r.stderr, "unknown command")
 }
+
+// doctor with AWS_ROLE_ARN set adds the AWS checks; with a token file and
+// no OAuth configuration, they are all it runs.
+func TestDoctorAWS(t *testing.T) {
+	srv, env := awsVars(t)
+	sec := &secrets{}
+	sec.add("web-identity-token")
+	sec.watch(func() []string {
+		var s []string
+		for _, x := range srv.Sessions() {
+			s = append(s, x.SecretAccessKey, x.SessionToken)
+		}
+		return s
+	})
+	r := exe(t, sec, env, "doctor")
+	assert.Equal(t, 0, r.code, "%v", r)
+	for _, name := range []string{"aws configuration", "web identity", "clock (STS)", "sts", "aws credentials"} {
+		assert.Contains(t, r.stdout, name)
+	}
+	assert.NotContains(t, r.stdout, "TOKENMGR_TOKEN_URL")
+
+	srv.FailNext(ststest.ErrInvalidIdentityToken)
+	r = exe(t, sec, env, "doctor")
+	assert.Equal(t, 1, r.code, "%v", r)
+	assert.Contains(t, r.stdout, "wrong_audience")
+	assert.Contains(t, r.stdout, "aud claim")
+}

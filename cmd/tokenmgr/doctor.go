@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tokenmgr/tokenmgr/awscreds"
 	"github.com/tokenmgr/tokenmgr/diagnose"
 )
 
@@ -36,6 +37,18 @@ service can run at start-up.
   check URL      with TOKENMGR_CHECK_URL: a GET with the token, the answer
                  classified like the SDK does (InvalidClientTokenId, ...)
 
+With AWS_ROLE_ARN set, the AWS checks of package awscreds follow (the
+OAuth checks above run only when TOKENMGR_TOKEN_URL or _ACCESS_TOKEN is
+set, as the web identity token may come from them):
+
+  aws configuration  the AWS_* variables; role, region, STS endpoint
+  web identity       the token file, its iss, aud, sub and exp
+  clock (STS)        local time against STS's Date header
+  sts                a real AssumeRoleWithWebIdentity, its error explained by
+                     cause: clock skew, expired web identity, wrong audience,
+                     unknown issuer, trust policy
+  aws credentials    a signed sts:GetCallerIdentity: account and ARN
+
 Which token is inspected: the stored one when the store holds an access
 token that has not expired (that is what "tokenmgr token" hands out), else
 the one the token request of the credentials check just got, else a static
@@ -58,11 +71,27 @@ Exit status: 0 when no check failed (warnings allowed); 1 when one did;
 }
 
 func runDoctor(ctx context.Context, o *options, stdout, stderr io.Writer) int {
-	r := diagnose.Run(ctx, diagnose.Options{
-		Lookup:  o.lookup,
-		Offline: o.offline,
-		Timeout: min(o.timeout, 15*time.Second),
-	})
+	// With AWS_ROLE_ARN set, the AWS checks (package awscreds) follow the
+	// OAuth ones, which run only when an OAuth configuration is set (the
+	// web identity token may come from it).
+	_, withAWS := o.lookup("AWS_ROLE_ARN")
+	_, withURL := o.lookup("TOKENMGR_TOKEN_URL")
+	_, withStatic := o.lookup("TOKENMGR_ACCESS_TOKEN")
+	r := &diagnose.Report{}
+	if !withAWS || withURL || withStatic {
+		r = diagnose.Run(ctx, diagnose.Options{
+			Lookup:  o.lookup,
+			Offline: o.offline,
+			Timeout: min(o.timeout, 15*time.Second),
+		})
+	}
+	if withAWS {
+		r.Add(awscreds.Diagnose(ctx, awscreds.DiagnoseOptions{
+			Lookup:  o.lookup,
+			Offline: o.offline,
+			Timeout: min(o.timeout, 15*time.Second),
+		})...)
+	}
 	if o.json {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")

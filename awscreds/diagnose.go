@@ -1,0 +1,262 @@
+package awscreds
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
+	"golang.org/x/oauth2"
+
+	"github.com/tokenmgr/tokenmgr/diagnose"
+	"github.com/tokenmgr/tokenmgr/internal/jwtinfo"
+)
+
+// DiagnoseOptions configures [Diagnose]. The zero value reads the process
+// environment.
+type DiagnoseOptions struct {
+	// Lookup reads a variable; nil means os.LookupEnv.
+	Lookup func(string) (string, bool)
+	// Offline skips the checks that need the network.
+	Offline bool
+	// Timeout bounds each network step. Default 15s.
+	Timeout time.Duration
+	// HTTPClient reaches STS. Default: one with Timeout.
+	HTTPClient *http.Client
+}
+
+// Diagnose checks the AWS configuration the environment describes and
+// returns one [diagnose.Check] per step, in order:
+//
+//	aws configuration  the AWS_* variables are valid; role, region, endpoint
+//	web identity       the token file is readable and, for a JWT, its iss,
+//	                   aud and sub, and exp not past
+//	clock (STS)        local time against the Date header of STS: over 30s
+//	                   off WARN, over 5m FAIL
+//	sts                a real AssumeRoleWithWebIdentity, its error explained
+//	                   by cause ([Explain]): clock skew, expired web
+//	                   identity, wrong audience, unknown issuer, trust policy
+//	aws credentials    a signed sts:GetCallerIdentity with them: account and ARN
+//
+// It stores nothing and no message or hint holds a secret.
+func Diagnose(ctx context.Context, opts DiagnoseOptions) []diagnose.Check {
+	if opts.Lookup == nil {
+		opts.Lookup = os.LookupEnv
+	}
+	if opts.Timeout <= 0 {
+		opts.Timeout = 15 * time.Second
+	}
+	if opts.HTTPClient == nil {
+		opts.HTTPClient = &http.Client{Timeout: opts.Timeout}
+	}
+	var out []diagnose.Check
+	var secrets []string
+	add := func(name string, st diagnose.Status, msg, hint string) {
+		for _, s := range secrets {
+			if len(s) >= 4 {
+				msg, hint = strings.ReplaceAll(msg, s, "[REDACTED]"), strings.ReplaceAll(hint, s, "[REDACTED]")
+			}
+		}
+		out = append(out, diagnose.Check{Name: name, Status: st, Message: oneLine(msg), Hint: oneLine(hint)})
+	}
+	// skipRest marks every step not yet reported as skipped.
+	skipRest := func(why string) {
+		for _, n := range []string{"aws configuration", "web identity", "clock (STS)", "sts", "aws credentials"} {
+			if !slices.ContainsFunc(out, func(c diagnose.Check) bool { return c.Name == n }) {
+				add(n, diagnose.Skip, why, "")
+			}
+		}
+	}
+
+	env, err := ReadEnv(opts.Lookup)
+	if err != nil {
+		add("aws configuration", diagnose.Fail, strings.TrimPrefix(err.Error(), "tokenmgr: "), "see the variables in \"tokenmgr aws credential-process --help\"")
+		skipRest("the AWS configuration is unusable")
+		return out
+	}
+	endpoint := env.STSEndpoint
+	if endpoint == "" {
+		endpoint = "https://sts." + env.Region + ".amazonaws.com"
+	}
+	from := "the TOKENMGR_* OAuth configuration"
+	if env.WebIdentityTokenFile != "" {
+		from = env.WebIdentityTokenFile
+	}
+	add("aws configuration", diagnose.OK, fmt.Sprintf("role %s, STS %s, web identity from %s", env.RoleARN, endpoint, from), "")
+
+	// Web identity.
+	var wit string
+	if env.WebIdentityTokenFile != "" {
+		b, err := readLimited(env.WebIdentityTokenFile, maxTokenFile)
+		wit = strings.TrimSpace(string(b))
+		switch {
+		case err != nil:
+			add("web identity", diagnose.Fail, "cannot read AWS_WEB_IDENTITY_TOKEN_FILE: "+err.Error(), "the file is written by kubelet (EKS IRSA: a projected service account token) or the CI runner; check the path and that this user may read it")
+			skipRest("no web identity token")
+			return out
+		case wit == "":
+			add("web identity", diagnose.Fail, env.WebIdentityTokenFile+" is empty", "")
+			skipRest("no web identity token")
+			return out
+		}
+	} else if opts.Offline {
+		add("web identity", diagnose.Skip, "offline: no token asked of the TOKENMGR_* OAuth configuration", "")
+	} else {
+		tok, err := oauthToken(ctx, env, opts)
+		if err != nil {
+			add("web identity", diagnose.Fail, "getting the web identity token from the TOKENMGR_* OAuth configuration: "+strings.TrimPrefix(err.Error(), "tokenmgr: "), "\"tokenmgr doctor\" without AWS_ROLE_ARN diagnoses the OAuth configuration alone")
+			skipRest("no web identity token")
+			return out
+		}
+		wit = tok
+	}
+	secrets = append(secrets, wit)
+	var info *jwtinfo.Info
+	if wit != "" {
+		var err error
+		info, err = jwtinfo.Parse(wit)
+		switch {
+		case err != nil:
+			add("web identity", diagnose.Fail, "the token is not a well-formed JWT: "+err.Error(), "STS takes an OIDC ID token or a JWT access token")
+		case info.Format != jwtinfo.JWS:
+			add("web identity", diagnose.Warn, "the token is not a readable JWT ("+string(info.Format)+")", "STS takes an OIDC ID token or a JWT access token")
+		default:
+			c := info.Claims
+			msg := fmt.Sprintf("JWT from %s for audience %s, subject %s", orNone(c.Issuer), orNone(strings.Join(c.Audience, ",")), orNone(c.Subject))
+			switch {
+			case c.Expiry != nil && !time.Now().Before(*c.Expiry):
+				add("web identity", diagnose.Fail, msg+fmt.Sprintf(": expired %s ago", time.Since(*c.Expiry).Round(time.Second)),
+					"what writes the token must refresh it (kubelet, the CI runner, the OAuth issuer); tokenmgr re-reads the file at every refresh")
+			case c.Expiry != nil:
+				add("web identity", diagnose.OK, msg+fmt.Sprintf(", expires in %s", time.Until(*c.Expiry).Round(time.Second)), "")
+			default:
+				add("web identity", diagnose.OK, msg, "")
+			}
+		}
+	}
+
+	if opts.Offline {
+		skipRest("offline: STS not called")
+		return out
+	}
+
+	// Clock.
+	skew, err := dateSkew(ctx, opts.HTTPClient, endpoint)
+	switch {
+	case err != nil:
+		add("clock (STS)", diagnose.Warn, "cannot read STS's time: "+err.Error(), "")
+	default:
+		abs := max(skew, -skew)
+		msg := fmt.Sprintf("this machine's clock is %s STS's", roundSkew(skew))
+		hint := "set this machine's clock right (enable NTP, e.g. timedatectl set-ntp true): SigV4 rejects requests more than 15 minutes off, and STS checks the web identity token's exp and nbf"
+		switch {
+		case abs > skewLimit:
+			add("clock (STS)", diagnose.Fail, msg, hint)
+		case abs > 30*time.Second:
+			add("clock (STS)", diagnose.Warn, msg, hint)
+		default:
+			add("clock (STS)", diagnose.OK, msg, "")
+		}
+	}
+
+	// STS, with a Provider of its own: nothing stored.
+	p, err := New(Config{
+		RoleARN: env.RoleARN, RoleSessionName: env.RoleSessionName, Region: env.Region, STSEndpoint: env.STSEndpoint,
+		Duration: env.Duration, WebIdentity: oauth2.StaticTokenSource(&oauth2.Token{AccessToken: wit}),
+		HTTPClient: opts.HTTPClient,
+	})
+	if err != nil {
+		add("sts", diagnose.Fail, err.Error(), "")
+		skipRest("no credentials")
+		return out
+	}
+	defer p.Close()
+	cctx, cancel := context.WithTimeout(ctx, opts.Timeout)
+	defer cancel()
+	creds, err := p.Retrieve(cctx)
+	if err != nil {
+		x := Explain(err, skew)
+		add("sts", diagnose.Fail, "AssumeRoleWithWebIdentity: "+x.Message+" ("+string(x.Cause)+")", x.Hint)
+		skipRest("no credentials")
+		return out
+	}
+	secrets = append(secrets, creds.SecretAccessKey, creds.SessionToken)
+	add("sts", diagnose.OK, fmt.Sprintf("AssumeRoleWithWebIdentity gave %s, expiring in %s", creds.AccessKeyID, time.Until(creds.Expires).Round(time.Second)), "")
+
+	cfg := aws.Config{Region: env.Region, HTTPClient: opts.HTTPClient, Retryer: func() aws.Retryer { return aws.NopRetryer{} }}
+	if cfg.Region == "" {
+		cfg.Region = "us-east-1"
+	}
+	if env.STSEndpoint != "" {
+		cfg.BaseEndpoint = aws.String(env.STSEndpoint)
+	}
+	p.Configure(&cfg)
+	id, err := sts.NewFromConfig(cfg).GetCallerIdentity(cctx, &sts.GetCallerIdentityInput{})
+	if err != nil {
+		x := Explain(err, skew)
+		add("aws credentials", diagnose.Fail, "GetCallerIdentity: "+x.Message+" ("+string(x.Cause)+")", x.Hint)
+		return out
+	}
+	add("aws credentials", diagnose.OK, fmt.Sprintf("account %s, %s", aws.ToString(id.Account), aws.ToString(id.Arn)), "")
+	return out
+}
+
+// oauthToken gets the web identity token the TOKENMGR_* variables
+// describe, without touching the store.
+func oauthToken(ctx context.Context, env *Env, opts DiagnoseOptions) (string, error) {
+	lookup := func(n string) (string, bool) {
+		if n == "TOKENMGR_STORE" {
+			return "memory", true
+		}
+		return env.lookup(n)
+	}
+	e2 := *env
+	e2.lookup = lookup
+	p, err := e2.NewProvider(ctx)
+	if err != nil {
+		return "", err
+	}
+	defer p.Close()
+	cctx, cancel := context.WithTimeout(ctx, opts.Timeout)
+	defer cancel()
+	tok, err := p.owned.Token(cctx)
+	if err != nil {
+		return "", err
+	}
+	return tok.AccessToken, nil
+}
+
+// dateSkew asks u, unsigned, and returns how far the Date of its answer is
+// ahead of the local clock at the middle of the exchange.
+func dateSkew(ctx context.Context, hc *http.Client, u string) (time.Duration, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return 0, err
+	}
+	start := time.Now()
+	resp, err := hc.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	resp.Body.Close()
+	mid := start.Add(time.Since(start) / 2)
+	d, err := http.ParseTime(resp.Header.Get("Date"))
+	if err != nil {
+		return 0, fmt.Errorf("no Date header in its answer")
+	}
+	return d.Sub(mid).Round(time.Second), nil
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "(none)"
+	}
+	return s
+}
+
+func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }

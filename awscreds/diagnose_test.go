@@ -1,0 +1,210 @@
+package awscreds
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/tokenmgr/tokenmgr/awscreds/ststest"
+	"github.com/tokenmgr/tokenmgr/diagnose"
+)
+
+// testJWT is an unsigned JWT with the claims a web identity carries.
+func testJWT(exp time.Time) string {
+	seg := func(v any) string {
+		b, _ := json.Marshal(v)
+		return base64.RawURLEncoding.EncodeToString(b)
+	}
+	return seg(map[string]string{"alg": "RS256", "kid": "k"}) + "." +
+		seg(map[string]any{"iss": "https://oidc.example.com", "aud": "sts.amazonaws.com", "sub": "system:serviceaccount:default:app", "exp": exp.Unix()}) +
+		".c2lnbmF0dXJlLW5vdC1jaGVja2Vk"
+}
+
+// diagnoseEnv starts an STS and writes a web identity JWT expiring at exp.
+func diagnoseEnv(t *testing.T, exp time.Time) (*ststest.Server, map[string]string, string) {
+	srv := ststest.NewServer()
+	t.Cleanup(srv.Close)
+	file := filepath.Join(t.TempDir(), "token")
+	wit := testJWT(exp)
+	require.NoError(t, os.WriteFile(file, []byte(wit), 0o600))
+	return srv, map[string]string{
+		"AWS_ROLE_ARN": testRole, "AWS_WEB_IDENTITY_TOKEN_FILE": file, "AWS_REGION": "us-east-1",
+		"AWS_ENDPOINT_URL_STS": srv.URL,
+	}, wit
+}
+
+func checksByName(t *testing.T, cs []diagnose.Check, secrets ...string) map[string]diagnose.Check {
+	t.Helper()
+	m := map[string]diagnose.Check{}
+	var names []string
+	for _, c := range cs {
+		m[c.Name] = c
+		names = append(names, c.Name)
+		for _, s := range secrets {
+			assert.NotContains(t, c.String(), s)
+		}
+	}
+	assert.Equal(t, []string{"aws configuration", "web identity", "clock (STS)", "sts", "aws credentials"}, names)
+	return m
+}
+
+func TestDiagnoseOK(t *testing.T) {
+	srv, env, wit := diagnoseEnv(t, time.Now().Add(time.Hour))
+	cs := Diagnose(t.Context(), DiagnoseOptions{Lookup: mapLookup(env), HTTPClient: srv.Client()})
+	m := checksByName(t, cs, append(secretsOf(srv), wit)...)
+	for _, c := range cs {
+		assert.Equal(t, diagnose.OK, c.Status, "%s", c)
+	}
+	assert.Contains(t, m["web identity"].Message, "sts.amazonaws.com")
+	assert.Contains(t, m["aws credentials"].Message, "123456789012")
+	assert.EqualValues(t, 1, srv.AssumeCalls())
+}
+
+func TestDiagnoseWrongAudience(t *testing.T) {
+	srv, env, wit := diagnoseEnv(t, time.Now().Add(time.Hour))
+	srv.FailNext(ststest.ErrInvalidIdentityToken)
+	m := checksByName(t, Diagnose(t.Context(), DiagnoseOptions{Lookup: mapLookup(env), HTTPClient: srv.Client()}), wit)
+	assert.Equal(t, diagnose.Fail, m["sts"].Status)
+	assert.Contains(t, m["sts"].Message, string(CauseWrongAudience))
+	assert.Contains(t, m["sts"].Hint, "aud")
+	assert.Equal(t, diagnose.Skip, m["aws credentials"].Status)
+}
+
+func TestDiagnoseExpiredWebIdentity(t *testing.T) {
+	srv, env, wit := diagnoseEnv(t, time.Now().Add(-time.Minute))
+	m := checksByName(t, Diagnose(t.Context(), DiagnoseOptions{Lookup: mapLookup(env), HTTPClient: srv.Client()}), wit)
+	assert.Equal(t, diagnose.Fail, m["web identity"].Status)
+	assert.Contains(t, m["web identity"].Message, "expired")
+	assert.Equal(t, diagnose.OK, m["clock (STS)"].Status)
+	assert.Equal(t, diagnose.Fail, m["sts"].Status)
+	assert.Contains(t, m["sts"].Message, string(CauseWebIdentityExpired))
+}
+
+// This machine's clock 20 minutes behind STS's: STS sees the web identity
+// as expired; the diagnosis puts it down to the clock, not the token.
+func TestDiagnoseClockSkew(t *testing.T) {
+	srv, env, wit := diagnoseEnv(t, time.Now().Add(10*time.Minute))
+	srv.Now = func() time.Time { return time.Now().Add(20 * time.Minute) }
+	m := checksByName(t, Diagnose(t.Context(), DiagnoseOptions{Lookup: mapLookup(env), HTTPClient: srv.Client()}), wit)
+	assert.Equal(t, diagnose.OK, m["web identity"].Status, "by the local clock the token is fine")
+	assert.Equal(t, diagnose.Fail, m["clock (STS)"].Status)
+	assert.Regexp(t, `(19m59s|20m0s) behind`, m["clock (STS)"].Message, "the Date header has whole seconds")
+	assert.Equal(t, diagnose.Fail, m["sts"].Status)
+	assert.Contains(t, m["sts"].Message, string(CauseClockSkew))
+	assert.Contains(t, m["sts"].Hint, "NTP")
+}
+
+func TestDiagnoseBadConfigAndOffline(t *testing.T) {
+	cs := Diagnose(t.Context(), DiagnoseOptions{Lookup: mapLookup(map[string]string{"AWS_REGION": "us-east-1"})})
+	m := checksByName(t, cs)
+	assert.Equal(t, diagnose.Fail, m["aws configuration"].Status)
+	assert.Contains(t, m["aws configuration"].Message, "AWS_ROLE_ARN")
+	assert.Equal(t, diagnose.Skip, m["sts"].Status)
+
+	srv, env, _ := diagnoseEnv(t, time.Now().Add(time.Hour))
+	m = checksByName(t, Diagnose(t.Context(), DiagnoseOptions{Lookup: mapLookup(env), Offline: true}))
+	assert.Equal(t, diagnose.OK, m["web identity"].Status)
+	assert.Equal(t, diagnose.Skip, m["sts"].Status)
+	assert.Zero(t, srv.AssumeCalls())
+}
+
+func TestExplain(t *testing.T) {
+	sts := func(code, msg string) error {
+		return fmt.Errorf("wrapped: %w", &STSError{Code: code, Message: msg, StatusCode: 400})
+	}
+	svc := func(code string) error { return fmt.Errorf("op: %w", apiErr{code}) }
+	for _, tc := range []struct {
+		err  error
+		skew time.Duration
+		want Cause
+	}{
+		{sts("InvalidIdentityToken", "Incorrect token audience"), 0, CauseWrongAudience},
+		{sts("InvalidIdentityToken", "No OpenIDConnect provider found in your account for https://x"), 0, CauseUnknownIssuer},
+		{sts("InvalidIdentityToken", "bad signature"), 0, CauseInvalidWebIdentity},
+		{sts("ExpiredTokenException", "Token expired"), 0, CauseWebIdentityExpired},
+		{sts("ExpiredTokenException", "Token expired"), 20 * time.Minute, CauseClockSkew},
+		{sts("AccessDenied", "Not authorized"), 0, CauseAccessDenied},
+		{sts("IDPCommunicationError", "x"), 0, CauseIdPUnreachable},
+		{sts("Throttling", "Rate exceeded"), 0, CauseThrottled},
+		{svc("InvalidClientTokenId"), 0, CauseRevoked},
+		{svc("InvalidAccessKeyId"), 0, CauseRevoked},
+		{svc("ExpiredToken"), 0, CauseExpired},
+		{svc("ExpiredToken"), -10 * time.Minute, CauseClockSkew},
+		{svc("RequestExpired"), 0, CauseClockSkew},
+		{svc("RequestTimeTooSkewed"), 0, CauseClockSkew},
+		{errors.New("dial tcp: connection refused"), 0, CauseOther},
+	} {
+		x := Explain(tc.err, tc.skew)
+		assert.Equal(t, tc.want, x.Cause, "%v", tc.err)
+		if tc.want != CauseOther {
+			assert.NotEmpty(t, x.Hint)
+		}
+	}
+	assert.Equal(t, Explanation{}, Explain(nil, 0))
+	assert.Contains(t, Explain(svc("ExpiredToken"), -10*time.Minute).Hint, "10m0s ahead of AWS's")
+}
+
+type apiErr struct{ code string }
+
+func (e apiErr) Error() string        { return e.code }
+func (e apiErr) ErrorCode() string    { return e.code }
+func (e apiErr) ErrorMessage() string { return "message" }
+
+// FuzzSTSErrorAnswer sends whatever STS might answer through the SDK's
+// deserializer and this package's error handling: never a panic, never
+// the web identity token in the error, always an explanation.
+func FuzzSTSErrorAnswer(f *testing.F) {
+	f.Add(403, []byte(`<ErrorResponse><Error><Type>Sender</Type><Code>InvalidIdentityToken</Code><Message>Incorrect token audience</Message></Error><RequestId>x</RequestId></ErrorResponse>`))
+	f.Add(400, []byte(`<ErrorResponse><Error><Code>ExpiredTokenException</Code><Message>web-identity-secret</Message></Error></ErrorResponse>`))
+	f.Add(200, []byte(`<AssumeRoleWithWebIdentityResponse><AssumeRoleWithWebIdentityResult><Credentials><AccessKeyId>A</AccessKeyId></Credentials></AssumeRoleWithWebIdentityResult></AssumeRoleWithWebIdentityResponse>`))
+	f.Add(500, []byte(`not xml`))
+	f.Add(429, []byte(``))
+	var mu sync.Mutex
+	var status int
+	var body []byte
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		w.Header().Set("Content-Type", "text/xml")
+		w.WriteHeader(status)
+		w.Write(body)
+	})
+	cfg := &Config{RoleARN: testRole, RoleSessionName: "s", WebIdentityTokenFile: filepath.Join(f.TempDir(), "t"),
+		HTTPClient: &http.Client{Transport: ststest.HandlerTransport(h)}}
+	require.NoError(f, os.WriteFile(cfg.WebIdentityTokenFile, []byte("web-identity-secret"), 0o600))
+	src := newSTSSource(cfg, "http://localhost", "us-east-1")
+	f.Fuzz(func(t *testing.T, st int, b []byte) {
+		if st < 200 || st > 599 {
+			return
+		}
+		mu.Lock()
+		status, body = st, b
+		mu.Unlock()
+		tok, err := src.TokenContext(context.Background())
+		if err == nil {
+			if tok == nil || tok.AccessToken == "" || tok.Expiry.IsZero() {
+				t.Fatalf("success without complete credentials: %+v", tok)
+			}
+			return
+		}
+		if strings.Contains(err.Error(), "web-identity-secret") {
+			t.Fatalf("error shows the web identity token: %v", err)
+		}
+		if x := Explain(err, 0); x.Message == "" || x.Cause == CauseNone {
+			t.Fatalf("no explanation for %v", err)
+		}
+	})
+}
+

@@ -1,0 +1,172 @@
+package awscreds
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Cause is what an AWS credential error comes down to.
+type Cause string
+
+// Causes [Explain] tells apart.
+const (
+	CauseNone Cause = "" // no error
+	// CauseClockSkew: this machine's clock is far from AWS's, so signed
+	// requests look expired or from the future (RequestExpired,
+	// RequestTimeTooSkewed, "Signature expired", or an expiry error while
+	// the clock is measured off).
+	CauseClockSkew Cause = "clock_skew"
+	// CauseWebIdentityExpired: the web identity token passed to STS has
+	// expired (ExpiredTokenException from AssumeRoleWithWebIdentity).
+	CauseWebIdentityExpired Cause = "web_identity_expired"
+	// CauseWrongAudience: the web identity token's aud is not a client ID
+	// of the IAM OIDC provider (InvalidIdentityToken "Incorrect token
+	// audience").
+	CauseWrongAudience Cause = "wrong_audience"
+	// CauseUnknownIssuer: no IAM OIDC provider for the token's iss.
+	CauseUnknownIssuer Cause = "unknown_issuer"
+	// CauseInvalidWebIdentity: STS refused the web identity token for
+	// another reason (signature, thumbprint, malformed).
+	CauseInvalidWebIdentity Cause = "invalid_web_identity"
+	// CauseRevoked: a service refused the session credentials as invalid
+	// (InvalidClientTokenId, UnrecognizedClientException, InvalidToken,
+	// InvalidAccessKeyId): revoked, for another partition or account, or
+	// garbled.
+	CauseRevoked Cause = "revoked"
+	// CauseExpired: a service saw the session credentials as expired
+	// (ExpiredToken, ExpiredTokenException from a service).
+	CauseExpired Cause = "expired"
+	// CauseAccessDenied: the role's trust policy does not let this web
+	// identity assume it (AccessDenied from STS), or the role lacks a
+	// permission.
+	CauseAccessDenied Cause = "access_denied"
+	// CauseIdPUnreachable: STS could not fetch the issuer's keys
+	// (IDPCommunicationError), or the issuer rejected the claim.
+	CauseIdPUnreachable Cause = "idp_unreachable"
+	// CauseThrottled: too many requests; retried with backoff.
+	CauseThrottled Cause = "throttled"
+	// CauseOther: anything else; Message says what.
+	CauseOther Cause = "other"
+)
+
+// Explanation says what an AWS credential error means and what to do.
+// It holds no secret.
+type Explanation struct {
+	Cause   Cause
+	Code    string // the AWS error code, when there is one
+	Message string // what happened, on one line
+	Hint    string // what to do
+}
+
+func (e Explanation) String() string {
+	s := e.Message
+	if e.Hint != "" {
+		s += "; hint: " + e.Hint
+	}
+	return s
+}
+
+// skewLimit is how far off a clock may be before an expiry error is put
+// down to it: SigV4 tolerates 15 minutes, JWT validators a few.
+const skewLimit = 5 * time.Minute
+
+// Explain says what err, from a Provider (STS) or an AWS service called
+// with its credentials, comes down to. skew is how far AWS's clock is
+// ahead of this machine's (negative: behind), when it was measured (0 when
+// not): beyond 5 minutes either way, expiry and validity errors are put
+// down to the clock.
+func Explain(err error, skew time.Duration) Explanation {
+	if err == nil {
+		return Explanation{}
+	}
+	code, msg, fromSTS := errorCode(err)
+	x := Explanation{Cause: CauseOther, Code: code, Message: msg}
+	skewed := skew > skewLimit || skew < -skewLimit
+	clockHint := fmt.Sprintf("this machine's clock is %s AWS's: set it right (enable NTP, e.g. timedatectl set-ntp true)", roundSkew(skew))
+	lc := strings.ToLower(msg)
+	switch code {
+	case "RequestExpired", "RequestTimeTooSkewed", "RequestInTheFuture":
+		x.Cause, x.Hint = CauseClockSkew, "the request's signing time is over 15 minutes from AWS's clock: set this machine's clock right (enable NTP)"
+		if skew != 0 {
+			x.Hint = clockHint
+		}
+	case "SignatureDoesNotMatch", "InvalidSignatureException":
+		if strings.Contains(lc, "expired") || strings.Contains(lc, "future") || skewed {
+			x.Cause, x.Hint = CauseClockSkew, "the signature's date is too far from AWS's clock: set this machine's clock right (enable NTP)"
+		} else {
+			x.Hint = "the signature does not match: a proxy that changes the request, or a wrong secret key"
+		}
+	case "ExpiredTokenException", "ExpiredToken":
+		switch {
+		case skewed:
+			x.Cause, x.Hint = CauseClockSkew, clockHint
+		case fromSTS:
+			x.Cause = CauseWebIdentityExpired
+			x.Hint = "the web identity token is expired: the file must be refreshed by what writes it (kubelet for EKS IRSA, the CI runner), or the OAuth issuer's tokens live too short; tokenmgr re-reads the file at every refresh"
+		default:
+			x.Cause = CauseExpired
+			x.Hint = "the session credentials expired before use: tokenmgr replaces them and replays the call once; if this persists check the clock and the role's maximum session duration"
+		}
+	case "InvalidIdentityToken":
+		switch {
+		case strings.Contains(lc, "audience"):
+			x.Cause = CauseWrongAudience
+			x.Hint = "the web identity token's aud claim is not a client ID (audience) of the role's IAM OIDC identity provider: add it there, or ask the issuer for the right audience (sts.amazonaws.com for EKS IRSA and GitHub Actions)"
+		case strings.Contains(lc, "no openidconnect provider") || strings.Contains(lc, "issuer"):
+			x.Cause = CauseUnknownIssuer
+			x.Hint = "the account has no IAM OIDC identity provider for the token's iss: create one with that exact issuer URL"
+		case skewed:
+			x.Cause, x.Hint = CauseClockSkew, clockHint
+		default:
+			x.Cause = CauseInvalidWebIdentity
+			x.Hint = "STS does not accept the web identity token (signature, thumbprint or format): check the IAM OIDC provider's issuer and thumbprint, and that the token is a JWT from that issuer"
+		}
+	case "IDPCommunicationError", "IDPRejectedClaim":
+		x.Cause = CauseIdPUnreachable
+		x.Hint = "STS could not get the issuer's keys (its /.well-known/openid-configuration and JWKS must be reachable from the internet), or the issuer refused the claim; tokenmgr retries with backoff"
+	case "AccessDenied", "AccessDeniedException":
+		x.Cause = CauseAccessDenied
+		x.Hint = "the role's trust policy does not allow sts:AssumeRoleWithWebIdentity for this token: check its Principal (the OIDC provider) and the conditions on aud and sub"
+		if !fromSTS {
+			x.Hint = "the credentials are valid but the role lacks the permission: add it to the role's policies"
+		}
+	case "InvalidClientTokenId", "UnrecognizedClientException", "InvalidToken", "InvalidTokenId", "InvalidAccessKeyId":
+		x.Cause = CauseRevoked
+		x.Hint = "AWS does not know these session credentials: revoked (the role's sessions were revoked), for another partition or region endpoint, or garbled; tokenmgr drops them, gets new ones and replays once"
+		if skewed {
+			x.Cause, x.Hint = CauseClockSkew, clockHint
+		}
+	case "Throttling", "ThrottlingException", "RequestLimitExceeded":
+		x.Cause, x.Hint = CauseThrottled, "too many STS calls: share credentials between processes through the store (tokenmgr aws credential-process), tokenmgr retries with backoff"
+	}
+	return x
+}
+
+// errorCode finds the AWS error code and message in err, and whether STS
+// (AssumeRoleWithWebIdentity) gave it.
+func errorCode(err error) (code, msg string, fromSTS bool) {
+	var se *STSError
+	if errors.As(err, &se) {
+		return se.Code, se.Code + ": " + se.Message, true
+	}
+	var ae interface {
+		ErrorCode() string
+		ErrorMessage() string
+	}
+	if errors.As(err, &ae) {
+		return ae.ErrorCode(), ae.ErrorCode() + ": " + ae.ErrorMessage(), false
+	}
+	return "", strings.Join(strings.Fields(err.Error()), " "), false
+}
+
+// roundSkew says where this machine's clock stands against AWS's, given
+// how far AWS's is ahead.
+func roundSkew(d time.Duration) string {
+	dir := "behind"
+	if d < 0 {
+		d, dir = -d, "ahead of"
+	}
+	return d.Round(time.Second).String() + " " + dir
+}
