@@ -207,4 +207,3 @@ func FuzzSTSErrorAnswer(f *testing.F) {
 		}
 	})
 }
-
