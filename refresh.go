@@ -374,7 +374,7 @@ func (c *Client) fetch(ctx context.Context, retry bool) (*oauth2.Token, error) {
 			return tok, nil
 		}
 		if !retry || !isTemporary(err) || ctx.Err() != nil {
-			return nil, err
+			return nil, withAttempts(err, attempt)
 		}
 		wait := b.NextBackOff()
 		var te *TokenError
@@ -382,11 +382,11 @@ func (c *Client) fetch(ctx context.Context, retry bool) (*oauth2.Token, error) {
 			wait = te.RetryAfter
 		}
 		if dl, ok := ctx.Deadline(); ok && c.now().Add(wait).After(dl) {
-			return nil, err
+			return nil, withAttempts(err, attempt)
 		}
 		c.log.Debug("token request failed; retrying", "attempt", attempt, "wait", wait, "error", err)
 		if c.sleep(ctx, wait) != nil {
-			return nil, err
+			return nil, withAttempts(err, attempt)
 		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
@@ -23,7 +24,10 @@ func ClientCredentials(cfg *clientcredentials.Config) oauth2.TokenSource {
 	return &ccSource{cfg: cfg}
 }
 
-type ccSource struct{ cfg *clientcredentials.Config }
+type ccSource struct {
+	cfg   *clientcredentials.Config
+	probe authProbe
+}
 
 // Fingerprint identifies the configuration, not its secret.
 func (s *ccSource) Fingerprint() string {
@@ -34,7 +38,13 @@ func (s *ccSource) Token() (*oauth2.Token, error) { return s.TokenContext(contex
 
 // TokenContext fetches a token with ctx, which may carry oauth2.HTTPClient.
 func (s *ccSource) TokenContext(ctx context.Context) (*oauth2.Token, error) {
-	tok, err := s.cfg.Token(ctx)
+	tok, err := s.probe.fetch(s.cfg.AuthStyle, func(style oauth2.AuthStyle) (*oauth2.Token, error) {
+		c := &clientcredentials.Config{
+			ClientID: s.cfg.ClientID, ClientSecret: s.cfg.ClientSecret, TokenURL: s.cfg.TokenURL,
+			Scopes: s.cfg.Scopes, EndpointParams: s.cfg.EndpointParams, AuthStyle: style,
+		}
+		return c.Token(ctx)
+	})
 	if err != nil {
 		r := &Redactor{}
 		s.addSecrets(r)
@@ -51,9 +61,10 @@ func (s *ccSource) addSecrets(r *Redactor) { r.AddClient(s.cfg.ClientID, s.cfg.C
 // before handing out the access token, and a refresh token found in the
 // store replaces the seed.
 type RefreshTokenSource struct {
-	cfg *oauth2.Config
-	mu  sync.Mutex
-	rt  string
+	cfg   *oauth2.Config
+	probe authProbe
+	mu    sync.Mutex
+	rt    string
 }
 
 // RefreshToken returns a source that redeems refreshToken (the seed) at
@@ -77,7 +88,14 @@ func (s *RefreshTokenSource) TokenContext(ctx context.Context) (*oauth2.Token, e
 	// A token with no access token is invalid, so the source this makes
 	// goes straight to the endpoint; it keeps our refresh token when the
 	// server sends none back.
-	tok, err := s.cfg.TokenSource(ctx, &oauth2.Token{RefreshToken: s.rt}).Token()
+	tok, err := s.probe.fetch(s.cfg.Endpoint.AuthStyle, func(style oauth2.AuthStyle) (*oauth2.Token, error) {
+		c := &oauth2.Config{
+			ClientID: s.cfg.ClientID, ClientSecret: s.cfg.ClientSecret, RedirectURL: s.cfg.RedirectURL,
+			Scopes: s.cfg.Scopes, Endpoint: s.cfg.Endpoint,
+		}
+		c.Endpoint.AuthStyle = style
+		return c.TokenSource(ctx, &oauth2.Token{RefreshToken: s.rt}).Token()
+	})
 	if err != nil {
 		r := &Redactor{}
 		s.addSecretsLocked(r)
@@ -87,6 +105,60 @@ func (s *RefreshTokenSource) TokenContext(ctx context.Context) (*oauth2.Token, e
 		s.rt = tok.RefreshToken
 	}
 	return tok, nil
+}
+
+// authProbe finds how the token endpoint wants the client credentials
+// when the configuration leaves it to detection (oauth2.AuthStyleAutoDetect),
+// as x/oauth2 does (HTTP Basic first, then the form body), but keeps the
+// answer that says what is wrong: x/oauth2 returns the second attempt's
+// error, so a server that refused a scope (or a wrong secret) in answer to
+// the first is reported by its complaint about the second's auth method.
+// The style that worked is remembered for the source's later requests.
+type authProbe struct{ learned atomic.Int32 } // an oauth2.AuthStyle; 0 until one worked
+
+func (p *authProbe) fetch(configured oauth2.AuthStyle, fetch func(oauth2.AuthStyle) (*oauth2.Token, error)) (*oauth2.Token, error) {
+	if configured != oauth2.AuthStyleAutoDetect {
+		return fetch(configured)
+	}
+	if s := oauth2.AuthStyle(p.learned.Load()); s != oauth2.AuthStyleAutoDetect {
+		return fetch(s)
+	}
+	tok, err := fetch(oauth2.AuthStyleInHeader)
+	if err == nil {
+		p.learned.Store(int32(oauth2.AuthStyleInHeader))
+		return tok, nil
+	}
+	if !mayBeAuthMethod(err) {
+		return nil, err // the server took the credentials and refused something else, or did not answer
+	}
+	tok, err2 := fetch(oauth2.AuthStyleInParams)
+	switch {
+	case err2 == nil:
+		p.learned.Store(int32(oauth2.AuthStyleInParams))
+		return tok, nil
+	case mayBeAuthMethod(err2):
+		return nil, err // refused both ways: the first answer says why
+	}
+	return nil, err2 // the body was the way, and the server refused something else
+}
+
+// mayBeAuthMethod reports whether a token endpoint's error may come from
+// sending the client credentials in a way the server does not take, so
+// that the other way is worth a try: invalid_client or invalid_request, or
+// a 400 or 401 without an OAuth error code. A network error or an
+// unusable answer is not: the other way cannot mend it.
+func mayBeAuthMethod(err error) bool {
+	var re *oauth2.RetrieveError
+	if !errors.As(err, &re) {
+		return false
+	}
+	switch re.ErrorCode {
+	case "invalid_client", "invalid_request":
+		return true
+	case "":
+		return re.Response != nil && (re.Response.StatusCode == http.StatusBadRequest || re.Response.StatusCode == http.StatusUnauthorized)
+	}
+	return false
 }
 
 // redactError blanks the secrets a request presented, in every encoding

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -54,7 +55,10 @@ type TokenError struct {
 	StatusCode  int           // HTTP status, 0 when no answer came
 	Temporary   bool          // 5xx, 429, temporarily_unavailable, network errors: worth retrying
 	RetryAfter  time.Duration // from a Retry-After header, 0 when absent
-	Err         error
+	// Attempts counts the requests made for this result, retries
+	// included; 0 or 1 for a single request.
+	Attempts int
+	Err      error
 }
 
 // Error names the code and status, and what the code usually means.
@@ -75,6 +79,9 @@ func (e *TokenError) Error() string {
 	}
 	if e.Code == "" && e.Err != nil && e.StatusCode == 0 {
 		fmt.Fprintf(&b, ": %v", e.Err)
+	}
+	if e.Attempts > 1 {
+		fmt.Fprintf(&b, " (after %d attempts)", e.Attempts)
 	}
 	return b.String()
 }
@@ -144,6 +151,10 @@ func endpointError(err error) error {
 			return fmt.Errorf("%w: %v", ErrBadTokenResponse, err)
 		}
 	}
+	if isNoSuchHost(err) {
+		// A mistyped host name: asking again cannot mend it.
+		return &TokenError{Err: err}
+	}
 	if isNetworkError(err) || strings.HasPrefix(err.Error(), bodyReadError) {
 		return &TokenError{Temporary: true, Err: err}
 	}
@@ -168,6 +179,27 @@ var unparseableResponse = []string{
 // body could not be read (a connection reset or cut mid-body). It formats
 // the cause with %v, so nothing but the text is left to recognise it by.
 const bodyReadError = "oauth2: cannot fetch token: "
+
+// isNoSuchHost reports whether err says the host name does not exist
+// (NXDOMAIN), as opposed to a DNS server that did not answer.
+func isNoSuchHost(err error) bool {
+	var de *net.DNSError
+	return errors.As(err, &de) && de.IsNotFound && !de.IsTimeout && !de.IsTemporary
+}
+
+// withAttempts records on a *TokenError how many requests led to it.
+func withAttempts(err error, n int) error {
+	var te *TokenError
+	if n <= 1 || !errors.As(err, &te) {
+		return err
+	}
+	c := *te
+	c.Attempts = n
+	if err == error(te) {
+		return &c
+	}
+	return fmt.Errorf("%w (after %d attempts)", err, n) // wrapped: keep the chain as it is
+}
 
 func isNetworkError(err error) bool {
 	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) || errors.Is(err, errAttemptTimeout) {

@@ -4,8 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net"
 	"net/http"
 	"strings"
+	"syscall"
 
 	"github.com/tokenmgr/tokenmgr"
 	"github.com/tokenmgr/tokenmgr/internal/record"
@@ -70,7 +72,7 @@ func storeHint(err error) string {
 	case errors.Is(err, record.ErrFormat):
 		return `"tokenmgr logout" deletes the unreadable record`
 	case errors.Is(err, store.ErrFormat):
-		return "not a tokenmgr store file, or written by a newer tokenmgr; set TOKENMGR_STORE_PATH to another file, or " + resetHint
+		return "not a tokenmgr store file, or written by a newer tokenmgr: set TOKENMGR_STORE_PATH to another file, or move this one away"
 	}
 	var pe *fs.PathError
 	if errors.As(err, &pe) {
@@ -125,8 +127,17 @@ func explainTokenError(err error, env *tokenmgr.Env) (msg, hint string) {
 		return trimTM(te.Error()), "no token endpoint at " + tokenURL + ": check its path against the authorization server's documentation or its OIDC discovery document (token_endpoint)"
 	case te != nil && te.StatusCode != 0:
 		return trimTM(te.Error()), "check " + tokenURL + ": the server did not answer like an OAuth token endpoint"
+	case te != nil && isNoSuchHost(te.Err):
+		return "cannot reach the token endpoint: " + trimURLError(te.Err), "the host name does not exist: check " + tokenURL + " for a typo"
+	case te != nil && errors.Is(te.Err, syscall.ECONNREFUSED):
+		return "cannot reach the token endpoint: " + trimURLError(te.Err), "nothing listens there: check the host and port of " + tokenURL
 	case te != nil:
 		return "cannot reach the token endpoint: " + trimURLError(te.Err), "check " + tokenURL + ", the network and any proxy"
 	}
 	return trimTM(err.Error()), ""
+}
+
+func isNoSuchHost(err error) bool {
+	var de *net.DNSError
+	return errors.As(err, &de) && de.IsNotFound
 }

@@ -2,10 +2,14 @@ package main
 
 import (
 	"context"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
+	"os"
 
 	"github.com/tokenmgr/tokenmgr"
+	"github.com/tokenmgr/tokenmgr/store"
 )
 
 var logoutCommand = &command{
@@ -17,8 +21,18 @@ does not revoke anything at the authorization server. Like status, it
 works without the TOKEN_URL/CLIENT_ID/CLIENT_SECRET variables. It takes
 the credential's lock first, so it does not race a refresh in progress.
 
-Exit status: 0 when the credential is gone (or was never stored); 1 when
-the store cannot be opened or written; 2 for a usage error.`,
+With --reset and the encrypted file store (TOKENMGR_STORE=file, or auto
+using the file), it deletes the whole store file instead, with every
+credential in it, even when the file cannot be opened (a forgotten
+passphrase, a damaged file): a way to start afresh. It says which file it
+deleted. It refuses a file that is not a tokenmgr store. With another
+store, --reset is plain logout.
+
+Exit status: 0 when the credential (or the file) is gone, or was never
+there; 1 when the store cannot be opened or written; 2 for a usage error.`,
+	flags: func(fs *flag.FlagSet, o *options) {
+		fs.BoolVar(&o.reset, "reset", false, "delete the whole encrypted store file, every credential in it, even one that cannot be opened")
+	},
 	run: runLogout,
 }
 
@@ -30,8 +44,13 @@ func runLogout(ctx context.Context, o *options, stdout, stderr io.Writer) int {
 	ctx, cancel := context.WithTimeout(ctx, o.timeout)
 	defer cancel()
 	st, err := env.OpenStore(ctx)
+	if o.reset && (env.Store == "file" || env.Store == "auto" && (err != nil || storeIsFile(st))) {
+		if err == nil || errors.Is(err, store.ErrDecrypt) {
+			return resetFile(stdout, stderr, env)
+		}
+	}
 	if err != nil {
-		return fail(stderr, "logout", err)
+		return failEnv(stderr, "logout", err, env)
 	}
 	if st == nil {
 		fmt.Fprintln(stdout, "no store configured (a static TOKENMGR_ACCESS_TOKEN); nothing to delete")
@@ -39,17 +58,49 @@ func runLogout(ctx context.Context, o *options, stdout, stderr io.Writer) int {
 	}
 	unlock, err := lockStore(ctx, st, env.Key)
 	if err != nil {
-		return fail(stderr, "logout", err)
+		return failEnv(stderr, "logout", err, env)
 	}
 	defer unlock()
 	_, lerr := st.Load(ctx, env.Key)
 	if err := st.Delete(ctx, env.Key); err != nil {
-		return fail(stderr, "logout", err)
+		return failEnv(stderr, "logout", err, env)
 	}
 	if lerr == nil {
 		fmt.Fprintf(stdout, "deleted credential %q from %s\n", env.Key, storeName(st))
 	} else {
 		fmt.Fprintf(stdout, "nothing stored for credential %q in %s\n", env.Key, storeName(st))
 	}
+	return exitOK
+}
+
+func storeIsFile(st store.Store) bool {
+	n := storeName(st)
+	return len(n) > 5 && n[:5] == "file("
+}
+
+// resetFile deletes the encrypted store file and says what went with it.
+func resetFile(stdout, stderr io.Writer, env *tokenmgr.Env) int {
+	path := env.StorePath
+	if path == "" {
+		p, err := store.DefaultFilePath()
+		if err != nil {
+			return failEnv(stderr, "logout", err, env)
+		}
+		path = p
+	}
+	fi, err := os.Stat(path)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		fmt.Fprintf(stdout, "no store file at %s; nothing to delete\n", path)
+		return exitOK
+	case err != nil:
+		return failEnv(stderr, "logout", err, env)
+	case !fi.Mode().IsRegular():
+		return fail(stderr, "logout", fmt.Errorf("--reset: %s is not a regular file; not deleting it", path))
+	}
+	if err := os.Remove(path); err != nil {
+		return failEnv(stderr, "logout", err, env)
+	}
+	fmt.Fprintf(stdout, "deleted the store file %s (%d bytes) and every credential in it; the next \"tokenmgr token\" fetches afresh\n", path, fi.Size())
 	return exitOK
 }

@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/tokenmgr/tokenmgr"
+	"github.com/tokenmgr/tokenmgr/diagnose"
 	"github.com/tokenmgr/tokenmgr/internal/display"
 )
 
@@ -59,6 +60,11 @@ type options struct {
 	timeout               time.Duration
 	json                  bool
 	verbose               bool
+	// token
+	format       string
+	forceRefresh bool
+	// logout
+	reset bool
 	// doctor
 	checkURL, jwksURL string
 	offline           bool
@@ -219,8 +225,22 @@ func printHelp(c *command, fs *flag.FlagSet, w io.Writer) {
 // fail prints err as one line on stderr, prefixed with the command, and
 // returns exitFail. Errors of tokenmgr and its stores never hold a secret.
 func fail(stderr io.Writer, cmd string, err error) int {
-	msg := strings.TrimPrefix(err.Error(), "tokenmgr: ")
-	fmt.Fprintf(stderr, "tokenmgr %s: %s\n", cmd, display.OneLine(msg))
+	return failEnv(stderr, cmd, err, nil)
+}
+
+// failEnv is fail with what to do about err (see [diagnose.Explain]) for
+// the configuration env (nil when unknown), every secret env knows of
+// redacted: defence in depth against an endpoint that echoes one.
+func failEnv(stderr io.Writer, cmd string, err error, env *tokenmgr.Env) int {
+	_, hint := diagnose.Explain(err, env)
+	line := "tokenmgr " + cmd + ": " + strings.TrimPrefix(err.Error(), "tokenmgr: ")
+	if hint != "" {
+		line += "; hint: " + hint
+	}
+	if env != nil {
+		line = env.Redactor().Redact(line)
+	}
+	fmt.Fprintln(stderr, display.OneLine(line))
 	return exitFail
 }
 
