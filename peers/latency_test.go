@@ -21,6 +21,9 @@ import (
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/tokenmgr/tokenmgr"
 	"github.com/tokenmgr/tokenmgr/tokenmgrtest"
 )
@@ -223,7 +226,7 @@ func peerRatio(t *testing.T, peer string, measure func(t *testing.T) (tm, other 
 			return
 		}
 		if attempt == 2 {
-			t.Errorf("tokenmgr worst %v is not under 1/5 of %s's %v", tm, peer, other)
+			assert.Fail(t, "tokenmgr made callers wait", "tokenmgr worst %v is not under 1/5 of %s's %v", tm, peer, other)
 			return
 		}
 		t.Logf("tokenmgr worst %v is not under 1/5 of %s's %v: measuring once more", tm, peer, other)
@@ -239,9 +242,7 @@ func boundaryOnce(t *testing.T) (tmWorst, oaWorst time.Duration) {
 	cc := peerCCConfig(srv)
 
 	c, err := tokenmgr.New(tokenmgr.Config{Source: tokenmgr.ClientCredentials(cc), RefreshBefore: early, ExpiryDelta: 100 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer c.Close()
 	oaSrc := oauth2.ReuseTokenSourceWithExpiry(nil, peerCCSource{cc}, early)
 
@@ -258,9 +259,8 @@ func boundaryOnce(t *testing.T) (tmWorst, oaWorst time.Duration) {
 	go func() { defer wg.Done(); tm0, tmErr = c.Token(context.Background()) }()
 	go func() { defer wg.Done(); oa0, oaErr = oaSrc.Token() }()
 	wg.Wait()
-	if tmErr != nil || oaErr != nil {
-		t.Fatalf("warm-up: tokenmgr %v, oauth2 %v", tmErr, oaErr)
-	}
+	require.NoError(t, tmErr, "warm-up tokenmgr")
+	require.NoError(t, oaErr, "warm-up oauth2")
 
 	res := peerRunAll([]string{"Bearer " + tm0.AccessToken, "Bearer " + oa0.AccessToken}, 200*time.Millisecond,
 		tmRT.side("tokenmgr", tmT), oaRT.side("oauth2", oaT))
@@ -271,19 +271,14 @@ func boundaryOnce(t *testing.T) (tmWorst, oaWorst time.Duration) {
 	}
 
 	for _, r := range res {
-		if len(r.errs) > 0 {
-			t.Errorf("%s: %d callers saw errors, first: %v", r.name, len(r.errs), r.errs[0])
-		}
-		if !r.switched {
-			t.Fatalf("%s never moved to a new token within %v", r.name, peerGuard)
-		}
+		assert.Empty(t, r.errs, "%s: callers saw errors", r.name)
+		require.True(t, r.switched, "%s never moved to a new token within %v", r.name, peerGuard)
 	}
-	if oa.worst < peerEndpointLatency*9/10 {
-		t.Fatalf("oauth2 worst %v: the run did not make anyone wait for the %v endpoint; the scenario is broken", oa.worst, peerEndpointLatency)
-	}
-	if st := c.Stats(); st.Fetches != 2 || st.FetchErrors != 0 {
-		t.Errorf("tokenmgr stats %+v, want 2 fetches (initial, early) and no errors", st)
-	}
+	require.GreaterOrEqual(t, oa.worst, peerEndpointLatency*9/10,
+		"oauth2's worst call: the run did not make anyone wait for the %v endpoint; the scenario is broken", peerEndpointLatency)
+	st := c.Stats()
+	assert.EqualValues(t, 2, st.Fetches, "tokenmgr fetches: initial, early")
+	assert.Zero(t, st.FetchErrors)
 	return tm.worst, oa.worst
 }
 
@@ -354,9 +349,7 @@ func backgroundFailureOnce(t *testing.T) (tmWorst, ggWorst time.Duration) {
 			evMu.Unlock()
 		},
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer c.Close()
 
 	ggSrv := tokenmgrtest.NewServer(tokenmgrtest.Options{Lifetime: lifetime})
@@ -372,9 +365,8 @@ func backgroundFailureOnce(t *testing.T) (tmWorst, ggWorst time.Duration) {
 	go func() { defer wg.Done(); tm0, tmErr = c.Token(context.Background()) }()
 	go func() { defer wg.Done(); gg0, ggErr = gg.Token(context.Background()) }()
 	wg.Wait()
-	if tmErr != nil || ggErr != nil {
-		t.Fatalf("warm-up: tokenmgr %v, google %v", tmErr, ggErr)
-	}
+	require.NoError(t, tmErr, "warm-up tokenmgr")
+	require.NoError(t, ggErr, "warm-up google")
 
 	res := peerRunAll([]string{tm0.AccessToken, gg0.Value}, 200*time.Millisecond,
 		peerSide{name: "tokenmgr", call: func(ctx context.Context) (string, time.Time, error) {
@@ -403,23 +395,16 @@ func backgroundFailureOnce(t *testing.T) (tmWorst, ggWorst time.Duration) {
 	}
 	evMu.Unlock()
 
-	if !tm.switched || !ggr.switched {
-		t.Fatalf("a side never moved to a new token within %v (tokenmgr %v, google %v)", peerGuard, tm.switched, ggr.switched)
-	}
-	if len(tm.errs) > 0 {
-		t.Errorf("tokenmgr: %d callers saw errors, first: %v", len(tm.errs), tm.errs[0])
-	}
-	if tm.minLeft < 200*time.Millisecond {
-		t.Errorf("tokenmgr served a token with only %v left: it was not replaced before its expiry window", tm.minLeft)
-	}
-	if n := tmReqs.Load(); n != 3 {
-		t.Errorf("tokenmgr made %d token requests, want 3 (initial, failed, retry)", n)
-	}
+	require.True(t, tm.switched, "tokenmgr never moved to a new token within %v", peerGuard)
+	require.True(t, ggr.switched, "google never moved to a new token within %v", peerGuard)
+	assert.Empty(t, tm.errs, "tokenmgr: callers saw errors")
+	assert.GreaterOrEqual(t, tm.minLeft, 200*time.Millisecond,
+		"tokenmgr served a token with too little left: it was not replaced before its expiry window")
+	assert.EqualValues(t, 3, tmReqs.Load(), "tokenmgr token requests: initial, failed, retry")
 	// Google's behaviour is fixed by its code (v0.24.4 cachedTokenProvider:
 	// isRefreshErr stops background refreshes; at expiry tokenBlocking
 	// fetches under c.mu), so the difference is robust.
-	if ggr.worst < peerEndpointLatency*9/10 {
-		t.Errorf("google worst %v: expected a caller to wait for the token request at expiry (behaviour changed?)", ggr.worst)
-	}
+	assert.GreaterOrEqual(t, ggr.worst, peerEndpointLatency*9/10,
+		"google's worst call: expected a caller to wait for the token request at expiry (behaviour changed?)")
 	return tm.worst, ggr.worst
 }
