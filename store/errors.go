@@ -57,3 +57,9 @@ func checkKey(store fmt.Stringer, key string) error {
 // once; a Client goes on without it, fetching tokens for itself and keeping
 // the one in service, and shares again when the server answers.
 var ErrUnavailable = errors.New("shared store unavailable")
+
+// ErrUnsafePermissions is returned when an encrypted file can be read or
+// written by other users, or its directory (or one above it) can be
+// changed by them, as ssh refuses a private key in such a place. The
+// message gives the chmod that fixes it.
+var ErrUnsafePermissions = errors.New("unsafe permissions")

@@ -68,7 +68,10 @@ func DefaultFilePath() (string, error) {
 // such a file is never overwritten. What is at path must be a regular file
 // (a FIFO, device or directory is refused without being read); a symbolic
 // link is followed, also to a file not created yet, and stays a link: Saves
-// rename over the file it points to. The store implements Locker with lock
+// rename over the file it points to. On unix, as ssh does for private keys,
+// a file other users may read or change, or a directory (the store's or one
+// above it) they may write or own, is refused with ErrUnsafePermissions and
+// the chmod that fixes it. The store implements Locker with lock
 // files beside that real file, which on unix exclude other processes too.
 func NewEncryptedFile(path string, passphrase []byte) (Store, error) {
 	return NewEncryptedFileWithOptions(path, passphrase, FileOptions{})
@@ -144,6 +147,9 @@ func openFileStore(path string, s *fileStore) (Store, error) {
 	if s.path != abs {
 		s.name = abs + " -> " + s.path
 	}
+	if err := checkDirs(s.name, s.path); err != nil {
+		return nil, err
+	}
 	s.lim = defaultLimits
 	s.rand = rand.Reader
 	if _, _, err := s.read(context.Background()); err != nil {
@@ -211,6 +217,9 @@ func (s *fileStore) read(ctx context.Context) (*fileHeader, map[string][]byte, e
 	}
 	if !fi.Mode().IsRegular() {
 		return nil, nil, fmt.Errorf("store: encrypted file %s: %w: not a regular file (%s)", s.name, ErrFormat, fileKind(fi.Mode()))
+	}
+	if err := checkFileMode(s.name, s.path, fi); err != nil {
+		return nil, nil, err
 	}
 	if fi.Size() > maxFileSize {
 		return nil, nil, fmt.Errorf("store: encrypted file %s: %w: larger than %d MiB", s.name, ErrTooLarge, maxFileSize>>20)

@@ -2,8 +2,56 @@
 
 package store
 
-import "syscall"
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"syscall"
+)
 
 // openNonblock opens a FIFO without waiting for a writer; it changes
 // nothing for a regular file.
 const openNonblock = syscall.O_NONBLOCK
+
+// checkFileMode refuses a store file other users may read or write.
+func checkFileMode(name, path string, fi fs.FileInfo) error {
+	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
+		return fmt.Errorf("store: encrypted file %s: %w: mode %04o lets other users read or change it; run: chmod 600 %s",
+			name, ErrUnsafePermissions, perm, path)
+	}
+	return nil
+}
+
+// checkDirs refuses a store whose directory, or a directory above it, other
+// users may change: they could replace the file or the locks. Directories
+// must belong to this user or root and not be group- or world-writable; a
+// sticky directory (/tmp) is allowed above the store's own. Missing
+// directories are skipped (the first Save creates them 0700).
+func checkDirs(name, path string) error {
+	uid := os.Geteuid()
+	own := true // the first existing directory is the store's own
+	for dir := filepath.Dir(path); ; dir = filepath.Dir(dir) {
+		fi, err := os.Stat(dir)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+		case err != nil:
+			return fmt.Errorf("store: encrypted file %s: %w", name, err)
+		default:
+			if st, ok := fi.Sys().(*syscall.Stat_t); ok && int(st.Uid) != uid && st.Uid != 0 {
+				return fmt.Errorf("store: encrypted file %s: %w: directory %s belongs to another user (uid %d); move the store to a directory of yours",
+					name, ErrUnsafePermissions, dir, st.Uid)
+			}
+			sticky := fi.Mode()&fs.ModeSticky != 0
+			if fi.Mode().Perm()&0o022 != 0 && (own || !sticky) {
+				return fmt.Errorf("store: encrypted file %s: %w: directory %s (mode %04o) is writable by other users; run: chmod go-w %s",
+					name, ErrUnsafePermissions, dir, fi.Mode().Perm(), dir)
+			}
+			own = false
+		}
+		if parent := filepath.Dir(dir); parent == dir {
+			return nil
+		}
+	}
+}

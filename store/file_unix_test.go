@@ -98,3 +98,44 @@ func TestFileSymlinkedPathSurvivesSave(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "3", string(got))
 }
+
+// TestFileRefusesUnsafePermissions: a store file others may read, or a
+// directory others may write, is refused with the chmod that fixes it, as
+// ssh refuses such a private key.
+func TestFileRefusesUnsafePermissions(t *testing.T) {
+	base := t.TempDir()
+	path := filepath.Join(base, "creds.enc")
+	s := openTestFile(t, path)
+	require.NoError(t, s.Save(ctx, "k", []byte("v")))
+
+	require.NoError(t, os.Chmod(path, 0o644))
+	_, err := NewEncryptedFileWithOptions(path, []byte(testPass), testOpts)
+	require.ErrorIs(t, err, ErrUnsafePermissions)
+	assert.ErrorContains(t, err, "chmod 600 "+path)
+	_, err = s.Load(ctx, "k")
+	require.ErrorIs(t, err, ErrUnsafePermissions, "an open store checks on every read")
+	require.ErrorIs(t, s.Save(ctx, "k", []byte("w")), ErrUnsafePermissions)
+	require.NoError(t, os.Chmod(path, 0o600))
+	_, err = s.Load(ctx, "k")
+	require.NoError(t, err, "the chmod the message gives fixes it")
+
+	shared := filepath.Join(base, "shared")
+	require.NoError(t, os.Mkdir(shared, 0o700))
+	require.NoError(t, os.Chmod(shared, 0o777))
+	_, err = NewEncryptedFileWithOptions(filepath.Join(shared, "new", "creds.enc"), []byte(testPass), testOpts)
+	require.ErrorIs(t, err, ErrUnsafePermissions, "checked before the file exists")
+	assert.ErrorContains(t, err, "chmod go-w "+shared)
+	require.NoError(t, os.Chmod(shared, 0o775))
+	_, err = NewEncryptedFileWithOptions(filepath.Join(shared, "creds.enc"), []byte(testPass), testOpts)
+	require.ErrorIs(t, err, ErrUnsafePermissions, "group-writable too")
+
+	// A sticky world-writable directory (like /tmp) is fine above the
+	// store's own directory, not as it.
+	require.NoError(t, os.Chmod(shared, 0o777|os.ModeSticky))
+	_, err = NewEncryptedFileWithOptions(filepath.Join(shared, "creds.enc"), []byte(testPass), testOpts)
+	require.ErrorIs(t, err, ErrUnsafePermissions)
+	mine := filepath.Join(shared, "mine")
+	require.NoError(t, os.Mkdir(mine, 0o700))
+	_, err = NewEncryptedFileWithOptions(filepath.Join(mine, "creds.enc"), []byte(testPass), testOpts)
+	require.NoError(t, err)
+}
