@@ -1,91 +1,49 @@
-// Aws shows the transport recovering from AWS-style "bad token" answers:
-// it refreshes the token and replays the request once, so the caller sees
-// only the successful answer. Offline: an in-process OAuth 2.0 token server
-// and a small AWS-like API that checks the bearer token and, for a token it
-// does not accept, answers as two AWS services do:
+// Aws shows AWS temporary credentials with tokenmgr, offline: an OIDC
+// issuer (tokenmgrtest) gives a workload its token, an in-process STS
+// (awscreds/ststest, which verifies the SigV4 signature of every signed
+// request from the AWS specification) exchanges it for session
+// credentials with AssumeRoleWithWebIdentity, and:
 //
-//   - /sts: 403 with STS's XML <Code>InvalidClientTokenId</Code>
-//   - /dynamodb: 400 with DynamoDB's JSON
-//     {"__type":"com.amazon.coral.service#ExpiredTokenException",...}
+//  1. the real aws-sdk-go-v2 STS client, set up with Provider.Configure,
+//     calls GetCallerIdentity signed with them;
+//  2. the role's sessions are revoked: the SDK's own web identity
+//     provider behind its CredentialsCache fails the next call with
+//     InvalidClientTokenId, while the Configure'd client recovers with one
+//     STS call and one replay;
+//  3. a plain http.Client whose Transport is Provider.Transport sends
+//     SigV4-signed POSTs, and after another revocation replays one with a
+//     fresh signature and its body intact.
 //
-// For each, the server revokes the token in service and the next request
-// is replayed; the DynamoDB call is a POST whose body is sent again intact.
-// Last, a POST whose body cannot be rewound (no GetBody) is not sent twice:
-// the rejection comes back to the caller and the following request gets a
-// new token. The example prints the replay counts and exits non-zero if
-// any of that did not happen.
+// It prints what happened and exits non-zero if any of that did not.
 //
-//	go run ./examples/aws
+//	cd examples/aws && go run .
+//
+// It is its own module, so that the root module does not require the AWS
+// SDK.
 package main
 
 import (
-	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log"
 	"net/http"
-	"net/http/httptest"
 	"strings"
-	"sync/atomic"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
+	"github.com/aws/smithy-go"
 	"golang.org/x/oauth2/clientcredentials"
 
 	"github.com/tokenmgr/tokenmgr"
+	"github.com/tokenmgr/tokenmgr/awscreds"
+	"github.com/tokenmgr/tokenmgr/awscreds/ststest"
 	"github.com/tokenmgr/tokenmgr/tokenmgrtest"
 )
 
-// dynamoExpired is what DynamoDB answers (400) for an expired token.
-const dynamoExpired = `{"__type":"com.amazon.coral.service#ExpiredTokenException","message":"The security token included in the request is expired"}`
-
-const getItem = `{"TableName":"Music","Key":{"Artist":{"S":"No One You Know"}}}`
-
-// awsAPI is the protected API. Tokens are checked against the token
-// server, so Revoke there makes them fail here.
-type awsAPI struct {
-	tokens               *tokenmgrtest.Server
-	requests, rejected   atomic.Int64
-	stsReject, ddbReject atomic.Int64
-}
-
-func (a *awsAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	a.requests.Add(1)
-	tok, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	ok := a.tokens.Valid(tok)
-	switch r.URL.Path {
-	case "/sts":
-		if !ok {
-			a.rejected.Add(1)
-			a.stsReject.Add(1)
-			w.Header().Set("Content-Type", "text/xml")
-			w.WriteHeader(http.StatusForbidden)
-			io.WriteString(w, tokenmgrtest.AWSInvalidClientTokenId)
-			return
-		}
-		w.Header().Set("Content-Type", "text/xml")
-		io.WriteString(w, `<GetCallerIdentityResponse><GetCallerIdentityResult><Account>123456789012</Account></GetCallerIdentityResult></GetCallerIdentityResponse>`)
-	case "/dynamodb":
-		body, _ := io.ReadAll(r.Body)
-		if !ok {
-			a.rejected.Add(1)
-			a.ddbReject.Add(1)
-			w.Header().Set("Content-Type", "application/x-amz-json-1.0")
-			w.WriteHeader(http.StatusBadRequest)
-			io.WriteString(w, dynamoExpired)
-			return
-		}
-		if string(body) != getItem {
-			w.Header().Set("Content-Type", "application/x-amz-json-1.0")
-			w.WriteHeader(http.StatusBadRequest)
-			io.WriteString(w, `{"__type":"com.amazon.coral.validate#ValidationException","message":"request body missing or damaged"}`)
-			return
-		}
-		w.Header().Set("Content-Type", "application/x-amz-json-1.0")
-		io.WriteString(w, `{"Item":{"Artist":{"S":"No One You Know"}}}`)
-	default:
-		http.NotFound(w, r)
-	}
-}
+const role = "arn:aws:iam::123456789012:role/app"
 
 func main() {
 	if err := run(); err != nil {
@@ -95,134 +53,118 @@ func main() {
 
 func run() error {
 	ctx := context.Background()
-	tokens := tokenmgrtest.NewServer(tokenmgrtest.Options{})
-	defer tokens.Close()
-	api := &awsAPI{tokens: tokens}
-	apiSrv := httptest.NewServer(api)
-	defer apiSrv.Close()
 
-	c, err := tokenmgr.New(tokenmgr.Config{
-		Source: tokenmgr.ClientCredentials(&clientcredentials.Config{
-			ClientID:     tokens.ClientID,
-			ClientSecret: tokens.ClientSecret,
-			TokenURL:     tokens.TokenURL(),
-		}),
+	// The workload's OIDC identity: client credentials at an issuer.
+	issuer := tokenmgrtest.NewServer(tokenmgrtest.Options{})
+	defer issuer.Close()
+	oidc, err := tokenmgr.New(tokenmgr.Config{Source: tokenmgr.ClientCredentials(&clientcredentials.Config{
+		ClientID: issuer.ClientID, ClientSecret: issuer.ClientSecret, TokenURL: issuer.TokenURL(),
+	})})
+	if err != nil {
+		return err
+	}
+	defer oidc.Close()
+
+	// STS trusts the issuer's tokens.
+	stsSrv := ststest.NewServer()
+	defer stsSrv.Close()
+	stsSrv.CheckWebIdentity = func(tok string) *ststest.Error {
+		if !issuer.Valid(tok) {
+			return ststest.ErrInvalidIdentityToken
+		}
+		return nil
+	}
+
+	p, err := awscreds.New(awscreds.Config{
+		RoleARN:     role,
+		WebIdentity: oidc.TokenSource(),
+		Region:      "us-east-1",
+		STSEndpoint: stsSrv.URL, // in production: the regional endpoint, or AWS_ENDPOINT_URL_STS
 	})
 	if err != nil {
 		return err
 	}
-	defer c.Close()
-	hc := c.HTTPClient()
+	defer p.Close()
 
-	revoke := func() error {
-		tok, err := c.Token(ctx)
-		if err != nil {
-			return err
-		}
-		tokens.Revoke(tok.AccessToken)
-		return nil
+	// 1. The SDK with Configure.
+	cfg := aws.Config{Region: "us-east-1", BaseEndpoint: aws.String(stsSrv.URL)}
+	p.Configure(&cfg)
+	ours := sts.NewFromConfig(cfg)
+	id, err := ours.GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
+	if err != nil {
+		return err
 	}
-	do := func(req *http.Request) (int, string, error) {
+	fmt.Printf("1. GetCallerIdentity with Configure: account %s, %s\n", aws.ToString(id.Account), aws.ToString(id.Arn))
+
+	// The SDK's own web identity provider, for comparison.
+	plainCfg := aws.Config{Region: "us-east-1", BaseEndpoint: aws.String(stsSrv.URL)}
+	plainCfg.Credentials = aws.NewCredentialsCache(stscreds.NewWebIdentityRoleProvider(
+		sts.NewFromConfig(plainCfg), role, oidcRetriever{oidc}))
+	plain := sts.NewFromConfig(plainCfg)
+	if _, err := plain.GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{}); err != nil {
+		return err
+	}
+
+	// 2. Revocation.
+	stsSrv.RevokeAll()
+	before := stsSrv.AssumeCalls()
+	_, plainErr := plain.GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
+	var ae smithy.APIError
+	if !errors.As(plainErr, &ae) || ae.ErrorCode() != "InvalidClientTokenId" {
+		return fmt.Errorf("the plain SDK client after revocation: %v; want InvalidClientTokenId", plainErr)
+	}
+	fmt.Printf("2. after revocation, plain SDK CredentialsCache: %s\n", ae.ErrorCode())
+	if _, err := ours.GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{}); err != nil {
+		return fmt.Errorf("configure did not recover: %w", err)
+	}
+	fmt.Printf("   after revocation, Configure: OK with %d STS call and %d replay\n",
+		stsSrv.AssumeCalls()-before, p.Stats().Replays)
+	if stsSrv.AssumeCalls()-before != 1 || p.Stats().Replays != 1 {
+		return errors.New("want one STS call and one replay")
+	}
+
+	// 3. SigV4 on a plain http.Client.
+	hc := &http.Client{Transport: p.Transport(nil, "execute-api", "us-east-1")}
+	post := func() (int, string, error) {
+		req, err := http.NewRequest(http.MethodPost, stsSrv.URL+"/items", strings.NewReader(`{"name":"widget"}`))
+		if err != nil {
+			return 0, "", err
+		}
+		req.Header.Set("Content-Type", "application/json")
 		resp, err := hc.Do(req)
 		if err != nil {
 			return 0, "", err
 		}
 		defer resp.Body.Close()
 		b, err := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b), err
+		return resp.StatusCode, strings.TrimSpace(string(b)), err
 	}
-	sts := func() (*http.Request, error) {
-		return http.NewRequest(http.MethodPost, apiSrv.URL+"/sts",
-			strings.NewReader("Action=GetCallerIdentity&Version=2011-06-15"))
+	status, body, err := post()
+	if err != nil || status != http.StatusOK {
+		return fmt.Errorf("signed POST: %d %s %v", status, body, err)
 	}
-	ddb := func(body io.Reader) (*http.Request, error) {
-		req, err := http.NewRequest(http.MethodPost, apiSrv.URL+"/dynamodb", body)
-		if err != nil {
-			return nil, err
-		}
-		req.Header.Set("Content-Type", "application/x-amz-json-1.0")
-		req.Header.Set("X-Amz-Target", "DynamoDB_20120810.GetItem")
-		return req, nil
+	fmt.Printf("3. signed POST: %d (signature verified)\n", status)
+	stsSrv.RevokeAll()
+	status, body, err = post()
+	if err != nil || status != http.StatusOK {
+		return fmt.Errorf("signed POST after revocation: %d %s %v", status, body, err)
 	}
-
-	// 1. STS: 403 InvalidClientTokenId (XML).
-	if err := revoke(); err != nil {
-		return err
+	fmt.Printf("   after revocation: %d, replayed with a fresh signature; replays in all %d\n", status, p.Stats().Replays)
+	if p.Stats().Replays != 2 {
+		return errors.New("want a second replay")
 	}
-	req, err := sts()
-	if err != nil {
-		return err
-	}
-	status, _, err := do(req)
-	if err != nil {
-		return err
-	}
-	fmt.Printf("STS      after revocation: caller got %d; server rejected %d, replays so far %d\n",
-		status, api.stsReject.Load(), c.Stats().Replays)
-	if status != http.StatusOK || api.stsReject.Load() != 1 || c.Stats().Replays != 1 {
-		return fmt.Errorf("STS: status %d, %d rejections, %d replays; want 200 after 1 rejection and 1 replay",
-			status, api.stsReject.Load(), c.Stats().Replays)
-	}
-
-	// 2. DynamoDB: 400 ExpiredTokenException (JSON), a POST whose body
-	// (a bytes.Reader, so the request has GetBody) is sent again.
-	if err := revoke(); err != nil {
-		return err
-	}
-	req, err = ddb(bytes.NewReader([]byte(getItem)))
-	if err != nil {
-		return err
-	}
-	status, body, err := do(req)
-	if err != nil {
-		return err
-	}
-	fmt.Printf("DynamoDB after revocation: caller got %d; server rejected %d, replays so far %d\n",
-		status, api.ddbReject.Load(), c.Stats().Replays)
-	if status != http.StatusOK || api.ddbReject.Load() != 1 || c.Stats().Replays != 2 {
-		return fmt.Errorf("DynamoDB: status %d (%s), %d rejections, %d replays; want 200 after 1 rejection and 2 replays in all",
-			status, body, api.ddbReject.Load(), c.Stats().Replays)
-	}
-
-	// 3. A body that cannot be rewound is never sent twice: the caller
-	// gets the rejection, and the token is dropped so the next request
-	// carries a new one.
-	if err := revoke(); err != nil {
-		return err
-	}
-	req, err = ddb(io.NopCloser(strings.NewReader(getItem))) // no GetBody
-	if err != nil {
-		return err
-	}
-	status, body, err = do(req)
-	if err != nil {
-		return err
-	}
-	notReplayed := status == http.StatusBadRequest && strings.Contains(body, "ExpiredTokenException")
-	fmt.Printf("DynamoDB, one-shot body:   caller got %d ExpiredTokenException, not replayed: %t\n", status, notReplayed)
-	if !notReplayed || c.Stats().Replays != 2 {
-		return fmt.Errorf("one-shot body: status %d (%s), replays %d; want the 400 back and no replay",
-			status, body, c.Stats().Replays)
-	}
-	req, err = ddb(bytes.NewReader([]byte(getItem)))
-	if err != nil {
-		return err
-	}
-	status, _, err = do(req)
-	if err != nil {
-		return err
-	}
-	fmt.Printf("DynamoDB, next request:    caller got %d with a new token\n", status)
-	if status != http.StatusOK {
-		return fmt.Errorf("the request after the one-shot body got %d, want 200", status)
-	}
-
-	st := c.Stats()
-	fmt.Printf("API requests %d, rejected %d; tokens fetched %d, invalidated %d, requests replayed %d\n",
-		api.requests.Load(), api.rejected.Load(), st.Fetches, st.Invalidations, st.Replays)
-	if st.Replays != 2 || st.Fetches != 4 || api.rejected.Load() != 3 {
-		return fmt.Errorf("want 2 replays, 4 fetches and 3 rejections; got %d, %d and %d",
-			st.Replays, st.Fetches, api.rejected.Load())
-	}
+	fmt.Printf("STS: %d AssumeRoleWithWebIdentity calls, %d signed requests served, %d rejected\n",
+		stsSrv.AssumeCalls(), stsSrv.SignedOK(), stsSrv.Rejected())
 	return nil
+}
+
+// oidcRetriever gives the SDK's web identity provider the issuer's token.
+type oidcRetriever struct{ c *tokenmgr.Client }
+
+func (r oidcRetriever) GetIdentityToken() ([]byte, error) {
+	tok, err := r.c.Token(context.Background())
+	if err != nil {
+		return nil, err
+	}
+	return []byte(tok.AccessToken), nil
 }
