@@ -129,11 +129,11 @@ type Client struct {
 	sf  singleflight.Group
 	bg  atomic.Bool // a background refresh loop is running
 
-	failed  atomic.Pointer[failure] // the last refresh failed, and when to try again
-	dropped atomic.Pointer[entry]   // the last token a server rejected
+	failed   atomic.Pointer[failure] // the last refresh failed, and when to try again
+	failCool *cooldown               // the failure backoff behind failed
+	dropped  atomic.Pointer[entry]   // the last token a server rejected
 
-	rejections atomic.Int32 // replays rejected in a row
-	dampUntil  atomic.Int64 // Unix ns until which rejections are not replayed
+	damp damper // per-host rejection damping
 
 	mu     sync.Mutex // guards closed and wg.Add
 	closed bool
@@ -192,6 +192,7 @@ func New(cfg Config) (*Client, error) {
 		now:            time.Now,
 		sleep:          sleepCtx,
 		jitter:         randJitter,
+		failCool:       newCooldown(time.Second, 30*time.Second),
 	}
 	if c.key == "" {
 		c.key = DefaultKey

@@ -92,10 +92,14 @@
 // clock skew (RequestExpired, RequestTimeTooSkewed), a plain 403 or a 5xx.
 // Concurrent rejections of one token cause one refresh. A request body that
 // cannot be rewound (GetBody nil) is never sent twice. A second rejection is
-// returned to the caller as it came; and since a server that rejects even a
-// token fetched a moment ago rejects every token (a wrong audience, the
-// wrong environment), rejections are then passed on without a refresh for a
-// backoff of 1s doubling to 30s, rather than cost a token request per call.
+// returned to the caller as it came; and since a host that rejects even a
+// token fetched after its last rejection rejects every token (a wrong
+// audience, the wrong environment), that host's rejections are then passed
+// on without a refresh for a backoff of 1s doubling to 30s, rather than cost
+// a token request per call. Damping is per host (host and port; at most 256
+// tracked), so one misconfigured host does not stop a revoked token from
+// being replaced on the others, and it covers requests whose body cannot be
+// rewound too. Any answer from the host that is not a rejection ends it.
 //
 // The token is never sent on a redirect to another origin (scheme, host and
 // port: an https to http hop on the same host gets none), nor on a hop

@@ -199,7 +199,6 @@ func (c *Client) emit(ev RefreshEvent) (err error) {
 type failure struct {
 	err   error
 	until time.Time
-	n     int // failures in a row
 }
 
 // noteFailure remembers a failed refresh that asking again soon cannot
@@ -212,6 +211,7 @@ func (c *Client) noteFailure(err error) {
 	if err == nil {
 		if c.failed.Load() != nil {
 			c.failed.Store(nil)
+			c.failCool.reset()
 		}
 		return
 	}
@@ -223,16 +223,13 @@ func (c *Client) noteFailure(err error) {
 	if isTE && te.Temporary && te.RetryAfter == 0 {
 		return
 	}
-	n := 1
-	if f := c.failed.Load(); f != nil {
-		n = f.n + 1
+	var retryAfter time.Duration
+	if isTE {
+		retryAfter = te.RetryAfter
 	}
-	d := min(time.Second<<min(n-1, 5), 30*time.Second)
-	d += c.jitter(d / 5)
-	if isTE && te.RetryAfter > 0 {
-		d = te.RetryAfter
-	}
-	c.failed.Store(&failure{err: err, until: c.now().Add(d), n: n})
+	now := c.now()
+	d := c.failCool.fail(now, c.jitter, retryAfter)
+	c.failed.Store(&failure{err: err, until: now.Add(d)})
 }
 
 // outcome is what a refresh did besides its result.

@@ -8,7 +8,6 @@ import (
 	"net/netip"
 	"net/url"
 	"strings"
-	"time"
 
 	"golang.org/x/oauth2"
 )
@@ -67,10 +66,15 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, err
 	}
 	resp, err := t.base.RoundTrip(r2)
-	if err != nil || !maybeAuthError(resp.StatusCode) {
+	if err != nil {
 		return resp, err
 	}
-	if !c.classify.ClassifyResponse(resp, true).Retry() || c.damped() {
+	host := hostKey(req.URL)
+	if !maybeAuthError(resp.StatusCode) || !c.classify.ClassifyResponse(resp, true).Retry() {
+		c.damp.accepted(host)
+		return resp, nil
+	}
+	if c.damp.damped(host, c.now()) || c.dampRejection(host, e) {
 		return resp, nil
 	}
 	if req.Body != nil && req.Body != http.NoBody && req.GetBody == nil {
@@ -102,29 +106,26 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	c.replays.Add(1)
 	c.log.Debug("replaying request with a fresh token", "host", req.URL.Host)
 	resp, err = t.base.RoundTrip(r3)
-	if err == nil && maybeAuthError(resp.StatusCode) && c.classify.ClassifyResponse(resp, true).Retry() {
-		c.damp(req.URL.Host)
-	} else if err == nil && c.rejections.Load() != 0 {
-		c.rejections.Store(0)
+	if err != nil {
+		return resp, err
 	}
-	return resp, err
+	if maybeAuthError(resp.StatusCode) && c.classify.ClassifyResponse(resp, true).Retry() {
+		c.dampRejection(host, e2)
+	} else {
+		c.damp.accepted(host)
+	}
+	return resp, nil
 }
 
-// damp notes that a token fetched a moment ago was rejected too: the
-// server rejects every token (a wrong audience, the wrong environment), so
-// for a backoff (1s doubling to 30s) rejections are passed to the caller
-// without a refresh, instead of costing a token request each.
-func (c *Client) damp(host string) {
-	n := c.rejections.Add(1)
-	d := min(time.Second<<min(n-1, 5), 30*time.Second)
-	c.dampUntil.Store(c.now().Add(d).UnixNano())
-	c.log.Warn("a fresh token was rejected too; not refreshing on rejections for a while",
-		"host", host, "for", d)
-}
-
-func (c *Client) damped() bool {
-	u := c.dampUntil.Load()
-	return u != 0 && c.now().UnixNano() < u
+// dampRejection notes that host rejected e, and reports whether the
+// rejection goes to the caller without a refresh (see damper).
+func (c *Client) dampRejection(host string, e *entry) bool {
+	damp, d := c.rejected(host, e)
+	if damp {
+		c.log.Warn("a fresh token was rejected too; not refreshing on this host's rejections for a while",
+			"host", host, "for", d)
+	}
+	return damp
 }
 
 // maybeAuthError says which statuses are worth reading a body for: the

@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -467,6 +468,94 @@ func TestAlwaysRejectingAPIIsDamped(t *testing.T) {
 	assert.EqualValues(t, 3, srv.TokenRequests.Load())
 	assert.EqualValues(t, 2, c.Stats().Replays)
 }
+
+// rejectEverything answers every request 401 invalid_token, as an API of
+// another audience does.
+func rejectEverything(w http.ResponseWriter) {
+	w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token", error_description="wrong audience"`)
+	w.WriteHeader(http.StatusUnauthorized)
+}
+
+// TestTransportUnrewindableRejectionsAreDamped: requests whose body cannot
+// be rewound, to a server that rejects every token, are damped like
+// replays: 50 requests cost 2 token fetches, not 50 (issue 10 item 7).
+func TestTransportUnrewindableRejectionsAreDamped(t *testing.T) {
+	srv := tokenmgrtest.NewServer(tokenmgrtest.Options{})
+	defer srv.Close()
+	srv.SetHook(func(w http.ResponseWriter, r *http.Request) bool {
+		if r.URL.Path == "/upload" {
+			rejectEverything(w)
+			return true
+		}
+		return false
+	})
+	clk := newFakeClock()
+	c, _ := newTestClient(t, Config{Source: ClientCredentials(ccConfig(srv))}, clk)
+	hc := c.HTTPClient()
+	for range 50 {
+		req, _ := http.NewRequest("POST", srv.URL+"/upload", io.NopCloser(strings.NewReader("once")))
+		req.GetBody = nil
+		resp, err := hc.Do(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+		require.Equal(t, http.StatusUnauthorized, resp.StatusCode)
+	}
+	assert.EqualValues(t, 2, srv.TokenRequests.Load(), "the first token, one replacement, then damped")
+	assert.EqualValues(t, 50, srv.APIRequests.Load(), "each request sent once")
+}
+
+// TestTransportDampingIsPerHost: a host that rejects every token (a wrong
+// audience) is damped on its own: a revoked token on a healthy host is
+// still replaced at once (issue 10 item 8: damping was client-wide), and
+// the hosts tracked are bounded.
+func TestTransportDampingIsPerHost(t *testing.T) {
+	wrong := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { rejectEverything(w) }))
+	defer wrong.Close()
+	srv := tokenmgrtest.NewServer(tokenmgrtest.Options{})
+	defer srv.Close()
+	clk := newFakeClock()
+	c, _ := newTestClient(t, Config{Source: ClientCredentials(ccConfig(srv))}, clk)
+	hc := c.HTTPClient()
+	get := func(url string) int {
+		resp, err := hc.Get(url)
+		require.NoError(t, err)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	for range 5 {
+		require.Equal(t, http.StatusUnauthorized, get(wrong.URL+"/x"))
+	}
+	require.EqualValues(t, 2, srv.TokenRequests.Load(), "the wrong-audience host is damped")
+	tok, err := c.Token(context.Background())
+	require.NoError(t, err)
+	srv.Revoke(tok.AccessToken)
+	assert.Equal(t, http.StatusOK, get(srv.URL+"/api"), "the healthy host's revoked token is replaced at once")
+	assert.EqualValues(t, 3, srv.TokenRequests.Load())
+
+	// A thousand hosts that reject every token: the damper stays bounded.
+	var n atomic.Int64
+	src := oauth2.TokenSource(tokenFunc(func() (*oauth2.Token, error) {
+		return &oauth2.Token{AccessToken: fmt.Sprintf("tok-%d", n.Add(1))}, nil
+	}))
+	c2, _ := newTestClient(t, Config{Source: src}, clk)
+	rt := c2.Transport(rtFunc(func(r *http.Request) (*http.Response, error) {
+		h := http.Header{"Www-Authenticate": {`Bearer error="invalid_token"`}}
+		return &http.Response{StatusCode: http.StatusUnauthorized, Header: h, Body: http.NoBody, Request: r}, nil
+	}))
+	for i := range 1000 {
+		req, _ := http.NewRequest("GET", fmt.Sprintf("https://h%d.example.com/", i), nil)
+		resp, err := rt.RoundTrip(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+	}
+	c2.damp.mu.Lock()
+	defer c2.damp.mu.Unlock()
+	assert.LessOrEqual(t, len(c2.damp.hosts), maxDampedHosts)
+}
+
+type tokenFunc func() (*oauth2.Token, error)
+
+func (f tokenFunc) Token() (*oauth2.Token, error) { return f() }
 
 func TestNilBodyRejectionDoesNotPanic(t *testing.T) {
 	c, _ := newTestClient(t, Config{Source: oauth2.StaticTokenSource(&oauth2.Token{AccessToken: "k"})}, nil)
