@@ -30,6 +30,12 @@ const (
 	JWKSURLVar = "TOKENMGR_JWKS_URL"
 )
 
+// EnvDocs documents the variables [Run] reads beside [tokenmgr.EnvDocs].
+var EnvDocs = []tokenmgr.EnvDoc{
+	{Name: CheckURLVar, Doc: "doctor: an API URL to call with the token (its answer is explained)"},
+	{Name: JWKSURLVar, Doc: "doctor: the issuer's key set, to verify a JWT (default: OIDC discovery from iss)"},
+}
+
 // Options configures [Run]. The zero value reads the process environment.
 type Options struct {
 	// Lookup reads a variable; nil means os.LookupEnv.

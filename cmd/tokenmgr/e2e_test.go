@@ -15,6 +15,7 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 
+	"github.com/tokenmgr/tokenmgr"
 	"github.com/tokenmgr/tokenmgr/diagnose"
 	"github.com/tokenmgr/tokenmgr/tokenmgrtest"
 )
@@ -393,6 +394,15 @@ func TestE2EHelp(t *testing.T) {
 		wantCode(t, r, 0)
 		if !strings.Contains(r.stdout, "Usage:") || !strings.Contains(r.stdout, "tokenmgr") || r.stderr != "" {
 			t.Errorf("%v: %s", args, r)
+		}
+		if args[0] != "help" || len(args) == 1 {
+			// The variables, from the library's table: a go install user
+			// has no package docs.
+			for _, d := range append(append([]tokenmgr.EnvDoc(nil), tokenmgr.EnvDocs...), diagnose.EnvDocs...) {
+				if !strings.Contains(r.stdout, d.Name+"  ") || !strings.Contains(r.stdout, d.Doc) {
+					t.Errorf("%v: %s is not listed with its doc", args, d.Name)
+				}
+			}
 		}
 	}
 	for _, c := range commands {

@@ -118,10 +118,10 @@ Usage:
 
 Commands:
 %s
-Configuration comes from the TOKENMGR_* variables (TOKENMGR_TOKEN_URL,
-TOKENMGR_CLIENT_ID, TOKENMGR_CLIENT_SECRET, TOKENMGR_STORE, ...; see the
-tokenmgr package documentation). The flags --key, --store and --store-path
-override TOKENMGR_KEY, TOKENMGR_STORE and TOKENMGR_STORE_PATH.
+Configuration comes from these variables (the flags --key, --store and
+--store-path override TOKENMGR_KEY, TOKENMGR_STORE and TOKENMGR_STORE_PATH):
+
+%s
 
 No command prints a secret, except "token" and "aws credential-process",
 whose output is the token or the AWS credentials.
@@ -133,7 +133,22 @@ func printMainHelp(w io.Writer) {
 	for _, c := range commands {
 		fmt.Fprintf(&b, "  %-9s %s\n", c.name, c.summary)
 	}
-	fmt.Fprintf(w, mainHelp, b.String())
+	fmt.Fprintf(w, mainHelp, b.String(), variablesHelp())
+}
+
+// variablesHelp lists the variables from the library's own tables: a user
+// of "go install" has no package docs at hand.
+func variablesHelp() string {
+	docs := append(append([]tokenmgr.EnvDoc(nil), tokenmgr.EnvDocs...), diagnose.EnvDocs...)
+	width := 0
+	for _, d := range docs {
+		width = max(width, len(d.Name))
+	}
+	var b strings.Builder
+	for _, d := range docs {
+		fmt.Fprintf(&b, "  %-*s  %s\n", width, d.Name, d.Doc)
+	}
+	return strings.TrimSuffix(b.String(), "\n")
 }
 
 // run is the whole program: it parses args (without the program name),

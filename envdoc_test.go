@@ -1,0 +1,26 @@
+package tokenmgr
+
+import (
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+)
+
+// Every variable read is documented, in EnvVars order, and appears in the
+// package doc's table.
+func TestEnvDocsCoverEnvVars(t *testing.T) {
+	names := make([]string, len(EnvDocs))
+	for i, d := range EnvDocs {
+		names[i] = d.Name
+		assert.NotEmpty(t, d.Doc, d.Name)
+	}
+	assert.Equal(t, EnvVars, names, "EnvDocs must document EnvVars, in order")
+	doc, err := os.ReadFile("doc.go")
+	assert.NoError(t, err)
+	for _, n := range EnvVars {
+		base := strings.TrimSuffix(n, "_FILE") // documented with its variable
+		assert.Contains(t, string(doc), "//\t"+base+" ", "doc.go's table lacks %s", n)
+	}
+}
