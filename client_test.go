@@ -34,8 +34,7 @@ func TestClosedClient(t *testing.T) {
 func TestTokenSourceComesBackForTheEarlyRefresh(t *testing.T) {
 	srv := tokenmgrtest.NewServer(tokenmgrtest.Options{Lifetime: time.Hour})
 	defer srv.Close()
-	clk := newFakeClock()
-	c, _ := newTestClient(t, Config{Source: ClientCredentials(ccConfig(srv))}, clk)
+	c := newTestClient(t, Config{Source: ClientCredentials(ccConfig(srv))})
 	tok, err := c.TokenSource().Token()
 	require.NoError(t, err)
 	direct, err := c.Token(context.Background())
@@ -49,7 +48,7 @@ func TestTokenSourceComesBackForTheEarlyRefresh(t *testing.T) {
 func TestTokenSourceExpiryNeverLaterThanReal(t *testing.T) {
 	srv := tokenmgrtest.NewServer(tokenmgrtest.Options{Lifetime: 4 * time.Second})
 	defer srv.Close()
-	c, _ := newTestClient(t, Config{Source: ClientCredentials(ccConfig(srv))}, nil)
+	c := newTestClient(t, Config{Source: ClientCredentials(ccConfig(srv))})
 	real, err := c.Token(context.Background())
 	require.NoError(t, err)
 	early, err := c.TokenSource().Token()

@@ -1,9 +1,10 @@
 package tokenmgr
 
 import (
-	"context"
 	"log/slog"
+	"net/http"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -18,98 +19,72 @@ import (
 	"github.com/tokenmgr/tokenmgr/tokenmgrtest"
 )
 
-// fakeClock is a settable clock for the timing rules.
-type fakeClock struct {
-	mu      sync.Mutex
-	t       time.Time
-	changed chan struct{} // closed and replaced by every Add
-}
-
-func newFakeClock() *fakeClock { return &fakeClock{t: time.Now(), changed: make(chan struct{})} }
-
-// Sleep blocks until the clock has been moved on by d (or ctx ends): a
-// sleep in fake time, for goroutines the test does not drive itself.
-func (f *fakeClock) Sleep(ctx context.Context, d time.Duration) error {
-	f.mu.Lock()
-	until := f.t.Add(d)
-	f.mu.Unlock()
-	for {
-		f.mu.Lock()
-		now, ch := f.t, f.changed
-		f.mu.Unlock()
-		if !now.Before(until) {
-			return nil
-		}
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
-}
-
-func (f *fakeClock) Now() time.Time {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.t
-}
-
-func (f *fakeClock) Add(d time.Duration) {
-	f.mu.Lock()
-	f.t = f.t.Add(d)
-	close(f.changed)
-	f.changed = make(chan struct{})
-	f.mu.Unlock()
-}
-
 func ccConfig(s *tokenmgrtest.Server) *clientcredentials.Config {
 	// AuthStyleInHeader: auto-detection would send every failing request
 	// twice and blur the request counts.
 	return &clientcredentials.Config{ClientID: s.ClientID, ClientSecret: s.ClientSecret, TokenURL: s.TokenURL(), AuthStyle: oauth2.AuthStyleInHeader}
 }
 
-// newTestClient returns a Client on srv's client credentials with a fake
-// clock, no jitter and instant backoff sleeps (recorded in *sleeps).
-func newTestClient(t *testing.T, cfg Config, clk *fakeClock) (*Client, *sleepRecorder) {
+// newTestClient returns a Client on cfg without jitter, closed at the end
+// of the test, which then checks that none of its goroutines is left.
+func newTestClient(t *testing.T, cfg Config) *Client {
 	t.Helper()
 	c, err := New(cfg)
 	require.NoError(t, err)
-	rec := &sleepRecorder{clk: clk}
-	if clk != nil {
-		c.now = clk.Now
-		c.sleep = rec.sleep
-	}
 	c.jitter = func(time.Duration) time.Duration { return 0 }
 	t.Cleanup(func() {
 		require.NoError(t, c.Close())
 		requireNoClientGoroutines(t)
 	})
-	return c, rec
+	return c
 }
 
-// sleepRecorder stands in for time.Sleep: it records the wait and moves
-// the fake clock on by it.
-type sleepRecorder struct {
-	mu    sync.Mutex
-	clk   *fakeClock
-	waits []time.Duration
-}
-
-func (s *sleepRecorder) sleep(ctx context.Context, d time.Duration) error {
-	if err := ctx.Err(); err != nil {
-		return err
+// newBubbleClient is newTestClient for a test in a testing/synctest
+// bubble, where time is fake and moves on whenever every goroutine of the
+// bubble waits: unless cfg says otherwise, token requests reach srv
+// through its in-memory transport, since a goroutine waiting on a socket
+// would keep the clock from moving. srv must be created outside the bubble.
+func newBubbleClient(t *testing.T, srv *tokenmgrtest.Server, cfg Config) *Client {
+	t.Helper()
+	if cfg.TokenHTTPClient == nil {
+		cfg.TokenHTTPClient = inMemoryHTTP(srv)
 	}
-	s.mu.Lock()
-	s.waits = append(s.waits, d)
-	s.mu.Unlock()
-	s.clk.Add(d)
-	return nil
+	return newTestClient(t, cfg)
 }
 
-func (s *sleepRecorder) Waits() []time.Duration {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]time.Duration(nil), s.waits...)
+// inMemoryHTTP is an http.Client that reaches srv in memory.
+func inMemoryHTTP(srv *tokenmgrtest.Server) *http.Client {
+	return &http.Client{Transport: srv.InMemoryTransport()}
+}
+
+// requestTimes records the time of each token request srv answers, for a
+// test in a synctest bubble: the waits between them are the Client's.
+// It installs srv's hook; next, when not nil, answers after it.
+func requestTimes(srv *tokenmgrtest.Server, next func(w http.ResponseWriter, r *http.Request) bool) func() []time.Time {
+	var mu sync.Mutex
+	var at []time.Time
+	srv.SetHook(func(w http.ResponseWriter, r *http.Request) bool {
+		if r.URL.Path == "/token" {
+			mu.Lock()
+			at = append(at, time.Now())
+			mu.Unlock()
+		}
+		return next != nil && next(w, r)
+	})
+	return func() []time.Time {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(at)
+	}
+}
+
+// waits returns the gaps between consecutive times.
+func waits(at []time.Time) []time.Duration {
+	var d []time.Duration
+	for i := 1; i < len(at); i++ {
+		d = append(d, at[i].Sub(at[i-1]))
+	}
+	return d
 }
 
 // leakCheck records the goroutines alive now and returns a check, to run

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/stretchr/testify/assert"
@@ -25,7 +26,7 @@ import (
 func TestInvalidateWithStoreFetchesANewToken(t *testing.T) {
 	srv := tokenmgrtest.NewServer(tokenmgrtest.Options{})
 	defer srv.Close()
-	c, _ := newTestClient(t, Config{Source: ClientCredentials(ccConfig(srv)), Store: store.NewMemory()}, nil)
+	c := newTestClient(t, Config{Source: ClientCredentials(ccConfig(srv)), Store: store.NewMemory()})
 	t1, err := c.Token(context.Background())
 	require.NoError(t, err)
 	c.Invalidate(t1)
@@ -57,7 +58,7 @@ func TestRotatedRefreshTokenSurvivesAFailedSave(t *testing.T) {
 	defer srv.Close()
 	st := &flakyStore{Store: store.NewMemory()}
 	cfg := &oauth2.Config{ClientID: srv.ClientID, ClientSecret: srv.ClientSecret, Endpoint: oauth2.Endpoint{TokenURL: srv.TokenURL(), AuthStyle: oauth2.AuthStyleInHeader}}
-	c, _ := newTestClient(t, Config{Source: RefreshToken(cfg, srv.IssueRefreshToken()), Store: st}, nil)
+	c := newTestClient(t, Config{Source: RefreshToken(cfg, srv.IssueRefreshToken()), Store: st})
 	ctx := context.Background()
 	t1, err := c.Token(ctx) // R0 → T1, R1: saved
 	require.NoError(t, err)
@@ -78,21 +79,21 @@ func TestStoredTokenOfAnotherConfigurationIsNotAdopted(t *testing.T) {
 	srv := tokenmgrtest.NewServer(tokenmgrtest.Options{})
 	defer srv.Close()
 	st := store.NewMemory()
-	a, _ := newTestClient(t, Config{Source: ClientCredentials(ccConfig(srv)), Store: st}, nil)
+	a := newTestClient(t, Config{Source: ClientCredentials(ccConfig(srv)), Store: st})
 	ta, err := a.Token(context.Background())
 	require.NoError(t, err)
 
 	// Same client, other scopes: a different configuration.
 	cfg := ccConfig(srv)
 	cfg.Scopes = []string{"admin"}
-	b, _ := newTestClient(t, Config{Source: ClientCredentials(cfg), Store: st}, nil)
+	b := newTestClient(t, Config{Source: ClientCredentials(cfg), Store: st})
 	tb, err := b.Token(context.Background())
 	require.NoError(t, err)
 	assert.NotEqual(t, ta.AccessToken, tb.AccessToken)
 	assert.Zero(t, b.Stats().StoreLoads)
 
 	// The same configuration again adopts what is stored.
-	c, _ := newTestClient(t, Config{Source: ClientCredentials(cfg), Store: st}, nil)
+	c := newTestClient(t, Config{Source: ClientCredentials(cfg), Store: st})
 	tc, err := c.Token(context.Background())
 	require.NoError(t, err)
 	assert.Equal(t, tb.AccessToken, tc.AccessToken)
@@ -103,31 +104,32 @@ func TestRotatingRefreshTokenSavedAndReused(t *testing.T) {
 	srv := tokenmgrtest.NewServer(tokenmgrtest.Options{Lifetime: time.Hour, Rotate: true})
 	defer srv.Close()
 	seed := srv.IssueRefreshToken()
-	st := store.NewMemory()
 	oc := &oauth2.Config{ClientID: srv.ClientID, ClientSecret: srv.ClientSecret, Endpoint: oauth2.Endpoint{TokenURL: srv.TokenURL(), AuthStyle: oauth2.AuthStyleInHeader}}
-	clk := newFakeClock()
-	c, _ := newTestClient(t, Config{Source: RefreshToken(oc, seed), Store: st}, clk)
-	ctx := context.Background()
-	for range 5 {
-		_, err := c.Token(ctx)
+	synctest.Test(t, func(t *testing.T) {
+		st := store.NewMemory()
+		c := newBubbleClient(t, srv, Config{Source: RefreshToken(oc, seed), Store: st})
+		ctx := context.Background()
+		for range 5 {
+			_, err := c.Token(ctx)
+			require.NoError(t, err)
+			time.Sleep(2 * time.Hour)
+		}
+		assert.EqualValues(t, 5, srv.TokenRequests.Load())
+		assert.Zero(t, srv.InvalidGrants.Load())
+		b, err := st.Load(ctx, DefaultKey)
 		require.NoError(t, err)
-		clk.Add(2 * time.Hour)
-	}
-	assert.EqualValues(t, 5, srv.TokenRequests.Load())
-	assert.Zero(t, srv.InvalidGrants.Load())
-	b, err := st.Load(ctx, DefaultKey)
-	require.NoError(t, err)
-	r, err := record.Decode(b)
-	require.NoError(t, err)
-	assert.NotEqual(t, seed, r.RefreshToken, "rotated refresh token saved")
+		r, err := record.Decode(b)
+		require.NoError(t, err)
+		assert.NotEqual(t, seed, r.RefreshToken, "rotated refresh token saved")
 
-	// A new process (a new Client) with the dead seed: the stored refresh
-	// token wins, no invalid_grant.
-	clk.Add(2 * time.Hour)
-	c2, _ := newTestClient(t, Config{Source: RefreshToken(oc, seed), Store: st}, clk)
-	_, err = c2.Token(ctx)
-	require.NoError(t, err)
-	assert.Zero(t, srv.InvalidGrants.Load())
+		// A new process (a new Client) with the dead seed: the stored
+		// refresh token wins, no invalid_grant.
+		time.Sleep(2 * time.Hour)
+		c2 := newBubbleClient(t, srv, Config{Source: RefreshToken(oc, seed), Store: st})
+		_, err = c2.Token(ctx)
+		require.NoError(t, err)
+		assert.Zero(t, srv.InvalidGrants.Load())
+	})
 }
 
 func TestTwoClientsOneStoreRefreshOnce(t *testing.T) {
@@ -136,8 +138,8 @@ func TestTwoClientsOneStoreRefreshOnce(t *testing.T) {
 	seed := srv.IssueRefreshToken()
 	st := store.NewMemory()
 	oc := &oauth2.Config{ClientID: srv.ClientID, ClientSecret: srv.ClientSecret, Endpoint: oauth2.Endpoint{TokenURL: srv.TokenURL(), AuthStyle: oauth2.AuthStyleInHeader}}
-	a, _ := newTestClient(t, Config{Source: RefreshToken(oc, seed), Store: st}, nil)
-	b, _ := newTestClient(t, Config{Source: RefreshToken(oc, seed), Store: st}, nil)
+	a := newTestClient(t, Config{Source: RefreshToken(oc, seed), Store: st})
+	b := newTestClient(t, Config{Source: RefreshToken(oc, seed), Store: st})
 	var wg sync.WaitGroup
 	for _, c := range []*Client{a, b, a, b} {
 		wg.Add(1)
@@ -159,7 +161,7 @@ func TestStoreErrorsAreReported(t *testing.T) {
 	st := store.NewMemory()
 	require.NoError(t, st.Save(context.Background(), DefaultKey, []byte("not a record")))
 	events := make(chan RefreshEvent, 1)
-	c, _ := newTestClient(t, Config{Source: ClientCredentials(ccConfig(srv)), Store: st, OnRefresh: func(e RefreshEvent) { events <- e }}, nil)
+	c := newTestClient(t, Config{Source: ClientCredentials(ccConfig(srv)), Store: st, OnRefresh: func(e RefreshEvent) { events <- e }})
 	_, err := c.Token(context.Background())
 	require.NoError(t, err, "an unreadable stored token is replaced by a fetched one")
 	ev := <-events
@@ -175,7 +177,7 @@ func TestNewerRecordIsNotOverwritten(t *testing.T) {
 	st := store.NewMemory()
 	newer := []byte(`{"v":99,"access_token":"x","refresh_token":"future"}`)
 	require.NoError(t, st.Save(context.Background(), DefaultKey, newer))
-	c, _ := newTestClient(t, Config{Source: ClientCredentials(ccConfig(srv)), Store: st}, nil)
+	c := newTestClient(t, Config{Source: ClientCredentials(ccConfig(srv)), Store: st})
 	_, err := c.Token(context.Background())
 	require.NoError(t, err)
 	got, err := st.Load(context.Background(), DefaultKey)

@@ -9,7 +9,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -63,7 +62,7 @@ func TestConcurrentColdCallersMakeOneRequest(t *testing.T) {
 	defer srv.Close()
 	gate := make(chan struct{})
 	srv.SetHook(func(w http.ResponseWriter, r *http.Request) bool { <-gate; return false })
-	c, _ := newTestClient(t, Config{Source: ClientCredentials(ccConfig(srv))}, nil)
+	c := newTestClient(t, Config{Source: ClientCredentials(ccConfig(srv))})
 
 	const n = 200
 	var wg sync.WaitGroup
@@ -97,46 +96,47 @@ func TestConcurrentColdCallersMakeOneRequest(t *testing.T) {
 func TestFreshStaleExpired(t *testing.T) {
 	srv := tokenmgrtest.NewServer(tokenmgrtest.Options{Lifetime: time.Hour})
 	defer srv.Close()
-	clk := newFakeClock()
-	events := make(chan RefreshEvent, 10)
-	c, _ := newTestClient(t, Config{
-		Source:    ClientCredentials(ccConfig(srv)),
-		OnRefresh: func(e RefreshEvent) { events <- e },
-	}, clk)
-	ctx := context.Background()
+	synctest.Test(t, func(t *testing.T) {
+		events := make(chan RefreshEvent, 10)
+		c := newBubbleClient(t, srv, Config{
+			Source:    ClientCredentials(ccConfig(srv)),
+			OnRefresh: func(e RefreshEvent) { events <- e },
+		})
+		ctx := context.Background()
 
-	t1, err := c.Token(ctx)
-	require.NoError(t, err)
-	require.Equal(t, reasonInitial, (<-events).Reason)
+		t1, err := c.Token(ctx)
+		require.NoError(t, err)
+		require.Equal(t, reasonInitial, (<-events).Reason)
 
-	// Fresh: served from memory.
-	clk.Add(30 * time.Minute)
-	t2, err := c.Token(ctx)
-	require.NoError(t, err)
-	assert.Same(t, t1, t2)
-	assert.EqualValues(t, 1, srv.TokenRequests.Load())
+		// Fresh: served from memory.
+		time.Sleep(30 * time.Minute)
+		t2, err := c.Token(ctx)
+		require.NoError(t, err)
+		assert.Same(t, t1, t2)
+		assert.EqualValues(t, 1, srv.TokenRequests.Load())
 
-	// Stale (4 minutes left, inside the 5-minute window): the old token is
-	// served at once and one background refresh runs.
-	clk.Add(26 * time.Minute)
-	t3, err := c.Token(ctx)
-	require.NoError(t, err)
-	assert.Equal(t, t1.AccessToken, t3.AccessToken, "stale token served while refreshing")
-	ev := <-events
-	require.NoError(t, ev.Err)
-	assert.Equal(t, reasonEarly, ev.Reason)
-	t4, err := c.Token(ctx)
-	require.NoError(t, err)
-	assert.NotEqual(t, t1.AccessToken, t4.AccessToken)
-	assert.EqualValues(t, 2, srv.TokenRequests.Load())
+		// Stale (4 minutes left, inside the 5-minute window): the old token
+		// is served at once and one background refresh runs.
+		time.Sleep(26 * time.Minute)
+		t3, err := c.Token(ctx)
+		require.NoError(t, err)
+		assert.Equal(t, t1.AccessToken, t3.AccessToken, "stale token served while refreshing")
+		ev := <-events
+		require.NoError(t, ev.Err)
+		assert.Equal(t, reasonEarly, ev.Reason)
+		t4, err := c.Token(ctx)
+		require.NoError(t, err)
+		assert.NotEqual(t, t1.AccessToken, t4.AccessToken)
+		assert.EqualValues(t, 2, srv.TokenRequests.Load())
 
-	// Expired: callers wait for a new token.
-	clk.Add(2 * time.Hour)
-	t5, err := c.Token(ctx)
-	require.NoError(t, err)
-	assert.NotEqual(t, t4.AccessToken, t5.AccessToken)
-	assert.Equal(t, reasonExpired, (<-events).Reason)
-	assert.EqualValues(t, 3, srv.TokenRequests.Load())
+		// Expired: callers wait for a new token.
+		time.Sleep(2 * time.Hour)
+		t5, err := c.Token(ctx)
+		require.NoError(t, err)
+		assert.NotEqual(t, t4.AccessToken, t5.AccessToken)
+		assert.Equal(t, reasonExpired, (<-events).Reason)
+		assert.EqualValues(t, 3, srv.TokenRequests.Load())
+	})
 }
 
 func TestWaiterMayLeaveWithoutCancellingRefresh(t *testing.T) {
@@ -149,7 +149,7 @@ func TestWaiterMayLeaveWithoutCancellingRefresh(t *testing.T) {
 		<-release
 		return false
 	})
-	c, _ := newTestClient(t, Config{Source: ClientCredentials(ccConfig(srv))}, nil)
+	c := newTestClient(t, Config{Source: ClientCredentials(ccConfig(srv))})
 
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error)
@@ -171,8 +171,10 @@ func TestPermanentErrorIsTypedAndNotRetried(t *testing.T) {
 	defer srv.Close()
 	cfg := ccConfig(srv)
 	cfg.ClientSecret = "wrong-secret-value-123"
-	c, _ := newTestClient(t, Config{Source: ClientCredentials(cfg)}, newFakeClock())
+	c := newTestClient(t, Config{Source: ClientCredentials(cfg)})
 
+	// Were it retried, the retries' backoff would show in the request
+	// count; no fake clock is needed.
 	_, err := c.Token(context.Background())
 	require.Error(t, err)
 	assert.ErrorIs(t, err, ErrInvalidClient)
@@ -193,38 +195,37 @@ func TestPermanentErrorIsTypedAndNotRetried(t *testing.T) {
 func TestTransientErrorsRetriedHonouringRetryAfter(t *testing.T) {
 	srv := tokenmgrtest.NewServer(tokenmgrtest.Options{})
 	defer srv.Close()
-	var mu sync.Mutex
-	n := 0
-	srv.SetHook(func(w http.ResponseWriter, r *http.Request) bool {
-		mu.Lock()
-		defer mu.Unlock()
-		n++
-		switch n {
-		case 1:
-			w.WriteHeader(http.StatusServiceUnavailable)
-			return true
-		case 2:
-			w.Header().Set("Retry-After", "7")
-			w.WriteHeader(http.StatusTooManyRequests)
-			return true
-		case 3:
-			w.Header().Set("Content-Type", "application/json")
-			w.WriteHeader(http.StatusBadRequest)
-			w.Write([]byte(`{"error":"temporarily_unavailable"}`))
-			return true
-		}
-		return false
+	synctest.Test(t, func(t *testing.T) {
+		n := 0
+		at := requestTimes(srv, func(w http.ResponseWriter, r *http.Request) bool {
+			n++
+			switch n {
+			case 1:
+				w.WriteHeader(http.StatusServiceUnavailable)
+				return true
+			case 2:
+				w.Header().Set("Retry-After", "7")
+				w.WriteHeader(http.StatusTooManyRequests)
+				return true
+			case 3:
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(http.StatusBadRequest)
+				w.Write([]byte(`{"error":"temporarily_unavailable"}`))
+				return true
+			}
+			return false
+		})
+		c := newBubbleClient(t, srv, Config{Source: ClientCredentials(ccConfig(srv))})
+		tok, err := c.Token(context.Background())
+		require.NoError(t, err)
+		require.NotEmpty(t, tok.AccessToken)
+		assert.EqualValues(t, 4, srv.TokenRequests.Load())
+		w := waits(at())
+		require.Len(t, w, 3)
+		assert.Positive(t, w[0], "backoff")
+		assert.GreaterOrEqual(t, w[1], 7*time.Second, "Retry-After honoured")
+		assert.EqualValues(t, Stats{Fetches: 1}, c.Stats(), "transient failures inside one refresh are not failed fetches")
 	})
-	clk := newFakeClock()
-	c, rec := newTestClient(t, Config{Source: ClientCredentials(ccConfig(srv))}, clk)
-	tok, err := c.Token(context.Background())
-	require.NoError(t, err)
-	require.NotEmpty(t, tok.AccessToken)
-	assert.EqualValues(t, 4, srv.TokenRequests.Load())
-	waits := rec.Waits()
-	require.Len(t, waits, 3)
-	assert.GreaterOrEqual(t, waits[1], 7*time.Second, "Retry-After honoured")
-	assert.EqualValues(t, Stats{Fetches: 1}, c.Stats(), "transient failures inside one refresh are not failed fetches")
 }
 
 func TestTransientRetriesStopAtDeadline(t *testing.T) {
@@ -234,62 +235,65 @@ func TestTransientRetriesStopAtDeadline(t *testing.T) {
 		w.WriteHeader(http.StatusBadGateway)
 		return true
 	})
-	clk := newFakeClock()
-	c, _ := newTestClient(t, Config{Source: ClientCredentials(ccConfig(srv)), RefreshTimeout: 20 * time.Second}, clk)
-	// The fake sleeps move the fake clock, which the deadline check reads:
-	// the retries stop once the waits would pass RefreshTimeout.
-	_, err := c.Token(context.Background())
-	require.Error(t, err)
-	var te *TokenError
-	require.ErrorAs(t, err, &te)
-	assert.True(t, te.Temporary)
-	assert.Equal(t, http.StatusBadGateway, te.StatusCode)
-	assert.Less(t, srv.TokenRequests.Load(), int64(20), "bounded by the refresh deadline")
+	synctest.Test(t, func(t *testing.T) {
+		c := newBubbleClient(t, srv, Config{Source: ClientCredentials(ccConfig(srv)), RefreshTimeout: 20 * time.Second})
+		// The retries stop once their waits would pass RefreshTimeout.
+		start := time.Now()
+		_, err := c.Token(context.Background())
+		require.Error(t, err)
+		assert.LessOrEqual(t, time.Since(start), 20*time.Second, "within the refresh deadline")
+		var te *TokenError
+		require.ErrorAs(t, err, &te)
+		assert.True(t, te.Temporary)
+		assert.Equal(t, http.StatusBadGateway, te.StatusCode)
+		assert.Greater(t, srv.TokenRequests.Load(), int64(1), "retried")
+		assert.Less(t, srv.TokenRequests.Load(), int64(20), "bounded by the refresh deadline")
+	})
 }
 
 func TestBackgroundFailureKeepsTokenAndRetries(t *testing.T) {
 	srv := tokenmgrtest.NewServer(tokenmgrtest.Options{Lifetime: time.Hour})
 	defer srv.Close()
-	clk := newFakeClock()
-	events := make(chan RefreshEvent, 100)
-	c, rec := newTestClient(t, Config{
-		Source:    ClientCredentials(ccConfig(srv)),
-		OnRefresh: func(e RefreshEvent) { events <- e },
-	}, clk)
-	ctx := context.Background()
-	t1, err := c.Token(ctx)
-	require.NoError(t, err)
-	<-events
+	synctest.Test(t, func(t *testing.T) {
+		events := make(chan RefreshEvent, 100)
+		c := newBubbleClient(t, srv, Config{
+			Source:    ClientCredentials(ccConfig(srv)),
+			OnRefresh: func(e RefreshEvent) { events <- e },
+		})
+		ctx := context.Background()
+		t1, err := c.Token(ctx)
+		require.NoError(t, err)
+		<-events
 
-	// From now on the first two token requests fail.
-	var mu sync.Mutex
-	fails := 2
-	srv.SetHook(func(w http.ResponseWriter, r *http.Request) bool {
-		mu.Lock()
-		defer mu.Unlock()
-		if fails > 0 {
-			fails--
-			w.WriteHeader(http.StatusInternalServerError)
-			return true
+		// From now on the first two token requests fail.
+		fails := 2
+		at := requestTimes(srv, func(w http.ResponseWriter, r *http.Request) bool {
+			if fails > 0 {
+				fails--
+				w.WriteHeader(http.StatusInternalServerError)
+				return true
+			}
+			return false
+		})
+		time.Sleep(56 * time.Minute)
+		got, err := c.Token(ctx)
+		require.NoError(t, err)
+		assert.Equal(t, t1.AccessToken, got.AccessToken, "served at once, no waiting")
+		// The first refresh's own transient retries (within the refresh)
+		// and the background loop get it through.
+		for ev := range events {
+			if ev.Err == nil {
+				break
+			}
 		}
-		return false
+		t2, err := c.Token(ctx)
+		require.NoError(t, err)
+		assert.NotEqual(t, t1.AccessToken, t2.AccessToken)
+		assert.EqualValues(t, 3, srv.TokenRequests.Load()-1)
+		for _, w := range waits(at()) {
+			assert.Positive(t, w, "each retry waits")
+		}
 	})
-	clk.Add(56 * time.Minute)
-	got, err := c.Token(ctx)
-	require.NoError(t, err)
-	assert.Equal(t, t1.AccessToken, got.AccessToken, "served at once, no waiting")
-	// The first refresh's own transient retries (within the refresh) and
-	// the background loop get it through.
-	for ev := range events {
-		if ev.Err == nil {
-			break
-		}
-	}
-	t2, err := c.Token(ctx)
-	require.NoError(t, err)
-	assert.NotEqual(t, t1.AccessToken, t2.AccessToken)
-	assert.EqualValues(t, 3, srv.TokenRequests.Load()-1)
-	assert.NotEmpty(t, rec.Waits())
 }
 
 func TestSameTokenFromCachingSourceDoesNotLoop(t *testing.T) {
@@ -298,7 +302,7 @@ func TestSameTokenFromCachingSourceDoesNotLoop(t *testing.T) {
 	// cfg.TokenSource caches: it hands back the token being replaced.
 	cached := ccConfig(srv).TokenSource(context.Background())
 	logs := &strings.Builder{}
-	c, _ := newTestClient(t, Config{Source: cached, Logger: newTextLogger(logs)}, nil)
+	c := newTestClient(t, Config{Source: cached, Logger: newTextLogger(logs)})
 	tok, err := c.Token(context.Background())
 	require.NoError(t, err)
 	_, err = c.replace(context.Background(), c.cur.Load())
@@ -330,15 +334,17 @@ func TestExpiresInGarbage(t *testing.T) {
 				w.Write([]byte(tc.body))
 				return true
 			})
-			c, _ := newTestClient(t, Config{Source: ClientCredentials(ccConfig(srv)), RefreshTimeout: 2 * time.Second}, newFakeClock())
-			tok, err := c.Token(context.Background())
-			if tc.ok {
-				require.NoError(t, err)
-				assert.True(t, tok.Expiry.IsZero())
-				return
-			}
-			require.Error(t, err)
-			assert.LessOrEqual(t, srv.TokenRequests.Load(), int64(1), "garbage is not retried in a loop")
+			synctest.Test(t, func(t *testing.T) {
+				c := newBubbleClient(t, srv, Config{Source: ClientCredentials(ccConfig(srv)), RefreshTimeout: 2 * time.Second})
+				tok, err := c.Token(context.Background())
+				if tc.ok {
+					require.NoError(t, err)
+					assert.True(t, tok.Expiry.IsZero())
+					return
+				}
+				require.Error(t, err)
+				assert.LessOrEqual(t, srv.TokenRequests.Load(), int64(1), "garbage is not retried in a loop")
+			})
 		})
 	}
 }
@@ -668,12 +674,12 @@ func TestBackgroundRefreshFailureNoWait(t *testing.T) {
 
 // panicking returns a TokenHTTPClient whose transport panics, quoting
 // secret, while on is set: a panic inside the Source.
-func panicking(on *atomic.Bool, secret string) *http.Client {
+func panicking(on *atomic.Bool, secret string, base http.RoundTripper) *http.Client {
 	return &http.Client{Transport: rtFunc(func(r *http.Request) (*http.Response, error) {
 		if on.Load() {
 			panic(fmt.Errorf("transport bug holding %s", secret))
 		}
-		return http.DefaultTransport.RoundTrip(r)
+		return base.RoundTrip(r)
 	})}
 }
 
@@ -704,53 +710,50 @@ func TestPanicInRefreshBecomesError(t *testing.T) {
 		t.Run(where, func(t *testing.T) {
 			srv := tokenmgrtest.NewServer(tokenmgrtest.Options{})
 			defer srv.Close()
-			var srcPanics, hookPanics atomic.Bool
-			st := &panicStore{Store: store.NewMemory(), secret: srv.ClientSecret, gate: make(chan struct{})}
-			cfg := Config{Source: ClientCredentials(ccConfig(srv)), Store: st, TokenHTTPClient: panicking(&srcPanics, srv.ClientSecret), OnRefresh: func(RefreshEvent) {
-				if hookPanics.Load() {
-					panic("hook failed for " + srv.ClientSecret)
+			synctest.Test(t, func(t *testing.T) {
+				var srcPanics, hookPanics atomic.Bool
+				st := &panicStore{Store: store.NewMemory(), secret: srv.ClientSecret, gate: make(chan struct{})}
+				cfg := Config{Source: ClientCredentials(ccConfig(srv)), Store: st, TokenHTTPClient: panicking(&srcPanics, srv.ClientSecret, srv.InMemoryTransport()), OnRefresh: func(RefreshEvent) {
+					if hookPanics.Load() {
+						panic("hook failed for " + srv.ClientSecret)
+					}
+				}}
+				switch where {
+				case "Source":
+					srcPanics.Store(true)
+				case "OnRefresh":
+					hookPanics.Store(true)
+				case "Store":
+					st.panicking.Store(true)
 				}
-			}}
-			switch where {
-			case "Source":
-				srcPanics.Store(true)
-			case "OnRefresh":
-				hookPanics.Store(true)
-			case "Store":
-				st.panicking.Store(true)
-			}
-			clk := newFakeClock()
-			c, _ := newTestClient(t, cfg, clk)
-			var wg sync.WaitGroup
-			errs := make([]error, 8)
-			for i := range errs {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					_, errs[i] = c.Token(context.Background())
-				}()
-			}
-			// Every caller waits for the one refresh before it goes on.
-			waitForGoroutines(t, "tokenmgr.(*Client).refreshWait", len(errs))
-			close(st.gate)
-			wg.Wait()
-			for _, err := range errs {
-				var pe *PanicError
-				require.ErrorAs(t, err, &pe)
-				assert.Equal(t, where, pe.Where)
-				assert.NotEmpty(t, pe.Value)
-				assert.Contains(t, string(pe.Stack), "goroutine", "the stack of the panic")
-				assert.NotContains(t, err.Error(), srv.ClientSecret, "the panic value is redacted")
-			}
-			// The fault goes away: once the failure backoff has passed, the
-			// Client serves tokens again.
-			srcPanics.Store(false)
-			hookPanics.Store(false)
-			st.panicking.Store(false)
-			clk.Add(time.Minute)
-			tok, err := c.Token(context.Background())
-			require.NoError(t, err)
-			assert.True(t, srv.Valid(tok.AccessToken))
+				c := newBubbleClient(t, srv, cfg)
+				var wg sync.WaitGroup
+				errs := make([]error, 8)
+				for i := range errs {
+					wg.Go(func() { _, errs[i] = c.Token(context.Background()) })
+				}
+				// Every caller waits for the one refresh before it goes on.
+				synctest.Wait()
+				close(st.gate)
+				wg.Wait()
+				for _, err := range errs {
+					var pe *PanicError
+					require.ErrorAs(t, err, &pe)
+					assert.Equal(t, where, pe.Where)
+					assert.NotEmpty(t, pe.Value)
+					assert.Contains(t, string(pe.Stack), "goroutine", "the stack of the panic")
+					assert.NotContains(t, err.Error(), srv.ClientSecret, "the panic value is redacted")
+				}
+				// The fault goes away: once the failure backoff has passed,
+				// the Client serves tokens again.
+				srcPanics.Store(false)
+				hookPanics.Store(false)
+				st.panicking.Store(false)
+				time.Sleep(time.Minute)
+				tok, err := c.Token(context.Background())
+				require.NoError(t, err)
+				assert.True(t, srv.Valid(tok.AccessToken))
+			})
 		})
 	}
 }
@@ -761,35 +764,23 @@ func TestPanicInRefreshBecomesError(t *testing.T) {
 func TestPanicInBackgroundRefreshBecomesError(t *testing.T) {
 	srv := tokenmgrtest.NewServer(tokenmgrtest.Options{Lifetime: time.Hour})
 	defer srv.Close()
-	var srcPanics atomic.Bool
-	events := make(chan RefreshEvent, 8)
-	clk := newFakeClock()
-	c, _ := newTestClient(t, Config{Source: ClientCredentials(ccConfig(srv)), TokenHTTPClient: panicking(&srcPanics, srv.ClientSecret),
-		OnRefresh: func(ev RefreshEvent) { events <- ev }}, clk)
-	tok, err := c.Token(context.Background())
-	require.NoError(t, err)
-	<-events
-	srcPanics.Store(true)
-	clk.Add(58 * time.Minute) // stale: a background refresh starts
-	tok2, err := c.Token(context.Background())
-	require.NoError(t, err)
-	assert.Equal(t, tok.AccessToken, tok2.AccessToken, "the token in service is served")
-	ev := <-events
-	var pe *PanicError
-	require.ErrorAs(t, ev.Err, &pe)
-	assert.Equal(t, "Source", pe.Where)
-	assert.Equal(t, reasonEarly, ev.Reason)
-}
-
-// waitForGoroutines waits until n goroutines have fn on their stack.
-func waitForGoroutines(t *testing.T, fn string, n int) {
-	t.Helper()
-	buf := make([]byte, 1<<20)
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); runtime.Gosched() {
-		k := runtime.Stack(buf, true)
-		if strings.Count(string(buf[:k]), fn+"(") >= n {
-			return
-		}
-	}
-	t.Fatalf("fewer than %d goroutines in %s", n, fn)
+	synctest.Test(t, func(t *testing.T) {
+		var srcPanics atomic.Bool
+		events := make(chan RefreshEvent, 8)
+		c := newBubbleClient(t, srv, Config{Source: ClientCredentials(ccConfig(srv)), TokenHTTPClient: panicking(&srcPanics, srv.ClientSecret, srv.InMemoryTransport()),
+			OnRefresh: func(ev RefreshEvent) { events <- ev }})
+		tok, err := c.Token(context.Background())
+		require.NoError(t, err)
+		<-events
+		srcPanics.Store(true)
+		time.Sleep(58 * time.Minute) // stale: a background refresh starts
+		tok2, err := c.Token(context.Background())
+		require.NoError(t, err)
+		assert.Equal(t, tok.AccessToken, tok2.AccessToken, "the token in service is served")
+		ev := <-events
+		var pe *PanicError
+		require.ErrorAs(t, ev.Err, &pe)
+		assert.Equal(t, "Source", pe.Where)
+		assert.Equal(t, reasonEarly, ev.Reason)
+	})
 }

@@ -349,13 +349,16 @@ func TestSecretsNeverShown(t *testing.T) {
 			Endpoint: oauth2.Endpoint{TokenURL: srv.TokenURL(), AuthStyle: oauth2.AuthStyleInHeader}}
 		rts := RefreshToken(oc, seed)
 		k.show("fmt RefreshTokenSource", rts)
-		clk := newFakeClock()
+		// Each token is expired at the next call: the Client's clock runs
+		// ahead by a lifetime more each time.
+		var ahead atomic.Int64
+		now := func() time.Time { return time.Now().Add(time.Duration(ahead.Load())) }
 		c := k.newClient(Config{Source: rts, Store: st, OnRefresh: func(ev RefreshEvent) { k.show("RefreshEvent", ev) }})
-		c.now = clk.Now
+		c.now = now
 		for range 3 {
 			_, err := c.Token(ctx)
 			require.NoError(t, err)
-			clk.Add(2 * time.Hour)
+			ahead.Add(int64(2 * time.Hour))
 		}
 		assert.EqualValues(t, 3, srv.TokenRequests.Load())
 		assert.Zero(t, srv.InvalidGrants.Load())
@@ -364,7 +367,7 @@ func TestSecretsNeverShown(t *testing.T) {
 		// A second "process" on the same file, with the dead seed: the
 		// stored refresh token wins.
 		c2 := k.newClient(Config{Source: RefreshToken(oc, seed), Store: st})
-		c2.now = clk.Now
+		c2.now = now
 		_, err = c2.Token(ctx)
 		require.NoError(t, err)
 		assert.Zero(t, srv.InvalidGrants.Load())
@@ -649,7 +652,7 @@ func TestSecretsEchoedByEndpoint(t *testing.T) {
 				src = RefreshToken(&oauth2.Config{ClientID: srv.ClientID, Endpoint: oauth2.Endpoint{TokenURL: srv.TokenURL(), AuthStyle: oauth2.AuthStyleInParams}}, secret)
 			}
 			var logs strings.Builder
-			c, _ := newTestClient(t, Config{Source: src, Logger: newTextLogger(&logs)}, nil)
+			c := newTestClient(t, Config{Source: src, Logger: newTextLogger(&logs)})
 			_, err := c.Token(context.Background())
 			require.Error(t, err)
 			var te *TokenError
@@ -775,7 +778,7 @@ func TestSecretsRedirectNeverCarriesToken(t *testing.T) {
 					return nil
 				}
 			}
-			c, _ := newTestClient(t, cfg, nil)
+			c := newTestClient(t, cfg)
 			tok, err := c.Token(context.Background())
 			require.NoError(t, err)
 			tr := &http.Transport{}
@@ -812,7 +815,7 @@ func TestSecretsRedirectNeverCarriesToken(t *testing.T) {
 func TestSecretsPlainHTTPNeverCarriesToken(t *testing.T) {
 	srv := tokenmgrtest.NewServer(tokenmgrtest.Options{})
 	defer srv.Close()
-	c, _ := newTestClient(t, Config{Source: ClientCredentials(ccConfig(srv)), AllowedHosts: []string{"api.example.com", "*.svc.example.com", "127.0.0.1", "localhost"}}, nil)
+	c := newTestClient(t, Config{Source: ClientCredentials(ccConfig(srv)), AllowedHosts: []string{"api.example.com", "*.svc.example.com", "127.0.0.1", "localhost"}})
 	tok, err := c.Token(context.Background())
 	require.NoError(t, err)
 	rec := &secretRecorder{}
@@ -944,7 +947,7 @@ func TestErrorValueHoldsNoCredentials(t *testing.T) {
 		srv := tokenmgrtest.NewServer(tokenmgrtest.Options{})
 		cc := ccConfig(srv)
 		cc.ClientSecret, cc.AuthStyle = "wrong-secret-1234", style
-		c, _ := newTestClient(t, Config{Source: ClientCredentials(cc)}, nil)
+		c := newTestClient(t, Config{Source: ClientCredentials(cc)})
 		_, err := c.Token(context.Background())
 		var re *oauth2.RetrieveError
 		require.ErrorAs(t, err, &re)
@@ -998,7 +1001,7 @@ func TestSecretsEchoedInEveryEncoding(t *testing.T) {
 					src = RefreshToken(&oauth2.Config{ClientID: id, ClientSecret: secret, Endpoint: oauth2.Endpoint{TokenURL: srv.TokenURL(), AuthStyle: style}}, rt)
 				}
 				var logs strings.Builder
-				c, _ := newTestClient(t, Config{Source: src, Logger: newTextLogger(&logs)}, nil)
+				c := newTestClient(t, Config{Source: src, Logger: newTextLogger(&logs)})
 				_, err := c.Token(context.Background())
 				require.Error(t, err)
 				var re *oauth2.RetrieveError
@@ -1059,10 +1062,10 @@ func TestSecretsTokenRequestNeverFollowsRedirectAway(t *testing.T) {
 					url string
 					hc  *http.Client
 				}{{plain.URL + "/token", nil}, {tlsSrv.URL + "/token", userClient}} {
-					c, _ := newTestClient(t, Config{
+					c := newTestClient(t, Config{
 						Source:          ClientCredentials(&clientcredentials.Config{ClientID: "id", ClientSecret: "redirected-secret", TokenURL: tc.url, AuthStyle: style}),
 						TokenHTTPClient: tc.hc,
-					}, nil)
+					})
 					_, err := c.Token(context.Background())
 					require.Error(t, err)
 					assert.ErrorContains(t, err, "redirected to another origin")
@@ -1087,7 +1090,7 @@ func TestSecretsTokenRequestNeverFollowsRedirectAway(t *testing.T) {
 		})
 		cc := ccConfig(srv)
 		cc.TokenURL = srv.URL + "/old-token"
-		c, _ := newTestClient(t, Config{Source: ClientCredentials(cc)}, nil)
+		c := newTestClient(t, Config{Source: ClientCredentials(cc)})
 		tok, err := c.Token(context.Background())
 		require.NoError(t, err)
 		assert.True(t, srv.Valid(tok.AccessToken))

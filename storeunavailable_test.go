@@ -40,8 +40,8 @@ func TestUnavailableSharedStoreIsNotLoggedPerRefresh(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			var logs strings.Builder
 			var ev RefreshEvent
-			c, _ := newTestClient(t, Config{Source: ClientCredentials(ccConfig(srv)), Store: downStore{tc.err},
-				Logger: newTextLogger(&logs), OnRefresh: func(e RefreshEvent) { ev = e }}, nil)
+			c := newTestClient(t, Config{Source: ClientCredentials(ccConfig(srv)), Store: downStore{tc.err},
+				Logger: newTextLogger(&logs), OnRefresh: func(e RefreshEvent) { ev = e }})
 			tok, err := c.Token(context.Background())
 			require.NoError(t, err)
 			assert.NotEmpty(t, tok.AccessToken)

@@ -15,6 +15,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/stretchr/testify/assert"
@@ -28,7 +29,7 @@ import (
 func TestTransportAttachesTokenWithoutTouchingRequest(t *testing.T) {
 	srv := tokenmgrtest.NewServer(tokenmgrtest.Options{})
 	defer srv.Close()
-	c, _ := newTestClient(t, Config{Source: ClientCredentials(ccConfig(srv))}, nil)
+	c := newTestClient(t, Config{Source: ClientCredentials(ccConfig(srv))})
 	req, _ := http.NewRequest("GET", srv.URL+"/v1/things", nil)
 	req.Header.Set("X-Mine", "1")
 	resp, err := c.HTTPClient().Do(req)
@@ -43,7 +44,7 @@ func TestTransportAttachesTokenWithoutTouchingRequest(t *testing.T) {
 func TestTransportReplaysOnceAfterInvalidToken(t *testing.T) {
 	srv := tokenmgrtest.NewServer(tokenmgrtest.Options{})
 	defer srv.Close()
-	c, _ := newTestClient(t, Config{Source: ClientCredentials(ccConfig(srv))}, nil)
+	c := newTestClient(t, Config{Source: ClientCredentials(ccConfig(srv))})
 	hc := c.HTTPClient()
 	resp, err := hc.Get(srv.URL + "/a")
 	require.NoError(t, err)
@@ -88,7 +89,7 @@ func TestTransportSecondRejectionGoesToCaller(t *testing.T) {
 		io.WriteString(w, tokenmgrtest.AWSInvalidClientTokenId)
 		return true
 	})
-	c, _ := newTestClient(t, Config{Source: ClientCredentials(ccConfig(srv))}, nil)
+	c := newTestClient(t, Config{Source: ClientCredentials(ccConfig(srv))})
 	resp, err := c.HTTPClient().Get(srv.URL + "/x")
 	require.NoError(t, err)
 	b, _ := io.ReadAll(resp.Body)
@@ -102,7 +103,7 @@ func TestTransportSecondRejectionGoesToCaller(t *testing.T) {
 func TestTransportNeverResendsUnrewindableBody(t *testing.T) {
 	srv := tokenmgrtest.NewServer(tokenmgrtest.Options{})
 	defer srv.Close()
-	c, _ := newTestClient(t, Config{Source: ClientCredentials(ccConfig(srv))}, nil)
+	c := newTestClient(t, Config{Source: ClientCredentials(ccConfig(srv))})
 	tok, err := c.Token(context.Background())
 	require.NoError(t, err)
 	srv.Revoke(tok.AccessToken)
@@ -123,7 +124,7 @@ func TestTransportNeverResendsUnrewindableBody(t *testing.T) {
 func TestTransportConcurrentRejectionsOneRefresh(t *testing.T) {
 	srv := tokenmgrtest.NewServer(tokenmgrtest.Options{})
 	defer srv.Close()
-	c, _ := newTestClient(t, Config{Source: ClientCredentials(ccConfig(srv))}, nil)
+	c := newTestClient(t, Config{Source: ClientCredentials(ccConfig(srv))})
 	tok, err := c.Token(context.Background())
 	require.NoError(t, err)
 	srv.Revoke(tok.AccessToken)
@@ -189,7 +190,7 @@ func TestTransportDoesNotRetryOtherErrors(t *testing.T) {
 				io.WriteString(w, tc.body)
 				return true
 			})
-			c, _ := newTestClient(t, Config{Source: ClientCredentials(ccConfig(srv))}, nil)
+			c := newTestClient(t, Config{Source: ClientCredentials(ccConfig(srv))})
 			resp, err := c.HTTPClient().Get(srv.URL + "/x")
 			require.NoError(t, err)
 			b, _ := io.ReadAll(resp.Body)
@@ -225,7 +226,7 @@ func TestTransportRedirectToOtherHostGetsNoToken(t *testing.T) {
 	})
 	// Both servers are on 127.0.0.1; they differ by port, which is part of
 	// the origin.
-	c, _ := newTestClient(t, Config{Source: ClientCredentials(ccConfig(srv))}, nil)
+	c := newTestClient(t, Config{Source: ClientCredentials(ccConfig(srv))})
 	hc := c.HTTPClient()
 	resp, err := hc.Get(srv.URL + "/away")
 	require.NoError(t, err)
@@ -265,7 +266,7 @@ func TestTransportRedirectWithBrokenChainGetsNoToken(t *testing.T) {
 		}
 		return resp, err
 	})
-	c, _ := newTestClient(t, Config{Source: ClientCredentials(ccConfig(srv))}, nil)
+	c := newTestClient(t, Config{Source: ClientCredentials(ccConfig(srv))})
 	resp, err := (&http.Client{Transport: c.Transport(forgetful)}).Get(srv.URL + "/away")
 	require.NoError(t, err)
 	resp.Body.Close()
@@ -285,7 +286,7 @@ func TestTransportRedirectToPlainHTTPSameHostGetsNoToken(t *testing.T) {
 		plainAuth = append(plainAuth, r.Header.Get("Authorization"))
 		return &http.Response{StatusCode: http.StatusOK, Header: http.Header{}, Body: http.NoBody, Request: r}, nil
 	})
-	c, _ := newTestClient(t, Config{Source: oauth2.StaticTokenSource(&oauth2.Token{AccessToken: "tls-only-token"}), AllowInsecureHTTP: true}, nil)
+	c := newTestClient(t, Config{Source: oauth2.StaticTokenSource(&oauth2.Token{AccessToken: "tls-only-token"}), AllowInsecureHTTP: true})
 	resp, err := (&http.Client{Transport: c.Transport(base)}).Get("https://api.example.com:8443/start")
 	require.NoError(t, err)
 	resp.Body.Close()
@@ -330,7 +331,7 @@ func TestTransportHostPolicy(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := tc.cfg
 			cfg.Source = static
-			c, _ := newTestClient(t, cfg, nil)
+			c := newTestClient(t, cfg)
 			rec := &recordingRT{}
 			body := &trackedBody{Reader: strings.NewReader("b")}
 			req, _ := http.NewRequest("POST", tc.url, body)
@@ -357,7 +358,7 @@ func TestTransportEarlyErrorClosesBody(t *testing.T) {
 	defer srv.Close()
 	cfg := ccConfig(srv)
 	cfg.ClientSecret = "nope"
-	c, _ := newTestClient(t, Config{Source: ClientCredentials(cfg)}, nil)
+	c := newTestClient(t, Config{Source: ClientCredentials(cfg)})
 	body := &trackedBody{Reader: strings.NewReader("b")}
 	req, _ := http.NewRequest("POST", srv.URL+"/x", body)
 	_, err := c.Transport(&recordingRT{}).RoundTrip(req)
@@ -366,7 +367,7 @@ func TestTransportEarlyErrorClosesBody(t *testing.T) {
 }
 
 func TestCustomAttach(t *testing.T) {
-	c, _ := newTestClient(t, Config{
+	c := newTestClient(t, Config{
 		Source: oauth2.StaticTokenSource(&oauth2.Token{AccessToken: "k"}),
 		Attach: func(r *http.Request, tok *oauth2.Token) error {
 			if r.URL.Path == "/fail" {
@@ -375,7 +376,7 @@ func TestCustomAttach(t *testing.T) {
 			r.Header.Set("X-Api-Key", tok.AccessToken)
 			return nil
 		},
-	}, nil)
+	})
 	rec := &recordingRT{}
 	req, _ := http.NewRequest("GET", "https://api.example.com/ok", nil)
 	_, err := c.Transport(rec).RoundTrip(req)
@@ -392,7 +393,7 @@ func TestCustomAttach(t *testing.T) {
 // working (issue 10 item 1).
 func TestCustomAttachPanicBecomesError(t *testing.T) {
 	const tok = "attach-secret-token-123"
-	c, _ := newTestClient(t, Config{
+	c := newTestClient(t, Config{
 		Source: oauth2.StaticTokenSource(&oauth2.Token{AccessToken: tok}),
 		Attach: func(r *http.Request, t *oauth2.Token) error {
 			if r.URL.Path == "/panic" {
@@ -401,7 +402,7 @@ func TestCustomAttachPanicBecomesError(t *testing.T) {
 			r.Header.Set("X-Api-Key", t.AccessToken)
 			return nil
 		},
-	}, nil)
+	})
 	rec := &recordingRT{}
 	req, _ := http.NewRequest("POST", "https://api.example.com/panic", strings.NewReader("x"))
 	_, err := c.Transport(rec).RoundTrip(req)
@@ -419,7 +420,7 @@ func TestCustomAttachPanicBecomesError(t *testing.T) {
 func TestUnrewindableRejectionWithStoreNextRequestGetsNewToken(t *testing.T) {
 	srv := tokenmgrtest.NewServer(tokenmgrtest.Options{})
 	defer srv.Close()
-	c, _ := newTestClient(t, Config{Source: ClientCredentials(ccConfig(srv)), Store: store.NewMemory()}, nil)
+	c := newTestClient(t, Config{Source: ClientCredentials(ccConfig(srv)), Store: store.NewMemory()})
 	t1, err := c.Token(context.Background())
 	require.NoError(t, err)
 	srv.Revoke(t1.AccessToken)
@@ -448,25 +449,26 @@ func TestAlwaysRejectingAPIIsDamped(t *testing.T) {
 		}
 		return false
 	})
-	clk := newFakeClock()
-	c, _ := newTestClient(t, Config{Source: ClientCredentials(ccConfig(srv))}, clk)
-	hc := c.HTTPClient()
-	call := func() {
-		resp, err := hc.Get(srv.URL + "/api")
-		require.NoError(t, err)
-		resp.Body.Close()
-		require.Equal(t, http.StatusUnauthorized, resp.StatusCode)
-	}
-	for range 20 {
-		call()
-	}
-	assert.EqualValues(t, 2, srv.TokenRequests.Load(), "one replay, then damped")
-	clk.Add(1500 * time.Millisecond) // past the first backoff: one more try
-	for range 20 {
-		call()
-	}
-	assert.EqualValues(t, 3, srv.TokenRequests.Load())
-	assert.EqualValues(t, 2, c.Stats().Replays)
+	synctest.Test(t, func(t *testing.T) {
+		c := newBubbleClient(t, srv, Config{Source: ClientCredentials(ccConfig(srv))})
+		hc := &http.Client{Transport: c.Transport(srv.InMemoryTransport())}
+		call := func() {
+			resp, err := hc.Get(srv.URL + "/api")
+			require.NoError(t, err)
+			resp.Body.Close()
+			require.Equal(t, http.StatusUnauthorized, resp.StatusCode)
+		}
+		for range 20 {
+			call()
+		}
+		assert.EqualValues(t, 2, srv.TokenRequests.Load(), "one replay, then damped")
+		time.Sleep(1500 * time.Millisecond) // past the first backoff: one more try
+		for range 20 {
+			call()
+		}
+		assert.EqualValues(t, 3, srv.TokenRequests.Load())
+		assert.EqualValues(t, 2, c.Stats().Replays)
+	})
 }
 
 // rejectEverything answers every request 401 invalid_token, as an API of
@@ -558,7 +560,7 @@ type tokenFunc func() (*oauth2.Token, error)
 func (f tokenFunc) Token() (*oauth2.Token, error) { return f() }
 
 func TestNilBodyRejectionDoesNotPanic(t *testing.T) {
-	c, _ := newTestClient(t, Config{Source: oauth2.StaticTokenSource(&oauth2.Token{AccessToken: "k"})}, nil)
+	c := newTestClient(t, Config{Source: oauth2.StaticTokenSource(&oauth2.Token{AccessToken: "k"})})
 	n := 0
 	hc := &http.Client{Transport: c.Transport(rtFunc(func(r *http.Request) (*http.Response, error) {
 		n++
