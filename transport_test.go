@@ -491,8 +491,7 @@ func TestTransportUnrewindableRejectionsAreDamped(t *testing.T) {
 		}
 		return false
 	})
-	clk := newFakeClock()
-	c, _ := newTestClient(t, Config{Source: ClientCredentials(ccConfig(srv))}, clk)
+	c := newTestClient(t, Config{Source: ClientCredentials(ccConfig(srv))})
 	hc := c.HTTPClient()
 	for range 50 {
 		req, _ := http.NewRequest("POST", srv.URL+"/upload", io.NopCloser(strings.NewReader("once")))
@@ -515,8 +514,7 @@ func TestTransportDampingIsPerHost(t *testing.T) {
 	defer wrong.Close()
 	srv := tokenmgrtest.NewServer(tokenmgrtest.Options{})
 	defer srv.Close()
-	clk := newFakeClock()
-	c, _ := newTestClient(t, Config{Source: ClientCredentials(ccConfig(srv))}, clk)
+	c := newTestClient(t, Config{Source: ClientCredentials(ccConfig(srv))})
 	hc := c.HTTPClient()
 	get := func(url string) int {
 		resp, err := hc.Get(url)
@@ -539,7 +537,7 @@ func TestTransportDampingIsPerHost(t *testing.T) {
 	src := oauth2.TokenSource(tokenFunc(func() (*oauth2.Token, error) {
 		return &oauth2.Token{AccessToken: fmt.Sprintf("tok-%d", n.Add(1))}, nil
 	}))
-	c2, _ := newTestClient(t, Config{Source: src}, clk)
+	c2 := newTestClient(t, Config{Source: src})
 	rt := c2.Transport(rtFunc(func(r *http.Request) (*http.Response, error) {
 		h := http.Header{"Www-Authenticate": {`Bearer error="invalid_token"`}}
 		return &http.Response{StatusCode: http.StatusUnauthorized, Header: h, Body: http.NoBody, Request: r}, nil
