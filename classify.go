@@ -2,12 +2,15 @@ package tokenmgr
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"encoding/xml"
 	"io"
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
+	"time"
 )
 
 // Response classification.
@@ -156,50 +159,121 @@ func (cl *Classifier) extra(code string) bool {
 	return false
 }
 
-// ClassifyResponse reads at most MaxClassifyBody bytes of resp.Body to
-// classify it and puts them back, so the caller still reads the whole,
-// intact body. A HEAD response is judged on status and headers alone.
+// ClassifyResponse classifies resp and leaves resp.Body intact for the
+// caller. When the headers decide (an RFC 6750 challenge naming the error,
+// an X-Amzn-ErrorType), the body is not read. Otherwise it looks at up to
+// MaxClassifyBody bytes of the body, but waits for them at most
+// ClassifyBodyWait (or until the request's context ends): a server that
+// sends its headers and stalls does not hold the caller, who gets the
+// verdict from what had arrived and then reads the whole body as it comes.
+// A HEAD response is judged on status and headers alone.
 func (cl *Classifier) ClassifyResponse(resp *http.Response, carried bool) Classification {
 	var body []byte
-	if resp.Body != nil && resp.Body != http.NoBody && (resp.Request == nil || resp.Request.Method != http.MethodHead) {
-		body = peekBody(resp)
+	if resp.Body != nil && resp.Body != http.NoBody && (resp.Request == nil || resp.Request.Method != http.MethodHead) && !headersDecide(resp.Header) {
+		ctx := context.Background()
+		if resp.Request != nil {
+			ctx = resp.Request.Context()
+		}
+		body = peekBody(ctx, resp, ClassifyBodyWait)
 	}
 	return cl.Classify(resp.StatusCode, resp.Header, body, carried)
 }
 
-// peekBody reads up to MaxClassifyBody bytes and rewinds resp.Body.
-func peekBody(resp *http.Response) []byte {
+// ClassifyBodyWait bounds how long [Classifier.ClassifyResponse] waits for
+// the body of an error response.
+const ClassifyBodyWait = time.Second
+
+// headersDecide reports whether the headers alone give the verdict, so the
+// body need not be waited for.
+func headersDecide(h http.Header) bool {
+	if v := h.Get("X-Amzn-Errortype"); v != "" && cleanCode(v) != "" {
+		return true
+	}
+	ch := parseBearerChallenge(h.Values("Www-Authenticate"))
+	return ch.present && (ch.claims != "" || ch.err == "insufficient_claims" || ch.err == "insufficient_scope" || ch.err == "invalid_token")
+}
+
+// peekBody reads up to MaxClassifyBody bytes of resp.Body (fewer when
+// Content-Length says so) in a goroutine and returns what arrived within
+// wait; resp.Body is replaced by a body that gives the caller those bytes
+// and then the rest. The goroutine ends when its read does: at the bytes
+// wanted, the end of the body, an error, or when the body is closed.
+func peekBody(ctx context.Context, resp *http.Response, wait time.Duration) []byte {
 	n := int64(MaxClassifyBody)
 	if resp.ContentLength > 0 && resp.ContentLength < n {
 		n = resp.ContentLength // a zero is often a hand-built response's unset field: read anyway
 	}
-	buf := bytes.NewBuffer(make([]byte, 0, min(n, 4096)))
-	_, err := io.Copy(buf, io.LimitReader(resp.Body, n))
-	b := buf.Bytes()
-	resp.Body = &peekedBody{Reader: io.MultiReader(bytes.NewReader(b), errReader{err, resp.Body}), c: resp.Body}
-	return b
-}
-
-// errReader reproduces a read error met while peeking, in order, then goes
-// on with the rest of the body.
-type errReader struct {
-	err error
-	r   io.Reader
-}
-
-func (e errReader) Read(p []byte) (int, error) {
-	if e.err != nil && e.err != io.EOF {
-		return 0, e.err
+	p := &peekedBody{rc: resp.Body, done: make(chan struct{})}
+	resp.Body = p
+	go p.peek(n)
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-p.done:
+	case <-t.C:
+	case <-ctx.Done():
 	}
-	return e.r.Read(p)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return bytes.Clone(p.buf)
 }
 
+// peekedBody is a response body whose first bytes a classifier read.
 type peekedBody struct {
-	io.Reader
-	c io.Closer
+	rc   io.ReadCloser
+	done chan struct{} // closed when the peek's reads are over
+
+	mu  sync.Mutex
+	buf []byte // what the peek read
+	err error  // the error that ended the peek, nil when it read all it wanted
+
+	off int // how much of buf the caller has read; only after done
 }
 
-func (p *peekedBody) Close() error { return p.c.Close() }
+func (p *peekedBody) peek(n int64) {
+	defer close(p.done)
+	chunk := make([]byte, min(n, 4096))
+	for left := n; left > 0; {
+		k, err := p.rc.Read(chunk[:min(left, int64(len(chunk)))])
+		p.mu.Lock()
+		p.buf = append(p.buf, chunk[:k]...)
+		p.err = err
+		p.mu.Unlock()
+		if err != nil {
+			return
+		}
+		left -= int64(k)
+	}
+}
+
+// Read gives the peeked bytes, then the rest of the body. It waits for the
+// peek to end first: until then the peek owns the body.
+func (p *peekedBody) Read(b []byte) (int, error) {
+	<-p.done
+	if p.off < len(p.buf) {
+		k := copy(b, p.buf[p.off:])
+		p.off += k
+		return k, nil
+	}
+	if p.err != nil {
+		return 0, p.err // the end of the body, or the error met while peeking
+	}
+	return p.rc.Read(b)
+}
+
+// Close closes the body, which also ends a peek still waiting for bytes.
+func (p *peekedBody) Close() error { return p.rc.Close() }
+
+// finished reports whether the peek's reads are over, so reading the body
+// will not wait on it.
+func (p *peekedBody) finished() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
 
 // findCode looks for an error code where the wire formats put it.
 func findCode(h http.Header, body []byte) (code, source string) {

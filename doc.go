@@ -81,7 +81,10 @@
 // # Retry
 //
 // The transport reads at most 64 KiB of a 400, 401 or 403 answer to
-// classify it (see Classifier) and hands the caller the intact body. It
+// classify it (see Classifier), waiting for it at most ClassifyBodyWait
+// (1s; not at all when the headers decide), and hands the caller the
+// intact body: a server that stalls after its headers does not hold the
+// request. It
 // refreshes and replays once on InvalidClientTokenId,
 // UnrecognizedClientException, ExpiredToken, ExpiredTokenException,
 // InvalidToken, InvalidAccessKeyId, ExpiredAuthenticationToken,

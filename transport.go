@@ -171,6 +171,10 @@ func drain(resp *http.Response) {
 	if resp.Body == nil {
 		return // a base transport may answer with none
 	}
+	if p, ok := resp.Body.(*peekedBody); ok && !p.finished() {
+		p.Close() // a stalled body: give up the connection rather than wait
+		return
+	}
 	io.CopyN(io.Discard, resp.Body, maxDrain)
 	resp.Body.Close()
 }

@@ -471,6 +471,73 @@ func TestAlwaysRejectingAPIIsDamped(t *testing.T) {
 	})
 }
 
+// TestTransportStalledErrorBodyDoesNotHold: a server that sends the
+// headers of a 401 or 403 and stalls before the body does not hold
+// RoundTrip for as long as it stalls (issue 10 item 9: classification
+// waited for 64 KiB or EOF). The verdict comes from what arrived within
+// ClassifyBodyWait, and the caller still reads the whole, intact body.
+func TestTransportStalledErrorBodyDoesNotHold(t *testing.T) {
+	for _, tc := range []struct {
+		name, head, tail string
+		status, want     int
+	}{
+		// A 403 whose code has not arrived: access denied, passed on; the
+		// caller reads the body as it comes.
+		{name: "403 passed on", status: http.StatusForbidden, head: `{"code":`, tail: `"Nope"}`, want: http.StatusForbidden},
+		// A bare 401: the token is replaced and the request replayed
+		// without waiting for the stalled body.
+		{name: "401 replayed", status: http.StatusUnauthorized, head: `{"message":`, tail: `"later"}`, want: http.StatusOK},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			release := make(chan struct{})
+			var calls atomic.Int64
+			api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if calls.Add(1) > 1 {
+					return // the replay: 200
+				}
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(tc.status)
+				io.WriteString(w, tc.head)
+				w.(http.Flusher).Flush()
+				<-release
+				io.WriteString(w, tc.tail)
+			}))
+			defer api.Close()
+			var once sync.Once
+			unstall := func() { once.Do(func() { close(release) }) }
+			defer unstall()
+			srv := tokenmgrtest.NewServer(tokenmgrtest.Options{})
+			defer srv.Close()
+			c := newTestClient(t, Config{Source: ClientCredentials(ccConfig(srv))})
+			type result struct {
+				resp *http.Response
+				err  error
+			}
+			done := make(chan result, 1)
+			go func() {
+				resp, err := c.HTTPClient().Get(api.URL + "/x")
+				done <- result{resp, err}
+			}()
+			var r result
+			select {
+			case r = <-done:
+			case <-time.After(10 * time.Second): // ClassifyBodyWait is 1s
+				unstall()
+				t.Fatal("RoundTrip held while the server stalled")
+			}
+			require.NoError(t, r.err)
+			defer r.resp.Body.Close()
+			assert.Equal(t, tc.want, r.resp.StatusCode)
+			unstall()
+			b, err := io.ReadAll(r.resp.Body)
+			require.NoError(t, err)
+			if tc.want == tc.status {
+				assert.Equal(t, tc.head+tc.tail, string(b), "the body reaches the caller intact")
+			}
+		})
+	}
+}
+
 // rejectEverything answers every request 401 invalid_token, as an API of
 // another audience does.
 func rejectEverything(w http.ResponseWriter) {
