@@ -3,8 +3,9 @@
 # imports the root package and store (with a replace to this checkout),
 # offline from the module cache, and prints its module count and go.sum
 # lines. Fails if the graph grows past MAX_MODULES or brings in gRPC,
-# OpenTelemetry or the Google Cloud/API client libraries: those belong to
-# the peer comparisons (the peers module), never to a user.
+# OpenTelemetry or the Google Cloud/API client libraries (those belong to
+# the peer comparisons, the peers module) or the AWS SDK (the awscreds
+# module): never to a user of the root package.
 #
 # The floor today is 22 (21 modules and the consumer): x/crypto's go.mod
 # brings x/net, x/term and x/text; x/oauth2's brings
@@ -59,7 +60,8 @@ n=$(wc -l <<<"$mods")
 sums=$(wc -l <go.sum)
 echo "a program importing tokenmgr and tokenmgr/store: $n modules (itself included), $sums go.sum lines"
 rc=0
-if heavy=$(grep -E 'google\.golang\.org/|go\.opentelemetry\.io/|cloud\.google\.com/go/auth|googleapis/|s2a-go|grpc' <<<"$mods"); then
+# The AWS SDK belongs to the awscreds module, never to a root user either.
+if heavy=$(grep -E 'google\.golang\.org/|go\.opentelemetry\.io/|cloud\.google\.com/go/auth|googleapis/|s2a-go|grpc|aws-sdk-go|smithy-go' <<<"$mods"); then
 	echo "FAIL: heavy modules in a user's graph:"; echo "$heavy"; rc=1
 fi
 if [ "$n" -gt "$max" ]; then
