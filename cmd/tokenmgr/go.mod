@@ -11,6 +11,7 @@ require (
 	github.com/tokenmgr/tokenmgr v0.0.0-00010101000000-000000000000
 	github.com/tokenmgr/tokenmgr/awscreds v0.0.0-00010101000000-000000000000
 	github.com/tokenmgr/tokenmgr/store/redisstore v0.0.0-00010101000000-000000000000
+	golang.org/x/oauth2 v0.38.0
 )
 
 require (
@@ -29,7 +30,6 @@ require (
 	go.uber.org/atomic v1.12.0 // indirect
 	go.yaml.in/yaml/v3 v3.0.5 // indirect
 	golang.org/x/crypto v0.59.0 // indirect
-	golang.org/x/oauth2 v0.38.0 // indirect
 	golang.org/x/sync v0.25.0 // indirect
 	golang.org/x/sys v0.50.0 // indirect
 )
