@@ -364,11 +364,11 @@ func (e *Env) OpenStore(ctx context.Context) (store.Store, error) {
 	default:
 		return e.openRegistered(ctx)
 	}
-	path := e.StorePath
-	if path == "" && e.Store != "memory" && e.Store != "keyring" {
-		p, err := store.DefaultFilePath()
+	var path string
+	if e.Store != "memory" && e.Store != "keyring" {
+		p, err := e.StoreFilePath()
 		if err != nil {
-			return nil, &EnvError{Var: "TOKENMGR_STORE_PATH", Problem: "not set and no default: " + err.Error(), Err: err}
+			return nil, err
 		}
 		path = p
 	}
@@ -392,6 +392,20 @@ func (e *Env) OpenStore(ctx context.Context) (store.Store, error) {
 		return nil, fmt.Errorf("%w; or TOKENMGR_STORE=memory to keep tokens in memory only", err)
 	}
 	return st, nil
+}
+
+// StoreFilePath returns the encrypted file the store settings name:
+// TOKENMGR_STORE_PATH, else [store.DefaultFilePath]. It is the file
+// TOKENMGR_STORE=file uses, and auto when no keyring answers.
+func (e *Env) StoreFilePath() (string, error) {
+	if e.StorePath != "" {
+		return e.StorePath, nil
+	}
+	p, err := store.DefaultFilePath()
+	if err != nil {
+		return "", &EnvError{Var: "TOKENMGR_STORE_PATH", Problem: "not set and no default: " + err.Error(), Err: err}
+	}
+	return p, nil
 }
 
 func (e *Env) isSet(name string) bool {

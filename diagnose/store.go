@@ -32,7 +32,7 @@ func (d *diagnosis) checkStore(ctx context.Context) {
 		return
 	}
 	sname := display.StoreName(st)
-	if p := d.fileStorePath(sname); p != "" {
+	if p, ok := store.FilePath(st); ok {
 		if err := dirWritable(filepath.Dir(p)); err != nil {
 			d.add(name, Fail, fmt.Sprintf("%s: nothing can be saved: %v", sname, err),
 				"set TOKENMGR_STORE_PATH to a file in a directory this user can create and write")
@@ -67,22 +67,6 @@ func (d *diagnosis) checkStore(ctx context.Context) {
 		parts = append(parts, "a refresh token")
 	}
 	d.add(name, OK, fmt.Sprintf("%s holds %q: %s", sname, d.storeEnv.Key, strings.Join(parts, " and ")), "")
-}
-
-// fileStorePath returns the path of the encrypted file when the store
-// opened is one, else "".
-func (d *diagnosis) fileStorePath(storeName string) string {
-	if !strings.HasPrefix(storeName, "file(") {
-		return ""
-	}
-	if d.storeEnv.StorePath != "" {
-		return d.storeEnv.StorePath
-	}
-	p, err := store.DefaultFilePath()
-	if err != nil {
-		return ""
-	}
-	return p
 }
 
 // dirWritable reports why a file cannot be written in dir: dir, or the

@@ -488,3 +488,15 @@ func keyHash(parts ...string) string {
 
 // String names the store by its file; it holds no secret.
 func (s *fileStore) String() string { return "file(" + s.name + s.keyNote + ")" }
+
+// FilePath returns the path of the encrypted file st keeps its credentials
+// in, and whether st is such a store (as [NewEncryptedFile] and [Auto]'s
+// fallback return). It is for tools that work on the file itself:
+// "tokenmgr doctor" checks that its directory can be written, "tokenmgr
+// logout --reset" deletes it.
+func FilePath(st Store) (path string, ok bool) {
+	if f, ok := st.(*fileStore); ok {
+		return f.path, true
+	}
+	return "", false
+}

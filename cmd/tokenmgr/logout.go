@@ -44,7 +44,8 @@ func runLogout(ctx context.Context, o *options, stdout, stderr io.Writer) int {
 	ctx, cancel := context.WithTimeout(ctx, o.timeout)
 	defer cancel()
 	st, err := env.OpenStore(ctx)
-	if o.reset && (env.Store == "file" || env.Store == "auto" && (err != nil || storeIsFile(st))) {
+	_, isFile := store.FilePath(st)
+	if o.reset && (env.Store == "file" || env.Store == "auto" && (err != nil || isFile)) {
 		if err == nil || errors.Is(err, store.ErrDecrypt) {
 			return resetFile(stdout, stderr, env)
 		}
@@ -73,20 +74,11 @@ func runLogout(ctx context.Context, o *options, stdout, stderr io.Writer) int {
 	return exitOK
 }
 
-func storeIsFile(st store.Store) bool {
-	n := storeName(st)
-	return len(n) > 5 && n[:5] == "file("
-}
-
 // resetFile deletes the encrypted store file and says what went with it.
 func resetFile(stdout, stderr io.Writer, env *tokenmgr.Env) int {
-	path := env.StorePath
-	if path == "" {
-		p, err := store.DefaultFilePath()
-		if err != nil {
-			return failEnv(stderr, "logout", err, env)
-		}
-		path = p
+	path, err := env.StoreFilePath()
+	if err != nil {
+		return failEnv(stderr, "logout", err, env)
 	}
 	fi, err := os.Stat(path)
 	switch {

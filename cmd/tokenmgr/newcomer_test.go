@@ -308,3 +308,26 @@ func TestE2ETokenFormats(t *testing.T) {
 		t.Errorf("--force-refresh of a static token: %s", r)
 	}
 }
+
+// doctor does not call a store OK whose directory cannot be created: the
+// token request succeeds, but nothing could be kept.
+func TestE2EDoctorStoreDirectory(t *testing.T) {
+	t.Parallel()
+	s, sec := oauthServer(t, tokenmgrtest.Options{})
+	dir := t.TempDir()
+	if err := os.Symlink(filepath.Join(dir, "nowhere"), filepath.Join(dir, "link")); err != nil {
+		t.Skip("no symbolic links here:", err)
+	}
+	env := oauthVars(s).with("TOKENMGR_STORE", "file", "TOKENMGR_STORE_PASSPHRASE", passphrase,
+		"TOKENMGR_STORE_PATH", filepath.Join(dir, "link", "tokens", "credentials.enc"))
+	r := exe(t, sec, env, "doctor")
+	wantCode(t, r, 1)
+	wantCheck(t, r, "store", "FAIL", "nothing can be saved", "cannot be created", "TOKENMGR_STORE_PATH")
+	// And token, with that store chosen by name, fails rather than
+	// printing a token it cannot keep.
+	r = exe(t, sec, env, "token")
+	wantCode(t, r, 1)
+	if r.stdout != "" {
+		t.Errorf("token printed a token it could not keep:\n%s", r)
+	}
+}
