@@ -3,6 +3,8 @@ package store
 import (
 	"path/filepath"
 	"testing"
+
+	"github.com/stretchr/testify/require"
 )
 
 // BenchmarkOpenLoad measures what a program pays at start with the default
@@ -11,20 +13,13 @@ import (
 func BenchmarkOpenLoad(b *testing.B) {
 	path := filepath.Join(b.TempDir(), "creds.enc")
 	s, err := NewEncryptedFile(path, []byte(testPass))
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := s.Save(ctx, "default", fakeJWT(4<<10)); err != nil {
-		b.Fatal(err)
-	}
+	require.NoError(b, err)
+	require.NoError(b, s.Save(ctx, "default", fakeJWT(4<<10)))
 	for b.Loop() {
 		s, err := NewEncryptedFile(path, []byte(testPass))
-		if err != nil {
-			b.Fatal(err)
-		}
-		if _, err := s.Load(ctx, "default"); err != nil {
-			b.Fatal(err)
-		}
+		require.NoError(b, err)
+		_, err = s.Load(ctx, "default")
+		require.NoError(b, err)
 	}
 }
 
@@ -33,14 +28,10 @@ func BenchmarkOpenLoad(b *testing.B) {
 func BenchmarkSave(b *testing.B) {
 	s := openTestFile(b, filepath.Join(b.TempDir(), "creds.enc"))
 	for i := range 20 {
-		if err := s.Save(ctx, string(rune('a'+i)), fakeJWT(4<<10)); err != nil {
-			b.Fatal(err)
-		}
+		require.NoError(b, s.Save(ctx, string(rune('a'+i)), fakeJWT(4<<10)))
 	}
 	v := fakeJWT(4 << 10)
 	for b.Loop() {
-		if err := s.Save(ctx, "a", v); err != nil {
-			b.Fatal(err)
-		}
+		require.NoError(b, s.Save(ctx, "a", v))
 	}
 }

@@ -30,7 +30,7 @@ func openWithin(t *testing.T, path string) (Store, error) {
 	case r := <-done:
 		return r.s, r.err
 	case <-time.After(5 * time.Second):
-		t.Fatalf("opening %s did not return within 5s", path)
+		require.FailNow(t, "opening did not return within 5s", path)
 		return nil, nil
 	}
 }

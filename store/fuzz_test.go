@@ -5,6 +5,8 @@ import (
 	"maps"
 	"sync"
 	"testing"
+
+	"github.com/stretchr/testify/require"
 )
 
 // Fixed inputs make the genuine files deterministic, so the fuzz target can
@@ -61,13 +63,9 @@ func genuineFiles(tb testing.TB) [][]byte {
 			secret = fuzzRawKey
 		}
 		fk, err := deriveKeys(id, secret)
-		if err != nil {
-			tb.Fatal(err)
-		}
+		require.NoError(tb, err)
 		data, err := encodeFile(id, fk, fuzzEntries, zeroReader{})
-		if err != nil {
-			tb.Fatal(i, err)
-		}
+		require.NoError(tb, err, "entry set %d", i)
 		out = append(out, data)
 	}
 	return out
@@ -94,19 +92,15 @@ func FuzzDecodeFile(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		_, entries, err := decodeFile(data, fuzzLimits, keys.keys)
 		if err != nil {
-			if !errIsDecodeFailure(err) {
-				t.Fatalf("error outside ErrFormat/ErrDecrypt: %v", err)
-			}
+			require.True(t, errIsDecodeFailure(err), "error outside ErrFormat/ErrDecrypt: %v", err)
 			return
 		}
 		for _, g := range genuine {
 			if bytes.Equal(g, data) {
-				if !maps.EqualFunc(entries, fuzzEntries, bytes.Equal) {
-					t.Fatalf("genuine file decoded to %v", entries)
-				}
+				require.True(t, maps.EqualFunc(entries, fuzzEntries, bytes.Equal), "genuine file decoded to %v", entries)
 				return
 			}
 		}
-		t.Fatalf("accepted a file that is not genuine: %x", data)
+		require.Fail(t, "accepted a file that is not genuine", "%x", data)
 	})
 }

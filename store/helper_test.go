@@ -57,7 +57,7 @@ func startHelperReady(t *testing.T, mode string, env ...string) *exec.Cmd {
 	if err != nil || strings.TrimSpace(line) != "ready" {
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
-		t.Fatalf("helper %s did not get ready: %q %v", mode, line, err)
+		require.FailNow(t, "helper did not get ready", "%s: %q %v", mode, line, err)
 	}
 	go io.Copy(io.Discard, stdout) //nolint:errcheck // drained until the helper exits
 	return cmd

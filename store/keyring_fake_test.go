@@ -376,17 +376,12 @@ func TestAutoBranches(t *testing.T) {
 func TestKeyringChunkNamesCannotCollide(t *testing.T) {
 	ks, _ := newFakeKeyringStore(t)
 	ctx := context.Background()
-	if err := ks.Save(ctx, "x#a#0", []byte("other credential")); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, ks.Save(ctx, "x#a#0", []byte("other credential")))
 	if err := ks.Save(ctx, "x", bytes.Repeat([]byte("A"), 4000)); err != nil { // chunked
 		t.Fatal(err)
 	}
 	got, err := ks.Load(ctx, "x#a#0")
-	if err != nil || string(got) != "other credential" {
-		t.Fatalf("credential \"x#a#0\" damaged by a Save of \"x\": %q %v", got, err)
-	}
-	if err := ks.Save(ctx, chunkPrefix+"y", []byte("v")); err == nil {
-		t.Fatal("a key with the reserved chunk prefix was accepted")
-	}
+	require.NoError(t, err)
+	require.Equal(t, "other credential", string(got), `credential "x#a#0" damaged by a Save of "x"`)
+	require.Error(t, ks.Save(ctx, chunkPrefix+"y", []byte("v")), "a key with the reserved chunk prefix is refused")
 }

@@ -5,6 +5,7 @@ package store
 import (
 	"testing"
 
+	"github.com/stretchr/testify/require"
 	ss "github.com/zalando/go-keyring/secret_service"
 )
 
@@ -13,16 +14,10 @@ import (
 func countKeyringItems(t *testing.T, service string) (int, bool) {
 	t.Helper()
 	svc, err := ss.NewSecretService()
-	if err != nil {
-		t.Fatalf("secret service: %v", err)
-	}
+	require.NoError(t, err, "secret service")
 	coll := svc.GetLoginCollection()
-	if err := svc.Unlock(coll.Path()); err != nil {
-		t.Fatalf("unlock: %v", err)
-	}
+	require.NoError(t, svc.Unlock(coll.Path()), "unlock")
 	items, err := svc.SearchItems(coll, map[string]string{"service": service})
-	if err != nil {
-		t.Fatalf("search: %v", err)
-	}
+	require.NoError(t, err, "search")
 	return len(items), true
 }

@@ -40,7 +40,7 @@ func realKeyringStore(t *testing.T) *keyringStore {
 	}
 	if err != nil {
 		if os.Getenv(keyringTestEnv) == "1" {
-			t.Fatalf("%s=1 but the OS keyring is unavailable: %v", keyringTestEnv, err)
+			require.FailNow(t, "the OS keyring is unavailable", "%s=1 but: %v", keyringTestEnv, err)
 		}
 		t.Skipf("no OS keyring (%v); set %s=1 to require one", err, keyringTestEnv)
 	}
