@@ -3,6 +3,7 @@ package awscreds
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -13,7 +14,7 @@ import (
 	"golang.org/x/oauth2"
 )
 
-// RetryCodes are the error codes on which a call is given fresh
+// RetryCodes returns the error codes on which a call is given fresh
 // credentials and replayed once. aws-sdk-go v1 refreshed on ExpiredToken,
 // ExpiredTokenException and RequestExpired (aws/request/retryer.go,
 // credsExpiredCodes); aws-sdk-go-v2 refreshes on none. To those this adds
@@ -24,7 +25,9 @@ import (
 // revoked temporary key) and InvalidTokenId. The credentials a Provider
 // hands out are always temporary, so the last ones cannot mean a typo in a
 // long-term key.
-var RetryCodes = []string{
+func RetryCodes() []string { return slices.Clone(retryCodes) }
+
+var retryCodes = []string{
 	"InvalidClientTokenId", "UnrecognizedClientException", "ExpiredToken", "ExpiredTokenException",
 	"RequestExpired", "InvalidToken", "InvalidTokenId", "InvalidAccessKeyId",
 }
@@ -34,7 +37,7 @@ var RetryCodes = []string{
 var extraTransportCodes = []string{"RequestExpired", "InvalidTokenId"}
 
 func isRetryCode(code string) bool {
-	for _, c := range RetryCodes {
+	for _, c := range retryCodes {
 		if strings.EqualFold(c, code) {
 			return true
 		}

@@ -116,6 +116,9 @@ func ReadEnv(lookup func(string) (string, bool)) (*Env, error) {
 // TOKENMGR_* variables, which the Provider closes with itself; the store
 // is the one the TOKENMGR_STORE* variables name.
 func (e *Env) NewProvider(ctx context.Context) (*Provider, error) {
+	if e.lookup == nil {
+		e.lookup = os.LookupEnv // an Env built by hand
+	}
 	cfg := Config{
 		RoleARN: e.RoleARN, RoleSessionName: e.RoleSessionName, WebIdentityTokenFile: e.WebIdentityTokenFile,
 		Region: e.Region, STSEndpoint: e.STSEndpoint, Duration: e.Duration, Key: e.Key, Logger: e.Logger,
@@ -156,6 +159,9 @@ func (e *Env) NewProvider(ctx context.Context) (*Provider, error) {
 // OpenStore opens the store the TOKENMGR_STORE* variables name, reading
 // no other TOKENMGR_* variable.
 func (e *Env) OpenStore(ctx context.Context) (store.Store, error) {
+	if e.lookup == nil {
+		e.lookup = os.LookupEnv
+	}
 	te, err := tokenmgr.ParseEnv(func(name string) (string, bool) {
 		if !storeVars[name] {
 			return "", false

@@ -86,6 +86,8 @@ type Provider struct {
 	now func() time.Time
 }
 
+var _ aws.CredentialsProvider = (*Provider)(nil)
+
 // converted caches one token's aws.Credentials, so that Retrieve on a
 // token in service allocates nothing.
 type converted struct {
