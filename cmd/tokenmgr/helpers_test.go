@@ -1,5 +1,10 @@
 package main
 
+// The CLI's tests are end to end: the binary TestMain builds, run with a
+// controlled environment against real servers (tokenmgrtest, and a JWT
+// issuer made with go-jose below). Every run is checked for secrets in its
+// output (see exe). Tests are in the file of the command they exercise.
+
 import (
 	"bytes"
 	"context"
@@ -25,6 +30,7 @@ import (
 
 	"github.com/tokenmgr/tokenmgr/diagnose"
 	"github.com/tokenmgr/tokenmgr/store"
+	"github.com/tokenmgr/tokenmgr/tokenmgrtest"
 )
 
 // binPath is the tokenmgr binary TestMain builds for the end-to-end tests.
@@ -388,4 +394,75 @@ func randText(t testing.TB) string {
 		t.Fatal(err)
 	}
 	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+func oauthServer(t *testing.T, opt tokenmgrtest.Options) (*tokenmgrtest.Server, *secrets) {
+	t.Helper()
+	s := tokenmgrtest.NewServer(opt)
+	t.Cleanup(s.Close)
+	sec := &secrets{}
+	sec.add(s.ClientSecret)
+	return s, sec
+}
+
+func oauthVars(s *tokenmgrtest.Server) vars {
+	return vars{"TOKENMGR_TOKEN_URL": s.TokenURL(), "TOKENMGR_CLIENT_ID": s.ClientID, "TOKENMGR_CLIENT_SECRET": s.ClientSecret}
+}
+
+func issuerSecrets(s *jwtIssuer) *secrets {
+	sec := &secrets{}
+	sec.add(s.secret)
+	sec.watch(s.tokens)
+	return sec
+}
+
+func wantCode(t *testing.T, r result, code int) {
+	t.Helper()
+	if r.code != code {
+		t.Fatalf("want exit %d, got:\n%s", code, r)
+	}
+}
+
+// flat turns vars into key, value pairs for with.
+func (v vars) flat() []string {
+	var out []string
+	for k, x := range v {
+		out = append(out, k, x)
+	}
+	return out
+}
+
+// basicOnly makes s answer as a server whose client is registered for
+// client_secret_basic (ORY Hydra, Keycloak): credentials in the form body
+// are refused with invalid_client naming the methods, and a scope other
+// than allowed is refused with invalid_scope.
+func basicOnly(s *tokenmgrtest.Server, allowed string) {
+	s.SetHook(func(w http.ResponseWriter, r *http.Request) bool {
+		if r.URL.Path != "/token" {
+			return false
+		}
+		r.ParseForm()
+		id, secret, basic := r.BasicAuth()
+		switch {
+		case !basic:
+			oauthErr(w, http.StatusUnauthorized, "invalid_client", "Client authentication failed (e.g., unknown client, no client authentication included, or unsupported authentication method). The OAuth 2.0 Client supports client authentication method 'client_secret_basic', but method 'client_secret_post' was requested.")
+			return true
+		case id != s.ClientID || secret != s.ClientSecret:
+			oauthErr(w, http.StatusUnauthorized, "invalid_client", "the client secret is wrong")
+			return true
+		}
+		for _, sc := range strings.Fields(r.PostForm.Get("scope")) {
+			if sc != allowed {
+				oauthErr(w, http.StatusBadRequest, "invalid_scope", "the client may not ask for "+sc)
+				return true
+			}
+		}
+		return false
+	})
+}
+
+func oauthErr(w http.ResponseWriter, status int, code, desc string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	w.Write([]byte(`{"error":"` + code + `","error_description":"` + desc + `"}`))
 }

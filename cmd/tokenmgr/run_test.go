@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/tokenmgr/tokenmgr"
 	"github.com/tokenmgr/tokenmgr/diagnose"
@@ -99,78 +98,6 @@ func TestEnvLookupLayering(t *testing.T) {
 	}
 }
 
-func TestStatusStaticJWT(t *testing.T) {
-	exp := time.Now().Add(-time.Hour).Unix()
-	tok := seg(`{"alg":"RS256","kid":"k9"}`) + "." + seg(`{"iss":"https://login.example","sub":"u1","aud":"api","exp":`+itoa(exp)+`}`) + ".c2lnbmF0dXJl"
-	r := runIn(vars{"TOKENMGR_ACCESS_TOKEN": tok}, "status")
-	if r.code != 0 || strings.Contains(r.stdout, tok) || strings.Contains(r.stdout, "c2lnbmF0dXJl") {
-		t.Fatalf("status: %s", r)
-	}
-	for _, w := range []string{"TOKENMGR_ACCESS_TOKEN (static", "JWT, alg RS256, kid k9", "EXPIRED", "https://login.example", "u1", "api"} {
-		if !strings.Contains(r.stdout, w) {
-			t.Errorf("status lacks %q:\n%s", w, r.stdout)
-		}
-	}
-	r = runIn(vars{"TOKENMGR_ACCESS_TOKEN": tok}, "status", "--json")
-	var st statusJSON
-	if err := json.Unmarshal([]byte(r.stdout), &st); err != nil || !st.Expired || st.Source != "static" || st.JWT.Kid != "k9" {
-		t.Errorf("status --json: %v %s", err, r)
-	}
-
-	// A static token is inspected by doctor without any network.
-	r = runIn(vars{"TOKENMGR_ACCESS_TOKEN": tok}, "doctor", "--offline")
-	if r.code != 1 || strings.Contains(r.stdout, tok) {
-		t.Fatalf("doctor: %s", r)
-	}
-	wantCheck(t, r, "expiry", "FAIL", "static token: expired", "TOKENMGR_ACCESS_TOKEN")
-	wantCheck(t, r, "signature", "SKIP", "offline")
-}
-
-func TestDoctorOfflineNeedsNoNetwork(t *testing.T) {
-	s := tokenmgrtest.NewServer(tokenmgrtest.Options{})
-	env := fileStoreVars(t).with(oauthVars(s).flat()...)
-	if r := runIn(env, "token"); r.code != 0 {
-		t.Fatal(r)
-	}
-	s.Close() // nothing answers from now on
-	before := s.TokenRequests.Load()
-	r := runIn(env, "doctor", "--offline")
-	if r.code != 0 {
-		t.Fatalf("doctor --offline: %s", r)
-	}
-	wantCheck(t, r, "store", "OK", "an access token expiring in")
-	wantCheck(t, r, "credentials", "SKIP", "offline")
-	wantCheck(t, r, "token format", "OK", "stored token: opaque")
-	wantCheck(t, r, "expiry", "OK")
-	if s.TokenRequests.Load() != before {
-		t.Error("doctor --offline made a request")
-	}
-	// Online, the dead endpoint is a clock warning and a credentials failure.
-	r = runIn(env, "doctor", "--timeout", "2s")
-	if r.code != 1 {
-		t.Fatalf("doctor: %s", r)
-	}
-	wantCheck(t, r, "clock", "WARN", "cannot read the time")
-	wantCheck(t, r, "credentials", "FAIL", "cannot reach the token endpoint")
-}
-
-func TestDoctorBadURLVariables(t *testing.T) {
-	env := vars{"TOKENMGR_ACCESS_TOKEN": seg(`{"alg":"ES256"}`) + "." + seg(`{"iss":"https://x.example"}`) + ".c2ln",
-		"TOKENMGR_CHECK_URL": "http://api.example.com/v1", "TOKENMGR_JWKS_URL": "not a url"}
-	r := runIn(env, "doctor")
-	if r.code != 1 {
-		t.Fatalf("doctor: %s", r)
-	}
-	wantCheck(t, r, "check URL", "FAIL", "plain http", "not sent")
-	wantCheck(t, r, "signature", "FAIL", "TOKENMGR_JWKS_URL: not an absolute URL")
-	// A host outside TOKENMGR_ALLOWED_HOSTS is a configuration problem:
-	// found offline too.
-	r = runIn(env.with("TOKENMGR_CHECK_URL", "https://api.example.com/v1", "TOKENMGR_ALLOWED_HOSTS", "*.internal.example", "TOKENMGR_JWKS_URL", ""), "doctor", "--offline")
-	wantCheck(t, r, "check URL", "FAIL", "api.example.com is not in TOKENMGR_ALLOWED_HOSTS", "not sent")
-	r = runIn(env.with("TOKENMGR_CHECK_URL", "https://api.internal.example/v1", "TOKENMGR_ALLOWED_HOSTS", "*.internal.example", "TOKENMGR_JWKS_URL", ""), "doctor", "--offline")
-	wantCheck(t, r, "check URL", "SKIP", "offline")
-}
-
 func TestColour(t *testing.T) {
 	var buf bytes.Buffer
 	if useColor(&buf, vars{}.lookup) {
@@ -214,17 +141,43 @@ func TestReadStoreEnv(t *testing.T) {
 
 func itoa(n int64) string { b, _ := json.Marshal(n); return string(b) }
 
-func TestDoctorReportsEveryBadVariable(t *testing.T) {
-	env := vars{"TOKENMGR_TOKEN_URL": "https://auth.example/token", "TOKENMGR_CLIENT_ID": "c", "TOKENMGR_CLIENT_SECRET": "s3cret-value",
-		"TOKENMGR_AUTH_STYLE": "sideways", "TOKENMGR_REFRESH_BEFORE": "soon", "TOKENMGR_STORE": "floppy"}
-	r := runIn(env, "doctor", "--offline")
-	if r.code != 1 || strings.Contains(r.stdout, "s3cret-value") {
-		t.Fatalf("doctor: %s", r)
-	}
-	for _, v := range []string{"TOKENMGR_AUTH_STYLE", "TOKENMGR_REFRESH_BEFORE", "TOKENMGR_STORE"} {
-		if !strings.Contains(r.stdout, "FAIL  configuration  "+v+": ") {
-			t.Errorf("no configuration failure for %s:\n%s", v, r.stdout)
+func TestE2EHelp(t *testing.T) {
+	t.Parallel()
+	for _, args := range [][]string{{"--help"}, {"-h"}, {"help"}, {"help", "doctor"}} {
+		r := exe(t, &secrets{}, vars{}, args...)
+		wantCode(t, r, 0)
+		if !strings.Contains(r.stdout, "Usage:") || !strings.Contains(r.stdout, "tokenmgr") || r.stderr != "" {
+			t.Errorf("%v: %s", args, r)
+		}
+		if args[0] != "help" || len(args) == 1 {
+			// The variables, from the library's table: a go install user
+			// has no package docs.
+			for _, d := range append(append([]tokenmgr.EnvDoc(nil), tokenmgr.EnvDocs...), diagnose.EnvDocs...) {
+				if !strings.Contains(r.stdout, d.Name+"  ") || !strings.Contains(r.stdout, d.Doc) {
+					t.Errorf("%v: %s is not listed with its doc", args, d.Name)
+				}
+			}
 		}
 	}
-	wantCheck(t, r, "variables", "OK", "CLIENT_SECRET=(set)", "REFRESH_TOKEN=(unset)", "STORE_PASSPHRASE=(unset)", "AUTH_STYLE=sideways")
+	for _, c := range commands {
+		for _, h := range []string{"--help", "-h"} {
+			r := exe(t, &secrets{}, vars{}, c.name, h)
+			wantCode(t, r, 0)
+			if !strings.HasPrefix(r.stdout, "Usage: tokenmgr "+c.name+" [flags]") || r.stderr != "" {
+				t.Errorf("%s %s: %s", c.name, h, r)
+			}
+		}
+	}
+	r := exe(t, &secrets{}, vars{}, "version")
+	wantCode(t, r, 0)
+	if !strings.HasPrefix(r.stdout, "tokenmgr ") {
+		t.Errorf("version: %s", r)
+	}
+	for _, args := range [][]string{{}, {"frobnicate"}, {"status", "--bogus"}, {"token", "extra"}} {
+		r := exe(t, &secrets{}, vars{}, args...)
+		wantCode(t, r, 2)
+		if r.stderr == "" {
+			t.Errorf("%v: usage error with empty stderr", args)
+		}
+	}
 }

@@ -1,15 +1,14 @@
 package main
 
-// End-to-end tests of the CLI as a newcomer meets it (issue 11 §6), each
-// against the real test OAuth server, each run checked for secrets.
+// tokenmgr token: what it prints (the token alone, or --json, a header,
+// an ExecCredential), refreshing a stored token, one fetch for many
+// processes, static tokens, and the one-line errors that say what to fix.
 
 import (
 	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -18,39 +17,114 @@ import (
 	"github.com/tokenmgr/tokenmgr/tokenmgrtest"
 )
 
-// basicOnly makes s answer as a server whose client is registered for
-// client_secret_basic (ORY Hydra, Keycloak): credentials in the form body
-// are refused with invalid_client naming the methods, and a scope other
-// than allowed is refused with invalid_scope.
-func basicOnly(s *tokenmgrtest.Server, allowed string) {
-	s.SetHook(func(w http.ResponseWriter, r *http.Request) bool {
-		if r.URL.Path != "/token" {
-			return false
-		}
-		r.ParseForm()
-		id, secret, basic := r.BasicAuth()
-		switch {
-		case !basic:
-			oauthErr(w, http.StatusUnauthorized, "invalid_client", "Client authentication failed (e.g., unknown client, no client authentication included, or unsupported authentication method). The OAuth 2.0 Client supports client authentication method 'client_secret_basic', but method 'client_secret_post' was requested.")
-			return true
-		case id != s.ClientID || secret != s.ClientSecret:
-			oauthErr(w, http.StatusUnauthorized, "invalid_client", "the client secret is wrong")
-			return true
-		}
-		for _, sc := range strings.Fields(r.PostForm.Get("scope")) {
-			if sc != allowed {
-				oauthErr(w, http.StatusBadRequest, "invalid_scope", "the client may not ask for "+sc)
-				return true
-			}
-		}
-		return false
-	})
+func TestE2ETokenPrintsTokenAlone(t *testing.T) {
+	t.Parallel()
+	s, sec := oauthServer(t, tokenmgrtest.Options{})
+	env := fileStoreVars(t).with(oauthVars(s).flat()...)
+
+	r := exe(t, sec, env, "token")
+	wantCode(t, r, 0)
+	tok := strings.TrimSuffix(r.stdout, "\n")
+	if r.stdout != tok+"\n" || strings.ContainsAny(tok, "\n \t") || tok == "" {
+		t.Fatalf("stdout is not the token and a newline: %q", r.stdout)
+	}
+	if r.stderr != "" {
+		t.Errorf("stderr not empty: %q", r.stderr)
+	}
+	if !s.Valid(tok) {
+		t.Fatalf("printed token is not one the server issued")
+	}
+	// The second run takes it from the store.
+	r2 := exe(t, sec, env, "token")
+	wantCode(t, r2, 0)
+	if r2.stdout != r.stdout || s.Issued.Load() != 1 {
+		t.Fatalf("second run: %q (issued %d); want the stored token", r2.stdout, s.Issued.Load())
+	}
 }
 
-func oauthErr(w http.ResponseWriter, status int, code, desc string) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	w.Write([]byte(`{"error":"` + code + `","error_description":"` + desc + `"}`))
+func TestE2ETokenFailsWithOneLine(t *testing.T) {
+	t.Parallel()
+	s, sec := oauthServer(t, tokenmgrtest.Options{})
+	wrong := "wrong-secret-" + randText(t)
+	sec.add(wrong)
+	for _, tc := range []struct {
+		name string
+		env  vars
+		want string
+	}{
+		{"invalid_client", oauthVars(s).with("TOKENMGR_CLIENT_SECRET", wrong, "TOKENMGR_STORE", "memory"), "invalid_client"},
+		{"no configuration", vars{}, "TOKENMGR_TOKEN_URL"},
+		{"bad store", oauthVars(s).with("TOKENMGR_STORE", "floppy"), "TOKENMGR_STORE"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := exe(t, sec, tc.env, "token")
+			wantCode(t, r, 1)
+			if r.stdout != "" {
+				t.Errorf("stdout: %q", r.stdout)
+			}
+			if strings.Count(r.stderr, "\n") != 1 || !strings.HasSuffix(r.stderr, "\n") || !strings.Contains(r.stderr, tc.want) {
+				t.Errorf("stderr should be one line naming %s: %q", tc.want, r.stderr)
+			}
+		})
+	}
+}
+
+func TestE2ETokenRefreshesExpiredStoredToken(t *testing.T) {
+	t.Parallel()
+	s, sec := oauthServer(t, tokenmgrtest.Options{Lifetime: time.Second})
+	env := fileStoreVars(t).with(oauthVars(s).flat()...)
+	r := exe(t, sec, env, "token")
+	wantCode(t, r, 0)
+	first := strings.TrimSpace(r.stdout)
+	time.Sleep(1100 * time.Millisecond)
+	if s.Valid(first) {
+		t.Fatal("the first token should have expired")
+	}
+	r = exe(t, sec, env, "status")
+	wantCode(t, r, 0)
+	if !strings.Contains(r.stdout, "EXPIRED") {
+		t.Errorf("status of an expired token:\n%s", r)
+	}
+	r = exe(t, sec, env, "token")
+	wantCode(t, r, 0)
+	if second := strings.TrimSpace(r.stdout); second == first || !s.Valid(second) {
+		t.Fatalf("token after expiry: got the old or an invalid token")
+	}
+}
+
+func TestE2EConcurrentProcessesFetchOnce(t *testing.T) {
+	t.Parallel()
+	s, sec := oauthServer(t, tokenmgrtest.Options{})
+	env := fileStoreVars(t).with(oauthVars(s).flat()...)
+	const n = 5
+	out := make(chan result, n)
+	for range n {
+		go func() { out <- exe(t, sec, env, "token") }()
+	}
+	var tok string
+	for range n {
+		r := <-out
+		wantCode(t, r, 0)
+		if tok != "" && r.stdout != tok {
+			t.Errorf("processes printed different tokens")
+		}
+		tok = r.stdout
+	}
+	if got := s.Issued.Load(); got != 1 {
+		t.Errorf("%d processes sharing a store made %d token requests, want 1", n, got)
+	}
+}
+
+// A changed static TOKENMGR_ACCESS_TOKEN takes effect: a static token is
+// never kept in the store.
+func TestStaticTokenChangeTakesEffect(t *testing.T) {
+	env := fileStoreVars(t)
+	if r := runIn(env.with("TOKENMGR_ACCESS_TOKEN", "static-AAAA"), "token"); r.stdout != "static-AAAA\n" {
+		t.Fatalf("first run: %q %q", r.stdout, r.stderr)
+	}
+	if r := runIn(env.with("TOKENMGR_ACCESS_TOKEN", "static-BBBB"), "token"); r.stdout != "static-BBBB\n" {
+		t.Errorf("second run printed %q, want the new static token", r.stdout)
+	}
 }
 
 // With the default auth style, a scope the client may not have is
@@ -198,49 +272,6 @@ func TestE2EErrorsSayWhatToFix(t *testing.T) {
 	}
 }
 
-// A store that cannot be opened (forgotten passphrase) can be reset by
-// logout --reset, which says what it deleted; a file that is not a
-// tokenmgr store is never deleted.
-func TestE2ELogoutReset(t *testing.T) {
-	t.Parallel()
-	s, sec := oauthServer(t, tokenmgrtest.Options{})
-	file := fileStoreVars(t)
-	wantCode(t, exe(t, sec, oauthVars(s).with(file.flat()...), "token"), 0)
-	wrong := file.with("TOKENMGR_STORE_PASSPHRASE", "a forgotten passphrase")
-	sec.add("a forgotten passphrase")
-
-	r := exe(t, sec, wrong, "logout")
-	wantCode(t, r, 1)
-	if !strings.Contains(r.stderr, "logout --reset") {
-		t.Errorf("logout of an unopenable store offers no way out:\n%s", r)
-	}
-	r = exe(t, sec, wrong, "logout", "--reset")
-	wantCode(t, r, 0)
-	path := file["TOKENMGR_STORE_PATH"]
-	if !strings.Contains(r.stdout, "deleted the store file "+path) || !strings.Contains(r.stdout, "every credential") {
-		t.Errorf("reset does not say what it deleted:\n%s", r)
-	}
-	if _, err := os.Stat(path); !os.IsNotExist(err) {
-		t.Fatalf("store file still there: %v", err)
-	}
-	// Afresh with the new passphrase.
-	wantCode(t, exe(t, sec, oauthVars(s).with(wrong.flat()...), "token"), 0)
-	if s.Issued.Load() != 2 {
-		t.Errorf("issued %d tokens, want 2", s.Issued.Load())
-	}
-
-	// Not a tokenmgr file: refused, kept.
-	other := filepath.Join(t.TempDir(), "notes.txt")
-	if err := os.WriteFile(other, []byte("my notes, not a store\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	r = exe(t, sec, wrong.with("TOKENMGR_STORE_PATH", other), "logout", "--reset")
-	wantCode(t, r, 1)
-	if _, err := os.Stat(other); err != nil {
-		t.Fatalf("logout --reset deleted a file that is not a store: %v", err)
-	}
-}
-
 // token --json, --format header, --format exec-credential and
 // --force-refresh, as oauth2l, gcloud and kubelogin users expect.
 func TestE2ETokenFormats(t *testing.T) {
@@ -306,28 +337,5 @@ func TestE2ETokenFormats(t *testing.T) {
 	}
 	if r := exe(t, sec, vars{"TOKENMGR_ACCESS_TOKEN": "static-tok"}, "token", "--force-refresh"); r.code != 1 || !strings.Contains(r.stderr, "cannot be refreshed") {
 		t.Errorf("--force-refresh of a static token: %s", r)
-	}
-}
-
-// doctor does not call a store OK whose directory cannot be created: the
-// token request succeeds, but nothing could be kept.
-func TestE2EDoctorStoreDirectory(t *testing.T) {
-	t.Parallel()
-	s, sec := oauthServer(t, tokenmgrtest.Options{})
-	dir := t.TempDir()
-	if err := os.Symlink(filepath.Join(dir, "nowhere"), filepath.Join(dir, "link")); err != nil {
-		t.Skip("no symbolic links here:", err)
-	}
-	env := oauthVars(s).with("TOKENMGR_STORE", "file", "TOKENMGR_STORE_PASSPHRASE", passphrase,
-		"TOKENMGR_STORE_PATH", filepath.Join(dir, "link", "tokens", "credentials.enc"))
-	r := exe(t, sec, env, "doctor")
-	wantCode(t, r, 1)
-	wantCheck(t, r, "store", "FAIL", "nothing can be saved", "cannot be created", "TOKENMGR_STORE_PATH")
-	// And token, with that store chosen by name, fails rather than
-	// printing a token it cannot keep.
-	r = exe(t, sec, env, "token")
-	wantCode(t, r, 1)
-	if r.stdout != "" {
-		t.Errorf("token printed a token it could not keep:\n%s", r)
 	}
 }

@@ -1,156 +1,29 @@
 package main
 
-// End-to-end tests: the binary TestMain builds, run with a controlled
-// environment against real servers (tokenmgrtest, and a JWT issuer
-// made with go-jose in helpers_test.go). Every run is checked for secrets
-// in its output (see exe).
+// tokenmgr doctor: the checks it prints, from a healthy setup to each
+// misconfiguration (client secret, clock skew, token findings, signature,
+// invalid_grant, check URL, store passphrase and directory, bad variables,
+// allowed hosts), online and offline.
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
 
-	"github.com/tokenmgr/tokenmgr"
 	"github.com/tokenmgr/tokenmgr/diagnose"
+	"github.com/tokenmgr/tokenmgr/internal/record"
+	"github.com/tokenmgr/tokenmgr/store"
 	"github.com/tokenmgr/tokenmgr/tokenmgrtest"
 )
-
-func oauthServer(t *testing.T, opt tokenmgrtest.Options) (*tokenmgrtest.Server, *secrets) {
-	t.Helper()
-	s := tokenmgrtest.NewServer(opt)
-	t.Cleanup(s.Close)
-	sec := &secrets{}
-	sec.add(s.ClientSecret)
-	return s, sec
-}
-
-func oauthVars(s *tokenmgrtest.Server) vars {
-	return vars{"TOKENMGR_TOKEN_URL": s.TokenURL(), "TOKENMGR_CLIENT_ID": s.ClientID, "TOKENMGR_CLIENT_SECRET": s.ClientSecret}
-}
-
-func issuerSecrets(s *jwtIssuer) *secrets {
-	sec := &secrets{}
-	sec.add(s.secret)
-	sec.watch(s.tokens)
-	return sec
-}
-
-func wantCode(t *testing.T, r result, code int) {
-	t.Helper()
-	if r.code != code {
-		t.Fatalf("want exit %d, got:\n%s", code, r)
-	}
-}
-
-func TestE2ETokenPrintsTokenAlone(t *testing.T) {
-	t.Parallel()
-	s, sec := oauthServer(t, tokenmgrtest.Options{})
-	env := fileStoreVars(t).with(oauthVars(s).flat()...)
-
-	r := exe(t, sec, env, "token")
-	wantCode(t, r, 0)
-	tok := strings.TrimSuffix(r.stdout, "\n")
-	if r.stdout != tok+"\n" || strings.ContainsAny(tok, "\n \t") || tok == "" {
-		t.Fatalf("stdout is not the token and a newline: %q", r.stdout)
-	}
-	if r.stderr != "" {
-		t.Errorf("stderr not empty: %q", r.stderr)
-	}
-	if !s.Valid(tok) {
-		t.Fatalf("printed token is not one the server issued")
-	}
-	// The second run takes it from the store.
-	r2 := exe(t, sec, env, "token")
-	wantCode(t, r2, 0)
-	if r2.stdout != r.stdout || s.Issued.Load() != 1 {
-		t.Fatalf("second run: %q (issued %d); want the stored token", r2.stdout, s.Issued.Load())
-	}
-}
-
-func TestE2ETokenFailsWithOneLine(t *testing.T) {
-	t.Parallel()
-	s, sec := oauthServer(t, tokenmgrtest.Options{})
-	wrong := "wrong-secret-" + randText(t)
-	sec.add(wrong)
-	for _, tc := range []struct {
-		name string
-		env  vars
-		want string
-	}{
-		{"invalid_client", oauthVars(s).with("TOKENMGR_CLIENT_SECRET", wrong, "TOKENMGR_STORE", "memory"), "invalid_client"},
-		{"no configuration", vars{}, "TOKENMGR_TOKEN_URL"},
-		{"bad store", oauthVars(s).with("TOKENMGR_STORE", "floppy"), "TOKENMGR_STORE"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			r := exe(t, sec, tc.env, "token")
-			wantCode(t, r, 1)
-			if r.stdout != "" {
-				t.Errorf("stdout: %q", r.stdout)
-			}
-			if strings.Count(r.stderr, "\n") != 1 || !strings.HasSuffix(r.stderr, "\n") || !strings.Contains(r.stderr, tc.want) {
-				t.Errorf("stderr should be one line naming %s: %q", tc.want, r.stderr)
-			}
-		})
-	}
-}
-
-func TestE2EStatusAndLogout(t *testing.T) {
-	t.Parallel()
-	s := newJWTIssuer(t, "good")
-	sec := issuerSecrets(s)
-	env := fileStoreVars(t).with(s.vars().flat()...)
-	storeOnly := env.without("TOKENMGR_TOKEN_URL", "TOKENMGR_CLIENT_ID", "TOKENMGR_CLIENT_SECRET", "TOKENMGR_SCOPES")
-
-	wantCode(t, exe(t, sec, env, "token"), 0)
-
-	r := exe(t, sec, env, "status")
-	wantCode(t, r, 0)
-	for _, w := range []string{"credential", "default", "file(", "Bearer (JWT, alg ES256, kid key-a)", "(in 1h)", "read write",
-		"refresh token", "none", "issuer (iss)", s.URL, "service-42", "https://api.example.com", "issued (iat)", "not before (nbf)"} {
-		if !strings.Contains(r.stdout, w) {
-			t.Errorf("status lacks %q:\n%s", w, r.stdout)
-		}
-	}
-
-	// status reads the store alone: no credential variables needed.
-	r = exe(t, sec, storeOnly, "status", "--json")
-	wantCode(t, r, 0)
-	var st statusJSON
-	if err := json.Unmarshal([]byte(r.stdout), &st); err != nil {
-		t.Fatalf("status --json: %v\n%s", err, r)
-	}
-	if !st.Held || st.Source != "store" || st.Format != "jwt" || st.TokenType != "Bearer" || st.RefreshToken || st.Expired ||
-		st.JWT == nil || st.JWT.Alg != "ES256" || st.JWT.Claims == nil || st.JWT.Claims.Issuer != s.URL || st.JWT.Claims.Subject != "service-42" ||
-		strings.Join(st.Scopes, " ") != "read write" || st.ExpiresInSeconds == nil || *st.ExpiresInSeconds < 3500 || !strings.HasPrefix(st.Store, "file(") {
-		t.Errorf("status --json: %+v\n%s", st, r.stdout)
-	}
-
-	r = exe(t, sec, storeOnly, "logout")
-	wantCode(t, r, 0)
-	if !strings.Contains(r.stdout, `deleted credential "default"`) {
-		t.Errorf("logout: %s", r)
-	}
-	r = exe(t, sec, env, "status")
-	wantCode(t, r, 1)
-	if !strings.Contains(r.stdout, "nothing stored") {
-		t.Errorf("status after logout: %s", r)
-	}
-	r = exe(t, sec, env, "status", "--json")
-	wantCode(t, r, 1)
-	if err := json.Unmarshal([]byte(r.stdout), &st); err != nil || st.Held {
-		t.Errorf("status --json after logout: %v %s", err, r)
-	}
-	r = exe(t, sec, env, "logout")
-	wantCode(t, r, 0)
-	if !strings.Contains(r.stdout, "nothing stored") {
-		t.Errorf("second logout: %s", r)
-	}
-}
 
 func TestE2EDoctorHealthy(t *testing.T) {
 	t.Parallel()
@@ -387,97 +260,6 @@ func TestE2EDoctorWrongStorePassphrase(t *testing.T) {
 	}
 }
 
-func TestE2EHelp(t *testing.T) {
-	t.Parallel()
-	for _, args := range [][]string{{"--help"}, {"-h"}, {"help"}, {"help", "doctor"}} {
-		r := exe(t, &secrets{}, vars{}, args...)
-		wantCode(t, r, 0)
-		if !strings.Contains(r.stdout, "Usage:") || !strings.Contains(r.stdout, "tokenmgr") || r.stderr != "" {
-			t.Errorf("%v: %s", args, r)
-		}
-		if args[0] != "help" || len(args) == 1 {
-			// The variables, from the library's table: a go install user
-			// has no package docs.
-			for _, d := range append(append([]tokenmgr.EnvDoc(nil), tokenmgr.EnvDocs...), diagnose.EnvDocs...) {
-				if !strings.Contains(r.stdout, d.Name+"  ") || !strings.Contains(r.stdout, d.Doc) {
-					t.Errorf("%v: %s is not listed with its doc", args, d.Name)
-				}
-			}
-		}
-	}
-	for _, c := range commands {
-		for _, h := range []string{"--help", "-h"} {
-			r := exe(t, &secrets{}, vars{}, c.name, h)
-			wantCode(t, r, 0)
-			if !strings.HasPrefix(r.stdout, "Usage: tokenmgr "+c.name+" [flags]") || r.stderr != "" {
-				t.Errorf("%s %s: %s", c.name, h, r)
-			}
-		}
-	}
-	r := exe(t, &secrets{}, vars{}, "version")
-	wantCode(t, r, 0)
-	if !strings.HasPrefix(r.stdout, "tokenmgr ") {
-		t.Errorf("version: %s", r)
-	}
-	for _, args := range [][]string{{}, {"frobnicate"}, {"status", "--bogus"}, {"token", "extra"}} {
-		r := exe(t, &secrets{}, vars{}, args...)
-		wantCode(t, r, 2)
-		if r.stderr == "" {
-			t.Errorf("%v: usage error with empty stderr", args)
-		}
-	}
-}
-
-// TestE2ENoSecretInAnyOutput runs every command, in text and JSON, in
-// success and failure, with every secret variable set, and checks (in exe)
-// that no secret shows anywhere but on the stdout of "token".
-func TestE2ENoSecretInAnyOutput(t *testing.T) {
-	t.Parallel()
-	s, sec := oauthServer(t, tokenmgrtest.Options{Rotate: true})
-	seed := s.IssueRefreshToken()
-	static := "static-" + randText(t)
-	sec.add(seed, static)
-	env := fileStoreVars(t).with(oauthVars(s).flat()...).with(
-		"TOKENMGR_REFRESH_TOKEN", seed, "TOKENMGR_CHECK_URL", s.URL+"/api")
-	tokens := map[string]bool{}
-	sec.watch(func() []string {
-		var out []string
-		for k := range tokens {
-			out = append(out, k)
-		}
-		return out
-	})
-	all := [][]string{{"status"}, {"status", "--json"}, {"doctor"}, {"doctor", "--json"}, {"doctor", "--offline"}, {"version"}}
-	r := exe(t, sec, env, "token")
-	wantCode(t, r, 0)
-	tokens[strings.TrimSpace(r.stdout)] = true
-	for _, args := range all {
-		exe(t, sec, env, args...)
-	}
-	// Failures: a wrong client secret with a dead refresh token, a bad
-	// variable, a static token set together with the token URL (an
-	// error), and a static token alone.
-	s.Revoke(strings.TrimSpace(r.stdout))
-	broken := env.with("TOKENMGR_CLIENT_SECRET", "x"+s.ClientSecret, "TOKENMGR_STORE", "memory")
-	for _, args := range append(all, []string{"token"}) {
-		exe(t, sec, broken, args...)
-		exe(t, sec, broken.with("TOKENMGR_AUTH_STYLE", "sideways"), args...)
-		exe(t, sec, env.with("TOKENMGR_ACCESS_TOKEN", static), args...)
-		exe(t, sec, vars{"TOKENMGR_ACCESS_TOKEN": static}, args...)
-	}
-	exe(t, sec, env, "logout")
-	exe(t, sec, env, "status")
-}
-
-// flat turns vars into key, value pairs for with.
-func (v vars) flat() []string {
-	var out []string
-	for k, x := range v {
-		out = append(out, k, x)
-	}
-	return out
-}
-
 func TestE2EDoctorOAuthErrors(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
@@ -508,48 +290,139 @@ func TestE2EDoctorOAuthErrors(t *testing.T) {
 	}
 }
 
-func TestE2ETokenRefreshesExpiredStoredToken(t *testing.T) {
+// doctor does not call a store OK whose directory cannot be created: the
+// token request succeeds, but nothing could be kept.
+func TestE2EDoctorStoreDirectory(t *testing.T) {
 	t.Parallel()
-	s, sec := oauthServer(t, tokenmgrtest.Options{Lifetime: time.Second})
-	env := fileStoreVars(t).with(oauthVars(s).flat()...)
-	r := exe(t, sec, env, "token")
-	wantCode(t, r, 0)
-	first := strings.TrimSpace(r.stdout)
-	time.Sleep(1100 * time.Millisecond)
-	if s.Valid(first) {
-		t.Fatal("the first token should have expired")
+	s, sec := oauthServer(t, tokenmgrtest.Options{})
+	dir := t.TempDir()
+	if err := os.Symlink(filepath.Join(dir, "nowhere"), filepath.Join(dir, "link")); err != nil {
+		t.Skip("no symbolic links here:", err)
 	}
-	r = exe(t, sec, env, "status")
-	wantCode(t, r, 0)
-	if !strings.Contains(r.stdout, "EXPIRED") {
-		t.Errorf("status of an expired token:\n%s", r)
-	}
+	env := oauthVars(s).with("TOKENMGR_STORE", "file", "TOKENMGR_STORE_PASSPHRASE", passphrase,
+		"TOKENMGR_STORE_PATH", filepath.Join(dir, "link", "tokens", "credentials.enc"))
+	r := exe(t, sec, env, "doctor")
+	wantCode(t, r, 1)
+	wantCheck(t, r, "store", "FAIL", "nothing can be saved", "cannot be created", "TOKENMGR_STORE_PATH")
+	// Offline, with a static token, the same.
+	static := vars{"TOKENMGR_ACCESS_TOKEN": "static-secret-token", "TOKENMGR_STORE": "file",
+		"TOKENMGR_STORE_PATH": env["TOKENMGR_STORE_PATH"], "TOKENMGR_STORE_PASSPHRASE": passphrase}
+	wantCheck(t, runIn(static, "doctor", "--offline"), "store", "FAIL", "cannot be created", "TOKENMGR_STORE_PATH")
+	// And token, with that store chosen by name, fails rather than
+	// printing a token it cannot keep.
 	r = exe(t, sec, env, "token")
-	wantCode(t, r, 0)
-	if second := strings.TrimSpace(r.stdout); second == first || !s.Valid(second) {
-		t.Fatalf("token after expiry: got the old or an invalid token")
+	wantCode(t, r, 1)
+	if r.stdout != "" {
+		t.Errorf("token printed a token it could not keep:\n%s", r)
 	}
 }
 
-func TestE2EConcurrentProcessesFetchOnce(t *testing.T) {
-	t.Parallel()
-	s, sec := oauthServer(t, tokenmgrtest.Options{})
+// doctor must not send a stored token outside TOKENMGR_ALLOWED_HOSTS, even
+// when the credential variables are incomplete.
+func TestDoctorAllowedHostsWithIncompleteConfig(t *testing.T) {
+	var got atomic.Value
+	got.Store("")
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got.Store(r.Header.Get("Authorization"))
+	}))
+	defer api.Close()
+	env := fileStoreVars(t)
+	st, err := store.NewEncryptedFile(env["TOKENMGR_STORE_PATH"], []byte(passphrase))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := (&record.Record{V: 1, AccessToken: "stored-secret-token", TokenType: "Bearer", Expiry: time.Now().Add(time.Hour)}).Encode()
+	if err := st.Save(context.Background(), "default", b); err != nil {
+		t.Fatal(err)
+	}
+	env = env.with("TOKENMGR_TOKEN_URL", "https://auth.example.com/token", // no CLIENT_ID: config unusable
+		"TOKENMGR_ALLOWED_HOSTS", "api.example.com",
+		"TOKENMGR_CHECK_URL", api.URL+"/v1")
+	r := runIn(env, "doctor", "--timeout", "5s")
+	if v := got.Load().(string); v != "" {
+		t.Fatalf("token sent to %s, which is not in TOKENMGR_ALLOWED_HOSTS", api.URL)
+	}
+	if r.code == 0 {
+		t.Errorf("doctor passed with a check URL outside the allowed hosts:\n%s", r.stdout)
+	}
+}
+
+// doctor and the transport share one host rule: with TOKENMGR_ALLOWED_HOSTS
+// = api.example.com, a check URL on "api.example.com." (trailing dot) is
+// refused by the transport, so doctor must not pass it (it used to trim the
+// dot and call the API).
+func TestDoctorTrailingDotHostAsTransport(t *testing.T) {
+	env := vars{
+		"TOKENMGR_ACCESS_TOKEN":  "static-secret-token",
+		"TOKENMGR_ALLOWED_HOSTS": "api.example.com",
+		"TOKENMGR_CHECK_URL":     "https://api.example.com./v1",
+		"TOKENMGR_STORE":         "memory",
+	}
+	r := runIn(env, "doctor", "--timeout", "2s")
+	wantCheck(t, r, "check URL", "FAIL", "api.example.com.", "TOKENMGR_ALLOWED_HOSTS", "not sent")
+	if r.code != exitFail {
+		t.Errorf("doctor exit %d, want %d:\n%s", r.code, exitFail, r)
+	}
+}
+
+// doctor said the store was OK when the directory of its file could not be
+// created (here: a parent is a symbolic link to nowhere).
+func TestDoctorOfflineNeedsNoNetwork(t *testing.T) {
+	s := tokenmgrtest.NewServer(tokenmgrtest.Options{})
 	env := fileStoreVars(t).with(oauthVars(s).flat()...)
-	const n = 5
-	out := make(chan result, n)
-	for range n {
-		go func() { out <- exe(t, sec, env, "token") }()
+	if r := runIn(env, "token"); r.code != 0 {
+		t.Fatal(r)
 	}
-	var tok string
-	for range n {
-		r := <-out
-		wantCode(t, r, 0)
-		if tok != "" && r.stdout != tok {
-			t.Errorf("processes printed different tokens")
+	s.Close() // nothing answers from now on
+	before := s.TokenRequests.Load()
+	r := runIn(env, "doctor", "--offline")
+	if r.code != 0 {
+		t.Fatalf("doctor --offline: %s", r)
+	}
+	wantCheck(t, r, "store", "OK", "an access token expiring in")
+	wantCheck(t, r, "credentials", "SKIP", "offline")
+	wantCheck(t, r, "token format", "OK", "stored token: opaque")
+	wantCheck(t, r, "expiry", "OK")
+	if s.TokenRequests.Load() != before {
+		t.Error("doctor --offline made a request")
+	}
+	// Online, the dead endpoint is a clock warning and a credentials failure.
+	r = runIn(env, "doctor", "--timeout", "2s")
+	if r.code != 1 {
+		t.Fatalf("doctor: %s", r)
+	}
+	wantCheck(t, r, "clock", "WARN", "cannot read the time")
+	wantCheck(t, r, "credentials", "FAIL", "cannot reach the token endpoint")
+}
+
+func TestDoctorBadURLVariables(t *testing.T) {
+	env := vars{"TOKENMGR_ACCESS_TOKEN": seg(`{"alg":"ES256"}`) + "." + seg(`{"iss":"https://x.example"}`) + ".c2ln",
+		"TOKENMGR_CHECK_URL": "http://api.example.com/v1", "TOKENMGR_JWKS_URL": "not a url"}
+	r := runIn(env, "doctor")
+	if r.code != 1 {
+		t.Fatalf("doctor: %s", r)
+	}
+	wantCheck(t, r, "check URL", "FAIL", "plain http", "not sent")
+	wantCheck(t, r, "signature", "FAIL", "TOKENMGR_JWKS_URL: not an absolute URL")
+	// A host outside TOKENMGR_ALLOWED_HOSTS is a configuration problem:
+	// found offline too.
+	r = runIn(env.with("TOKENMGR_CHECK_URL", "https://api.example.com/v1", "TOKENMGR_ALLOWED_HOSTS", "*.internal.example", "TOKENMGR_JWKS_URL", ""), "doctor", "--offline")
+	wantCheck(t, r, "check URL", "FAIL", "api.example.com is not in TOKENMGR_ALLOWED_HOSTS", "not sent")
+	r = runIn(env.with("TOKENMGR_CHECK_URL", "https://api.internal.example/v1", "TOKENMGR_ALLOWED_HOSTS", "*.internal.example", "TOKENMGR_JWKS_URL", ""), "doctor", "--offline")
+	wantCheck(t, r, "check URL", "SKIP", "offline")
+}
+
+func TestDoctorReportsEveryBadVariable(t *testing.T) {
+	env := vars{"TOKENMGR_TOKEN_URL": "https://auth.example/token", "TOKENMGR_CLIENT_ID": "c", "TOKENMGR_CLIENT_SECRET": "s3cret-value",
+		"TOKENMGR_AUTH_STYLE": "sideways", "TOKENMGR_REFRESH_BEFORE": "soon", "TOKENMGR_STORE": "floppy"}
+	r := runIn(env, "doctor", "--offline")
+	if r.code != 1 || strings.Contains(r.stdout, "s3cret-value") {
+		t.Fatalf("doctor: %s", r)
+	}
+	for _, v := range []string{"TOKENMGR_AUTH_STYLE", "TOKENMGR_REFRESH_BEFORE", "TOKENMGR_STORE"} {
+		if !strings.Contains(r.stdout, "FAIL  configuration  "+v+": ") {
+			t.Errorf("no configuration failure for %s:\n%s", v, r.stdout)
 		}
-		tok = r.stdout
 	}
-	if got := s.Issued.Load(); got != 1 {
-		t.Errorf("%d processes sharing a store made %d token requests, want 1", n, got)
-	}
+	wantCheck(t, r, "variables", "OK", "CLIENT_SECRET=(set)", "REFRESH_TOKEN=(unset)", "STORE_PASSPHRASE=(unset)", "AUTH_STYLE=sideways")
 }
