@@ -1,6 +1,8 @@
 package tokenmgr
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -151,8 +153,9 @@ func endpointError(err error) error {
 			return fmt.Errorf("%w: %v", ErrBadTokenResponse, err)
 		}
 	}
-	if isNoSuchHost(err) {
-		// A mistyped host name: asking again cannot mend it.
+	if isNoSuchHost(err) || isCertificateError(err) {
+		// A mistyped host name, a certificate this machine does not
+		// trust: asking again cannot mend either.
 		return &TokenError{Err: err}
 	}
 	if isNetworkError(err) || strings.HasPrefix(err.Error(), bodyReadError) {
@@ -185,6 +188,16 @@ const bodyReadError = "oauth2: cannot fetch token: "
 func isNoSuchHost(err error) bool {
 	var de *net.DNSError
 	return errors.As(err, &de) && de.IsNotFound && !de.IsTimeout && !de.IsTemporary
+}
+
+// isCertificateError reports whether the TLS handshake failed on the
+// server's certificate (unknown authority, expired, wrong host name).
+func isCertificateError(err error) bool {
+	var ve *tls.CertificateVerificationError
+	var ua x509.UnknownAuthorityError
+	var ci x509.CertificateInvalidError
+	var he x509.HostnameError
+	return errors.As(err, &ve) || errors.As(err, &ua) || errors.As(err, &ci) || errors.As(err, &he)
 }
 
 // withAttempts records on a *TokenError how many requests led to it.

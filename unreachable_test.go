@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -57,4 +59,17 @@ func TestRetriedErrorCountsAttempts(t *testing.T) {
 	assert.Greater(t, te.Attempts, 1)
 	assert.Contains(t, err.Error(), "attempts)")
 	assert.False(t, errors.Is(err, tokenmgr.ErrInvalidClient))
+}
+
+// A certificate this machine does not trust is not retried either.
+func TestUntrustedCertificateIsNotRetried(t *testing.T) {
+	srv := httptest.NewTLSServer(http.NotFoundHandler())
+	defer srv.Close()
+	c := unreachableClient(t, srv.URL+"/token") // http.DefaultClient: the test CA is not trusted
+	_, err := c.Token(context.Background())
+	var te *tokenmgr.TokenError
+	require.ErrorAs(t, err, &te)
+	assert.False(t, te.Temporary, "%v", err)
+	assert.LessOrEqual(t, te.Attempts, 1)
+	assert.Contains(t, err.Error(), "certificate")
 }

@@ -73,7 +73,8 @@ type Options struct {
 // a static TOKENMGR_ACCESS_TOKEN. Run changes nothing in the store, except
 // that a refresh token the server rotated in answer to the credentials
 // check is saved (it would be lost otherwise). No message or hint holds a
-// secret. Run stops early only when ctx is done.
+// secret. Every network step is bounded by ctx and Options.Timeout; a
+// step that cannot complete is reported as such, and the next runs.
 func Run(ctx context.Context, opts Options) *Report {
 	d := &diagnosis{opts: opts, lookup: opts.Lookup}
 	if d.lookup == nil {

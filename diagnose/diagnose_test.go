@@ -133,3 +133,15 @@ func TestExplainNamesTheVariable(t *testing.T) {
 }
 
 func writeFile(path string) error { return os.WriteFile(path, []byte("x"), 0o600) }
+
+func TestExplainUntrustedCertificate(t *testing.T) {
+	srv := httptest.NewTLSServer(http.NotFoundHandler())
+	defer srv.Close()
+	env := vars{"TOKENMGR_TOKEN_URL": srv.URL + "/token", "TOKENMGR_CLIENT_ID": "c", "TOKENMGR_CLIENT_SECRET": "a-secret-1", "TOKENMGR_STORE": "memory"}
+	r := diagnose.Run(context.Background(), diagnose.Options{Lookup: env.lookup, Timeout: 5 * time.Second})
+	c := check(t, r, "credentials")
+	assert.Equal(t, diagnose.Fail, c.Status)
+	assert.Contains(t, c.Hint, "does not trust the TLS certificate")
+	assert.NotContains(t, c.Message, "attempts", "a certificate error is not retried")
+	noSecret(t, r, "a-secret-1")
+}

@@ -9,7 +9,7 @@
 // [Report] are [slog.LogValuer]s. No check's message or hint holds a token,
 // a refresh token, a client secret or a passphrase.
 //
-// The checks use the tokenmgr package's own rules (host policy, URL
+// [Run] runs them. The checks use the tokenmgr package's own rules (host policy, URL
 // rules, error classification and hints), so a diagnosis never passes
 // what the client would refuse, or the reverse.
 package diagnose
