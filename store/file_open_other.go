@@ -14,3 +14,8 @@ const openNonblock = 0
 func checkFileMode(name, path string, fi fs.FileInfo) error { return nil }
 
 func checkDirs(name, path string) error { return nil }
+
+// syncDir is a no-op: Windows (and the other non-unix systems) cannot open
+// a directory for fsync, and MoveFileEx, which os.Rename uses on Windows,
+// is durable once the file itself was synced.
+func syncDir(string) error { return nil }

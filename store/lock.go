@@ -2,15 +2,20 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"time"
+
+	"github.com/gofrs/flock"
 )
 
-// inProcess holds one 1-buffered channel per lock file path. flock excludes
-// open file descriptions, not goroutines, and two Clients in one process must
+// inProcess holds one 1-buffered channel per lock file path. File locks
+// exclude open file descriptions (flock) or whole processes (fcntl, on AIX
+// and Solaris), not goroutines, and two Clients in one process must
 // exclude each other before they get to the file; the channel also lets a
 // waiter give up when its context ends.
 var inProcess struct {
@@ -36,12 +41,19 @@ func inProcessLock(path string) chan struct{} {
 // attempts on a lock file held by another process.
 const lockPollInterval = 20 * time.Millisecond
 
+// crossProcessLocking tells whether lockFile excludes other processes:
+// github.com/gofrs/flock locks files on unix (flock(2), or fcntl on AIX and
+// Solaris) and Windows (LockFileEx); elsewhere (plan9, wasm) locks only
+// exclude holders in this process, so processes sharing a store there may
+// both refresh a token, and concurrent Saves may lose one update.
+var crossProcessLocking = runtime.GOOS != "plan9" && runtime.GOOS != "js" && runtime.GOOS != "wasip1"
+
 // lockFile takes an exclusive lock on the file at path (created 0600 when
-// missing, in a directory created 0700 when missing), in this process and,
-// on unix, across processes. It waits until the lock is held or ctx is done;
-// waiting starts no goroutine. The returned function releases the lock and
-// may be called more than once. Lock files are left in place: removing one
-// while another process waits on it would let two holders in.
+// missing, in a directory created 0700 when missing), in this process and
+// across processes. It waits until the lock is held or ctx is done. The
+// returned function releases the lock and may be called more than once.
+// Lock files are left in place: removing one while another process waits
+// on it would let two holders in.
 func lockFile(ctx context.Context, path string) (func(), error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -55,42 +67,39 @@ func lockFile(ctx context.Context, path string) (func(), error) {
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
-	if err != nil {
-		<-ch
-		return nil, fmt.Errorf("store: lock file: %w", err)
-	}
-	var timer *time.Timer
-	for {
-		ok, err := tryLockFile(f)
+	fl := flock.New(path, flock.SetFlag(os.O_CREATE|os.O_RDWR), flock.SetPermissions(0o600))
+	if crossProcessLocking {
+		ok, err := fl.TryLockContext(ctx, lockPollInterval)
+		if err == nil && !ok {
+			err = ctx.Err() // TryLockContext returns false only for ctx
+		}
 		if err != nil {
-			f.Close()
+			fl.Close()
 			<-ch
+			if ctxErr := ctx.Err(); ctxErr != nil && errors.Is(err, ctxErr) {
+				return nil, ctxErr
+			}
 			return nil, fmt.Errorf("store: lock %s: %w", path, err)
 		}
-		if ok {
-			break
-		}
-		if timer == nil {
-			timer = time.NewTimer(lockPollInterval)
-			defer timer.Stop()
-		} else {
-			timer.Reset(lockPollInterval)
-		}
-		select {
-		case <-timer.C:
-		case <-ctx.Done():
-			f.Close()
-			<-ch
-			return nil, ctx.Err()
-		}
+	} else if err := touch(path); err != nil {
+		<-ch
+		return nil, fmt.Errorf("store: lock file: %w", err)
 	}
 	var once sync.Once
 	return func() {
 		once.Do(func() {
-			unlockFile(f)
-			f.Close()
+			_ = fl.Close() // unlocks and closes
 			<-ch
 		})
 	}, nil
+}
+
+// touch creates the lock file where no file locking exists, so that lock
+// files look the same on every platform.
+func touch(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return err
+	}
+	return f.Close()
 }

@@ -63,8 +63,11 @@
 // (path+".lock") so that processes saving different credentials never lose
 // each other's updates. A file that does not decrypt (ErrWrongKey,
 // ErrTampered) or parse (ErrFormat) is reported with its name and never
-// overwritten. Lock files are flock(2) locks on unix and LockFileEx locks on
-// Windows; elsewhere they only exclude holders within one process.
+// overwritten. Lock files are locked with github.com/gofrs/flock: flock(2)
+// on unix (fcntl on AIX and Solaris), LockFileEx on Windows; on plan9 and
+// wasm they only exclude holders within one process. Within a process,
+// holders are excluded before the file lock is tried, and waiting for a
+// lock always ends with the caller's context.
 package store
 
 import (
