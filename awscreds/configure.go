@@ -127,8 +127,6 @@ func (m *refreshRetry) HandleFinalize(ctx context.Context, in middleware.Finaliz
 	p.invalidate(tok)
 	p.log.Info("AWS rejected the credentials; replaying the call with fresh ones", "code", code)
 	p.replays.Add(1)
-	s2 := new(slot)
-	ctx = context.WithValue(ctx, slotKey{}, s2)
 	out, md, err2 := next.HandleFinalize(ctx, in)
 	if err2 == nil {
 		p.rejections.Store(0)

@@ -29,8 +29,9 @@
 // credentials from the store. Transient STS errors (throttling,
 // IDPCommunicationError, 5xx, network) are retried with backoff; others
 // (InvalidIdentityToken, ExpiredTokenException, AccessDenied) are returned
-// as a *tokenmgr.TokenError wrapping an [*STSError] and remembered for a
-// backoff, so a bad web identity does not cost an STS call per request.
+// as an [*STSError], which unwraps to a *tokenmgr.TokenError, and
+// remembered for a backoff, so a bad web identity does not cost an STS
+// call per request.
 // [Explain] says what an STS error means and what to do.
 //
 // The web identity token comes from Config.WebIdentityTokenFile, re-read

@@ -27,8 +27,9 @@ import (
 // credentials inside the refresh engine (and in the store).
 const TokenType = "AWS4-HMAC-SHA256"
 
-// STSError is an error answer from STS, as the SDK decoded it. It is
-// wrapped in a *tokenmgr.TokenError, so errors.As finds either. Its
+// STSError is an error answer from STS, as the SDK decoded it. It
+// unwraps to a *tokenmgr.TokenError (which says whether it is temporary,
+// for the refresh engine's backoff), so errors.As finds either. Its
 // message never carries the web identity token (it is blanked if STS
 // quotes it).
 type STSError struct {
@@ -36,6 +37,16 @@ type STSError struct {
 	Message    string
 	StatusCode int    // HTTP status, 0 when no answer came
 	RequestID  string // x-amzn-RequestId, for AWS support
+
+	te *tokenmgr.TokenError
+}
+
+// Unwrap returns the *tokenmgr.TokenError the refresh engine judges.
+func (e *STSError) Unwrap() error {
+	if e.te == nil {
+		return nil
+	}
+	return e.te
 }
 
 func (e *STSError) Error() string {
@@ -198,9 +209,9 @@ func readLimited(path string, n int64) ([]byte, error) {
 	return b, nil
 }
 
-// stsError turns what the SDK returned into a *tokenmgr.TokenError
-// wrapping an *STSError (an answer) or the network error, marked temporary
-// when another attempt may succeed, with the web identity token blanked.
+// stsError turns what the SDK returned into an *STSError (an answer) or
+// a *tokenmgr.TokenError wrapping the network error, marked temporary when
+// another attempt may succeed, with the web identity token blanked.
 func stsError(err error, wit string) error {
 	var ae smithy.APIError
 	if errors.As(err, &ae) {
@@ -213,13 +224,14 @@ func stsError(err error, wit string) error {
 		if errors.As(err, &rid) {
 			se.RequestID = rid.ServiceRequestID()
 		}
-		te := &tokenmgr.TokenError{Code: se.Code, Description: cut(se.Message, 200), StatusCode: se.StatusCode, Err: se}
+		te := &tokenmgr.TokenError{Code: se.Code, Description: cut(se.Message, 200), StatusCode: se.StatusCode}
+		se.te = te
 		te.Temporary = temporarySTSCodes[se.Code] || se.StatusCode >= 500 || se.StatusCode == http.StatusTooManyRequests
 		var hr interface{ HTTPResponse() *smithyhttp.Response }
 		if errors.As(err, &hr) && hr.HTTPResponse() != nil && hr.HTTPResponse().Response != nil {
 			te.RetryAfter = retryAfter(hr.HTTPResponse().Header.Get("Retry-After"))
 		}
-		return te
+		return se
 	}
 	re := &redactedError{msg: redact(err.Error(), wit), err: err}
 	var se *smithyhttp.RequestSendError
