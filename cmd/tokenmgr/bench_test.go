@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/tokenmgr/tokenmgr/store"
 	"github.com/tokenmgr/tokenmgr/tokenmgrtest"
 )
@@ -32,12 +34,8 @@ func BenchmarkTokenCommand(b *testing.B) {
 	b.Run("store=file", func(b *testing.B) {
 		path := filepath.Join(b.TempDir(), "credentials.enc")
 		st, err := store.NewEncryptedFile(path, []byte(passphrase))
-		if err != nil {
-			b.Fatal(err)
-		}
-		if err := st.Save(context.Background(), "__init", []byte("x")); err != nil {
-			b.Fatal(err)
-		}
+		require.NoError(b, err)
+		require.NoError(b, st.Save(context.Background(), "__init", []byte("x")))
 		benchToken(b, s, base.with("TOKENMGR_STORE", "file", "TOKENMGR_STORE_PATH", path, "TOKENMGR_STORE_PASSPHRASE", passphrase))
 	})
 	b.Run("store=keyring", func(b *testing.B) {
@@ -70,9 +68,7 @@ func benchToken(b *testing.B, s *tokenmgrtest.Server, env vars) {
 		cmd := exec.Command(binPath, "token")
 		cmd.Env = environ
 		cmd.Stdout, cmd.Stderr = &stdout, &stderr
-		if err := cmd.Run(); err != nil {
-			b.Fatalf("tokenmgr token: %v: %s", err, stderr.String())
-		}
+		require.NoError(b, cmd.Run(), "tokenmgr token: %s", stderr.String())
 		return strings.TrimSpace(stdout.String())
 	}
 	first := runOnce() // fetches and stores the token
@@ -83,14 +79,10 @@ func benchToken(b *testing.B, s *tokenmgrtest.Server, env vars) {
 		start := time.Now()
 		tok := runOnce()
 		durations = append(durations, time.Since(start))
-		if tok != first {
-			b.Fatalf("got a different token: the stored one was not used")
-		}
+		require.Equal(b, first, tok, "the stored token is used")
 	}
 	b.StopTimer()
-	if s.Issued.Load() != issued {
-		b.Fatalf("the token endpoint was asked again: the stored token was not used")
-	}
+	require.Equal(b, issued, s.Issued.Load(), "the token endpoint is not asked again: the stored token is used")
 	slices.Sort(durations)
 	b.ReportMetric(float64(durations[len(durations)/2].Microseconds())/1000, "ms/median")
 }

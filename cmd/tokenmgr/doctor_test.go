@@ -18,6 +18,8 @@ import (
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/tokenmgr/tokenmgr/diagnose"
 	"github.com/tokenmgr/tokenmgr/internal/record"
@@ -328,13 +330,9 @@ func TestDoctorAllowedHostsWithIncompleteConfig(t *testing.T) {
 	defer api.Close()
 	env := fileStoreVars(t)
 	st, err := store.NewEncryptedFile(env["TOKENMGR_STORE_PATH"], []byte(passphrase))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	b, _ := (&record.Record{V: 1, AccessToken: "stored-secret-token", TokenType: "Bearer", Expiry: time.Now().Add(time.Hour)}).Encode()
-	if err := st.Save(context.Background(), "default", b); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, st.Save(context.Background(), "default", b))
 	env = env.with("TOKENMGR_TOKEN_URL", "https://auth.example.com/token", // no CLIENT_ID: config unusable
 		"TOKENMGR_ALLOWED_HOSTS", "api.example.com",
 		"TOKENMGR_CHECK_URL", api.URL+"/v1")
@@ -376,9 +374,7 @@ func TestDoctorOfflineNeedsNoNetwork(t *testing.T) {
 	s.Close() // nothing answers from now on
 	before := s.TokenRequests.Load()
 	r := runIn(env, "doctor", "--offline")
-	if r.code != 0 {
-		t.Fatalf("doctor --offline: %s", r)
-	}
+	require.Equal(t, 0, r.code, "doctor --offline: %s", r)
 	wantCheck(t, r, "store", "OK", "an access token expiring in")
 	wantCheck(t, r, "credentials", "SKIP", "offline")
 	wantCheck(t, r, "token format", "OK", "stored token: opaque")
@@ -388,9 +384,7 @@ func TestDoctorOfflineNeedsNoNetwork(t *testing.T) {
 	}
 	// Online, the dead endpoint is a clock warning and a credentials failure.
 	r = runIn(env, "doctor", "--timeout", "2s")
-	if r.code != 1 {
-		t.Fatalf("doctor: %s", r)
-	}
+	require.Equal(t, 1, r.code, "doctor: %s", r)
 	wantCheck(t, r, "clock", "WARN", "cannot read the time")
 	wantCheck(t, r, "credentials", "FAIL", "cannot reach the token endpoint")
 }
@@ -399,9 +393,7 @@ func TestDoctorBadURLVariables(t *testing.T) {
 	env := vars{"TOKENMGR_ACCESS_TOKEN": seg(`{"alg":"ES256"}`) + "." + seg(`{"iss":"https://x.example"}`) + ".c2ln",
 		"TOKENMGR_CHECK_URL": "http://api.example.com/v1", "TOKENMGR_JWKS_URL": "not a url"}
 	r := runIn(env, "doctor")
-	if r.code != 1 {
-		t.Fatalf("doctor: %s", r)
-	}
+	require.Equal(t, 1, r.code, "doctor: %s", r)
 	wantCheck(t, r, "check URL", "FAIL", "plain http", "not sent")
 	wantCheck(t, r, "signature", "FAIL", "TOKENMGR_JWKS_URL: not an absolute URL")
 	// A host outside TOKENMGR_ALLOWED_HOSTS is a configuration problem:
@@ -420,9 +412,7 @@ func TestDoctorReportsEveryBadVariable(t *testing.T) {
 		t.Fatalf("doctor: %s", r)
 	}
 	for _, v := range []string{"TOKENMGR_AUTH_STYLE", "TOKENMGR_REFRESH_BEFORE", "TOKENMGR_STORE"} {
-		if !strings.Contains(r.stdout, "FAIL  configuration  "+v+": ") {
-			t.Errorf("no configuration failure for %s:\n%s", v, r.stdout)
-		}
+		assert.Contains(t, r.stdout, "FAIL  configuration  "+v+": ", "no configuration failure for %s:\n%s", v, r.stdout)
 	}
 	wantCheck(t, r, "variables", "OK", "CLIENT_SECRET=(set)", "REFRESH_TOKEN=(unset)", "STORE_PASSPHRASE=(unset)", "AUTH_STYLE=sideways")
 }

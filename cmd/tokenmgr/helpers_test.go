@@ -27,6 +27,8 @@ import (
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/tokenmgr/tokenmgr/diagnose"
 	"github.com/tokenmgr/tokenmgr/store"
@@ -95,16 +97,10 @@ func fileStoreVars(t *testing.T) vars {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "credentials.enc")
 	st, err := store.NewEncryptedFileWithOptions(path, []byte(passphrase), store.FileOptions{ScryptLogN: 10})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	ctx := context.Background()
-	if err := st.Save(ctx, "__init", []byte("x")); err != nil {
-		t.Fatal(err)
-	}
-	if err := st.Delete(ctx, "__init"); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, st.Save(ctx, "__init", []byte("x")))
+	require.NoError(t, st.Delete(ctx, "__init"))
 	return vars{"TOKENMGR_STORE": "file", "TOKENMGR_STORE_PATH": path, "TOKENMGR_STORE_PASSPHRASE": passphrase}
 }
 
@@ -153,16 +149,16 @@ func (s *secrets) check(t *testing.T, what, out string) {
 	}
 	s.mu.Unlock()
 	for _, x := range all {
-		if strings.Contains(out, x) {
-			t.Errorf("%s shows a secret (%.12s…):\n%s", what, x, out)
+		if strings.Contains(out, x) { // the message quotes only the start of the secret
+			assert.Fail(t, "a secret is shown", "%s shows a secret (%.12s…):\n%s", what, x, out)
 		}
 		// A JWT's signature alone is as good as a leak of the token.
 		if p := strings.Split(x, "."); len(p) == 3 && len(p[2]) > 8 && strings.Contains(out, p[2]) {
-			t.Errorf("%s shows a JWT signature:\n%s", what, out)
+			assert.Fail(t, "a JWT signature is shown", "%s shows a JWT signature:\n%s", what, out)
 		}
 	}
 	if m := secretPattern.FindString(out); m != "" {
-		t.Errorf("%s shows a token %.6s…:\n%s", what, m, out)
+		assert.Fail(t, "a token is shown", "%s shows a token %.6s…:\n%s", what, m, out)
 	}
 }
 
@@ -185,8 +181,8 @@ func exe(t *testing.T, sec *secrets, env vars, args ...string) result {
 	r := result{stdout: stdout.String(), stderr: stderr.String()}
 	if ee, ok := err.(*exec.ExitError); ok {
 		r.code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatalf("running tokenmgr %v: %v", args, err)
+	} else {
+		require.NoError(t, err, "running tokenmgr %v", args)
 	}
 	if sec != nil {
 		name := "tokenmgr " + strings.Join(args, " ")
@@ -218,7 +214,7 @@ func line(t *testing.T, r result, name string) string {
 			return l
 		}
 	}
-	t.Fatalf("no %q line in doctor output:\n%s", name, r)
+	require.FailNow(t, "no such line in doctor's output", "%q:\n%s", name, r)
 	return ""
 }
 
@@ -227,13 +223,9 @@ func line(t *testing.T, r result, name string) string {
 func wantCheck(t *testing.T, r result, name, status string, words ...string) {
 	t.Helper()
 	l := line(t, r, name)
-	if !strings.HasPrefix(l, status+" ") {
-		t.Errorf("check %q: want %s, got line %q\nfull output:\n%s", name, status, l, r)
-	}
+	assert.True(t, strings.HasPrefix(l, status+" "), "check %q: want %s, got line %q\nfull output:\n%s", name, status, l, r)
 	for _, w := range words {
-		if !strings.Contains(l, w) {
-			t.Errorf("check %q: line %q lacks %q", name, l, w)
-		}
+		assert.Contains(t, l, w, "check %q: line %q lacks %q", name, l, w)
 	}
 }
 
@@ -249,9 +241,7 @@ type doctorJSON struct {
 func doctorJSONOf(t *testing.T, r result) doctorJSON {
 	t.Helper()
 	var d doctorJSON
-	if err := json.Unmarshal([]byte(r.stdout), &d); err != nil {
-		t.Fatalf("doctor --json: %v\n%s", err, r)
-	}
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &d), "doctor --json:\n%s", r)
 	return d
 }
 
@@ -365,9 +355,7 @@ func seg(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s
 func ecKey(t *testing.T) *ecdsa.PrivateKey {
 	t.Helper()
 	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	return k
 }
 
@@ -390,9 +378,8 @@ func signES256(k *ecdsa.PrivateKey, kid string, claims map[string]any) string {
 
 func randText(t testing.TB) string {
 	b := make([]byte, 12)
-	if _, err := rand.Read(b); err != nil {
-		t.Fatal(err)
-	}
+	_, err := rand.Read(b)
+	require.NoError(t, err)
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
@@ -418,9 +405,7 @@ func issuerSecrets(s *jwtIssuer) *secrets {
 
 func wantCode(t *testing.T, r result, code int) {
 	t.Helper()
-	if r.code != code {
-		t.Fatalf("want exit %d, got:\n%s", code, r)
-	}
+	require.Equal(t, code, r.code, "exit status of:\n%s", r)
 }
 
 // flat turns vars into key, value pairs for with.

@@ -13,6 +13,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/tokenmgr/tokenmgr/tokenmgrtest"
 )
 
@@ -80,12 +83,10 @@ func TestEchoedSecretRedactedInEveryEncoding(t *testing.T) {
 	for _, style := range []string{"header", "params", "auto"} {
 		for _, cmd := range []string{"token", "doctor"} {
 			r := runIn(env.with("TOKENMGR_AUTH_STYLE", style), cmd, "--timeout", "5s")
-			if r.code == 0 {
-				t.Fatalf("%s with style %s passed against a server rejecting the client:\n%s", cmd, style, r)
-			}
+			require.NotEqual(t, 0, r.code, "%s with style %s passed against a server rejecting the client:\n%s", cmd, style, r)
 			for _, enc := range encodings {
 				if strings.Contains(r.stdout+r.stderr, enc) {
-					t.Errorf("%s (auth style %s) shows the secret as %q:\n%s", cmd, style, enc, r)
+					assert.Fail(t, "the secret is shown", "%s (auth style %s) shows the secret as %q:\n%s", cmd, style, enc, r)
 				}
 			}
 		}

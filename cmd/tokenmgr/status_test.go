@@ -12,6 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/tokenmgr/tokenmgr/internal/record"
 	"github.com/tokenmgr/tokenmgr/store"
 	"github.com/tokenmgr/tokenmgr/tokenmgrtest"
@@ -30,9 +33,7 @@ func TestE2EStatusAndLogout(t *testing.T) {
 	wantCode(t, r, 0)
 	for _, w := range []string{"credential", "default", "file(", "Bearer (JWT, alg ES256, kid key-a)", "(in 1h)", "read write",
 		"refresh token", "none", "issuer (iss)", s.URL, "service-42", "https://api.example.com", "issued (iat)", "not before (nbf)"} {
-		if !strings.Contains(r.stdout, w) {
-			t.Errorf("status lacks %q:\n%s", w, r.stdout)
-		}
+		assert.Contains(t, r.stdout, w, "status lacks %q:\n%s", w, r.stdout)
 	}
 
 	// status reads the store alone: no credential variables needed.
@@ -50,14 +51,10 @@ func TestE2EStatusAndLogout(t *testing.T) {
 
 	r = exe(t, sec, storeOnly, "logout")
 	wantCode(t, r, 0)
-	if !strings.Contains(r.stdout, `deleted credential "default"`) {
-		t.Errorf("logout: %s", r)
-	}
+	assert.Contains(t, r.stdout, `deleted credential "default"`, "logout: %s", r)
 	r = exe(t, sec, env, "status")
 	wantCode(t, r, 1)
-	if !strings.Contains(r.stdout, "nothing stored") {
-		t.Errorf("status after logout: %s", r)
-	}
+	assert.Contains(t, r.stdout, "nothing stored", "status after logout: %s", r)
 	r = exe(t, sec, env, "status", "--json")
 	wantCode(t, r, 1)
 	if err := json.Unmarshal([]byte(r.stdout), &st); err != nil || st.Held {
@@ -65,9 +62,7 @@ func TestE2EStatusAndLogout(t *testing.T) {
 	}
 	r = exe(t, sec, env, "logout")
 	wantCode(t, r, 0)
-	if !strings.Contains(r.stdout, "nothing stored") {
-		t.Errorf("second logout: %s", r)
-	}
+	assert.Contains(t, r.stdout, "nothing stored", "second logout: %s", r)
 }
 
 // status --json answers in JSON on failure too, and shows an id_token's
@@ -75,14 +70,10 @@ func TestE2EStatusAndLogout(t *testing.T) {
 func TestStatusJSONErrorAndIDTokenClaims(t *testing.T) {
 	env := fileStoreVars(t)
 	st, err := store.NewEncryptedFile(env["TOKENMGR_STORE_PATH"], []byte(passphrase))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	idt := seg(`{"alg":"RS256","kid":"id1"}`) + "." + seg(`{"iss":"https://login.example","sub":"user-42","aud":"client-7"}`) + ".aWRzaWduYXR1cmU"
 	b, _ := (&record.Record{V: 1, AccessToken: "opaque-at-secret", TokenType: "Bearer", IDToken: idt, Expiry: time.Now().Add(time.Hour)}).Encode()
-	if err := st.Save(context.Background(), "default", b); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, st.Save(context.Background(), "default", b))
 	r := runIn(env, "status", "--json")
 	var out statusJSON
 	if err := json.Unmarshal([]byte(r.stdout), &out); err != nil || r.code != 0 {
@@ -99,16 +90,12 @@ func TestStatusJSONErrorAndIDTokenClaims(t *testing.T) {
 	}
 
 	r = runIn(env.with("TOKENMGR_STORE_PASSPHRASE", "wrong-passphrase"), "status", "--json")
-	if r.code != 1 {
-		t.Fatalf("exit %d, want 1: %s", r.code, r)
-	}
+	require.Equal(t, 1, r.code, "exit %d, want 1: %s", r.code, r)
 	out = statusJSON{}
 	if err := json.Unmarshal([]byte(r.stdout), &out); err != nil || out.Error == "" || out.Held {
 		t.Fatalf("a failure is not JSON on stdout: %v %s", err, r)
 	}
-	if strings.Contains(r.stdout+r.stderr, "wrong-passphrase") {
-		t.Fatal("the passphrase was printed")
-	}
+	require.NotContains(t, r.stdout+r.stderr, "wrong-passphrase", "the passphrase was printed")
 }
 
 func TestStatusStaticJWT(t *testing.T) {
@@ -119,9 +106,7 @@ func TestStatusStaticJWT(t *testing.T) {
 		t.Fatalf("status: %s", r)
 	}
 	for _, w := range []string{"TOKENMGR_ACCESS_TOKEN (static", "JWT, alg RS256, kid k9", "EXPIRED", "https://login.example", "u1", "api"} {
-		if !strings.Contains(r.stdout, w) {
-			t.Errorf("status lacks %q:\n%s", w, r.stdout)
-		}
+		assert.Contains(t, r.stdout, w, "status lacks %q:\n%s", w, r.stdout)
 	}
 	r = runIn(vars{"TOKENMGR_ACCESS_TOKEN": tok}, "status", "--json")
 	var st statusJSON
@@ -151,9 +136,7 @@ func TestE2ELogoutReset(t *testing.T) {
 
 	r := exe(t, sec, wrong, "logout")
 	wantCode(t, r, 1)
-	if !strings.Contains(r.stderr, "logout --reset") {
-		t.Errorf("logout of an unopenable store offers no way out:\n%s", r)
-	}
+	assert.Contains(t, r.stderr, "logout --reset", "logout of an unopenable store offers no way out:\n%s", r)
 	r = exe(t, sec, wrong, "logout", "--reset")
 	wantCode(t, r, 0)
 	path := file["TOKENMGR_STORE_PATH"]
@@ -171,9 +154,7 @@ func TestE2ELogoutReset(t *testing.T) {
 
 	// Not a tokenmgr file: refused, kept.
 	other := filepath.Join(t.TempDir(), "notes.txt")
-	if err := os.WriteFile(other, []byte("my notes, not a store\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, os.WriteFile(other, []byte("my notes, not a store\n"), 0o600))
 	r = exe(t, sec, wrong.with("TOKENMGR_STORE_PATH", other), "logout", "--reset")
 	wantCode(t, r, 1)
 	if _, err := os.Stat(other); err != nil {

@@ -14,6 +14,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/tokenmgr/tokenmgr/tokenmgrtest"
 )
 
@@ -82,9 +85,7 @@ func TestE2ETokenRefreshesExpiredStoredToken(t *testing.T) {
 	}
 	r = exe(t, sec, env, "status")
 	wantCode(t, r, 0)
-	if !strings.Contains(r.stdout, "EXPIRED") {
-		t.Errorf("status of an expired token:\n%s", r)
-	}
+	assert.Contains(t, r.stdout, "EXPIRED", "status of an expired token:\n%s", r)
 	r = exe(t, sec, env, "token")
 	wantCode(t, r, 0)
 	if second := strings.TrimSpace(r.stdout); second == first || !s.Valid(second) {
@@ -139,9 +140,7 @@ func TestE2EAutoAuthStyleReportsTheCause(t *testing.T) {
 	r := exe(t, sec, env, "token")
 	wantCode(t, r, 1)
 	for _, w := range []string{"invalid_scope", "may not ask for admin", "TOKENMGR_SCOPES"} {
-		if !strings.Contains(r.stderr, w) {
-			t.Errorf("token: stderr lacks %q:\n%s", w, r)
-		}
+		assert.Contains(t, r.stderr, w, "token: stderr lacks %q:\n%s", w, r)
 	}
 	r = exe(t, sec, env, "doctor")
 	wantCheck(t, r, "credentials", "FAIL", "invalid_scope", "may not ask for admin", "TOKENMGR_SCOPES (requested: read admin)")
@@ -150,9 +149,7 @@ func TestE2EAutoAuthStyleReportsTheCause(t *testing.T) {
 	sec.add(wrong)
 	r = exe(t, sec, env.with("TOKENMGR_SCOPES", "read", "TOKENMGR_CLIENT_SECRET", wrong), "doctor")
 	wantCheck(t, r, "credentials", "FAIL", "invalid_client", "the client secret is wrong", "TOKENMGR_CLIENT_SECRET")
-	if strings.Contains(r.stdout, "client_secret_post") {
-		t.Errorf("doctor reports the auth-method complaint of the second attempt:\n%s", r)
-	}
+	assert.NotContains(t, r.stdout, "client_secret_post", "doctor reports the auth-method complaint of the second attempt:\n%s", r)
 	wantCode(t, exe(t, sec, env.with("TOKENMGR_SCOPES", "read"), "token"), 0)
 }
 
@@ -185,18 +182,14 @@ func TestE2EUnreachableTokenEndpoint(t *testing.T) {
 	took := time.Since(start)
 	wantCode(t, r, 1)
 	for _, w := range []string{"no such host", "TOKENMGR_TOKEN_URL (https://no-such-host.invalid/token)", "typo"} {
-		if !strings.Contains(r.stderr, w) {
-			t.Errorf("stderr lacks %q:\n%s", w, r)
-		}
+		assert.Contains(t, r.stderr, w, "stderr lacks %q:\n%s", w, r)
 	}
 	if strings.Contains(r.stderr, "attempts") || took > 15*time.Second {
 		t.Errorf("no such host was retried (%s):\n%s", took, r)
 	}
 
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	addr := ln.Addr().String()
 	ln.Close() // nothing listens there now
 	r = exe(t, sec, base.with("TOKENMGR_TOKEN_URL", "http://"+addr+"/token"), "token", "--timeout", "2s")
@@ -230,9 +223,7 @@ func TestE2EStaticTokenWarnings(t *testing.T) {
 		if strings.Contains(r.stdout, "refreshes it") || strings.Contains(r.stdout, "fetches a new one") {
 			t.Errorf("doctor promises a static token a refresh:\n%s", r)
 		}
-		if !strings.Contains(r.stdout, "never refreshed") {
-			t.Errorf("doctor does not say a static token is never refreshed:\n%s", r)
-		}
+		assert.Contains(t, r.stdout, "never refreshed", "doctor does not say a static token is never refreshed:\n%s", r)
 	}
 	// A valid JWT: no warning.
 	good := seg(`{"alg":"ES256","typ":"JWT"}`) + "." + seg(fmt.Sprintf(`{"exp":%d}`, time.Now().Add(time.Hour).Unix())) + ".c2lnbmF0dXJl"
@@ -257,9 +248,7 @@ func TestE2EErrorsSayWhatToFix(t *testing.T) {
 	r := exe(t, sec, env, "token")
 	wantCode(t, r, 1)
 	for _, w := range []string{"404", "TOKENMGR_TOKEN_URL (" + s.URL + "/oauth2/tokn)", "no token endpoint"} {
-		if !strings.Contains(r.stderr, w) {
-			t.Errorf("404: stderr lacks %q:\n%s", w, r)
-		}
+		assert.Contains(t, r.stderr, w, "404: stderr lacks %q:\n%s", w, r)
 	}
 	file := fileStoreVars(t)
 	wantCode(t, exe(t, sec, oauthVars(s).with(file.flat()...), "token"), 0)
@@ -267,9 +256,7 @@ func TestE2EErrorsSayWhatToFix(t *testing.T) {
 	sec.add("not the passphrase 1")
 	r = exe(t, sec, oauthVars(s).with(wrong.flat()...), "token")
 	wantCode(t, r, 1)
-	if !strings.Contains(r.stderr, "logout --reset") {
-		t.Errorf("wrong passphrase: no way out offered:\n%s", r)
-	}
+	assert.Contains(t, r.stderr, "logout --reset", "wrong passphrase: no way out offered:\n%s", r)
 }
 
 // token --json, --format header, --format exec-credential and
