@@ -28,7 +28,8 @@ func Hint(err error) string {
 // Explain says what err means and what to do about it, for the
 // configuration env (nil when unknown; it lets a hint name the token URL
 // and the scopes asked for). msg is err's message, reworded for a token
-// endpoint's error; neither holds a secret.
+// endpoint's error. Neither adds a secret to what err says (tokenmgr's
+// errors hold none); hint names variables, never their secret values.
 func Explain(err error, env *tokenmgr.Env) (msg, hint string) {
 	if err == nil {
 		return "", ""

@@ -9,9 +9,10 @@
 // [Report] are [slog.LogValuer]s. No check's message or hint holds a token,
 // a refresh token, a client secret or a passphrase.
 //
-// [Run] runs them. The checks use the tokenmgr package's own rules (host policy, URL
-// rules, error classification and hints), so a diagnosis never passes
-// what the client would refuse, or the reverse.
+// [Run] runs the checks. They use the tokenmgr package's own rules (host
+// policy, URL rules, error classification and hints), so a diagnosis never
+// passes what the client would refuse, or the reverse. [Explain] puts the
+// same words on any error of tokenmgr or its stores.
 package diagnose
 
 import (
