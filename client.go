@@ -45,7 +45,12 @@ type Config struct {
 	ExpiryDelta   time.Duration
 
 	// RefreshTimeout bounds one refresh, all its attempts included.
-	// Default 1 minute.
+	// Default 1 minute. A refresh still running a second after it (a
+	// Source or Store that ignores its context) is abandoned: its callers
+	// get an error wrapping context.DeadlineExceeded and the next call
+	// starts a new refresh. The abandoned call's goroutine runs on until
+	// the call returns; a Client leaves at most 4 such behind, then makes
+	// new callers wait on the latest of them.
 	RefreshTimeout time.Duration
 
 	// TokenTimeout bounds one request to the token endpoint. Default 30s.
@@ -128,6 +133,9 @@ type Client struct {
 	cur atomic.Pointer[entry] // the token in service; nil when none
 	sf  singleflight.Group
 	bg  atomic.Bool // a background refresh loop is running
+
+	stuck  atomic.Pointer[work] // the latest abandoned refresh still running
+	stuckN atomic.Int32         // abandoned refreshes still running
 
 	failed   atomic.Pointer[failure] // the last refresh failed, and when to try again
 	failCool *cooldown               // the failure backoff behind failed
@@ -274,9 +282,12 @@ func (c *Client) Stats() Stats {
 }
 
 // Close stops background refreshes, cancels refreshes in flight and waits
-// for them to end (a Source without a TokenContext method cannot be
-// cancelled and is waited for). It does not delete anything stored. Calls
-// that need a refresh after Close fail with ErrClosed.
+// for them to end. A refresh that ignores its context (a Source without a
+// TokenContext method, or a Store, that does not return) is waited for at
+// most a second: its goroutine is left running until the call returns, as
+// after a refresh abandoned at [Config.RefreshTimeout]. Close does not
+// delete anything stored. Calls that need a refresh after Close fail with
+// [ErrClosed].
 func (c *Client) Close() error {
 	c.mu.Lock()
 	c.closed = true

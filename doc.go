@@ -67,6 +67,13 @@
 // panic value (secrets the Client knows redacted) and the stack; the
 // refresh counts as failed and the Client stays usable.
 //
+// Every wait is bounded: a refresh still running a second after
+// Config.RefreshTimeout (a Source without TokenContext, or a Store, that
+// ignores its context and never returns) is abandoned, its callers get an
+// error wrapping context.DeadlineExceeded, the next call starts a new
+// refresh, and Close returns. The abandoned call's goroutine is left
+// running until it returns (at most 4 per Client).
+//
 // A Source should reach the token endpoint on every call: use
 // ClientCredentials or RefreshToken. A caching source (a config's
 // TokenSource method, oauth2.ReuseTokenSource) or a static token hands back

@@ -784,3 +784,85 @@ func TestPanicInBackgroundRefreshBecomesError(t *testing.T) {
 		assert.Equal(t, reasonEarly, ev.Reason)
 	})
 }
+
+// hangingSource is a Source without TokenContext whose calls hang until
+// release is closed while hang is set, then hand out numbered tokens.
+type hangingSource struct {
+	hang    atomic.Bool
+	release chan struct{}
+	calls   atomic.Int64
+}
+
+func (s *hangingSource) Token() (*oauth2.Token, error) {
+	n := s.calls.Add(1)
+	if s.hang.Load() {
+		<-s.release
+	}
+	return &oauth2.Token{AccessToken: fmt.Sprintf("hanging-source-%d", n), Expiry: time.Now().Add(time.Hour)}, nil
+}
+
+// TestWedgedSourceIsAbandoned: a Source without TokenContext that never
+// returns does not wedge the Client (issue 10 item 11: every later caller
+// joined the stuck flight and Close never returned). After RefreshTimeout
+// the flight is abandoned: its callers get an error wrapping
+// context.DeadlineExceeded, the next call starts a new flight (which
+// succeeds once the Source answers again), the abandoned calls left
+// running are bounded, and Close returns.
+func TestWedgedSourceIsAbandoned(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		src := &hangingSource{release: make(chan struct{})}
+		defer close(src.release) // the abandoned calls end with the test
+		src.hang.Store(true)
+		c, err := New(Config{Source: src, RefreshTimeout: 10 * time.Second})
+		require.NoError(t, err)
+		start := time.Now()
+		var wg sync.WaitGroup
+		errs := make([]error, 5)
+		for i := range errs {
+			wg.Go(func() { _, errs[i] = c.Token(context.Background()) })
+		}
+		wg.Wait()
+		for _, err := range errs {
+			require.ErrorIs(t, err, context.DeadlineExceeded)
+		}
+		assert.Equal(t, 10*time.Second+abandonGrace, time.Since(start), "abandoned at RefreshTimeout (plus the grace)")
+		assert.EqualValues(t, 1, src.calls.Load(), "one flight for all callers")
+
+		// The Source keeps hanging: each call abandons one more, up to
+		// maxStuck, then flights join the latest one.
+		for range 2 * maxStuck {
+			_, err := c.Token(context.Background())
+			require.ErrorIs(t, err, context.DeadlineExceeded)
+		}
+		assert.EqualValues(t, maxStuck, src.calls.Load(), "abandoned calls are bounded")
+
+		// Close returns though calls are still stuck.
+		closed := make(chan error, 1)
+		go func() { closed <- c.Close() }()
+		synctest.Wait()
+		select {
+		case err := <-closed:
+			require.NoError(t, err)
+		default:
+			t.Fatal("Close did not return")
+		}
+	})
+}
+
+// TestWedgedSourceRecovers: a Source call that hung once (a dead
+// connection) does not doom the next: the next call's flight asks again
+// and gets a token.
+func TestWedgedSourceRecovers(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		src := &hangingSource{release: make(chan struct{})}
+		defer close(src.release)
+		src.hang.Store(true)
+		c := newTestClient(t, Config{Source: src, RefreshTimeout: 10 * time.Second})
+		_, err := c.Token(context.Background())
+		require.ErrorIs(t, err, context.DeadlineExceeded)
+		src.hang.Store(false)
+		tok, err := c.Token(context.Background())
+		require.NoError(t, err)
+		assert.Equal(t, "hanging-source-2", tok.AccessToken)
+	})
+}
