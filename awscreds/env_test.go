@@ -171,3 +171,12 @@ func FuzzReadEnv(f *testing.F) {
 		p.Close()
 	})
 }
+
+func TestEnvDocsCoverEnvVars(t *testing.T) {
+	var names []string
+	for _, d := range EnvDocs {
+		names = append(names, d.Name)
+		assert.NotEmpty(t, d.Doc)
+	}
+	assert.Equal(t, EnvVars, names, "EnvDocs must document EnvVars, in order")
+}

@@ -21,10 +21,12 @@ import (
 	"os/signal"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/tokenmgr/tokenmgr"
+	"github.com/tokenmgr/tokenmgr/awscreds"
 	"github.com/tokenmgr/tokenmgr/diagnose"
 	"github.com/tokenmgr/tokenmgr/internal/display"
 )
@@ -139,7 +141,7 @@ func printMainHelp(w io.Writer) {
 // variablesHelp lists the variables from the library's own tables: a user
 // of "go install" has no package docs at hand.
 func variablesHelp() string {
-	docs := append(append([]tokenmgr.EnvDoc(nil), tokenmgr.EnvDocs...), diagnose.EnvDocs...)
+	docs := slices.Concat(tokenmgr.EnvDocs, diagnose.EnvDocs, awscreds.EnvDocs)
 	width := 0
 	for _, d := range docs {
 		width = max(width, len(d.Name))
@@ -166,7 +168,7 @@ func run(args []string, stdout, stderr io.Writer, lookup func(string) (string, b
 	switch name {
 	case "-h", "-help", "--help", "help":
 		if len(args) > 1 && name == "help" {
-			if c := findCommand(args[1]); c != nil {
+			if c := findCommand(strings.Join(args[1:], " ")); c != nil { // "help aws credential-process"
 				printHelp(c, newFlagSet(c, &options{}), stdout)
 				return exitOK
 			}

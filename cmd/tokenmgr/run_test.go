@@ -7,10 +7,12 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/tokenmgr/tokenmgr"
+	"github.com/tokenmgr/tokenmgr/awscreds"
 	"github.com/tokenmgr/tokenmgr/diagnose"
 	"github.com/tokenmgr/tokenmgr/tokenmgrtest"
 )
@@ -143,7 +145,7 @@ func itoa(n int64) string { b, _ := json.Marshal(n); return string(b) }
 
 func TestE2EHelp(t *testing.T) {
 	t.Parallel()
-	for _, args := range [][]string{{"--help"}, {"-h"}, {"help"}, {"help", "doctor"}} {
+	for _, args := range [][]string{{"--help"}, {"-h"}, {"help"}, {"help", "doctor"}, {"help", "aws", "credential-process"}} {
 		r := exe(t, &secrets{}, vars{}, args...)
 		wantCode(t, r, 0)
 		if !strings.Contains(r.stdout, "Usage:") || !strings.Contains(r.stdout, "tokenmgr") || r.stderr != "" {
@@ -152,7 +154,7 @@ func TestE2EHelp(t *testing.T) {
 		if args[0] != "help" || len(args) == 1 {
 			// The variables, from the library's table: a go install user
 			// has no package docs.
-			for _, d := range append(append([]tokenmgr.EnvDoc(nil), tokenmgr.EnvDocs...), diagnose.EnvDocs...) {
+			for _, d := range slices.Concat(tokenmgr.EnvDocs, diagnose.EnvDocs, awscreds.EnvDocs) {
 				if !strings.Contains(r.stdout, d.Name+"  ") || !strings.Contains(r.stdout, d.Doc) {
 					t.Errorf("%v: %s is not listed with its doc", args, d.Name)
 				}
