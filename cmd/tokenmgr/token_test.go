@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -28,21 +27,16 @@ func TestE2ETokenPrintsTokenAlone(t *testing.T) {
 	r := exe(t, sec, env, "token")
 	wantCode(t, r, 0)
 	tok := strings.TrimSuffix(r.stdout, "\n")
-	if r.stdout != tok+"\n" || strings.ContainsAny(tok, "\n \t") || tok == "" {
-		t.Fatalf("stdout is not the token and a newline: %q", r.stdout)
-	}
-	if r.stderr != "" {
-		t.Errorf("stderr not empty: %q", r.stderr)
-	}
-	if !s.Valid(tok) {
-		t.Fatalf("printed token is not one the server issued")
-	}
+	require.Equal(t, tok+"\n", r.stdout, "stdout is the token and a newline")
+	require.NotEmpty(t, tok)
+	require.False(t, strings.ContainsAny(tok, "\n \t"), "stdout is the token and a newline: %q", r.stdout)
+	assert.Empty(t, r.stderr)
+	require.True(t, s.Valid(tok), "the printed token is one the server issued")
 	// The second run takes it from the store.
 	r2 := exe(t, sec, env, "token")
 	wantCode(t, r2, 0)
-	if r2.stdout != r.stdout || s.Issued.Load() != 1 {
-		t.Fatalf("second run: %q (issued %d); want the stored token", r2.stdout, s.Issued.Load())
-	}
+	require.Equal(t, r.stdout, r2.stdout, "second run: the stored token")
+	require.EqualValues(t, 1, s.Issued.Load(), "second run: the stored token")
 }
 
 func TestE2ETokenFailsWithOneLine(t *testing.T) {
@@ -62,12 +56,10 @@ func TestE2ETokenFailsWithOneLine(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			r := exe(t, sec, tc.env, "token")
 			wantCode(t, r, 1)
-			if r.stdout != "" {
-				t.Errorf("stdout: %q", r.stdout)
-			}
-			if strings.Count(r.stderr, "\n") != 1 || !strings.HasSuffix(r.stderr, "\n") || !strings.Contains(r.stderr, tc.want) {
-				t.Errorf("stderr should be one line naming %s: %q", tc.want, r.stderr)
-			}
+			assert.Empty(t, r.stdout)
+			assert.Equal(t, 1, strings.Count(r.stderr, "\n"), "stderr is one line: %q", r.stderr)
+			assert.True(t, strings.HasSuffix(r.stderr, "\n"), "stderr is one line: %q", r.stderr)
+			assert.Contains(t, r.stderr, tc.want)
 		})
 	}
 }
@@ -80,17 +72,15 @@ func TestE2ETokenRefreshesExpiredStoredToken(t *testing.T) {
 	wantCode(t, r, 0)
 	first := strings.TrimSpace(r.stdout)
 	time.Sleep(1100 * time.Millisecond)
-	if s.Valid(first) {
-		t.Fatal("the first token should have expired")
-	}
+	require.False(t, s.Valid(first), "the first token has expired")
 	r = exe(t, sec, env, "status")
 	wantCode(t, r, 0)
 	assert.Contains(t, r.stdout, "EXPIRED", "status of an expired token:\n%s", r)
 	r = exe(t, sec, env, "token")
 	wantCode(t, r, 0)
-	if second := strings.TrimSpace(r.stdout); second == first || !s.Valid(second) {
-		t.Fatalf("token after expiry: got the old or an invalid token")
-	}
+	second := strings.TrimSpace(r.stdout)
+	require.NotEqual(t, first, second, "token after expiry: a new one")
+	require.True(t, s.Valid(second), "token after expiry: a valid one")
 }
 
 func TestE2EConcurrentProcessesFetchOnce(t *testing.T) {
@@ -106,26 +96,22 @@ func TestE2EConcurrentProcessesFetchOnce(t *testing.T) {
 	for range n {
 		r := <-out
 		wantCode(t, r, 0)
-		if tok != "" && r.stdout != tok {
-			t.Errorf("processes printed different tokens")
+		if tok != "" {
+			assert.Equal(t, tok, r.stdout, "processes print the same token")
 		}
 		tok = r.stdout
 	}
-	if got := s.Issued.Load(); got != 1 {
-		t.Errorf("%d processes sharing a store made %d token requests, want 1", n, got)
-	}
+	assert.EqualValues(t, 1, s.Issued.Load(), "token requests by %d processes sharing a store", n)
 }
 
 // A changed static TOKENMGR_ACCESS_TOKEN takes effect: a static token is
 // never kept in the store.
 func TestStaticTokenChangeTakesEffect(t *testing.T) {
 	env := fileStoreVars(t)
-	if r := runIn(env.with("TOKENMGR_ACCESS_TOKEN", "static-AAAA"), "token"); r.stdout != "static-AAAA\n" {
-		t.Fatalf("first run: %q %q", r.stdout, r.stderr)
-	}
-	if r := runIn(env.with("TOKENMGR_ACCESS_TOKEN", "static-BBBB"), "token"); r.stdout != "static-BBBB\n" {
-		t.Errorf("second run printed %q, want the new static token", r.stdout)
-	}
+	r := runIn(env.with("TOKENMGR_ACCESS_TOKEN", "static-AAAA"), "token")
+	require.Equal(t, "static-AAAA\n", r.stdout, "first run: %s", r)
+	r = runIn(env.with("TOKENMGR_ACCESS_TOKEN", "static-BBBB"), "token")
+	assert.Equal(t, "static-BBBB\n", r.stdout, "second run: the new static token")
 }
 
 // With the default auth style, a scope the client may not have is
@@ -161,9 +147,8 @@ func TestE2EExplicitStoreThatCannotBeUsedFails(t *testing.T) {
 	env := oauthVars(s).with("TOKENMGR_STORE", "keyring") // exe sets no D-Bus session
 	r := exe(t, sec, env, "token", "--timeout", "20s")
 	wantCode(t, r, 1)
-	if r.stdout != "" || !strings.Contains(r.stderr, "TOKENMGR_STORE=keyring cannot be used") {
-		t.Fatalf("want no token and the store named:\n%s", r)
-	}
+	require.Empty(t, r.stdout, "no token")
+	require.Contains(t, r.stderr, "TOKENMGR_STORE=keyring cannot be used", "the store named")
 	// Left to auto, the same is a warning at most, and the token is printed.
 	dir := t.TempDir()
 	r = exe(t, sec, env.with("TOKENMGR_STORE", "auto", "TOKENMGR_STORE_PATH", dir+"/c.enc", "TOKENMGR_STORE_PASSPHRASE", passphrase), "token")
@@ -184,9 +169,8 @@ func TestE2EUnreachableTokenEndpoint(t *testing.T) {
 	for _, w := range []string{"no such host", "TOKENMGR_TOKEN_URL (https://no-such-host.invalid/token)", "typo"} {
 		assert.Contains(t, r.stderr, w, "stderr lacks %q:\n%s", w, r)
 	}
-	if strings.Contains(r.stderr, "attempts") || took > 15*time.Second {
-		t.Errorf("no such host was retried (%s):\n%s", took, r)
-	}
+	assert.NotContains(t, r.stderr, "attempts", "no such host is not retried")
+	assert.LessOrEqual(t, took, 15*time.Second, "no such host is not retried:\n%s", r)
 
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
@@ -194,9 +178,8 @@ func TestE2EUnreachableTokenEndpoint(t *testing.T) {
 	ln.Close() // nothing listens there now
 	r = exe(t, sec, base.with("TOKENMGR_TOKEN_URL", "http://"+addr+"/token"), "token", "--timeout", "2s")
 	wantCode(t, r, 1)
-	if !regexp.MustCompile(`connection refused \(after [2-9][0-9]* attempts\)`).MatchString(r.stderr) || !strings.Contains(r.stderr, "nothing listens") {
-		t.Errorf("want the attempts counted and a hint:\n%s", r)
-	}
+	assert.Regexp(t, `connection refused \(after [2-9][0-9]* attempts\)`, r.stderr, "the attempts counted")
+	assert.Contains(t, r.stderr, "nothing listens", "a hint")
 }
 
 // A static token that is expired or not a JWT is printed with a warning
@@ -213,23 +196,20 @@ func TestE2EStaticTokenWarnings(t *testing.T) {
 		env := vars{"TOKENMGR_ACCESS_TOKEN": tc.tok}
 		r := exe(t, sec, env, "token")
 		wantCode(t, r, 0)
-		if r.stdout != tc.tok+"\n" {
-			t.Errorf("stdout %q, want the token", r.stdout)
-		}
-		if !strings.Contains(r.stderr, "warning: ") || !strings.Contains(r.stderr, tc.want) || !strings.Contains(r.stderr, "never refreshed") {
-			t.Errorf("stderr lacks the warning %q:\n%s", tc.want, r)
+		assert.Equal(t, tc.tok+"\n", r.stdout, "the token")
+		for _, w := range []string{"warning: ", tc.want, "never refreshed"} {
+			assert.Contains(t, r.stderr, w, "the warning")
 		}
 		r = exe(t, sec, env, "doctor", "--offline")
-		if strings.Contains(r.stdout, "refreshes it") || strings.Contains(r.stdout, "fetches a new one") {
-			t.Errorf("doctor promises a static token a refresh:\n%s", r)
-		}
+		assert.NotContains(t, r.stdout, "refreshes it", "doctor promises a static token no refresh")
+		assert.NotContains(t, r.stdout, "fetches a new one", "doctor promises a static token no refresh")
 		assert.Contains(t, r.stdout, "never refreshed", "doctor does not say a static token is never refreshed:\n%s", r)
 	}
 	// A valid JWT: no warning.
 	good := seg(`{"alg":"ES256","typ":"JWT"}`) + "." + seg(fmt.Sprintf(`{"exp":%d}`, time.Now().Add(time.Hour).Unix())) + ".c2lnbmF0dXJl"
-	if r := exe(t, nil, vars{"TOKENMGR_ACCESS_TOKEN": good}, "token"); r.code != 0 || r.stderr != "" {
-		t.Errorf("a valid static JWT: %s", r)
-	}
+	r := exe(t, nil, vars{"TOKENMGR_ACCESS_TOKEN": good}, "token")
+	assert.Equal(t, 0, r.code, "a valid static JWT: %s", r)
+	assert.Empty(t, r.stderr, "a valid static JWT: no warning")
 }
 
 // A 404 from the token URL names the URL and the variable; a wrong store
@@ -274,19 +254,17 @@ func TestE2ETokenFormats(t *testing.T) {
 		Expiry      string `json:"expiry"`
 		ExpiresIn   int64  `json:"expires_in"`
 	}
-	if err := json.Unmarshal([]byte(r.stdout), &js); err != nil {
-		t.Fatalf("--json: %v\n%s", err, r)
-	}
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &js), "--json:\n%s", r)
 	exp, err := time.Parse(time.RFC3339, js.Expiry)
-	if !s.Valid(js.AccessToken) || js.TokenType != "Bearer" || err != nil || time.Until(exp) < 59*time.Minute || js.ExpiresIn < 3500 {
-		t.Errorf("--json: %+v (%v)", js, err)
-	}
+	require.NoError(t, err, "--json expiry")
+	assert.True(t, s.Valid(js.AccessToken), "--json: a valid token")
+	assert.Equal(t, "Bearer", js.TokenType)
+	assert.GreaterOrEqual(t, time.Until(exp), 59*time.Minute)
+	assert.GreaterOrEqual(t, js.ExpiresIn, int64(3500))
 
 	r = exe(t, sec, env, "token", "--format", "header")
 	wantCode(t, r, 0)
-	if r.stdout != "Authorization: Bearer "+js.AccessToken+"\n" {
-		t.Errorf("--format header: %q", r.stdout)
-	}
+	assert.Equal(t, "Authorization: Bearer "+js.AccessToken+"\n", r.stdout, "--format header")
 
 	r = exe(t, sec, env, "token", "--format", "exec-credential")
 	wantCode(t, r, 0)
@@ -297,32 +275,28 @@ func TestE2ETokenFormats(t *testing.T) {
 			ExpirationTimestamp string `json:"expirationTimestamp"`
 		} `json:"status"`
 	}
-	if err := json.Unmarshal([]byte(r.stdout), &ec); err != nil {
-		t.Fatalf("exec-credential: %v\n%s", err, r)
-	}
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &ec), "exec-credential:\n%s", r)
 	ecExp, err := time.Parse(time.RFC3339, ec.Status.ExpirationTimestamp)
-	if ec.Kind != "ExecCredential" || ec.APIVersion != "client.authentication.k8s.io/v1" || ec.Status.Token != js.AccessToken || err != nil ||
-		!ecExp.Before(exp) || time.Until(ecExp) < 50*time.Minute {
-		t.Errorf("exec-credential: %+v (%v); want the stored token, expiring before %s", ec, err, exp)
-	}
-	if s.Issued.Load() != 1 {
-		t.Errorf("issued %d tokens; the formats should share the stored one", s.Issued.Load())
-	}
+	require.NoError(t, err, "exec-credential expirationTimestamp")
+	assert.Equal(t, "ExecCredential", ec.Kind)
+	assert.Equal(t, "client.authentication.k8s.io/v1", ec.APIVersion)
+	assert.Equal(t, js.AccessToken, ec.Status.Token, "exec-credential: the stored token")
+	assert.True(t, ecExp.Before(exp), "exec-credential expires %s, before the token's %s", ecExp, exp)
+	assert.GreaterOrEqual(t, time.Until(ecExp), 50*time.Minute)
+	assert.EqualValues(t, 1, s.Issued.Load(), "the formats share the stored token")
 
 	r = exe(t, sec, env, "token", "--force-refresh")
 	wantCode(t, r, 0)
 	fresh := strings.TrimSpace(r.stdout)
-	if fresh == js.AccessToken || !s.Valid(fresh) || s.Issued.Load() != 2 {
-		t.Errorf("--force-refresh printed %.6s… (issued %d), want a new token", fresh, s.Issued.Load())
-	}
-	if r := exe(t, sec, env, "token"); strings.TrimSpace(r.stdout) != fresh {
-		t.Errorf("the forced token was not saved: next run printed another")
-	}
+	assert.NotEqual(t, js.AccessToken, fresh, "--force-refresh: a new token")
+	assert.True(t, s.Valid(fresh), "--force-refresh: a valid token")
+	assert.EqualValues(t, 2, s.Issued.Load(), "--force-refresh asks the endpoint")
+	r = exe(t, sec, env, "token")
+	assert.Equal(t, fresh, strings.TrimSpace(r.stdout), "the forced token is saved")
 
-	if r := exe(t, sec, env, "token", "--format", "yaml"); r.code != exitUsage {
-		t.Errorf("--format yaml: %s", r)
-	}
-	if r := exe(t, sec, vars{"TOKENMGR_ACCESS_TOKEN": "static-tok"}, "token", "--force-refresh"); r.code != 1 || !strings.Contains(r.stderr, "cannot be refreshed") {
-		t.Errorf("--force-refresh of a static token: %s", r)
-	}
+	r = exe(t, sec, env, "token", "--format", "yaml")
+	assert.Equal(t, exitUsage, r.code, "--format yaml: %s", r)
+	r = exe(t, sec, vars{"TOKENMGR_ACCESS_TOKEN": "static-tok"}, "token", "--force-refresh")
+	assert.Equal(t, 1, r.code, "--force-refresh of a static token: %s", r)
+	assert.Contains(t, r.stderr, "cannot be refreshed")
 }
