@@ -18,8 +18,9 @@ type Deriver struct {
 	labels Labels
 	cache  Cache
 
-	mu   sync.Mutex
-	keys []derived // most recent first, at most maxKeys
+	slow sync.Mutex // held while looking in caches and deriving
+	mu   sync.Mutex // guards keys
+	keys []derived  // most recent first, at most maxKeys
 
 	// derive is Derive; tests count calls through it.
 	derive func(Params, []byte, Labels) (*Keys, error)
@@ -50,6 +51,12 @@ func NewDeriver(secret []byte, l Labels, cache Cache) *Deriver {
 func (d *Deriver) Keys(p Params, check []byte) (*Keys, error) {
 	if k := d.recent(p); k != nil {
 		return k, nil // same Params and secret: deriving again gives the same keys
+	}
+	// One slow path at a time, so that concurrent first calls derive once.
+	d.slow.Lock()
+	defer d.slow.Unlock()
+	if k := d.recent(p); k != nil {
+		return k, nil
 	}
 	if p.KDF == KDFScrypt {
 		name := cacheName(p, d.labels)
