@@ -60,7 +60,7 @@ func (r *redisServer) start() error {
 	args := append([]string{"--port", strconv.Itoa(r.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
 		"--dir", r.t.TempDir(), "--loglevel", "warning"}, r.args...)
 	cmd := exec.Command("redis-server", args...)
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	cmd.Stderr = os.Stderr // warnings go to stdout, discarded
 	if err := cmd.Start(); err != nil {
 		return err
 	}
