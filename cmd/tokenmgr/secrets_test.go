@@ -50,7 +50,7 @@ func TestE2ENoSecretInAnyOutput(t *testing.T) {
 	// error), and a static token alone.
 	s.Revoke(strings.TrimSpace(r.stdout))
 	broken := env.with("TOKENMGR_CLIENT_SECRET", "x"+s.ClientSecret, "TOKENMGR_STORE", "memory")
-	for _, args := range append(all, []string{"token"}) {
+	for _, args := range append(all, []string{"token"}, []string{"token", "--json"}, []string{"token", "--format", "exec-credential"}, []string{"token", "--force-refresh"}) {
 		exe(t, sec, broken, args...)
 		exe(t, sec, broken.with("TOKENMGR_AUTH_STYLE", "sideways"), args...)
 		exe(t, sec, env.with("TOKENMGR_ACCESS_TOKEN", static), args...)
@@ -58,6 +58,12 @@ func TestE2ENoSecretInAnyOutput(t *testing.T) {
 	}
 	exe(t, sec, env, "logout")
 	exe(t, sec, env, "status")
+	// A forgotten passphrase, and the way to start afresh.
+	forgotten := "forgotten-" + randText(t)
+	sec.add(forgotten)
+	wantCode(t, exe(t, sec, env.with("TOKENMGR_STORE_PASSPHRASE", forgotten), "token"), 1)
+	wantCode(t, exe(t, sec, env.with("TOKENMGR_STORE_PASSPHRASE", forgotten), "logout"), 1)
+	wantCode(t, exe(t, sec, env.with("TOKENMGR_STORE_PASSPHRASE", forgotten), "logout", "--reset"), 0)
 }
 
 // A token endpoint that quotes the whole request back (Authorization
