@@ -40,14 +40,25 @@ func TestE2EStatusAndLogout(t *testing.T) {
 	r = exe(t, sec, storeOnly, "status", "--json")
 	wantCode(t, r, 0)
 	var st statusJSON
-	if err := json.Unmarshal([]byte(r.stdout), &st); err != nil {
-		t.Fatalf("status --json: %v\n%s", err, r)
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &st), "status --json:\n%s", r)
+	assert.True(t, st.Held)
+	assert.Equal(t, "store", st.Source)
+	assert.Equal(t, "jwt", st.Format)
+	assert.Equal(t, "Bearer", st.TokenType)
+	assert.False(t, st.RefreshToken)
+	assert.False(t, st.Expired)
+	if assert.NotNil(t, st.JWT) {
+		assert.Equal(t, "ES256", st.JWT.Alg)
+		if assert.NotNil(t, st.JWT.Claims) {
+			assert.Equal(t, s.URL, st.JWT.Claims.Issuer)
+			assert.Equal(t, "service-42", st.JWT.Claims.Subject)
+		}
 	}
-	if !st.Held || st.Source != "store" || st.Format != "jwt" || st.TokenType != "Bearer" || st.RefreshToken || st.Expired ||
-		st.JWT == nil || st.JWT.Alg != "ES256" || st.JWT.Claims == nil || st.JWT.Claims.Issuer != s.URL || st.JWT.Claims.Subject != "service-42" ||
-		strings.Join(st.Scopes, " ") != "read write" || st.ExpiresInSeconds == nil || *st.ExpiresInSeconds < 3500 || !strings.HasPrefix(st.Store, "file(") {
-		t.Errorf("status --json: %+v\n%s", st, r.stdout)
+	assert.Equal(t, []string{"read", "write"}, st.Scopes)
+	if assert.NotNil(t, st.ExpiresInSeconds) {
+		assert.GreaterOrEqual(t, *st.ExpiresInSeconds, int64(3500))
 	}
+	assert.True(t, strings.HasPrefix(st.Store, "file("), "store %q", st.Store)
 
 	r = exe(t, sec, storeOnly, "logout")
 	wantCode(t, r, 0)
@@ -57,8 +68,8 @@ func TestE2EStatusAndLogout(t *testing.T) {
 	assert.Contains(t, r.stdout, "nothing stored", "status after logout: %s", r)
 	r = exe(t, sec, env, "status", "--json")
 	wantCode(t, r, 1)
-	if err := json.Unmarshal([]byte(r.stdout), &st); err != nil || st.Held {
-		t.Errorf("status --json after logout: %v %s", err, r)
+	if assert.NoError(t, json.Unmarshal([]byte(r.stdout), &st), "status --json after logout: %s", r) {
+		assert.False(t, st.Held, "status --json after logout")
 	}
 	r = exe(t, sec, env, "logout")
 	wantCode(t, r, 0)
@@ -76,25 +87,22 @@ func TestStatusJSONErrorAndIDTokenClaims(t *testing.T) {
 	require.NoError(t, st.Save(context.Background(), "default", b))
 	r := runIn(env, "status", "--json")
 	var out statusJSON
-	if err := json.Unmarshal([]byte(r.stdout), &out); err != nil || r.code != 0 {
-		t.Fatalf("status --json: %v %s", err, r)
+	require.Equal(t, 0, r.code, "status --json: %s", r)
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &out), "status --json: %s", r)
+	require.NotNil(t, out.IDTokenJWT, "id_token claims")
+	require.NotNil(t, out.IDTokenJWT.Claims, "id_token claims")
+	require.Equal(t, "user-42", out.IDTokenJWT.Claims.Subject)
+	for _, secret := range []string{idt, "aWRzaWduYXR1cmU", "opaque-at-secret"} {
+		require.NotContains(t, r.stdout, secret, "status prints no token")
 	}
-	if out.IDTokenJWT == nil || out.IDTokenJWT.Claims == nil || out.IDTokenJWT.Claims.Subject != "user-42" {
-		t.Fatalf("id_token claims missing: %s", r.stdout)
-	}
-	if strings.Contains(r.stdout, idt) || strings.Contains(r.stdout, "aWRzaWduYXR1cmU") || strings.Contains(r.stdout, "opaque-at-secret") {
-		t.Fatalf("status printed a token: %s", r.stdout)
-	}
-	if r := runIn(env, "status"); !strings.Contains(r.stdout, "id token subject (sub)") {
-		t.Errorf("text status lacks the id token's claims:\n%s", r.stdout)
-	}
+	assert.Contains(t, runIn(env, "status").stdout, "id token subject (sub)", "text status shows the id token's claims")
 
 	r = runIn(env.with("TOKENMGR_STORE_PASSPHRASE", "wrong-passphrase"), "status", "--json")
 	require.Equal(t, 1, r.code, "exit %d, want 1: %s", r.code, r)
 	out = statusJSON{}
-	if err := json.Unmarshal([]byte(r.stdout), &out); err != nil || out.Error == "" || out.Held {
-		t.Fatalf("a failure is not JSON on stdout: %v %s", err, r)
-	}
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &out), "a failure is JSON on stdout: %s", r)
+	require.NotEmpty(t, out.Error)
+	require.False(t, out.Held)
 	require.NotContains(t, r.stdout+r.stderr, "wrong-passphrase", "the passphrase was printed")
 }
 
@@ -102,23 +110,26 @@ func TestStatusStaticJWT(t *testing.T) {
 	exp := time.Now().Add(-time.Hour).Unix()
 	tok := seg(`{"alg":"RS256","kid":"k9"}`) + "." + seg(`{"iss":"https://login.example","sub":"u1","aud":"api","exp":`+itoa(exp)+`}`) + ".c2lnbmF0dXJl"
 	r := runIn(vars{"TOKENMGR_ACCESS_TOKEN": tok}, "status")
-	if r.code != 0 || strings.Contains(r.stdout, tok) || strings.Contains(r.stdout, "c2lnbmF0dXJl") {
-		t.Fatalf("status: %s", r)
-	}
+	require.Equal(t, 0, r.code, "status: %s", r)
+	require.NotContains(t, r.stdout, tok, "status prints no token")
+	require.NotContains(t, r.stdout, "c2lnbmF0dXJl", "status prints no signature")
 	for _, w := range []string{"TOKENMGR_ACCESS_TOKEN (static", "JWT, alg RS256, kid k9", "EXPIRED", "https://login.example", "u1", "api"} {
 		assert.Contains(t, r.stdout, w, "status lacks %q:\n%s", w, r.stdout)
 	}
 	r = runIn(vars{"TOKENMGR_ACCESS_TOKEN": tok}, "status", "--json")
 	var st statusJSON
-	if err := json.Unmarshal([]byte(r.stdout), &st); err != nil || !st.Expired || st.Source != "static" || st.JWT.Kid != "k9" {
-		t.Errorf("status --json: %v %s", err, r)
+	if assert.NoError(t, json.Unmarshal([]byte(r.stdout), &st), "status --json: %s", r) {
+		assert.True(t, st.Expired)
+		assert.Equal(t, "static", st.Source)
+		if assert.NotNil(t, st.JWT) {
+			assert.Equal(t, "k9", st.JWT.Kid)
+		}
 	}
 
 	// A static token is inspected by doctor without any network.
 	r = runIn(vars{"TOKENMGR_ACCESS_TOKEN": tok}, "doctor", "--offline")
-	if r.code != 1 || strings.Contains(r.stdout, tok) {
-		t.Fatalf("doctor: %s", r)
-	}
+	require.Equal(t, 1, r.code, "doctor: %s", r)
+	require.NotContains(t, r.stdout, tok, "doctor prints no token")
 	wantCheck(t, r, "expiry", "FAIL", "static token: expired", "TOKENMGR_ACCESS_TOKEN")
 	wantCheck(t, r, "signature", "SKIP", "offline")
 }
@@ -140,24 +151,19 @@ func TestE2ELogoutReset(t *testing.T) {
 	r = exe(t, sec, wrong, "logout", "--reset")
 	wantCode(t, r, 0)
 	path := file["TOKENMGR_STORE_PATH"]
-	if !strings.Contains(r.stdout, "deleted the store file "+path) || !strings.Contains(r.stdout, "every credential") {
-		t.Errorf("reset does not say what it deleted:\n%s", r)
-	}
-	if _, err := os.Stat(path); !os.IsNotExist(err) {
-		t.Fatalf("store file still there: %v", err)
-	}
+	assert.Contains(t, r.stdout, "deleted the store file "+path, "reset says what it deleted")
+	assert.Contains(t, r.stdout, "every credential", "reset says what it deleted")
+	_, err := os.Stat(path)
+	require.ErrorIs(t, err, os.ErrNotExist, "the store file is gone")
 	// Afresh with the new passphrase.
 	wantCode(t, exe(t, sec, oauthVars(s).with(wrong.flat()...), "token"), 0)
-	if s.Issued.Load() != 2 {
-		t.Errorf("issued %d tokens, want 2", s.Issued.Load())
-	}
+	assert.EqualValues(t, 2, s.Issued.Load())
 
 	// Not a tokenmgr file: refused, kept.
 	other := filepath.Join(t.TempDir(), "notes.txt")
 	require.NoError(t, os.WriteFile(other, []byte("my notes, not a store\n"), 0o600))
 	r = exe(t, sec, wrong.with("TOKENMGR_STORE_PATH", other), "logout", "--reset")
 	wantCode(t, r, 1)
-	if _, err := os.Stat(other); err != nil {
-		t.Fatalf("logout --reset deleted a file that is not a store: %v", err)
-	}
+	_, err = os.Stat(other)
+	require.NoError(t, err, "logout --reset keeps a file that is not a store")
 }
