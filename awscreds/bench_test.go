@@ -100,3 +100,31 @@ func BenchmarkSignedRequest(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkRetrieve compares Provider.Retrieve on credentials in service
+// with aws-sdk-go-v2's CredentialsCache.Retrieve, what every SDK call
+// does first.
+func BenchmarkRetrieve(b *testing.B) {
+	ctx := context.Background()
+	b.Run("tokenmgr", func(b *testing.B) {
+		f := newFixture(b, nil, nil)
+		if _, err := f.p.Retrieve(ctx); err != nil {
+			b.Fatal(err)
+		}
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := f.p.Retrieve(ctx); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("aws-sdk-go-v2", func(b *testing.B) {
+		cache := aws.NewCredentialsCache(credentials.NewStaticCredentialsProvider("ASIAEXAMPLE", "secret", "session-token"))
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := cache.Retrieve(ctx); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
