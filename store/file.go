@@ -40,7 +40,7 @@ type FileOptions struct {
 }
 
 // DefaultKeyCacheTTL is how long a key derived from a passphrase stays in
-// the session cache (FileOptions.KeyCacheTTL): long enough for a working
+// the session cache ([FileOptions].KeyCacheTTL): long enough for a working
 // session of shell commands, short enough that a forgotten terminal does
 // not keep it overnight.
 const DefaultKeyCacheTTL = seal.DefaultCacheTTL
@@ -64,14 +64,14 @@ func DefaultFilePath() (string, error) {
 // A missing file is an empty store, created by the first Save (0600, in a
 // directory created 0700 when missing). An existing file is opened now, so a
 // wrong passphrase (ErrWrongKey), a modified file (ErrTampered) or a file
-// this version cannot read (ErrFormat) is reported here, naming the file;
+// this version cannot read ([ErrFormat]) is reported here, naming the file;
 // such a file is never overwritten. What is at path must be a regular file
 // (a FIFO, device or directory is refused without being read); a symbolic
 // link is followed, also to a file not created yet, and stays a link: Saves
 // rename over the file it points to. On unix, as ssh does for private keys,
 // a file other users may read or change, or a directory (the store's or one
-// above it) they may write or own, is refused with ErrUnsafePermissions and
-// the chmod that fixes it. The store implements Locker with lock
+// above it) they may write or own, is refused with [ErrUnsafePermissions] and
+// the chmod that fixes it. The store implements [Locker] with lock
 // files beside that real file, which on unix exclude other processes too.
 func NewEncryptedFile(path string, passphrase []byte) (Store, error) {
 	return NewEncryptedFileWithOptions(path, passphrase, FileOptions{})

@@ -1,21 +1,21 @@
 // Package store holds the places where tokenmgr keeps credentials between
 // runs: process memory, the operating system's keyring and an encrypted file.
 //
-// A Store maps a credential name (the key) to opaque bytes. The bytes are an
+// A [Store] maps a credential name (the key) to opaque bytes. The bytes are an
 // encoded record of the token; stores never look inside them, so a store is
 // small enough to write for any backend (a secrets manager, a database).
 //
-// A Store that also implements Locker serialises refreshes of one credential
+// A Store that also implements [Locker] serialises refreshes of one credential
 // across goroutines and, for the file and keyring stores, across processes:
 // tokenmgr takes the lock, re-reads the store, and only asks the token
 // endpoint when no other holder refreshed in the meantime.
 //
 // # Choosing a store
 //
-// Auto picks the OS keyring (NewKeyring) when one answers and otherwise the
-// encrypted file (NewEncryptedFile) when a passphrase is given. It never
-// falls back to plain text: with neither it returns an error wrapping
-// ErrKeyringUnavailable that names both ways out. On a headless Linux box
+// [Auto] picks the OS keyring ([NewKeyring]) when one answers and otherwise
+// the encrypted file ([NewEncryptedFile]) when a passphrase is given. It
+// never falls back to plain text: with neither it returns an error wrapping
+// [ErrKeyringUnavailable] that names both ways out. On a headless Linux box
 // that means starting a Secret Service, e.g.
 //
 //	dbus-run-session -- sh -c 'echo -n "$PW" | gnome-keyring-daemon --unlock --components=secrets; exec my-program'
@@ -61,8 +61,8 @@
 // over the file, then the directory is fsynced: a crash leaves the old or
 // the new file. Save and Delete re-read the file under a lock file
 // (path+".lock") so that processes saving different credentials never lose
-// each other's updates. A file that does not decrypt (ErrWrongKey,
-// ErrTampered) or parse (ErrFormat) is reported with its name and never
+// each other's updates. A file that does not decrypt ([ErrWrongKey],
+// [ErrTampered]) or parse ([ErrFormat]) is reported with its name and never
 // overwritten. Lock files are locked with github.com/gofrs/flock: flock(2)
 // on unix (fcntl on AIX and Solaris), LockFileEx on Windows; on plan9 and
 // wasm they only exclude holders within one process. Within a process,
@@ -83,7 +83,7 @@ var ErrNotFound = errors.New("store: credential not found")
 // all: a failed Save leaves the previous value in place.
 type Store interface {
 	// Load returns the bytes saved under key, or an error wrapping
-	// ErrNotFound when there are none.
+	// [ErrNotFound] when there are none.
 	Load(ctx context.Context, key string) ([]byte, error)
 	// Save stores data under key, replacing any previous value.
 	Save(ctx context.Context, key string, data []byte) error
