@@ -33,8 +33,17 @@
 // token is refreshed 5 to 5.5 minutes early and not used in its last 10
 // seconds; a four-second token is refreshed a second early and not used in
 // its last 200ms. Set explicitly they are capped at L/2 and L/4, so a token
-// is always served for part of its life. A token without expiry is served
-// until a server rejects it.
+// is always served for part of its life. A token without expiry (no
+// expires_in, or expires_in 0, which golang.org/x/oauth2 reads the same
+// way) is served until a server rejects it; a negative expires_in is an
+// ErrBadTokenResponse.
+//
+// A token response is checked before its token is put in service: the
+// access_token must be an RFC 6750 b64token (any visible ASCII with a
+// Config.Attach, which may put it elsewhere than the Authorization header)
+// and the token_type a single RFC 9110 token ("Bearer", "DPoP"). Anything
+// else (a control character, a space, "Bearer\r\nX-Evil: 1") is an
+// ErrBadTokenResponse, and a stored record like it is not served.
 //
 // However many goroutines ask, one refresh runs at a time per Client
 // (golang.org/x/sync/singleflight). With a Store that implements

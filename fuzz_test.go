@@ -2,6 +2,7 @@ package tokenmgr
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"maps"
 	"net/http"
@@ -13,6 +14,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/stretchr/testify/require"
+	"golang.org/x/oauth2"
 )
 
 var knownSources = []string{"", "x-amzn-errortype", "json", "xml", "www-authenticate", "status"}
@@ -214,6 +216,39 @@ func FuzzReadEnv(f *testing.F) {
 		require.False(t, e.TokenURL == "" && e.AccessToken == "", "accepted without TOKEN_URL or ACCESS_TOKEN")
 		if mode&3 == 0 {
 			require.Equal(t, sec, e.ClientSecret)
+		}
+	})
+}
+
+// FuzzCheckToken: a token the Client accepts from a token response can go
+// in an Authorization header as it is (visible ASCII only), and in strict
+// mode is an RFC 6750 b64token; the error never quotes the token.
+func FuzzCheckToken(f *testing.F) {
+	for _, s := range []string{"abc", "aB0-._~+/==", "a=b", "abc\r\nX-Evil: 1", "", " ", "=", "ab c", "\x00", "é"} {
+		f.Add(s, "Bearer", true)
+		f.Add(s, "Bearer\r\nX: 1", false)
+	}
+	f.Fuzz(func(t *testing.T, at, typ string, strict bool) {
+		err := checkToken(&oauth2.Token{AccessToken: at, TokenType: typ}, strict)
+		if err != nil {
+			if !errors.Is(err, ErrBadTokenResponse) {
+				t.Fatalf("not an ErrBadTokenResponse: %v", err)
+			}
+			if len(at) >= 4 && strings.Contains(err.Error(), at) {
+				t.Fatalf("error quotes the token: %v", err)
+			}
+			return
+		}
+		for _, s := range []string{at, typ} {
+			if strings.ContainsFunc(s, func(r rune) bool { return r <= ' ' || r >= 0x7f }) {
+				t.Fatalf("accepted %q / %q with a byte not allowed in a header", at, typ)
+			}
+		}
+		if at == "" {
+			t.Fatal("accepted an empty token")
+		}
+		if strict && strings.TrimRight(strings.TrimLeft(at, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~+/"), "=") != "" {
+			t.Fatalf("accepted %q, not a b64token", at)
 		}
 	})
 }

@@ -425,6 +425,11 @@ func (c *Client) loadStored(ctx context.Context, old *entry) (*entry, error) {
 	if r.AccessToken == "" {
 		return nil, nil
 	}
+	if checkToken(r.Token(), c.attach == nil) != nil {
+		// A record this configuration could not have saved: not served.
+		c.log.Warn("stored token is not usable in a request header; fetching a new one")
+		return nil, nil
+	}
 	e := c.newEntry(r.Token(), r.Obtained)
 	if !e.expireAt.IsZero() && !c.now().Before(e.staleAt) {
 		return nil, nil // stale or expired: refresh now rather than soon
@@ -503,10 +508,12 @@ func (c *Client) fetchOnce(ctx context.Context) (*oauth2.Token, error) {
 	if err != nil {
 		return nil, endpointError(err)
 	}
-	if tok == nil || tok.AccessToken == "" {
-		return nil, fmt.Errorf("%w: no access_token", ErrBadTokenResponse)
+	if err := checkToken(tok, c.attach == nil); err != nil {
+		return nil, err
 	}
-	if !tok.Expiry.IsZero() {
+	if tok.Expiry.IsZero() {
+		c.log.Debug("token has no expiry (expires_in absent or 0); it is served until a server rejects it")
+	} else {
 		// Sources date expiry by the wall clock; carry the lifetime over to
 		// the Client's clock (the same one outside tests).
 		t2 := *tok
@@ -514,7 +521,9 @@ func (c *Client) fetchOnce(ctx context.Context) (*oauth2.Token, error) {
 		tok = &t2
 	}
 	if !tok.Expiry.IsZero() && !tok.Expiry.After(c.now()) {
-		return nil, fmt.Errorf("%w: token expired on arrival (expires_in zero or negative, or the clock is far off)", ErrBadTokenResponse)
+		// expires_in 0 never gets here: x/oauth2 reads it, like an absent
+		// one, as no expiry.
+		return nil, fmt.Errorf("%w: token expired on arrival (a negative expires_in, or the clock is far off)", ErrBadTokenResponse)
 	}
 	return tok, nil
 }

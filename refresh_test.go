@@ -20,6 +20,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/oauth2"
 
+	"github.com/tokenmgr/tokenmgr/internal/record"
 	"github.com/tokenmgr/tokenmgr/store"
 	"github.com/tokenmgr/tokenmgr/tokenmgrtest"
 )
@@ -865,4 +866,81 @@ func TestWedgedSourceRecovers(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, "hanging-source-2", tok.AccessToken)
 	})
+}
+
+// TestTokenResponseValidatedOnArrival: an access_token or token_type that
+// cannot go in an Authorization header as it is (a control character, a
+// space) is an ErrBadTokenResponse, never put in service (issue 10 item
+// 13: it was served, and every request failed with a header error until
+// expiry). expires_in 0 is no expiry, as x/oauth2 reads it; a negative
+// one is refused, and the message says so (issue 10 item 12: it claimed
+// zero was refused).
+func TestTokenResponseValidatedOnArrival(t *testing.T) {
+	for _, tc := range []struct {
+		name, body string
+		ok         bool
+		msg        string
+	}{
+		{name: "CRLF in token_type", body: `{"access_token":"abc","token_type":"Bearer\r\nX-Evil: 1","expires_in":3600}`, msg: "token_type"},
+		{name: "CRLF in access_token", body: `{"access_token":"abc\r\nX-Evil: 1","token_type":"Bearer","expires_in":3600}`, msg: "access_token"},
+		{name: "space in access_token", body: `{"access_token":"abc def","token_type":"Bearer","expires_in":3600}`, msg: "access_token"},
+		{name: "NUL in access_token", body: `{"access_token":"abc\u0000","token_type":"Bearer","expires_in":3600}`, msg: "access_token"},
+		{name: "= inside access_token", body: `{"access_token":"ab=c","token_type":"Bearer","expires_in":3600}`, msg: "b64token"},
+		{name: "b64token with padding", body: `{"access_token":"aB0-._~+/==","token_type":"Bearer","expires_in":3600}`, ok: true},
+		{name: "DPoP type", body: `{"access_token":"abc","token_type":"DPoP","expires_in":3600}`, ok: true},
+		{name: "no type", body: `{"access_token":"abc","expires_in":3600}`, ok: true},
+		{name: "expires_in 0 is no expiry", body: `{"access_token":"abc","token_type":"Bearer","expires_in":0}`, ok: true},
+		{name: "negative expires_in", body: `{"access_token":"abc","token_type":"Bearer","expires_in":-5}`, msg: "negative expires_in"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := tokenmgrtest.NewServer(tokenmgrtest.Options{})
+			defer srv.Close()
+			srv.SetHook(func(w http.ResponseWriter, r *http.Request) bool {
+				w.Header().Set("Content-Type", "application/json")
+				w.Write([]byte(tc.body))
+				return true
+			})
+			synctest.Test(t, func(t *testing.T) {
+				c := newBubbleClient(t, srv, Config{Source: ClientCredentials(ccConfig(srv)), RefreshTimeout: 2 * time.Second})
+				tok, err := c.Token(context.Background())
+				if tc.ok {
+					require.NoError(t, err)
+					if strings.Contains(tc.name, "expires_in 0") {
+						assert.True(t, tok.Expiry.IsZero())
+					}
+					return
+				}
+				require.ErrorIs(t, err, ErrBadTokenResponse)
+				assert.Contains(t, err.Error(), tc.msg)
+				assert.NotContains(t, err.Error(), "abc", "the token is not quoted")
+				assert.NotContains(t, err.Error(), "zero")
+				// Never in service: the transport sends nothing with it.
+				var sent atomic.Int64
+				rt := c.Transport(rtFunc(func(r *http.Request) (*http.Response, error) {
+					sent.Add(1)
+					return &http.Response{StatusCode: 200, Body: http.NoBody, Request: r}, nil
+				}))
+				req, _ := http.NewRequest("GET", "https://api.example.com/", nil)
+				_, err = rt.RoundTrip(req)
+				require.ErrorIs(t, err, ErrBadTokenResponse)
+				assert.Zero(t, sent.Load())
+			})
+		})
+	}
+}
+
+// TestStoredTokenWithBadBytesIsNotServed: a stored record whose token
+// could not go in a header (a corrupt or foreign record) is not served; a
+// new token is fetched.
+func TestStoredTokenWithBadBytesIsNotServed(t *testing.T) {
+	srv := tokenmgrtest.NewServer(tokenmgrtest.Options{})
+	defer srv.Close()
+	st := store.NewMemory()
+	b, err := (&record.Record{V: 1, AccessToken: "stored\r\nX-Evil: 1", TokenType: "Bearer", Expiry: time.Now().Add(time.Hour), Obtained: time.Now()}).Encode()
+	require.NoError(t, err)
+	require.NoError(t, st.Save(context.Background(), DefaultKey, b))
+	c := newTestClient(t, Config{Source: ClientCredentials(ccConfig(srv)), Store: st})
+	tok, err := c.Token(context.Background())
+	require.NoError(t, err)
+	assert.True(t, srv.Valid(tok.AccessToken), "a new token, not the stored one")
 }

@@ -32,7 +32,9 @@ var (
 	// service; the request is not replayed with it again.
 	ErrSameToken = errors.New("tokenmgr: source returned the token being replaced")
 	// ErrBadTokenResponse is wrapped when the token endpoint answered
-	// success with something that is not a usable token.
+	// success with something that is not a usable token: no access_token,
+	// a negative expires_in, or an access_token or token_type that cannot
+	// go in an Authorization header as it is (see the package doc).
 	ErrBadTokenResponse = errors.New("tokenmgr: unusable token response")
 )
 
