@@ -1,0 +1,84 @@
+package main
+
+import (
+	"bufio"
+	"net"
+	"os/exec"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/tokenmgr/tokenmgr/tokenmgrtest"
+)
+
+// startRedis runs a redis-server without persistence on a free loopback
+// port for the test and returns its address.
+func startRedis(t *testing.T) string {
+	t.Helper()
+	if _, err := exec.LookPath("redis-server"); err != nil {
+		t.Skip("redis-server not installed (apt-get install redis-server)")
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	cmd := exec.Command("redis-server", "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", t.TempDir())
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+			c.SetDeadline(time.Now().Add(time.Second))
+			c.Write([]byte("PING\r\n"))
+			reply, _ := bufio.NewReader(c).ReadString('\n')
+			c.Close()
+			if strings.HasPrefix(reply, "+PONG") {
+				return addr
+			}
+		}
+		require.True(t, time.Now().Before(deadline), "redis-server did not answer within 10s")
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// The command with TOKENMGR_STORE=redis: two runs share one token, status
+// reads it, logout deletes it for every replica.
+func TestRedisStoreFromTheEnvironment(t *testing.T) {
+	addr := startRedis(t)
+	srv, sec := oauthServer(t, tokenmgrtest.Options{})
+	sec.add(passphrase, "redis-PASSWORD")
+	env := oauthVars(srv).with("TOKENMGR_STORE", "redis", "TOKENMGR_REDIS_URL", "redis://"+addr+"/3",
+		"TOKENMGR_STORE_PASSPHRASE", passphrase, "TOKENMGR_KEY", "billing")
+
+	first := exe(t, sec, env, "token")
+	wantCode(t, first, 0)
+	second := exe(t, sec, env, "token")
+	wantCode(t, second, 0)
+	assert.Equal(t, first.stdout, second.stdout, "the second replica took the stored token")
+	assert.EqualValues(t, 1, srv.TokenRequests.Load())
+
+	st := exe(t, sec, env, "status")
+	wantCode(t, st, 0)
+	assert.Contains(t, st.stdout, "Redis at "+addr)
+
+	out := exe(t, sec, env, "logout")
+	wantCode(t, out, 0)
+	assert.Contains(t, out.stdout, `deleted credential "billing" from Redis at `+addr)
+	third := exe(t, sec, env, "token")
+	wantCode(t, third, 0)
+	assert.NotEqual(t, first.stdout, third.stdout)
+	assert.EqualValues(t, 2, srv.TokenRequests.Load(), "deleted for the fleet: the next run asked afresh")
+
+	noPass := exe(t, sec, env.without("TOKENMGR_STORE_PASSPHRASE"), "token")
+	assert.NotZero(t, noPass.code)
+	assert.Contains(t, noPass.stderr, "TOKENMGR_STORE_PASSPHRASE")
+
+	badURL := exe(t, sec, env.with("TOKENMGR_REDIS_URL", "redis://u:redis-PASSWORD@"+addr+"/notadb"), "token")
+	assert.NotZero(t, badURL.code)
+	assert.Contains(t, badURL.stderr, "TOKENMGR_REDIS_URL")
+}
