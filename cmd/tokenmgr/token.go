@@ -130,7 +130,7 @@ func runToken(ctx context.Context, o *options, stdout, stderr io.Writer) int {
 	if env.TokenURL == "" {
 		warnStatic(stderr, env, tok.AccessToken, time.Now())
 	}
-	if err := printToken(stdout, o.format, tok, c); err != nil {
+	if err := printToken(stdout, o.format, tok); err != nil {
 		return fail(stderr, "token", err)
 	}
 	return exitOK
@@ -167,7 +167,7 @@ func warnStatic(stderr io.Writer, env *tokenmgr.Env, tok string, now time.Time) 
 }
 
 // printToken writes tok in the format asked for.
-func printToken(w io.Writer, format string, tok *oauth2.Token, c *tokenmgr.Client) error {
+func printToken(w io.Writer, format string, tok *oauth2.Token) error {
 	typ := display.TokenType(tok.TokenType)
 	switch format {
 	case "header":
@@ -186,14 +186,11 @@ func printToken(w io.Writer, format string, tok *oauth2.Token, c *tokenmgr.Clien
 		}
 		return json.NewEncoder(w).Encode(out)
 	case "exec-credential":
-		// kubectl caches the credential until expirationTimestamp: give
-		// it the expiry the Client's TokenSource hands to caching
-		// libraries (moved up into the refresh window), so kubectl asks
-		// again while a refresh can still be made ahead of expiry.
+		// kubectl caches the credential until expirationTimestamp and
+		// then runs this command again, which refreshes the token when it
+		// is about to expire. (Asking the Client for an earlier expiry
+		// would start a background refresh that Close cuts off.)
 		exp := tok.Expiry
-		if early, err := c.TokenSource().Token(); err == nil && early.AccessToken == tok.AccessToken {
-			exp = early.Expiry
-		}
 		type status struct {
 			Token               string `json:"token"`
 			ExpirationTimestamp string `json:"expirationTimestamp,omitempty"`
