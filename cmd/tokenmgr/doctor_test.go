@@ -42,20 +42,19 @@ func TestE2EDoctorHealthy(t *testing.T) {
 	wantCheck(t, r, "expiry", "OK", "valid for")
 	wantCheck(t, r, "signature", "OK", "verifies with key key-a")
 	wantCheck(t, r, "check URL", "SKIP")
-	if !strings.Contains(r.stdout, "no check failed") || strings.Contains(r.stdout, "\x1b[") {
-		t.Errorf("summary or colour: %s", r)
-	}
+	assert.Contains(t, r.stdout, "no check failed", "the summary")
+	assert.NotContains(t, r.stdout, "\x1b[", "no colour on a pipe")
 
 	// --json, and the key set named explicitly.
 	r = exe(t, sec, env.with("TOKENMGR_JWKS_URL", s.URL+"/jwks"), "doctor", "--json")
 	wantCode(t, r, 0)
 	d := doctorJSONOf(t, r)
-	if !d.OK || d.Failed != 0 {
-		t.Errorf("doctor --json: %+v", d)
-	}
+	assert.True(t, d.OK, "doctor --json: %+v", d)
+	assert.Zero(t, d.Failed, "doctor --json: %+v", d)
 	for _, c := range d.Checks {
-		if c.Name == "signature" && (c.Status != diagnose.OK || !strings.Contains(c.Message, "/jwks")) {
-			t.Errorf("signature with TOKENMGR_JWKS_URL: %+v", c)
+		if c.Name == "signature" {
+			assert.Equal(t, diagnose.OK, c.Status, "signature with TOKENMGR_JWKS_URL: %+v", c)
+			assert.Contains(t, c.Message, "/jwks", "signature with TOKENMGR_JWKS_URL")
 		}
 	}
 }
@@ -69,9 +68,7 @@ func TestE2EDoctorWrongClientSecret(t *testing.T) {
 	wantCode(t, r, 1)
 	wantCheck(t, r, "credentials", "FAIL", "invalid_client", "client ID or secret wrong or revoked", "hint:")
 	wantCheck(t, r, "token format", "SKIP")
-	if s.TokenRequests.Load() == 0 {
-		t.Error("no real token request was made")
-	}
+	assert.Positive(t, s.TokenRequests.Load(), "a real token request was made")
 }
 
 func TestE2EDoctorClockSkew(t *testing.T) {
@@ -135,9 +132,8 @@ func TestE2EDoctorTokenFindings(t *testing.T) {
 				wantCheck(t, r, "signature", "SKIP")
 			}
 			d := doctorJSONOf(t, exe(t, sec, s.vars().with("TOKENMGR_STORE", "memory"), "doctor", "--json"))
-			if d.OK || d.Failed != 1 {
-				t.Errorf("doctor --json: %+v", d)
-			}
+			assert.False(t, d.OK, "doctor --json: %+v", d)
+			assert.Equal(t, 1, d.Failed, "doctor --json: %+v", d)
 		})
 	}
 }
@@ -193,9 +189,7 @@ func TestE2EDoctorInvalidGrant(t *testing.T) {
 	wantCheck(t, r, "credentials", "FAIL", "refresh_token grant", "invalid_grant", "expired, revoked or already used", "logout")
 	// (oauth2's auth style detection presents it twice: header, then form.)
 	dead := s.InvalidGrants.Load()
-	if dead == 0 {
-		t.Errorf("the server saw no dead refresh token")
-	}
+	assert.Positive(t, dead, "the server saw the dead refresh token")
 
 	// With the store, doctor redeems the stored refresh token and saves the
 	// rotated one: a second doctor run still succeeds.
@@ -206,9 +200,7 @@ func TestE2EDoctorInvalidGrant(t *testing.T) {
 		wantCheck(t, r, "token format", "OK", "stored token: opaque")
 		_ = i
 	}
-	if n := s.InvalidGrants.Load(); n != dead {
-		t.Errorf("doctor lost a rotated refresh token: %d more invalid grants", n-dead)
-	}
+	assert.Equal(t, dead, s.InvalidGrants.Load(), "doctor keeps a rotated refresh token: no more invalid grants")
 }
 
 func TestE2EDoctorCheckURL(t *testing.T) {
@@ -236,9 +228,8 @@ func TestE2EDoctorCheckURL(t *testing.T) {
 			found = c.Status == diagnose.Fail && strings.Contains(c.Message, "InvalidClientTokenId")
 		}
 	}
-	if !found || d.OK {
-		t.Errorf("doctor --json: %+v", d)
-	}
+	assert.True(t, found, "doctor --json: the check URL fails with InvalidClientTokenId: %+v", d)
+	assert.False(t, d.OK, "doctor --json: %+v", d)
 }
 
 func TestE2EDoctorWrongStorePassphrase(t *testing.T) {
@@ -256,9 +247,8 @@ func TestE2EDoctorWrongStorePassphrase(t *testing.T) {
 	for _, cmd := range []string{"status", "logout", "token"} {
 		r := exe(t, sec, bad, cmd)
 		wantCode(t, r, 1)
-		if !strings.Contains(r.stderr, "wrong passphrase") || strings.Count(r.stderr, "\n") != 1 {
-			t.Errorf("%s with the wrong passphrase: %s", cmd, r)
-		}
+		assert.Contains(t, r.stderr, "wrong passphrase", "%s with the wrong passphrase", cmd)
+		assert.Equal(t, 1, strings.Count(r.stderr, "\n"), "%s with the wrong passphrase: one line: %s", cmd, r)
 	}
 }
 
@@ -314,9 +304,7 @@ func TestE2EDoctorStoreDirectory(t *testing.T) {
 	// printing a token it cannot keep.
 	r = exe(t, sec, env, "token")
 	wantCode(t, r, 1)
-	if r.stdout != "" {
-		t.Errorf("token printed a token it could not keep:\n%s", r)
-	}
+	assert.Empty(t, r.stdout, "token prints no token it could not keep")
 }
 
 // doctor must not send a stored token outside TOKENMGR_ALLOWED_HOSTS, even
@@ -337,12 +325,8 @@ func TestDoctorAllowedHostsWithIncompleteConfig(t *testing.T) {
 		"TOKENMGR_ALLOWED_HOSTS", "api.example.com",
 		"TOKENMGR_CHECK_URL", api.URL+"/v1")
 	r := runIn(env, "doctor", "--timeout", "5s")
-	if v := got.Load().(string); v != "" {
-		t.Fatalf("token sent to %s, which is not in TOKENMGR_ALLOWED_HOSTS", api.URL)
-	}
-	if r.code == 0 {
-		t.Errorf("doctor passed with a check URL outside the allowed hosts:\n%s", r.stdout)
-	}
+	require.Empty(t, got.Load().(string), "token sent to %s, which is not in TOKENMGR_ALLOWED_HOSTS", api.URL)
+	assert.NotEqual(t, 0, r.code, "doctor passed with a check URL outside the allowed hosts:\n%s", r.stdout)
 }
 
 // doctor and the transport share one host rule: with TOKENMGR_ALLOWED_HOSTS
@@ -358,30 +342,23 @@ func TestDoctorTrailingDotHostAsTransport(t *testing.T) {
 	}
 	r := runIn(env, "doctor", "--timeout", "2s")
 	wantCheck(t, r, "check URL", "FAIL", "api.example.com.", "TOKENMGR_ALLOWED_HOSTS", "not sent")
-	if r.code != exitFail {
-		t.Errorf("doctor exit %d, want %d:\n%s", r.code, exitFail, r)
-	}
+	assert.Equal(t, exitFail, r.code, "doctor's exit status:\n%s", r)
 }
 
-// doctor said the store was OK when the directory of its file could not be
-// created (here: a parent is a symbolic link to nowhere).
 func TestDoctorOfflineNeedsNoNetwork(t *testing.T) {
 	s := tokenmgrtest.NewServer(tokenmgrtest.Options{})
 	env := fileStoreVars(t).with(oauthVars(s).flat()...)
-	if r := runIn(env, "token"); r.code != 0 {
-		t.Fatal(r)
-	}
+	r := runIn(env, "token")
+	require.Equal(t, 0, r.code, "token: %s", r)
 	s.Close() // nothing answers from now on
 	before := s.TokenRequests.Load()
-	r := runIn(env, "doctor", "--offline")
+	r = runIn(env, "doctor", "--offline")
 	require.Equal(t, 0, r.code, "doctor --offline: %s", r)
 	wantCheck(t, r, "store", "OK", "an access token expiring in")
 	wantCheck(t, r, "credentials", "SKIP", "offline")
 	wantCheck(t, r, "token format", "OK", "stored token: opaque")
 	wantCheck(t, r, "expiry", "OK")
-	if s.TokenRequests.Load() != before {
-		t.Error("doctor --offline made a request")
-	}
+	assert.Equal(t, before, s.TokenRequests.Load(), "doctor --offline makes no request")
 	// Online, the dead endpoint is a clock warning and a credentials failure.
 	r = runIn(env, "doctor", "--timeout", "2s")
 	require.Equal(t, 1, r.code, "doctor: %s", r)
@@ -408,9 +385,8 @@ func TestDoctorReportsEveryBadVariable(t *testing.T) {
 	env := vars{"TOKENMGR_TOKEN_URL": "https://auth.example/token", "TOKENMGR_CLIENT_ID": "c", "TOKENMGR_CLIENT_SECRET": "s3cret-value",
 		"TOKENMGR_AUTH_STYLE": "sideways", "TOKENMGR_REFRESH_BEFORE": "soon", "TOKENMGR_STORE": "floppy"}
 	r := runIn(env, "doctor", "--offline")
-	if r.code != 1 || strings.Contains(r.stdout, "s3cret-value") {
-		t.Fatalf("doctor: %s", r)
-	}
+	require.Equal(t, 1, r.code, "doctor: %s", r)
+	require.NotContains(t, r.stdout, "s3cret-value", "doctor prints no secret")
 	for _, v := range []string{"TOKENMGR_AUTH_STYLE", "TOKENMGR_REFRESH_BEFORE", "TOKENMGR_STORE"} {
 		assert.Contains(t, r.stdout, "FAIL  configuration  "+v+": ", "no configuration failure for %s:\n%s", v, r.stdout)
 	}
