@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"os"
 	"regexp"
 	"strings"
 	"sync/atomic"
@@ -44,9 +45,10 @@ type Config struct {
 	// every refresh (EKS IRSA, GitHub Actions, GKE and AKS federation).
 	WebIdentityTokenFile string
 
-	// Region is the STS region; STSEndpoint overrides the regional
-	// endpoint (https://sts.<region>.amazonaws.com). NewFromEnv fills them
-	// from AWS_REGION and AWS_ENDPOINT_URL_STS.
+	// Region is the STS region. STSEndpoint overrides the regional
+	// endpoint (https://sts.<region>.amazonaws.com); left empty it is
+	// AWS_ENDPOINT_URL_STS, else AWS_ENDPOINT_URL, when set, as the AWS
+	// SDKs read them. NewFromEnv also fills Region from AWS_REGION.
 	Region, STSEndpoint string
 
 	// Duration is the DurationSeconds asked of STS (default 1h). The
@@ -105,6 +107,17 @@ func New(cfg Config) (*Provider, error) {
 	}
 	if cfg.Duration == 0 {
 		cfg.Duration = DefaultDuration
+	}
+	if cfg.STSEndpoint == "" {
+		for _, n := range []string{"AWS_ENDPOINT_URL_STS", "AWS_ENDPOINT_URL"} {
+			if v := strings.TrimSpace(os.Getenv(n)); v != "" {
+				if err := checkEndpoint(v); err != nil {
+					return nil, &tokenmgr.EnvError{Var: n, Problem: err.Error()}
+				}
+				cfg.STSEndpoint = v
+				break
+			}
+		}
 	}
 	switch {
 	case cfg.RoleARN == "":

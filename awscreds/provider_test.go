@@ -347,3 +347,21 @@ func TestCloseStopsRefresh(t *testing.T) {
 		assert.EqualValues(t, 1, srv.AssumeCalls())
 	})
 }
+
+// Config.STSEndpoint left empty is AWS_ENDPOINT_URL_STS, as the SDKs read it.
+func TestNewReadsEndpointVariable(t *testing.T) {
+	srv := ststest.NewServer()
+	t.Cleanup(srv.Close)
+	t.Setenv("AWS_ENDPOINT_URL", "https://unused.example.com")
+	t.Setenv("AWS_ENDPOINT_URL_STS", srv.URL)
+	f := newFixture(t, srv, func(c *Config) { c.STSEndpoint = "" })
+	_, err := f.p.Retrieve(t.Context())
+	require.NoError(t, err)
+	assert.EqualValues(t, 1, srv.AssumeCalls())
+
+	t.Setenv("AWS_ENDPOINT_URL_STS", "http://sts.example.com")
+	_, err = New(Config{RoleARN: testRole, WebIdentityTokenFile: "/t", Region: "us-east-1"})
+	var ee *tokenmgr.EnvError
+	require.ErrorAs(t, err, &ee)
+	assert.Equal(t, "AWS_ENDPOINT_URL_STS", ee.Var)
+}
