@@ -90,13 +90,10 @@ func (e *TokenError) Error() string {
 	return b.String()
 }
 
-// Hint says in a few words what the error code usually means ("client ID
-// or secret wrong or revoked" for invalid_client); empty for a code
-// without one. Error includes it.
-func (e *TokenError) Hint() string { return CodeHint(e.Code) }
-
 // CodeHint says in a few words what an OAuth error code of RFC 6749 §5.2
-// usually means; empty for a code it does not know.
+// usually means ("client ID or secret wrong or revoked" for
+// invalid_client), as [TokenError.Error] says it; empty for a code it does
+// not know.
 func CodeHint(code string) string { return codeHints[code] }
 
 // Unwrap returns the underlying error.
