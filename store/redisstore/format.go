@@ -125,9 +125,9 @@ func sealValue(h *header, k *seal.Keys, name string, plain []byte, rnd io.Reader
 }
 
 // openValue authenticates and decrypts a value of credential name. keys
-// returns the keys for a header's parameters. Errors wrap store.ErrFormat,
+// returns the keys for a header's parameters and key check. Errors wrap store.ErrFormat,
 // store.ErrWrongKey or store.ErrTampered and never quote the value.
-func openValue(b []byte, name string, lim seal.Limits, keys func(seal.Params) (*seal.Keys, error)) ([]byte, error) {
+func openValue(b []byte, name string, lim seal.Limits, keys func(seal.Params, []byte) (*seal.Keys, error)) ([]byte, error) {
 	if len(b) > maxValue {
 		return nil, fmt.Errorf("%w: value of %d bytes, more than %d", store.ErrFormat, len(b), maxValue)
 	}
@@ -138,7 +138,7 @@ func openValue(b []byte, name string, lim seal.Limits, keys func(seal.Params) (*
 	if len(b) < minValue {
 		return nil, fmt.Errorf("%w: value is truncated (%d bytes, at least %d needed)", store.ErrFormat, len(b), minValue)
 	}
-	k, err := keys(h.params)
+	k, err := keys(h.params, h.check[:])
 	if err != nil {
 		return nil, err
 	}

@@ -74,7 +74,7 @@ func FuzzOpenValue(f *testing.F) {
 	lim := seal.Limits{MinLogN: 10, MaxLogN: 11, MaxR: 8, MaxP: 2, MaxMem: 2 << 20, MaxWork: 1 << 15}
 	secret := []byte("fuzz")
 	cache := map[seal.Params]*seal.Keys{}
-	keys := func(p seal.Params) (*seal.Keys, error) {
+	keys := func(p seal.Params, _ []byte) (*seal.Keys, error) {
 		if p.KDF != seal.KDFScrypt {
 			return nil, store.ErrWrongKey // as Store.keysFor: a passphrase does not open a raw-key value
 		}
@@ -102,7 +102,7 @@ func FuzzOpenValue(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte, name string) {
 		plain, err := openValue(b, name, lim, keys)
 		if err == nil {
-			k, _ := keys(mustHeader(t, b, lim).params)
+			k, _ := keys(mustHeader(t, b, lim).params, nil)
 			again, err := sealValue(mustHeader(t, b, lim), k, name, plain, rand.Reader)
 			require.NoError(t, err)
 			got, err := openValue(again, name, lim, keys)

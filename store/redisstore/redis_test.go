@@ -20,7 +20,7 @@ import (
 // redisServer is a real redis-server on a free loopback port, without
 // persistence, owned by one test.
 type redisServer struct {
-	t      *testing.T
+	t      testing.TB
 	port   int
 	args   []string
 	cmd    *exec.Cmd
@@ -30,7 +30,7 @@ type redisServer struct {
 
 // startRedis starts a redis-server for t (extra arguments such as
 // --requirepass go to it) and stops it when t ends.
-func startRedis(t *testing.T, args ...string) *redisServer {
+func startRedis(t testing.TB, args ...string) *redisServer {
 	t.Helper()
 	r := &redisServer{t: t, args: args}
 	needRedis(t)
@@ -49,7 +49,7 @@ func startRedis(t *testing.T, args ...string) *redisServer {
 	return r
 }
 
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
@@ -123,7 +123,7 @@ func (r *redisServer) Cont() { require.NoError(r.t, r.cmd.Process.Signal(syscall
 
 // Client returns a go-redis client for the server, configured as
 // ParseURL configures one, closed when the test ends.
-func (r *redisServer) Client(t *testing.T) *redis.Client {
+func (r *redisServer) Client(t testing.TB) *redis.Client {
 	t.Helper()
 	opts, err := ParseURL("redis://" + r.Addr)
 	require.NoError(t, err)
@@ -132,7 +132,7 @@ func (r *redisServer) Client(t *testing.T) *redis.Client {
 	return c
 }
 
-func needRedis(t *testing.T) {
+func needRedis(t testing.TB) {
 	t.Helper()
 	if _, err := exec.LookPath("redis-server"); err != nil {
 		t.Skip("redis-server not installed (apt-get install redis-server)")
@@ -141,7 +141,7 @@ func needRedis(t *testing.T) {
 
 // unstartedRedis reserves a free port for a redis-server that is not
 // running yet: Restart starts it.
-func unstartedRedis(t *testing.T) *redisServer {
+func unstartedRedis(t testing.TB) *redisServer {
 	t.Helper()
 	needRedis(t)
 	r := &redisServer{t: t}

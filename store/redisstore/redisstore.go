@@ -29,10 +29,6 @@ const (
 // call through to see whether it answers again; the others fail at once.
 const retryInterval = time.Second
 
-// maxCachedKeys bounds the derived keys a Store keeps: one per header
-// (salt and KDF parameters) it has met, normally one.
-const maxCachedKeys = 8
-
 // Options configure a Store. Exactly one of Passphrase and Key is required.
 type Options struct {
 	// Passphrase derives the encryption key with scrypt, under a salt
@@ -70,6 +66,14 @@ type Options struct {
 	// within the limits the encrypted file accepts.
 	ScryptLogN, ScryptR, ScryptP int
 
+	// KeyCacheTTL is how long the key derived from the passphrase stays in
+	// the session cache (the kernel keyring on Linux, the OS keyring
+	// elsewhere; never a file), so that short-lived processes such as the
+	// tokenmgr command do not each run scrypt. 0 means 15 minutes;
+	// negative turns the cache off. Within a process keys are derived once
+	// either way.
+	KeyCacheTTL time.Duration
+
 	// Logger receives Redis outages and recoveries, once each. Nil uses
 	// slog.Default().
 	Logger *slog.Logger
@@ -89,14 +93,13 @@ type Store struct {
 	log     *slog.Logger
 	rand    io.Reader
 
-	secret []byte // passphrase or raw key
-	create seal.Params
-	lim    seal.Limits
+	deriver *seal.Deriver // the passphrase or raw key, and the keys derived from it
+	create  seal.Params   // KDF and cost of a header this Store creates
+	lim     seal.Limits
 
 	initMu sync.Mutex // serialises header set-up
-	mu     sync.Mutex // guards hdr and keys
+	mu     sync.Mutex // guards hdr
 	hdr    *header    // the header this Store writes under; nil until known
-	keys   map[seal.Params]*seal.Keys
 
 	health health
 }
@@ -122,7 +125,6 @@ func New(ctx context.Context, rdb redis.UniversalClient, opts Options) (*Store, 
 		log:     opts.Logger,
 		rand:    rand.Reader,
 		lim:     seal.DefaultLimits,
-		keys:    make(map[seal.Params]*seal.Keys),
 	}
 	if s.prefix == "" {
 		s.prefix = DefaultPrefix
@@ -152,14 +154,21 @@ func New(ctx context.Context, rdb redis.UniversalClient, opts Options) (*Store, 
 		if len(opts.Key) != seal.KeySize {
 			return nil, fmt.Errorf("redisstore: key must be %d bytes, got %d", seal.KeySize, len(opts.Key))
 		}
-		s.secret = append([]byte(nil), opts.Key...)
+		s.deriver = seal.NewDeriver(opts.Key, labels, nil)
 		s.create = seal.Params{KDF: seal.KDFRawKey}
 	case len(opts.Passphrase) > 0:
 		logN, r, p := cmp0(opts.ScryptLogN, seal.DefaultLogN), cmp0(opts.ScryptR, seal.DefaultR), cmp0(opts.ScryptP, seal.DefaultP)
 		if err := s.lim.Check(logN, r, p); err != nil {
 			return nil, fmt.Errorf("redisstore: options: %v", err)
 		}
-		s.secret = append([]byte(nil), opts.Passphrase...)
+		var cache seal.Cache
+		switch {
+		case opts.KeyCacheTTL == 0:
+			cache = seal.SessionCache(seal.DefaultCacheTTL)
+		case opts.KeyCacheTTL > 0:
+			cache = seal.SessionCache(opts.KeyCacheTTL)
+		}
+		s.deriver = seal.NewDeriver(opts.Passphrase, labels, cache)
 		s.create = seal.Params{KDF: seal.KDFScrypt, LogN: byte(logN), R: byte(r), P: byte(p)}
 	default:
 		return nil, errors.New("redisstore: no passphrase or key: values are encrypted before they reach Redis, and every replica needs the same key")
@@ -205,35 +214,16 @@ func (s *Store) valueKey(name string) string { return s.prefix + "{" + nameHash(
 func (s *Store) leaseKey(name string) string { return s.prefix + "{" + nameHash(name) + "}:lease" }
 func (s *Store) channel(name string) string  { return s.prefix + "{" + nameHash(name) + "}:released" }
 
-// keysFor returns the keys for p, deriving them (once) when needed. p has
-// been checked against s.lim.
-func (s *Store) keysFor(p seal.Params) (*seal.Keys, error) {
+// keysFor returns the keys for p (check: the key check stored with the
+// data, nil for new data), deriving them at most once per process, and for
+// a passphrase looking in the session cache first. p has been checked
+// against s.lim.
+func (s *Store) keysFor(p seal.Params, check []byte) (*seal.Keys, error) {
 	if p.KDF != s.create.KDF {
 		kind := map[byte]string{seal.KDFScrypt: "passphrase", seal.KDFRawKey: "raw key"}
 		return nil, fmt.Errorf("%w: written with a %s, this store has a %s", store.ErrWrongKey, kind[p.KDF], kind[s.create.KDF])
 	}
-	s.mu.Lock()
-	k, ok := s.keys[p]
-	s.mu.Unlock()
-	if ok {
-		return k, nil
-	}
-	k, err := seal.Derive(p, s.secret, labels)
-	if err != nil {
-		return nil, err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if len(s.keys) >= maxCachedKeys {
-		for q := range s.keys {
-			if s.hdr == nil || q != s.hdr.params {
-				delete(s.keys, q)
-				break
-			}
-		}
-	}
-	s.keys[p] = k
-	return k, nil
+	return s.deriver.Keys(p, check)
 }
 
 // header returns the header this Store writes under and its keys, reading
@@ -243,7 +233,7 @@ func (s *Store) header(ctx context.Context) (*header, *seal.Keys, error) {
 	h := s.hdr
 	s.mu.Unlock()
 	if h != nil {
-		k, err := s.keysFor(h.params)
+		k, err := s.keysFor(h.params, h.check[:])
 		return h, k, err
 	}
 	s.initMu.Lock()
@@ -252,7 +242,7 @@ func (s *Store) header(ctx context.Context) (*header, *seal.Keys, error) {
 	h = s.hdr
 	s.mu.Unlock()
 	if h != nil {
-		k, err := s.keysFor(h.params)
+		k, err := s.keysFor(h.params, h.check[:])
 		return h, k, err
 	}
 	for try := 0; ; try++ {
@@ -281,7 +271,7 @@ func (s *Store) header(ctx context.Context) (*header, *seal.Keys, error) {
 		if err != nil {
 			return nil, nil, fmt.Errorf("redisstore: %s: header record %s: %w", s, s.headerKey(), err)
 		}
-		k, err := s.keysFor(h.params)
+		k, err := s.keysFor(h.params, h.check[:])
 		if err != nil {
 			return nil, nil, fmt.Errorf("redisstore: %s: %w", s, err)
 		}
@@ -303,7 +293,7 @@ func (s *Store) createHeader(ctx context.Context) error {
 	if p.Salt, err = randomSalt(); err != nil {
 		return err
 	}
-	k, err := s.keysFor(p)
+	k, err := s.keysFor(p, nil)
 	if err != nil {
 		return fmt.Errorf("redisstore: %s: %w", s, err)
 	}
@@ -411,7 +401,7 @@ func (s *Store) checkForeign(name string, b []byte) error {
 	if err != nil {
 		return fmt.Errorf("redisstore: %s: credential %q: the value there is unreadable, not overwritten (tokenmgr logout deletes it): %w", s, name, err)
 	}
-	ok, err := s.keysFor(oh.params)
+	ok, err := s.keysFor(oh.params, oh.check[:])
 	if err != nil {
 		return fmt.Errorf("redisstore: %s: %w", s, err)
 	}

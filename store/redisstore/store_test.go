@@ -51,6 +51,9 @@ func fastOpts(o Options) Options {
 		o.Passphrase = []byte(testPass)
 	}
 	o.ScryptLogN = 10
+	if o.KeyCacheTTL == 0 {
+		o.KeyCacheTTL = -1 // hermetic: no session cache
+	}
 	return o
 }
 
