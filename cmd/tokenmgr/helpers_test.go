@@ -321,8 +321,8 @@ func (s *jwtIssuer) token(w http.ResponseWriter, r *http.Request) {
 		claims["nbf"] = now.Add(20 * time.Minute).Unix()
 	}
 	switch mode {
-	case "malformed": // a valid header, claims that are not base64url
-		tok = seg(`{"alg":"ES256","typ":"JWT","kid":"key-a"}`) + ".eyJzdWIiOi$$$not-base64.c2lnbmF0dXJlLWJ5dGVz"
+	case "malformed": // a valid header, claims that are not base64url (in b64token characters, which the endpoint may send)
+		tok = seg(`{"alg":"ES256","typ":"JWT","kid":"key-a"}`) + ".eyJzdWIiOi~~~not-base64.c2lnbmF0dXJlLWJ5dGVz"
 	case "none":
 		b, _ := json.Marshal(claims)
 		tok = seg(`{"alg":"none","typ":"JWT"}`) + "." + seg(string(b)) + "."

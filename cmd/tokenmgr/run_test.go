@@ -11,6 +11,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/tokenmgr/tokenmgr"
 	"github.com/tokenmgr/tokenmgr/awscreds"
 	"github.com/tokenmgr/tokenmgr/diagnose"
@@ -36,18 +39,19 @@ func TestRunUsage(t *testing.T) {
 		{[]string{"version", "--help"}, 0, "Usage: tokenmgr version", ""},
 	} {
 		r := runIn(vars{}, tc.args...)
-		if r.code != tc.code || !strings.Contains(r.stdout, tc.out) || !strings.Contains(r.stderr, tc.err) {
-			t.Errorf("run %q: want exit %d, stdout ~%q, stderr ~%q; got %s", tc.args, tc.code, tc.out, tc.err, r)
-		}
+		assert.Equal(t, tc.code, r.code, "run %q: %s", tc.args, r)
+		assert.Contains(t, r.stdout, tc.out, "run %q", tc.args)
+		assert.Contains(t, r.stderr, tc.err, "run %q", tc.args)
 	}
 	// Every command's help documents its exit status.
 	for _, c := range commands {
 		r := runIn(vars{}, c.name, "--help")
-		if r.code != 0 || (c.name != "version" && !strings.Contains(r.stdout, "Exit status")) {
-			t.Errorf("%s --help: %s", c.name, r)
+		assert.Equal(t, 0, r.code, "%s --help: %s", c.name, r)
+		if c.name != "version" {
+			assert.Contains(t, r.stdout, "Exit status", "%s --help", c.name)
 		}
-		if !c.noCommon && !strings.Contains(r.stdout, "-store-path") {
-			t.Errorf("%s --help lacks the store flags", c.name)
+		if !c.noCommon {
+			assert.Contains(t, r.stdout, "-store-path", "%s --help lists the store flags", c.name)
 		}
 	}
 }
@@ -60,29 +64,27 @@ func TestFlagsOverrideEnvironment(t *testing.T) {
 	pathB := b["TOKENMGR_STORE_PATH"]
 
 	r := runIn(env, "token", "--store-path", pathB)
-	if r.code != 0 || !s.Valid(strings.TrimSpace(r.stdout)) {
-		t.Fatalf("token --store-path: %s", r)
-	}
-	if r := runIn(env, "status"); r.code != 1 || !strings.Contains(r.stdout, "nothing stored") {
-		t.Errorf("the environment's store should be empty: %s", r)
-	}
-	if r := runIn(env, "status", "--store-path", pathB); r.code != 0 || !strings.Contains(r.stdout, filepath.Base(filepath.Dir(pathB))) {
-		t.Errorf("status --store-path: %s", r)
-	}
-	if r := runIn(env, "status", "--store-path", pathB, "--key", "other"); r.code != 1 || !strings.Contains(r.stdout, `"other"`) {
-		t.Errorf("status --key other: %s", r)
-	}
-	if r := runIn(env, "status", "--store-path", pathB, "--store", "memory"); r.code != 1 || !strings.Contains(r.stdout, "in memory") {
-		t.Errorf("status --store memory: %s", r)
-	}
-	if r := runIn(env.with("TOKENMGR_KEY", "other"), "status", "--store-path", pathB, "--key", "default"); r.code != 0 {
-		t.Errorf("--key should win over TOKENMGR_KEY: %s", r)
-	}
-	if r := runIn(env, "status", "--store", "floppy"); r.code != 1 || !strings.Contains(r.stderr, "TOKENMGR_STORE") {
-		t.Errorf("a bad --store is reported as the variable it overrides: %s", r)
-	}
-	if r := runIn(env, "logout", "--store-path", pathB); r.code != 0 || !strings.Contains(r.stdout, "deleted") {
-		t.Errorf("logout --store-path: %s", r)
+	require.Equal(t, 0, r.code, "token --store-path: %s", r)
+	require.True(t, s.Valid(strings.TrimSpace(r.stdout)), "token --store-path prints a valid token")
+	for _, tc := range []struct {
+		what     string
+		env      vars
+		args     []string
+		code     int
+		out, err string
+	}{
+		{"the environment's store is empty", env, []string{"status"}, 1, "nothing stored", ""},
+		{"status --store-path", env, []string{"status", "--store-path", pathB}, 0, filepath.Base(filepath.Dir(pathB)), ""},
+		{"status --key other", env, []string{"status", "--store-path", pathB, "--key", "other"}, 1, `"other"`, ""},
+		{"status --store memory", env, []string{"status", "--store-path", pathB, "--store", "memory"}, 1, "in memory", ""},
+		{"--key wins over TOKENMGR_KEY", env.with("TOKENMGR_KEY", "other"), []string{"status", "--store-path", pathB, "--key", "default"}, 0, "", ""},
+		{"a bad --store is reported as the variable it overrides", env, []string{"status", "--store", "floppy"}, 1, "", "TOKENMGR_STORE"},
+		{"logout --store-path", env, []string{"logout", "--store-path", pathB}, 0, "deleted", ""},
+	} {
+		r := runIn(tc.env, tc.args...)
+		assert.Equal(t, tc.code, r.code, "%s: %s", tc.what, r)
+		assert.Contains(t, r.stdout, tc.out, tc.what)
+		assert.Contains(t, r.stderr, tc.err, tc.what)
 	}
 }
 
@@ -91,54 +93,45 @@ func TestEnvLookupLayering(t *testing.T) {
 	base := vars{"TOKENMGR_KEY": "env", "TOKENMGR_STORE": "file", "TOKENMGR_STORE_PATH": "/p", "OTHER": "x"}
 	l := o.envLookup(base.lookup)
 	for name, want := range map[string]string{"TOKENMGR_KEY": "k", "TOKENMGR_STORE": "", "TOKENMGR_STORE_PATH": "/p", "OTHER": "x"} {
-		if v, ok := l(name); !ok || v != want {
-			t.Errorf("%s = %q, %v; want %q", name, v, ok, want)
-		}
+		v, ok := l(name)
+		assert.True(t, ok, "%s is set", name)
+		assert.Equal(t, want, v, name)
 	}
-	if _, ok := l("TOKENMGR_CHECK_URL"); ok {
-		t.Error("an unset flag over an unset variable should be unset")
-	}
+	_, ok := l("TOKENMGR_CHECK_URL")
+	assert.False(t, ok, "an unset flag over an unset variable is unset")
 }
 
 func TestColour(t *testing.T) {
 	var buf bytes.Buffer
-	if useColor(&buf, vars{}.lookup) {
-		t.Error("colour on a buffer")
-	}
+	assert.False(t, useColor(&buf, vars{}.lookup), "no colour on a buffer")
 	if f, err := os.Open(os.DevNull); err == nil {
 		defer f.Close()
 		// /dev/null is a character device: the TTY test alone would say yes.
-		if useColor(f, vars{"NO_COLOR": ""}.lookup) || useColor(f, vars{"TERM": "dumb"}.lookup) {
-			t.Error("NO_COLOR or TERM=dumb ignored")
-		}
+		assert.False(t, useColor(f, vars{"NO_COLOR": ""}.lookup), "NO_COLOR")
+		assert.False(t, useColor(f, vars{"TERM": "dumb"}.lookup), "TERM=dumb")
 	}
 	out := &diagnose.Report{Checks: []diagnose.Check{{Name: "a", Status: diagnose.OK, Message: "m"}, {Name: "longer", Status: diagnose.Fail, Message: "x", Hint: "h"}}}
 	printChecks(&buf, out, true)
-	if !strings.Contains(buf.String(), "\x1b[31mFAIL\x1b[0m  longer  x; hint: h") || !strings.Contains(buf.String(), "\x1b[32mOK  \x1b[0m  a       m") {
-		t.Errorf("coloured output:\n%q", buf.String())
-	}
+	assert.Contains(t, buf.String(), "\x1b[31mFAIL\x1b[0m  longer  x; hint: h", "coloured output")
+	assert.Contains(t, buf.String(), "\x1b[32mOK  \x1b[0m  a       m", "coloured output")
 	buf.Reset()
 	printChecks(&buf, out, false)
-	if buf.String() != "OK    a       m\nFAIL  longer  x; hint: h\n1 failed\n" {
-		t.Errorf("plain output:\n%q", buf.String())
-	}
+	assert.Equal(t, "OK    a       m\nFAIL  longer  x; hint: h\n1 failed\n", buf.String(), "plain output")
 }
 
 func TestReadStoreEnv(t *testing.T) {
 	// Only the store variables: enough for status and logout.
 	e, err := tokenmgr.ReadStoreEnv(vars{"TOKENMGR_STORE": "memory", "TOKENMGR_KEY": "k"}.lookup)
-	if err != nil || e.Key != "k" || e.AccessToken != "" {
-		t.Fatalf("store only: %+v %v", e, err)
-	}
+	require.NoError(t, err, "store only")
+	assert.Equal(t, "k", e.Key)
+	assert.Empty(t, e.AccessToken)
 	// TOKEN_URL set without the client ID still reads the store settings.
 	e, err = tokenmgr.ReadStoreEnv(vars{"TOKENMGR_TOKEN_URL": "https://x.example/token", "TOKENMGR_STORE": "memory"}.lookup)
-	if err != nil || e.Store != "memory" {
-		t.Fatalf("partial: %+v %v", e, err)
-	}
+	require.NoError(t, err, "partial")
+	assert.Equal(t, "memory", e.Store)
 	// Any other bad value is still an error.
-	if _, err := tokenmgr.ReadStoreEnv(vars{"TOKENMGR_STORE": "floppy"}.lookup); err == nil || !strings.Contains(err.Error(), "TOKENMGR_STORE") {
-		t.Fatalf("bad store: %v", err)
-	}
+	_, err = tokenmgr.ReadStoreEnv(vars{"TOKENMGR_STORE": "floppy"}.lookup)
+	require.ErrorContains(t, err, "TOKENMGR_STORE", "bad store")
 }
 
 func itoa(n int64) string { b, _ := json.Marshal(n); return string(b) }
@@ -148,16 +141,15 @@ func TestE2EHelp(t *testing.T) {
 	for _, args := range [][]string{{"--help"}, {"-h"}, {"help"}, {"help", "doctor"}, {"help", "aws", "credential-process"}} {
 		r := exe(t, &secrets{}, vars{}, args...)
 		wantCode(t, r, 0)
-		if !strings.Contains(r.stdout, "Usage:") || !strings.Contains(r.stdout, "tokenmgr") || r.stderr != "" {
-			t.Errorf("%v: %s", args, r)
-		}
+		assert.Contains(t, r.stdout, "Usage:", "%v", args)
+		assert.Contains(t, r.stdout, "tokenmgr", "%v", args)
+		assert.Empty(t, r.stderr, "%v", args)
 		if args[0] != "help" || len(args) == 1 {
 			// The variables, from the library's table: a go install user
 			// has no package docs.
 			for _, d := range slices.Concat(tokenmgr.EnvDocs, diagnose.EnvDocs, awscreds.EnvDocs) {
-				if !strings.Contains(r.stdout, d.Name+"  ") || !strings.Contains(r.stdout, d.Doc) {
-					t.Errorf("%v: %s is not listed with its doc", args, d.Name)
-				}
+				assert.Contains(t, r.stdout, d.Name+"  ", "%v lists %s", args, d.Name)
+				assert.Contains(t, r.stdout, d.Doc, "%v lists %s with its doc", args, d.Name)
 			}
 		}
 	}
@@ -165,21 +157,16 @@ func TestE2EHelp(t *testing.T) {
 		for _, h := range []string{"--help", "-h"} {
 			r := exe(t, &secrets{}, vars{}, c.name, h)
 			wantCode(t, r, 0)
-			if !strings.HasPrefix(r.stdout, "Usage: tokenmgr "+c.name+" [flags]") || r.stderr != "" {
-				t.Errorf("%s %s: %s", c.name, h, r)
-			}
+			assert.True(t, strings.HasPrefix(r.stdout, "Usage: tokenmgr "+c.name+" [flags]"), "%s %s: %s", c.name, h, r)
+			assert.Empty(t, r.stderr, "%s %s", c.name, h)
 		}
 	}
 	r := exe(t, &secrets{}, vars{}, "version")
 	wantCode(t, r, 0)
-	if !strings.HasPrefix(r.stdout, "tokenmgr ") {
-		t.Errorf("version: %s", r)
-	}
+	assert.True(t, strings.HasPrefix(r.stdout, "tokenmgr "), "version: %s", r)
 	for _, args := range [][]string{{}, {"frobnicate"}, {"status", "--bogus"}, {"token", "extra"}} {
 		r := exe(t, &secrets{}, vars{}, args...)
 		wantCode(t, r, 2)
-		if r.stderr == "" {
-			t.Errorf("%v: usage error with empty stderr", args)
-		}
+		assert.NotEmpty(t, r.stderr, "%v: a usage error says so on stderr", args)
 	}
 }
