@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/zalando/go-keyring"
+	"golang.org/x/sync/errgroup"
 )
 
 // Keyring layout: see the package documentation. Values whose base64 form
@@ -26,6 +27,8 @@ const (
 	keyringChunked   = keyringPrefix + "c:"
 	keyringMaxChunks = (MaxValueSize*4/3)/keyringChunkSize + 2
 	keyringReadTries = 4
+	// keyringParallelReads bounds the chunk reads in flight at once.
+	keyringParallelReads = 4
 )
 
 // keyringBackend is the part of go-keyring the store uses; tests substitute
@@ -240,19 +243,28 @@ func (k *keyringStore) load(ctx context.Context, key string) ([]byte, error) {
 
 var errChunksChanged = errors.New("chunks changed")
 
+// readChunks reads a chunked value's chunks, several at a time: each
+// keyring read is a few round trips to the keyring daemon, and a 6 KiB
+// id_token makes five chunks, which read one after another cost a shell
+// loop of `tokenmgr token` more than all the rest of a run.
 func (k *keyringStore) readChunks(ctx context.Context, key string, man manifest) ([]byte, error) {
-	var b strings.Builder
+	chunks := make([]string, man.chunks)
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(keyringParallelReads)
 	for i := range man.chunks {
-		c, err := k.get(ctx, chunkName(key, man.slot, i))
-		if errors.Is(err, ErrNotFound) {
-			return nil, errChunksChanged
-		}
-		if err != nil {
-			return nil, err
-		}
-		b.WriteString(c)
+		g.Go(func() error {
+			c, err := k.get(gctx, chunkName(key, man.slot, i))
+			if errors.Is(err, ErrNotFound) {
+				return errChunksChanged
+			}
+			chunks[i] = c
+			return err
+		})
 	}
-	v, err := base64.StdEncoding.DecodeString(b.String())
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	v, err := base64.StdEncoding.DecodeString(strings.Join(chunks, ""))
 	if err != nil {
 		return nil, errChunksChanged
 	}

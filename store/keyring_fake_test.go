@@ -385,3 +385,55 @@ func TestKeyringChunkNamesCannotCollide(t *testing.T) {
 	require.Equal(t, "other credential", string(got), `credential "x#a#0" damaged by a Save of "x"`)
 	require.Error(t, ks.Save(ctx, chunkPrefix+"y", []byte("v")), "a key with the reserved chunk prefix is refused")
 }
+
+// overlapKeyring, once armed, makes each chunk Get wait (up to 5 s) until
+// another chunk Get is in flight too, and records the most seen at once.
+type overlapKeyring struct {
+	*fakeKeyring
+	mu             sync.Mutex
+	armed          bool
+	inFlight, most int
+	another        chan struct{}
+	once           sync.Once
+}
+
+func (o *overlapKeyring) Get(service, user string) (string, error) {
+	o.mu.Lock()
+	armed := o.armed && strings.HasPrefix(user, chunkPrefix)
+	if armed {
+		o.inFlight++
+		o.most = max(o.most, o.inFlight)
+		if o.inFlight == 2 {
+			o.once.Do(func() { close(o.another) })
+		}
+	}
+	o.mu.Unlock()
+	if armed {
+		select {
+		case <-o.another:
+		case <-time.After(5 * time.Second):
+		}
+		defer func() { o.mu.Lock(); o.inFlight--; o.mu.Unlock() }()
+	}
+	return o.fakeKeyring.Get(service, user)
+}
+
+// TestKeyringChunksReadInParallel: a chunked value's chunks are read
+// several at a time, since each read is round trips to the keyring daemon
+// (a 6 KiB id_token took ~22 ms per `tokenmgr token` read one by one).
+func TestKeyringChunksReadInParallel(t *testing.T) {
+	t.Setenv("XDG_CACHE_HOME", t.TempDir()) // lock files
+	o := &overlapKeyring{fakeKeyring: newFakeKeyring(), another: make(chan struct{})}
+	s := &keyringStore{service: "svc", kr: o}
+	v := bytes.Repeat([]byte("z"), 6<<10) // 8192 base64 chars: 5 chunks
+	require.NoError(t, s.Save(ctx, "k", v))
+	o.mu.Lock()
+	o.armed = true
+	o.mu.Unlock()
+	start := time.Now()
+	got, err := s.Load(ctx, "k")
+	require.NoError(t, err)
+	assert.Equal(t, v, got)
+	assert.GreaterOrEqual(t, o.most, 2, "chunk reads overlapped")
+	assert.Less(t, time.Since(start), 5*time.Second, "no chunk read waited for its timeout")
+}

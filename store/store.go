@@ -36,7 +36,8 @@
 // "a" and "b" alternate: a Save writes the new chunks, switches the manifest
 // in one Set, then deletes the old chunks, so a crash leaves the old value
 // readable and any leftover chunks are removed by the next Save or Delete of
-// the key. Readers verify the digest and re-read when a writer raced them.
+// the key. Readers fetch the chunks a few at a time, verify the digest and
+// re-read when a writer raced them.
 //
 // # Encrypted file
 //

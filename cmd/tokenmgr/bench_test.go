@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -49,6 +51,29 @@ func BenchmarkTokenCommand(b *testing.B) {
 			b.Skip("no session bus: run under scripts/test.sh for the keyring case")
 		}
 		benchToken(b, s, base.with("TOKENMGR_KEY", "bench-"+randText(b)))
+	})
+	// A token response with a 6 KiB id_token, as some providers send: its
+	// record is split into keyring chunks, one Secret Service Get each.
+	b.Run("store=keyring,id_token=6KiB", func(b *testing.B) {
+		if os.Getenv("DBUS_SESSION_BUS_ADDRESS") == "" {
+			b.Skip("no session bus: run under scripts/test.sh for the keyring case")
+		}
+		big := tokenmgrtest.NewServer(tokenmgrtest.Options{Lifetime: 24 * time.Hour})
+		b.Cleanup(big.Close)
+		idToken := strings.Repeat("a", 2048) + "." + strings.Repeat("b", 4096) + "." + strings.Repeat("c", 86)
+		big.SetHook(func(w http.ResponseWriter, r *http.Request) bool {
+			if r.URL.Path != "/token" {
+				return false
+			}
+			big.Issued.Add(1)
+			w.Header().Set("Content-Type", "application/json")
+			_ = json.NewEncoder(w).Encode(map[string]any{
+				"access_token": "at-" + randText(b), "token_type": "Bearer", "expires_in": 86400, "id_token": idToken,
+			})
+			return true
+		})
+		env := vars{"TOKENMGR_TOKEN_URL": big.TokenURL(), "TOKENMGR_CLIENT_ID": big.ClientID, "TOKENMGR_CLIENT_SECRET": big.ClientSecret}
+		benchToken(b, big, env.with("TOKENMGR_STORE", "keyring", "TOKENMGR_KEY", "bench-"+randText(b)))
 	})
 }
 
