@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 
+	"github.com/tokenmgr/tokenmgr"
 	"github.com/tokenmgr/tokenmgr/diagnose"
 )
 
@@ -47,4 +48,22 @@ func ExampleRun() {
 	// WARN token format
 	// WARN expiry
 	// ok: true
+}
+
+// A program that fails to get a token says what to do about it, in the
+// words "tokenmgr doctor" uses.
+func ExampleExplain() {
+	env := map[string]string{"TOKENMGR_TOKEN_URL": "https://auth.example.com/token", "TOKENMGR_CLIENT_ID": "svc"}
+	_, err := tokenmgr.ReadEnv(func(name string) (string, bool) { v, ok := env[name]; return v, ok })
+	msg, _ := diagnose.Explain(err, nil) // the message says what to set: no hint
+	fmt.Println(msg)
+
+	err = &tokenmgr.TokenError{Code: "invalid_scope", StatusCode: 400}
+	msg, hint := diagnose.Explain(err, &tokenmgr.Env{Scopes: []string{"read", "admin"}})
+	fmt.Println(msg)
+	fmt.Println("hint:", hint)
+	// Output:
+	// TOKENMGR_CLIENT_SECRET: not set (the client credentials grant needs it, or its _FILE form; or set TOKENMGR_REFRESH_TOKEN)
+	// invalid_scope: a requested scope is unknown or not allowed for this client (HTTP 400)
+	// hint: check TOKENMGR_SCOPES (requested: read admin) against what the client may ask for
 }
