@@ -30,7 +30,8 @@ type damper struct {
 
 // hostRejections is what one host has rejected.
 type hostRejections struct {
-	last *entry // the last token the host rejected
+	last *entry    // the last token the host rejected
+	at   time.Time // when it first rejected it
 	cool *cooldown
 }
 
@@ -50,9 +51,11 @@ func (d *damper) damped(host string, now time.Time) bool {
 }
 
 // rejected notes that host rejected e and reports whether the rejection
-// must be passed on without a refresh: host had already rejected another
-// token with no accepted request between. It then (re)starts host's
-// cooldown, whose length it returns.
+// must be passed on without a refresh: e was obtained after host rejected
+// another token, with no accepted request between. It then (re)starts
+// host's cooldown, whose length it returns. The late rejection of a token
+// older than the last one rejected (a request that was in flight) says
+// nothing new.
 func (c *Client) rejected(host string, e *entry) (damp bool, d time.Duration) {
 	dm := &c.damp
 	dm.mu.Lock()
@@ -69,12 +72,16 @@ func (c *Client) rejected(host string, e *entry) (damp bool, d time.Duration) {
 		dm.hosts[host] = h
 		dm.n.Store(int32(len(dm.hosts)))
 	}
-	if h.last == nil || h.last == e || h.last.tok.AccessToken == e.tok.AccessToken {
-		h.last = e
+	now := c.now()
+	switch {
+	case h.last == nil:
+		h.last, h.at = e, now
+		return false, 0
+	case h.last == e || h.last.tok.AccessToken == e.tok.AccessToken, e.obtained.Before(h.at):
 		return false, 0
 	}
-	h.last = e
-	return true, h.cool.fail(c.now(), nil, 0)
+	h.last, h.at = e, now
+	return true, h.cool.fail(now, nil, 0)
 }
 
 // accepted forgets what host rejected: it took a token.

@@ -620,6 +620,34 @@ func TestTransportDampingIsPerHost(t *testing.T) {
 	assert.LessOrEqual(t, len(c2.damp.hosts), maxDampedHosts)
 }
 
+// TestTransportLateRejectionDoesNotDamp: the rejection of an older token
+// that was in flight when a newer one was accepted says nothing about the
+// newer one: a rejection of that newer token is refreshed and replayed, not
+// damped (found by TestStressFailureModes: revoked tokens on a healthy API
+// were passed on as 403).
+func TestTransportLateRejectionDoesNotDamp(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := newTestClient(t, Config{Source: oauth2.StaticTokenSource(&oauth2.Token{AccessToken: "unused"})})
+		a := &entry{tok: &oauth2.Token{AccessToken: "token-a"}, obtained: time.Now()}
+		time.Sleep(time.Second)
+		b := &entry{tok: &oauth2.Token{AccessToken: "token-b"}, obtained: time.Now()}
+		const host = "api.example.com:443"
+		damp, _ := c.rejected(host, a)
+		require.False(t, damp, "a first rejection is replayed")
+		c.damp.accepted(host) // b was accepted
+		time.Sleep(time.Second)
+		damp, _ = c.rejected(host, a) // a request with a, in flight all along
+		require.False(t, damp)
+		time.Sleep(time.Second)
+		damp, _ = c.rejected(host, b) // b is revoked
+		assert.False(t, damp, "b was obtained before a's late rejection: not evidence that the host rejects every token")
+		time.Sleep(time.Second)
+		c2 := &entry{tok: &oauth2.Token{AccessToken: "token-c"}, obtained: time.Now()}
+		damp, _ = c.rejected(host, c2)
+		assert.True(t, damp, "a token fetched after b's rejection, rejected too: damped")
+	})
+}
+
 type tokenFunc func() (*oauth2.Token, error)
 
 func (f tokenFunc) Token() (*oauth2.Token, error) { return f() }
