@@ -231,9 +231,24 @@ func (d *diagnosis) hostRules() (allowed []string, insecure bool) {
 	if d.storeEnv != nil {
 		return d.storeEnv.AllowedHosts, d.storeEnv.AllowInsecureHTTP
 	}
-	v, _ := d.lookup("TOKENMGR_ALLOWED_HOSTS")
-	// A bad entry makes tokenmgr.CheckDestination refuse every URL.
-	return strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' || r == '\n' }), false
+	// Another variable is bad: read this one alone, by the library's rule.
+	only, err := tokenmgr.ParseEnv(func(name string) (string, bool) {
+		if name == "TOKENMGR_ALLOWED_HOSTS" {
+			return d.lookup(name)
+		}
+		return "", false
+	})
+	if err != nil {
+		// An unusable list allows nothing: CheckDestination refuses every
+		// URL for it, naming the bad entry.
+		return strings.Fields(lookupValue(d.lookup, "TOKENMGR_ALLOWED_HOSTS")), false
+	}
+	return only.AllowedHosts, false
+}
+
+func lookupValue(lookup func(string) (string, bool), name string) string {
+	v, _ := lookup(name)
+	return v
 }
 
 // moreEnvErrors finds the bad values after the first (ReadEnv stops at

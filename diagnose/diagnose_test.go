@@ -145,3 +145,20 @@ func TestExplainUntrustedCertificate(t *testing.T) {
 	assert.NotContains(t, c.Message, "attempts", "a certificate error is not retried")
 	noSecret(t, r, "a-secret-1")
 }
+
+// With another variable bad, TOKENMGR_ALLOWED_HOSTS still keeps the token
+// from hosts it does not name, and a bad list keeps it from all.
+func TestRunAllowedHostsWithBadConfig(t *testing.T) {
+	for _, tc := range []struct{ allowed, want string }{
+		{"api.example.com", "other.example.com is not in TOKENMGR_ALLOWED_HOSTS"},
+		{"api.example.com bad/entry", `"bad/entry"`},
+	} {
+		env := vars{"TOKENMGR_ACCESS_TOKEN": "static-secret-token", "TOKENMGR_STORE": "bogus",
+			"TOKENMGR_ALLOWED_HOSTS": tc.allowed, "TOKENMGR_CHECK_URL": "https://other.example.com/v1"}
+		r := diagnose.Run(context.Background(), diagnose.Options{Lookup: env.lookup, Offline: true})
+		c := check(t, r, "check URL")
+		assert.Equal(t, diagnose.Fail, c.Status, "%v", c)
+		assert.Contains(t, c.Message, tc.want)
+		assert.Contains(t, c.Message, "not sent")
+	}
+}
