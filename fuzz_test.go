@@ -2,7 +2,6 @@ package tokenmgr
 
 import (
 	"bytes"
-	"errors"
 	"io"
 	"maps"
 	"net/http"
@@ -231,24 +230,20 @@ func FuzzCheckToken(f *testing.F) {
 	f.Fuzz(func(t *testing.T, at, typ string, strict bool) {
 		err := checkToken(&oauth2.Token{AccessToken: at, TokenType: typ}, strict)
 		if err != nil {
-			if !errors.Is(err, ErrBadTokenResponse) {
-				t.Fatalf("not an ErrBadTokenResponse: %v", err)
-			}
-			if len(at) >= 4 && strings.Contains(err.Error(), at) {
-				t.Fatalf("error quotes the token: %v", err)
+			require.ErrorIs(t, err, ErrBadTokenResponse)
+			if len(at) >= 4 {
+				require.NotContains(t, err.Error(), at, "the error quotes the token")
 			}
 			return
 		}
 		for _, s := range []string{at, typ} {
-			if strings.ContainsFunc(s, func(r rune) bool { return r <= ' ' || r >= 0x7f }) {
-				t.Fatalf("accepted %q / %q with a byte not allowed in a header", at, typ)
-			}
+			require.False(t, strings.ContainsFunc(s, func(r rune) bool { return r <= ' ' || r >= 0x7f }),
+				"accepted %q / %q with a byte not allowed in a header", at, typ)
 		}
-		if at == "" {
-			t.Fatal("accepted an empty token")
-		}
-		if strict && strings.TrimRight(strings.TrimLeft(at, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~+/"), "=") != "" {
-			t.Fatalf("accepted %q, not a b64token", at)
+		require.NotEmpty(t, at, "accepted an empty token")
+		if strict {
+			require.Empty(t, strings.TrimRight(strings.TrimLeft(at, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~+/"), "="),
+				"accepted %q, not a b64token", at)
 		}
 	})
 }

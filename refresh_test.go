@@ -845,7 +845,7 @@ func TestWedgedSourceIsAbandoned(t *testing.T) {
 		case err := <-closed:
 			require.NoError(t, err)
 		default:
-			t.Fatal("Close did not return")
+			require.FailNow(t, "Close did not return")
 		}
 	})
 }

@@ -523,7 +523,7 @@ func TestTransportStalledErrorBodyDoesNotHold(t *testing.T) {
 			case r = <-done:
 			case <-time.After(10 * time.Second): // ClassifyBodyWait is 1s
 				unstall()
-				t.Fatal("RoundTrip held while the server stalled")
+				require.FailNow(t, "RoundTrip held while the server stalled")
 			}
 			require.NoError(t, r.err)
 			defer r.resp.Body.Close()

@@ -29,7 +29,7 @@ func check(t *testing.T, r *diagnose.Report, name string) diagnose.Check {
 			return c
 		}
 	}
-	t.Fatalf("no %q check in %v", name, r.Checks)
+	require.FailNow(t, "no such check", "%q in %v", name, r.Checks)
 	return diagnose.Check{}
 }
 

@@ -377,9 +377,7 @@ func TestKeyringChunkNamesCannotCollide(t *testing.T) {
 	ks, _ := newFakeKeyringStore(t)
 	ctx := context.Background()
 	require.NoError(t, ks.Save(ctx, "x#a#0", []byte("other credential")))
-	if err := ks.Save(ctx, "x", bytes.Repeat([]byte("A"), 4000)); err != nil { // chunked
-		t.Fatal(err)
-	}
+	require.NoError(t, ks.Save(ctx, "x", bytes.Repeat([]byte("A"), 4000))) // chunked
 	got, err := ks.Load(ctx, "x#a#0")
 	require.NoError(t, err)
 	require.Equal(t, "other credential", string(got), `credential "x#a#0" damaged by a Save of "x"`)
