@@ -23,11 +23,28 @@ const DefaultKey = "default"
 // every other field is a sensible default.
 type Config struct {
 	// Source is where fresh tokens come from. Each call to it should reach
-	// the token endpoint: use ClientCredentials or RefreshToken rather than
-	// a config's TokenSource method, whose cache hands back the token being
-	// replaced (see ErrSameToken). A Source that also has a method
-	// TokenContext(context.Context) (*oauth2.Token, error) is called with a
-	// context that carries the refresh deadline and TokenHTTPClient.
+	// the token endpoint: use [ClientCredentials] or [RefreshToken] rather
+	// than a config's TokenSource method, whose cache hands back the token
+	// being replaced (see [ErrSameToken]).
+	//
+	// The Client looks for three optional methods on a Source (both
+	// sources of this package have them all):
+	//
+	//	TokenContext(ctx context.Context) (*oauth2.Token, error)
+	//	    Called instead of Token, with a context that carries the
+	//	    refresh deadline (and TokenTimeout per attempt) and, as
+	//	    oauth2.HTTPClient, the client for token requests (see
+	//	    TokenHTTPClient). Without it a call cannot be cancelled: it is
+	//	    abandoned at RefreshTimeout and left running.
+	//	Fingerprint() string
+	//	    Identifies the configuration (token URL, client, scopes, never
+	//	    a secret). It is stored with the token, and a stored token with
+	//	    another fingerprint is not adopted: changing the configuration
+	//	    fetches a new token instead of using one issued for the old.
+	//	SetRefreshToken(rt string)
+	//	    Takes a refresh token found in the Store (rotated by this or
+	//	    another process), which wins over the seed the Source was built
+	//	    with.
 	Source oauth2.TokenSource
 
 	// Store keeps the token (and a rotated refresh token) across restarts.
@@ -91,13 +108,31 @@ type Config struct {
 	Attach func(req *http.Request, tok *oauth2.Token) error
 }
 
-// RefreshEvent describes one refresh attempt, for Config.OnRefresh.
+// RefreshReason says why a refresh ran, in a [RefreshEvent].
+type RefreshReason string
+
+// Refresh reasons. Their values are stable: logs and metrics may use them.
+const (
+	// ReasonInitial: there was no token yet (or none since a failure).
+	ReasonInitial RefreshReason = "initial"
+	// ReasonEarly: the background refresh of a stale token, still served
+	// meanwhile (see the package doc on Refresh).
+	ReasonEarly RefreshReason = "early"
+	// ReasonExpired: a caller needed a token and the one in service had
+	// expired (its last ExpiryDelta).
+	ReasonExpired RefreshReason = "expired"
+	// ReasonInvalid: a server rejected the token in service, or
+	// [Client.Invalidate] dropped it.
+	ReasonInvalid RefreshReason = "invalid"
+)
+
+// RefreshEvent describes one refresh attempt, for [Config.OnRefresh].
 type RefreshEvent struct {
 	Key      string
-	Reason   string    // "initial", "early", "expired" or "invalid"
-	Expiry   time.Time // the new token's expiry, zero on failure or for no expiry
-	Stored   bool      // the token came from the store (another process refreshed)
-	StoreErr error     // the store could not be read or written; the token was not persisted
+	Reason   RefreshReason // [ReasonInitial], [ReasonEarly], [ReasonExpired] or [ReasonInvalid]
+	Expiry   time.Time     // the new token's expiry, zero on failure or for no expiry
+	Stored   bool          // the token came from the store (another process refreshed)
+	StoreErr error         // the store could not be read or written; the token was not persisted
 	Err      error
 	Duration time.Duration
 }

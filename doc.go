@@ -83,6 +83,14 @@
 // refresh, and Close returns. The abandoned call's goroutine is left
 // running until it returns (at most 4 per Client).
 //
+// A Source may have three optional methods the Client looks for:
+// TokenContext (called with the refresh deadline and the token HTTP client
+// in its context), Fingerprint (stored with the token, so a token fetched
+// under another configuration is not adopted) and SetRefreshToken (takes a
+// rotated refresh token found in the Store); see [Config.Source].
+// OnRefresh receives a [RefreshEvent] whose Reason is one of
+// [ReasonInitial], [ReasonEarly], [ReasonExpired] or [ReasonInvalid].
+//
 // A Source should reach the token endpoint on every call: use
 // ClientCredentials or RefreshToken. A caching source (a config's
 // TokenSource method, oauth2.ReuseTokenSource) or a static token hands back

@@ -24,12 +24,36 @@ import (
 // runs under the store's lock and first re-reads the store, so however many
 // processes ask, one of them refreshes and the others adopt its token.
 
+// refreshState is where a token in service stands in its life. The
+// windows that divide it (staleAt, expireAt) are computed once per token by
+// windows (windows.go); the state at a moment is computed here only.
+type refreshState int
+
 const (
-	reasonInitial = "initial"
-	reasonEarly   = "early"
-	reasonExpired = "expired"
-	reasonInvalid = "invalid"
+	stateFresh   refreshState = iota // served from memory: a load and a time compare
+	stateStale                       // served at once; one background refresh starts
+	stateExpired                     // not served: callers wait for one shared refresh
 )
+
+var stateNames = [...]string{"fresh", "stale", "expired"}
+
+func (s refreshState) String() string { return stateNames[s] }
+
+// state returns e's state now, and the time it read (zero when it needed
+// none: a token without expiry is fresh until a server rejects it).
+func (c *Client) state(e *entry) (s refreshState, now time.Time) {
+	if e.staleAt.IsZero() {
+		return stateFresh, now
+	}
+	now = c.now()
+	switch {
+	case now.Before(e.staleAt):
+		return stateFresh, now
+	case now.Before(e.expireAt):
+		return stateStale, now
+	}
+	return stateExpired, now
+}
 
 // errCutOff marks a background refresh that ran out of time with the
 // token it was replacing.
@@ -43,25 +67,21 @@ var errAttemptTimeout = errors.New("tokenmgr: token request timed out")
 func (c *Client) entry(ctx context.Context) (*entry, error) {
 	e := c.cur.Load()
 	if e != nil {
-		if e.staleAt.IsZero() {
+		switch st, now := c.state(e); st {
+		case stateFresh:
 			return e, nil
-		}
-		now := c.now()
-		if now.Before(e.staleAt) {
-			return e, nil
-		}
-		if now.Before(e.expireAt) {
+		case stateStale:
 			c.refreshInBackground(e, now)
 			return e, nil
 		}
 	}
-	reason := reasonExpired
+	reason := ReasonExpired
 	if e == nil {
-		reason = reasonInitial
+		reason = ReasonInitial
 		if d := c.dropped.Load(); d != nil {
 			// Replace the token a server rejected, not take it back from
 			// the store.
-			e, reason = d, reasonInvalid
+			e, reason = d, ReasonInvalid
 		}
 	}
 	return c.refreshWait(ctx, e, reason)
@@ -70,7 +90,7 @@ func (c *Client) entry(ctx context.Context) (*entry, error) {
 // refreshWait waits for the shared refresh that replaces old (nil: there is
 // no token yet). The caller may leave on ctx; the refresh goes on for the
 // others.
-func (c *Client) refreshWait(ctx context.Context, old *entry, reason string) (*entry, error) {
+func (c *Client) refreshWait(ctx context.Context, old *entry, reason RefreshReason) (*entry, error) {
 	for try := 0; ; try++ {
 		if c.isClosed() {
 			return nil, ErrClosed
@@ -108,7 +128,8 @@ func (c *Client) usable(e, old *entry) bool {
 	if e == nil || (old != nil && e.tok.AccessToken == old.tok.AccessToken) {
 		return false
 	}
-	return e.staleAt.IsZero() || c.now().Before(e.staleAt)
+	st, _ := c.state(e)
+	return st == stateFresh
 }
 
 // flight returns the function a singleflight runs to replace old.
@@ -127,7 +148,7 @@ func (c *Client) usable(e, old *entry) bool {
 //
 // The flight recovers a panic into a *PanicError: singleflight.DoChan
 // would re-raise it in a new goroutine, where it would kill the program.
-func (c *Client) flight(reason string, old *entry) func() (any, error) {
+func (c *Client) flight(reason RefreshReason, old *entry) func() (any, error) {
 	return func() (v any, err error) {
 		defer c.protect("refresh", &err)
 		if cur := c.cur.Load(); c.usable(cur, old) {
@@ -142,7 +163,7 @@ func (c *Client) flight(reason string, old *entry) func() (any, error) {
 		c.mu.Unlock()
 		defer c.wg.Done()
 		timeout, retry := c.refreshTimeout, true
-		if reason == reasonEarly {
+		if reason == ReasonEarly {
 			// The background loop does the retrying, and a refresh of a token
 			// in service ends when that token expires: a caller arriving then
 			// must not wait out a refresh that began minutes earlier.
@@ -209,7 +230,7 @@ func (w *work) finished() bool {
 }
 
 // run runs a refresh for w.
-func (c *Client) run(w *work, reason string, old *entry, timeout time.Duration, retry bool) {
+func (c *Client) run(w *work, reason RefreshReason, old *entry, timeout time.Duration, retry bool) {
 	defer func() {
 		close(w.done)
 		if w.released.CompareAndSwap(false, true) {
@@ -242,7 +263,7 @@ func (c *Client) abandon(w *work, timeout time.Duration) error {
 // refresh replaces old with a new entry, within timeout. It runs in a
 // work, for a flight. Its context is the Client's, not a caller's, so one
 // caller giving up does not cancel the refresh the others wait for.
-func (c *Client) refresh(reason string, old *entry, timeout time.Duration, retry bool) (*entry, error) {
+func (c *Client) refresh(reason RefreshReason, old *entry, timeout time.Duration, retry bool) (*entry, error) {
 	ctx, cancel := context.WithTimeout(c.ctx, timeout)
 	defer cancel()
 	start := c.now()
@@ -262,10 +283,10 @@ func (c *Client) refresh(reason string, old *entry, timeout time.Duration, retry
 		ev.Expiry = e.tok.Expiry
 		c.log.Debug("token refreshed", "reason", reason, "from_store", out.fromStore, "expiry", e.tok.Expiry, "took", ev.Duration)
 	}
-	if err != nil && reason == reasonEarly && ctx.Err() != nil {
+	if err != nil && reason == ReasonEarly && ctx.Err() != nil {
 		err = fmt.Errorf("%w: %w", errCutOff, err)
 	}
-	if err == nil || reason != reasonEarly {
+	if err == nil || reason != ReasonEarly {
 		// A background attempt's failure is the background loop's to
 		// retry; callers who need a token meet the endpoint themselves.
 		c.noteFailure(err)
@@ -431,7 +452,7 @@ func (c *Client) loadStored(ctx context.Context, old *entry) (*entry, error) {
 		return nil, nil
 	}
 	e := c.newEntry(r.Token(), r.Obtained)
-	if !e.expireAt.IsZero() && !c.now().Before(e.staleAt) {
+	if st, _ := c.state(e); st != stateFresh {
 		return nil, nil // stale or expired: refresh now rather than soon
 	}
 	return e, nil
@@ -571,7 +592,7 @@ func (c *Client) replace(ctx context.Context, e *entry) (*entry, error) {
 	if cur := c.cur.Load(); cur != nil && cur.tok.AccessToken != e.tok.AccessToken {
 		return cur, nil
 	}
-	return c.refreshWait(ctx, e, reasonInvalid)
+	return c.refreshWait(ctx, e, ReasonInvalid)
 }
 
 func (c *Client) isClosed() bool {
@@ -620,10 +641,10 @@ func (c *Client) backgroundLoop(e *entry) {
 	b.MaxElapsedTime = 0
 	b.Reset()
 	for {
-		if c.cur.Load() != e || !c.now().Before(e.expireAt) {
+		if st, _ := c.state(e); c.cur.Load() != e || st == stateExpired {
 			return // replaced, dropped, or expired while we waited: callers take over
 		}
-		r := <-c.sf.DoChan(c.key, c.flight(reasonEarly, e))
+		r := <-c.sf.DoChan(c.key, c.flight(ReasonEarly, e))
 		if r.Err == nil || c.cur.Load() != e {
 			return
 		}

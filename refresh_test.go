@@ -107,7 +107,7 @@ func TestFreshStaleExpired(t *testing.T) {
 
 		t1, err := c.Token(ctx)
 		require.NoError(t, err)
-		require.Equal(t, reasonInitial, (<-events).Reason)
+		require.Equal(t, ReasonInitial, (<-events).Reason)
 
 		// Fresh: served from memory.
 		time.Sleep(30 * time.Minute)
@@ -124,7 +124,7 @@ func TestFreshStaleExpired(t *testing.T) {
 		assert.Equal(t, t1.AccessToken, t3.AccessToken, "stale token served while refreshing")
 		ev := <-events
 		require.NoError(t, ev.Err)
-		assert.Equal(t, reasonEarly, ev.Reason)
+		assert.Equal(t, ReasonEarly, ev.Reason)
 		t4, err := c.Token(ctx)
 		require.NoError(t, err)
 		assert.NotEqual(t, t1.AccessToken, t4.AccessToken)
@@ -135,7 +135,7 @@ func TestFreshStaleExpired(t *testing.T) {
 		t5, err := c.Token(ctx)
 		require.NoError(t, err)
 		assert.NotEqual(t, t4.AccessToken, t5.AccessToken)
-		assert.Equal(t, reasonExpired, (<-events).Reason)
+		assert.Equal(t, ReasonExpired, (<-events).Reason)
 		assert.EqualValues(t, 3, srv.TokenRequests.Load())
 	})
 }
@@ -782,7 +782,7 @@ func TestPanicInBackgroundRefreshBecomesError(t *testing.T) {
 		var pe *PanicError
 		require.ErrorAs(t, ev.Err, &pe)
 		assert.Equal(t, "Source", pe.Where)
-		assert.Equal(t, reasonEarly, ev.Reason)
+		assert.Equal(t, ReasonEarly, ev.Reason)
 	})
 }
 
