@@ -239,6 +239,16 @@ func (p *Provider) credentials(tok *oauth2.Token) aws.Credentials {
 // newer token another goroutine already fetched is kept).
 func (p *Provider) invalidate(tok *oauth2.Token) { p.c.Invalidate(tok) }
 
+// Invalidate drops creds if they are the credentials in service, so the
+// next Retrieve gets new ones from STS; credentials already replaced are
+// left alone (compare-and-swap). Use it when AWS rejects credentials on a
+// path Configure and Transport do not see.
+func (p *Provider) Invalidate(creds aws.Credentials) {
+	if creds.SessionToken != "" {
+		p.c.Invalidate(&oauth2.Token{AccessToken: creds.SessionToken})
+	}
+}
+
 // Stats returns what the refresh engine did: STS calls are Fetches, and
 // Replays counts both Transport and Configure replays.
 func (p *Provider) Stats() tokenmgr.Stats {

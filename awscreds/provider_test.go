@@ -365,3 +365,19 @@ func TestNewReadsEndpointVariable(t *testing.T) {
 	require.ErrorAs(t, err, &ee)
 	assert.Equal(t, "AWS_ENDPOINT_URL_STS", ee.Var)
 }
+
+// Invalidate drops the credentials in service, and only those.
+func TestInvalidate(t *testing.T) {
+	f := newFixture(t, nil, nil)
+	c1, err := f.p.Retrieve(t.Context())
+	require.NoError(t, err)
+	f.p.Invalidate(c1)
+	c2, err := f.p.Retrieve(t.Context())
+	require.NoError(t, err)
+	assert.NotEqual(t, c1.AccessKeyID, c2.AccessKeyID)
+	f.p.Invalidate(c1) // already replaced: c2 stays
+	c3, err := f.p.Retrieve(t.Context())
+	require.NoError(t, err)
+	assert.Equal(t, c2.AccessKeyID, c3.AccessKeyID)
+	assert.EqualValues(t, 2, f.srv.AssumeCalls())
+}

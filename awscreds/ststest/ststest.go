@@ -306,7 +306,7 @@ func (s *Server) assume(w http.ResponseWriter, r *http.Request, body []byte) {
 	sess := Session{
 		AccessKeyID:      "ASIA" + strings.ToUpper(randHex(8)),
 		SecretAccessKey:  randHex(20),
-		SessionToken:     "FwoGZXIvYXdzE" + randHex(40),
+		SessionToken:     "FwoGZXIvYXdzE" + randBase64(100), // STS's are base64: + / and = padding
 		Expiration:       s.now().Add(life).UTC(),
 		WebIdentityToken: wit,
 		RoleSessionName:  name,
@@ -490,6 +490,12 @@ func jwtExpiry(tok string) (time.Time, bool) {
 		return time.Time{}, false
 	}
 	return time.Unix(int64(*c.Exp), 0), true
+}
+
+func randBase64(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return base64.StdEncoding.EncodeToString(b)
 }
 
 func randHex(n int) string {
