@@ -572,7 +572,9 @@ const maxSkew = 15 * time.Minute
 // (docs.aws.amazon.com/IAM/latest/UserGuide/create-signed-request.html).
 // A request dated more than 15 minutes from now fails with an *Error
 // RequestExpired (RequestTimeTooSkewed for s3); a wrong signature with
-// SignatureDoesNotMatch.
+// SignatureDoesNotMatch. An X-Amz-Content-Sha256 of UNSIGNED-PAYLOAD or
+// STREAMING-… is signed as given; the chunk signatures of a streaming body
+// are not checked.
 func Verify(r *http.Request, body []byte, a *Authorization, secret string, now time.Time) error {
 	amzDate := r.Header.Get("X-Amz-Date")
 	t, err := time.Parse("20060102T150405Z", amzDate)
@@ -594,7 +596,7 @@ func Verify(r *http.Request, body []byte, a *Authorization, secret string, now t
 	}
 	payload := hex.EncodeToString(sha256Sum(body))
 	if h := r.Header.Get("X-Amz-Content-Sha256"); h != "" {
-		if h != "UNSIGNED-PAYLOAD" && h != payload {
+		if !strings.HasPrefix(h, "UNSIGNED-PAYLOAD") && !strings.HasPrefix(h, "STREAMING-") && h != payload {
 			return &Error{"XAmzContentSHA256Mismatch", "The provided 'x-amz-content-sha256' header does not match what was computed.", 400}
 		}
 		payload = h
