@@ -102,7 +102,7 @@ type Classifier struct {
 }
 
 // Classify judges a response from its status, headers and the first bytes of
-// its body (at most MaxClassifyBody are looked at). carried says whether the
+// its body (at most [MaxClassifyBody] are looked at). carried says whether the
 // request carried a token: only then is a bare 401 an invalid token.
 func (cl *Classifier) Classify(status int, h http.Header, body []byte, carried bool) Classification {
 	if len(body) > MaxClassifyBody {
@@ -162,8 +162,8 @@ func (cl *Classifier) extra(code string) bool {
 // ClassifyResponse classifies resp and leaves resp.Body intact for the
 // caller. When the headers decide (an RFC 6750 challenge naming the error,
 // an X-Amzn-ErrorType), the body is not read. Otherwise it looks at up to
-// MaxClassifyBody bytes of the body, but waits for them at most
-// ClassifyBodyWait (or until the request's context ends): a server that
+// [MaxClassifyBody] bytes of the body, but waits for them at most
+// [ClassifyBodyWait] (or until the request's context ends): a server that
 // sends its headers and stalls does not hold the caller, who gets the
 // verdict from what had arrived and then reads the whole body as it comes.
 // A HEAD response is judged on status and headers alone.

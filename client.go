@@ -16,7 +16,7 @@ import (
 	"github.com/tokenmgr/tokenmgr/store"
 )
 
-// DefaultKey is the credential name used when Config.Key is empty.
+// DefaultKey is the credential name used when [Config.Key] is empty.
 const DefaultKey = "default"
 
 // Config configures a Client. Only Source is required; the zero value of
@@ -48,7 +48,7 @@ type Config struct {
 	Source oauth2.TokenSource
 
 	// Store keeps the token (and a rotated refresh token) across restarts.
-	// Nil keeps tokens in memory only. A Store that implements store.Locker
+	// Nil keeps tokens in memory only. A Store that implements [store.Locker]
 	// makes processes sharing it refresh once between them.
 	Store store.Store
 
@@ -64,7 +64,7 @@ type Config struct {
 	// RefreshTimeout bounds one refresh, all its attempts included.
 	// Default 1 minute. A refresh still running a second after it (a
 	// Source or Store that ignores its context) is abandoned: its callers
-	// get an error wrapping context.DeadlineExceeded and the next call
+	// get an error wrapping [context.DeadlineExceeded] and the next call
 	// starts a new refresh. The abandoned call's goroutine runs on until
 	// the call returns; a Client leaves at most 4 such behind, then makes
 	// new callers wait on the latest of them.
@@ -74,8 +74,8 @@ type Config struct {
 	TokenTimeout time.Duration
 
 	// TokenHTTPClient is the client context-aware sources use to reach the
-	// token endpoint (it is put in the context as oauth2.HTTPClient).
-	// Default http.DefaultClient. Either way the Client uses a copy that
+	// token endpoint (it is put in the context as [oauth2.HTTPClient]).
+	// Default [http.DefaultClient]. Either way the Client uses a copy that
 	// never follows a redirect to another origin (scheme, host, port), so
 	// the client credentials go nowhere but the token URL's origin; the
 	// client passed here is not modified.
@@ -87,12 +87,12 @@ type Config struct {
 
 	// OnRefresh, when set, is called after every refresh attempt, from the
 	// goroutine that made it. It must not block. A panic in it is
-	// returned to the refresh's callers as a *PanicError.
+	// returned to the refresh's callers as a *[PanicError].
 	OnRefresh func(RefreshEvent)
 
 	// AllowedHosts, when set, lists the only hosts the transport sends the
 	// token to: exact names, or "*.example.com" for any subdomain. Requests
-	// to others fail with ErrHostNotAllowed.
+	// to others fail with [ErrHostNotAllowed].
 	AllowedHosts []string
 
 	// AllowInsecureHTTP lets the transport send the token over plain http
@@ -100,7 +100,7 @@ type Config struct {
 	AllowInsecureHTTP bool
 
 	// InvalidTokenCodes adds error codes that mean "invalid token" to the
-	// built-in list (see Classifier).
+	// built-in list (see [Classifier]).
 	InvalidTokenCodes []string
 
 	// Attach puts the token on an outgoing request. Nil sets the
@@ -268,11 +268,11 @@ func (c *Client) Token(ctx context.Context) (*oauth2.Token, error) {
 	return e.tok, nil
 }
 
-// TokenSource returns the Client as an oauth2.TokenSource, for libraries
+// TokenSource returns the Client as an [oauth2.TokenSource], for libraries
 // that take one. Its Token method uses context.Background.
 //
 // Such libraries usually cache the token (oauth2.NewClient wraps the source
-// in oauth2.ReuseTokenSource, which asks again 10 seconds before Expiry).
+// in [oauth2.ReuseTokenSource], which asks again 10 seconds before Expiry).
 // So that they come back in time for the early refresh, the tokens this
 // source returns carry an Expiry moved up to 10 seconds after the Client's
 // refresh window opens. They do not replay a request a server rejected:
@@ -290,7 +290,7 @@ func (s clientSource) Token() (*oauth2.Token, error) {
 }
 
 // HTTPClient returns an *http.Client whose transport attaches the token to
-// every request over http.DefaultTransport.
+// every request over [http.DefaultTransport].
 func (c *Client) HTTPClient() *http.Client {
 	return &http.Client{Transport: c.Transport(nil)}
 }

@@ -3,11 +3,15 @@
 // included in the request is invalid", "ExpiredToken" or "401
 // invalid_token".
 //
-// A Client hands out a valid token, refreshes it in the background before
-// it expires, and keeps it (and a rotated refresh token) in a store that
-// survives restarts. Its Transport attaches the token to every request of
-// an *http.Client and, when a server says the token is invalid or expired,
-// drops it, gets a fresh one and replays the request once.
+// A [Client] (made by [New] from a [Config], or by [NewFromEnv]) hands out
+// a valid token, refreshes it in the background before it expires, and
+// keeps it (and a rotated refresh token) in a [store.Store] that survives
+// restarts. Its [Client.Transport] attaches the token to every request of
+// an *[http.Client] and, when a server says the token is invalid or
+// expired, drops it, gets a fresh one and replays the request once.
+// [Client.TokenSource] serves libraries that take an
+// [oauth2.TokenSource], and [Client.Invalidate] drops a token rejected
+// where the transport does not see it.
 //
 //	c, err := tokenmgr.New(tokenmgr.Config{
 //		Source: tokenmgr.ClientCredentials(&clientcredentials.Config{
@@ -27,7 +31,7 @@
 //	stale    less than refreshBefore left   served at once; one background refresh starts
 //	expired  less than expiryDelta left     callers wait for one shared refresh (or leave on their ctx)
 //
-// Left at zero, Config.RefreshBefore and Config.ExpiryDelta scale with the
+// Left at zero, [Config.RefreshBefore] and [Config.ExpiryDelta] scale with the
 // lifetime: refreshBefore = min(L/4, 5m) plus up to 10% jitter, so a fleet
 // does not refresh in lockstep; expiryDelta = min(L/20, 10s). A one-hour
 // token is refreshed 5 to 5.5 minutes early and not used in its last 10
@@ -36,22 +40,22 @@
 // is always served for part of its life. A token without expiry (no
 // expires_in, or expires_in 0, which golang.org/x/oauth2 reads the same
 // way) is served until a server rejects it; a negative expires_in is an
-// ErrBadTokenResponse.
+// [ErrBadTokenResponse].
 //
 // A token response is checked before its token is put in service: the
 // access_token must be an RFC 6750 b64token (any visible ASCII with a
-// Config.Attach, which may put it elsewhere than the Authorization header)
+// [Config.Attach], which may put it elsewhere than the Authorization header)
 // and the token_type a single RFC 9110 token ("Bearer", "DPoP"). Anything
 // else (a control character, a space, "Bearer\r\nX-Evil: 1") is an
 // ErrBadTokenResponse, and a stored record like it is not served.
 //
 // However many goroutines ask, one refresh runs at a time per Client
 // (golang.org/x/sync/singleflight). With a Store that implements
-// store.Locker (all of this module's stores do) the refresh runs under the
+// [store.Locker] (all of this module's stores do) the refresh runs under the
 // store's lock and first re-reads the store: however many processes share
 // a credential, one refreshes and the others adopt its token.
 //
-// A background refresh runs on its own context (Config.RefreshTimeout),
+// A background refresh runs on its own context ([Config.RefreshTimeout]),
 // so a caller's cancel does not kill it. When it fails, the token in
 // service stays in service and the refresh is retried with jittered
 // exponential backoff, each wait at most half the time left; permanent
@@ -59,9 +63,9 @@
 // token-endpoint failures (5xx, 429 with Retry-After honoured, timeouts,
 // connection errors, temporarily_unavailable) are retried within the
 // refresh deadline; permanent ones (invalid_client, invalid_grant,
-// unauthorized_client, invalid_scope) return at once as a *TokenError,
-// which matches ErrInvalidClient and the other sentinels with errors.Is and
-// still unwraps to *oauth2.RetrieveError. After a refresh fails for good
+// unauthorized_client, invalid_scope) return at once as a *[TokenError],
+// which matches [ErrInvalidClient] and the other sentinels with errors.Is and
+// still unwraps to *[oauth2.RetrieveError]. After a refresh fails for good
 // (any failure but a transient endpoint error without Retry-After: a
 // permanent error, an unusable answer, a Retry-After longer than the
 // refresh could wait),
@@ -71,15 +75,15 @@
 // the rate of the program's calls.
 //
 // A panic in code the Client runs for its callers (the Source, the Store,
-// Config.OnRefresh, Config.Attach) is recovered and returned to every
-// caller waiting on that refresh or request as a *PanicError carrying the
+// [Config.OnRefresh], Config.Attach) is recovered and returned to every
+// caller waiting on that refresh or request as a *[PanicError] carrying the
 // panic value (secrets the Client knows redacted) and the stack; the
 // refresh counts as failed and the Client stays usable.
 //
 // Every wait is bounded: a refresh still running a second after
 // Config.RefreshTimeout (a Source without TokenContext, or a Store, that
 // ignores its context and never returns) is abandoned, its callers get an
-// error wrapping context.DeadlineExceeded, the next call starts a new
+// error wrapping [context.DeadlineExceeded], the next call starts a new
 // refresh, and Close returns. The abandoned call's goroutine is left
 // running until it returns (at most 4 per Client).
 //
@@ -92,10 +96,10 @@
 // [ReasonInitial], [ReasonEarly], [ReasonExpired] or [ReasonInvalid].
 //
 // A Source should reach the token endpoint on every call: use
-// ClientCredentials or RefreshToken. A caching source (a config's
-// TokenSource method, oauth2.ReuseTokenSource) or a static token hands back
+// [ClientCredentials] or [RefreshToken]. A caching source (a config's
+// TokenSource method, [oauth2.ReuseTokenSource]) or a static token hands back
 // the token being replaced; the Client then keeps that token in service,
-// logs a warning and reports ErrSameToken instead of asking again in a
+// logs a warning and reports [ErrSameToken] instead of asking again in a
 // loop.
 //
 // A rotated refresh token is saved to the Store before the new access
@@ -105,7 +109,7 @@
 // # Retry
 //
 // The transport reads at most 64 KiB of a 400, 401 or 403 answer to
-// classify it (see Classifier), waiting for it at most ClassifyBodyWait
+// classify it (see [Classifier]), waiting for it at most [ClassifyBodyWait]
 // (1s; not at all when the headers decide), and hands the caller the
 // intact body: a server that stalls after its headers does not hold the
 // request. It
@@ -113,7 +117,7 @@
 // UnrecognizedClientException, ExpiredToken, ExpiredTokenException,
 // InvalidToken, InvalidAccessKeyId, ExpiredAuthenticationToken,
 // InvalidAuthenticationToken, an RFC 6750 error="invalid_token" without a
-// claims= parameter, codes added in Config.InvalidTokenCodes, and a bare
+// claims= parameter, codes added in [Config.InvalidTokenCodes], and a bare
 // 401 to a request that carried the token. It never retries on
 // insufficient_scope, claims challenges, discovery challenges, AccessDenied,
 // clock skew (RequestExpired, RequestTimeTooSkewed), a plain 403 or a 5xx.
@@ -132,13 +136,13 @@
 // port: an https to http hop on the same host gets none), nor on a hop
 // whose origin cannot be established (a middleware that leaves
 // Response.Request unset), never over plain http except to loopback
-// (Config.AllowInsecureHTTP overrides), and only to Config.AllowedHosts
+// ([Config.AllowInsecureHTTP] overrides), and only to [Config.AllowedHosts]
 // when set. Token requests follow a redirect only within the token URL's
 // origin, so a 307 or 308 cannot re-post the client secret elsewhere.
 //
 // # Environment
 //
-// NewFromEnv (and ReadEnv, for a look before building a Client) reads:
+// [NewFromEnv] (and [ReadEnv], for a look before building a Client) reads:
 //
 //	TOKENMGR_TOKEN_URL              token endpoint (https, or http to loopback)
 //	TOKENMGR_CLIENT_ID              client ID
@@ -167,7 +171,7 @@
 // static TOKENMGR_ACCESS_TOKEN needs no store. TOKENMGR_STORE=redis shares
 // one token per credential across a fleet through Redis (package
 // store/redisstore, its own module: the program must import it, as the
-// tokenmgr command does; see RegisterStore). A bad value is an *EnvError
+// tokenmgr command does; see [RegisterStore]). A bad value is an *[EnvError]
 // naming the variable; a secret is never echoed. Stores are described in
 // package store.
 //

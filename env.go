@@ -28,7 +28,7 @@ const EnvPrefix = "TOKENMGR_"
 // keyring.
 const KeyringService = "tokenmgr"
 
-// EnvVars lists every variable NewFromEnv reads, in documentation order.
+// EnvVars lists every variable [NewFromEnv] reads, in documentation order.
 var EnvVars = []string{
 	"TOKENMGR_TOKEN_URL", "TOKENMGR_CLIENT_ID", "TOKENMGR_CLIENT_SECRET", "TOKENMGR_CLIENT_SECRET_FILE",
 	"TOKENMGR_SCOPES", "TOKENMGR_AUDIENCE", "TOKENMGR_AUTH_STYLE", "TOKENMGR_REFRESH_TOKEN",
@@ -91,13 +91,13 @@ type Env struct {
 	StorePath         string
 	StorePassphrase   []byte
 	RedisURL          string // for TOKENMGR_STORE=redis; may hold a password
-	// Set lists the variables that were set, in EnvVars order.
+	// Set lists the variables that were set, in [EnvVars] order.
 	Set []string
 }
 
 // ReadEnv parses the TOKENMGR_* variables through lookup (os.LookupEnv
 // when nil) and checks that they say how to get a token. It reads the _FILE
-// variables' files. It returns the first bad value as an *EnvError.
+// variables' files. It returns the first bad value as an *[EnvError].
 func ReadEnv(lookup func(string) (string, bool)) (*Env, error) {
 	e, err := ParseEnv(lookup)
 	if err != nil {
@@ -117,7 +117,7 @@ func ReadEnv(lookup func(string) (string, bool)) (*Env, error) {
 	return e, nil
 }
 
-// ParseEnv is ReadEnv without the check that the variables say how to get
+// ParseEnv is [ReadEnv] without the check that the variables say how to get
 // a token: each value set is parsed and checked, none is required. It suits
 // work on the store alone, such as listing or deleting a credential.
 func ParseEnv(lookup func(string) (string, bool)) (*Env, error) {
@@ -219,7 +219,7 @@ func ParseEnv(lookup func(string) (string, bool)) (*Env, error) {
 // deleting or diagnosing a stored credential). When [ReadEnv] finds the
 // configuration unusable for a credential variable (one not set, or a bad
 // or conflicting one), it parses the store settings alone, without the
-// credential variables; any other bad value is ReadEnv's error.
+// credential variables; any other bad value is [ReadEnv]'s error.
 func ReadStoreEnv(lookup func(string) (string, bool)) (*Env, error) {
 	env, err := ReadEnv(lookup)
 	if err == nil {

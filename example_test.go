@@ -2,6 +2,7 @@ package tokenmgr_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log"
@@ -188,3 +189,49 @@ func ExampleClassifier_Classify() {
 	// invalid_token InvalidClientTokenId xml retry: true
 	// insufficient_scope insufficient_scope www-authenticate retry: false
 }
+
+// A Redactor blanks a client secret out of text in every encoding a token
+// request carries it in: as is, URL-encoded, and inside the base64 of an
+// HTTP Basic credential.
+func ExampleRedactor() {
+	var r tokenmgr.Redactor
+	r.AddClient("my-client", "s3cret/+value")
+	fmt.Println(r.Redact("form body: client_secret=s3cret%2F%2Bvalue"))
+	fmt.Println(r.Redact("header: Authorization: Basic bXktY2xpZW50OnMzY3JldCUyRiUyQnZhbHVl"))
+	// Output:
+	// form body: client_secret=[REDACTED]
+	// header: Authorization: Basic [REDACTED]
+}
+
+// OnRefresh sees every refresh attempt with the reason it ran, as a
+// RefreshReason to switch on; a panic in a Source comes back as a
+// *PanicError instead of ending the program.
+func ExampleConfig_onRefresh() {
+	c, err := tokenmgr.New(tokenmgr.Config{
+		Source: sourceFunc(func() (*oauth2.Token, error) { panic("a bug in the source") }),
+		OnRefresh: func(ev tokenmgr.RefreshEvent) {
+			switch ev.Reason {
+			case tokenmgr.ReasonEarly:
+				// a background refresh: the token in service is still served
+			case tokenmgr.ReasonInitial, tokenmgr.ReasonExpired, tokenmgr.ReasonInvalid:
+				fmt.Println("refresh:", ev.Reason, "failed:", ev.Err != nil)
+			}
+		},
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+	_, err = c.Token(context.Background())
+	var pe *tokenmgr.PanicError
+	if errors.As(err, &pe) {
+		fmt.Println("panic in", pe.Where+":", pe.Value)
+	}
+	// Output:
+	// refresh: initial failed: true
+	// panic in Source: a bug in the source
+}
+
+type sourceFunc func() (*oauth2.Token, error)
+
+func (f sourceFunc) Token() (*oauth2.Token, error) { return f() }

@@ -36,7 +36,7 @@ func (s *ccSource) Fingerprint() string {
 
 func (s *ccSource) Token() (*oauth2.Token, error) { return s.TokenContext(context.Background()) }
 
-// TokenContext fetches a token with ctx, which may carry oauth2.HTTPClient.
+// TokenContext fetches a token with ctx, which may carry [oauth2.HTTPClient].
 func (s *ccSource) TokenContext(ctx context.Context) (*oauth2.Token, error) {
 	tok, err := s.probe.fetch(s.cfg.AuthStyle, func(style oauth2.AuthStyle) (*oauth2.Token, error) {
 		c := &clientcredentials.Config{

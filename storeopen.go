@@ -10,7 +10,7 @@ import (
 )
 
 // StoreOpener opens a store from the environment, for a TOKENMGR_STORE
-// value registered with RegisterStore.
+// value registered with [RegisterStore].
 type StoreOpener func(ctx context.Context, e *Env) (store.Store, error)
 
 var storeOpeners struct {

@@ -21,14 +21,14 @@ var (
 	// ErrClosed is returned by a Client that has been closed.
 	ErrClosed = errors.New("tokenmgr: client closed")
 	// ErrInsecureHTTP is returned instead of sending a token over plain
-	// http to a host that is not loopback (see Config.AllowInsecureHTTP).
+	// http to a host that is not loopback (see [Config.AllowInsecureHTTP]).
 	ErrInsecureHTTP = errors.New("tokenmgr: refusing to send a token over plain http")
 	// ErrHostNotAllowed is returned instead of sending a token to a host
-	// outside Config.AllowedHosts.
+	// outside [Config.AllowedHosts].
 	ErrHostNotAllowed = errors.New("tokenmgr: host not in AllowedHosts")
 	// ErrSameToken is returned when a refresh was needed but the Source
 	// handed back the very token being replaced (a caching source such as
-	// oauth2.ReuseTokenSource, or a static token). The token stays in
+	// [oauth2.ReuseTokenSource], or a static token). The token stays in
 	// service; the request is not replayed with it again.
 	ErrSameToken = errors.New("tokenmgr: source returned the token being replaced")
 	// ErrBadTokenResponse is wrapped when the token endpoint answered
@@ -51,7 +51,7 @@ var (
 
 // TokenError is a failed request to the token endpoint. It names the OAuth
 // error code and never carries a secret; Unwrap gives the underlying error
-// (an *oauth2.RetrieveError for an answer from the endpoint), so
+// (an *[oauth2.RetrieveError] for an answer from the endpoint), so
 // errors.As(err, new(*oauth2.RetrieveError)) keeps working.
 type TokenError struct {
 	Code        string        // OAuth error code ("invalid_client"), empty when the endpoint sent none
@@ -99,7 +99,7 @@ func CodeHint(code string) string { return codeHints[code] }
 // Unwrap returns the underlying error.
 func (e *TokenError) Unwrap() error { return e.Err }
 
-// Is matches the code sentinels (ErrInvalidGrant and the rest).
+// Is matches the code sentinels ([ErrInvalidGrant] and the rest).
 func (e *TokenError) Is(target error) bool {
 	t, ok := target.(*TokenError)
 	return ok && t.Code != "" && t.Code == e.Code && t.StatusCode == 0 && t.Err == nil

@@ -28,8 +28,8 @@ import (
 // except to loopback (unless Config.AllowInsecureHTTP), and only to
 // Config.AllowedHosts when set.
 
-// Transport returns an http.RoundTripper that attaches the Client's token
-// to each request sent through base (nil: http.DefaultTransport).
+// Transport returns an [http.RoundTripper] that attaches the Client's token
+// to each request sent through base (nil: [http.DefaultTransport]).
 func (c *Client) Transport(base http.RoundTripper) http.RoundTripper {
 	if base == nil {
 		base = http.DefaultTransport
@@ -244,8 +244,8 @@ func newHostPolicy(allowed []string, insecure bool) (hostPolicy, error) {
 }
 
 // CheckDestination reports whether the transport of a Client configured
-// with allowedHosts (Config.AllowedHosts) and allowInsecureHTTP
-// (Config.AllowInsecureHTTP) would send its token to u: nil when it would,
+// with allowedHosts ([Config.AllowedHosts]) and allowInsecureHTTP
+// ([Config.AllowInsecureHTTP]) would send its token to u: nil when it would,
 // else why not, as an error matching [ErrHostNotAllowed], [ErrInsecureHTTP]
 // or [ErrNotAbsoluteURL]. It is the transport's own rule, for tools (such as
 // package diagnose) that check a URL before any token goes there.
