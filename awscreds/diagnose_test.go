@@ -152,6 +152,8 @@ func TestExplain(t *testing.T) {
 			assert.NotEmpty(t, x.Hint)
 		}
 	}
+	assert.Contains(t, Explain(sts("ValidationError", "The requested DurationSeconds exceeds the MaxSessionDuration set for this role."), 0).Hint, "TOKENMGR_AWS_DURATION")
+	assert.Contains(t, Explain(sts("RegionDisabledException", "STS is not activated in this region"), 0).Hint, "activate")
 	assert.Equal(t, Explanation{}, Explain(nil, 0))
 	assert.Contains(t, Explain(svc("ExpiredToken"), -10*time.Minute).Hint, "10m0s ahead of AWS's")
 }

@@ -138,7 +138,15 @@ func Explain(err error, skew time.Duration) Explanation {
 		if skewed {
 			x.Cause, x.Hint = CauseClockSkew, clockHint
 		}
-	case "Throttling", "ThrottlingException", "RequestLimitExceeded":
+	case "ValidationError":
+		if strings.Contains(lc, "durationseconds") || strings.Contains(lc, "maxsessionduration") {
+			x.Hint = "the session duration asked for is longer than the role's MaxSessionDuration (1h unless raised): lower TOKENMGR_AWS_DURATION (Config.Duration) or raise the role's maximum"
+		} else {
+			x.Hint = "STS refused a parameter: check AWS_ROLE_ARN (arn:aws:iam::<account>:role/<name>) and AWS_ROLE_SESSION_NAME"
+		}
+	case "RegionDisabledException":
+		x.Hint = "STS is not activated in this region for the account: activate it (IAM, Account settings) or use another region's endpoint"
+		case "Throttling", "ThrottlingException", "RequestLimitExceeded":
 		x.Cause, x.Hint = CauseThrottled, "too many STS calls: share credentials between processes through the store (tokenmgr aws credential-process), tokenmgr retries with backoff"
 	}
 	return x
