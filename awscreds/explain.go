@@ -146,7 +146,7 @@ func Explain(err error, skew time.Duration) Explanation {
 		}
 	case "RegionDisabledException":
 		x.Hint = "STS is not activated in this region for the account: activate it (IAM, Account settings) or use another region's endpoint"
-		case "Throttling", "ThrottlingException", "RequestLimitExceeded":
+	case "Throttling", "ThrottlingException", "RequestLimitExceeded":
 		x.Cause, x.Hint = CauseThrottled, "too many STS calls: share credentials between processes through the store (tokenmgr aws credential-process), tokenmgr retries with backoff"
 	}
 	return x
