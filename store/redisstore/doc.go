@@ -50,17 +50,24 @@
 // A lease cannot stop a holder that lost it. If the holder's lease
 // expires while it is still fetching (it could not renew for a whole
 // Lease: partitioned from Redis, or paused), a second replica takes the
-// lease and fetches too; the fleet pays one extra token request. Both
-// tokens are valid and each replica serves the one it has. Both are
-// saved, the later Save winning in Redis; a replica holding a token only
-// adopts a stored one obtained after its own (the Client's "an older
-// record never replaces a newer one" rule, on the record's obtained time),
-// so no replica steps back to an older token, and replicas that read the
-// store later get a valid one. With a rotating refresh token the two
-// fetches may redeem the same refresh token; the authorization server then
-// answers one of them with invalid_grant (or, with reuse detection,
-// revokes the family): the lease makes that rare (it needs a whole Lease
-// without a renewal), it cannot make it impossible.
+// lease and fetches too; the fleet pays one extra token request, and both
+// tokens are valid. What must not happen is the first holder's late save
+// replacing the second's newer token. Each lease carries a fence, Redis's
+// clock (TIME, in microseconds) when it was granted, and each value the
+// fence of the lease it was saved under; the save script drops a save
+// whose fence is lower than the stored value's (Save returns nil: in the
+// order of the leases, that token was saved and replaced at once). So the
+// value in Redis is always the token of the latest lease, and the Client's
+// own rule (a replica adopts a stored token only when it was obtained
+// after the one it holds) keeps every replica from stepping back to an
+// older token. A save without a lease (Redis was unavailable when the
+// refresh began) is fenced with Redis's clock at the save.
+//
+// With a rotating refresh token, the two fetches redeem the same refresh
+// token: the authorization server answers one with invalid_grant or, with
+// reuse detection, revokes the family. No client-side lock can prevent
+// that once a holder is cut off; renewing every Lease/3 makes it need a
+// whole Lease without a renewal.
 //
 // # Redis unavailable
 //

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/tokenmgr/tokenmgr/internal/seal"
 	"github.com/tokenmgr/tokenmgr/store"
@@ -27,9 +28,12 @@ import (
 //	16     16   salt, random, chosen once for the fleet
 //	32     16   key check: HKDF-SHA256(K, salt, "tokenmgr redis v1 key check")
 //
-//	value: header (48) | nonce (24) | XChaCha20-Poly1305 ciphertext and tag
-//	of the record under HKDF-SHA256(K, salt, "tokenmgr redis v1 payload"),
-//	with additional data header | credential name.
+//	value: header (48) | fence (16) | nonce (24) | XChaCha20-Poly1305
+//	ciphertext and tag of the record under HKDF-SHA256(K, salt, "tokenmgr
+//	redis v1 payload"), with additional data header | credential name.
+//	The fence is 16 ASCII digits, Redis's clock in microseconds when the
+//	writer's lease was granted (or when it wrote, without a lease); a save
+//	whose fence is lower than the stored one's is dropped.
 const (
 	magic      = "TOKENMGR"
 	version    = 1
@@ -40,7 +44,9 @@ const (
 	offKind    = 13
 	offSalt    = 16
 	offCheck   = 32
-	minValue   = headerSize + seal.NonceSize + seal.Overhead
+	fenceSize  = 16
+	offNonce   = headerSize + fenceSize
+	minValue   = offNonce + seal.NonceSize + seal.Overhead
 	// maxValue bounds what Load accepts: a record and the format's overhead.
 	maxValue = store.MaxValueSize + minValue
 )
@@ -113,16 +119,25 @@ func additionalData(h *header, name string) []byte {
 }
 
 // sealValue encrypts plain for credential name under h and k, with a nonce
-// read from rnd.
-func sealValue(h *header, k *seal.Keys, name string, plain []byte, rnd io.Reader) ([]byte, error) {
-	out := make([]byte, headerSize+seal.NonceSize, minValue+len(plain))
+// read from rnd. fence is the writer's lease fence (formatFence), or zeros
+// for the save script to fill in with Redis's clock.
+func sealValue(h *header, k *seal.Keys, name string, fence string, plain []byte, rnd io.Reader) ([]byte, error) {
+	if len(fence) != fenceSize {
+		fence = strings.Repeat("0", fenceSize)
+	}
+	out := make([]byte, offNonce+seal.NonceSize, minValue+len(plain))
 	copy(out, h.raw[:])
-	nonce := out[headerSize:]
+	copy(out[headerSize:], fence)
+	nonce := out[offNonce:]
 	if _, err := io.ReadFull(rnd, nonce); err != nil {
 		return nil, fmt.Errorf("reading random nonce: %w", err)
 	}
 	return k.Seal(out, nonce, plain, additionalData(h, name)), nil
 }
+
+// formatFence is a fence as stored: 16 decimal digits, so that Redis
+// compares fences as strings.
+func formatFence(us int64) string { return fmt.Sprintf("%0*d", fenceSize, us) }
 
 // openValue authenticates and decrypts a value of credential name. keys
 // returns the keys for a header's parameters and key check. Errors wrap store.ErrFormat,
@@ -145,7 +160,7 @@ func openValue(b []byte, name string, lim seal.Limits, keys func(seal.Params, []
 	if !k.CheckMatches(h.check[:]) {
 		return nil, store.ErrWrongKey
 	}
-	plain, err := k.Open(nil, b[headerSize:headerSize+seal.NonceSize], b[headerSize+seal.NonceSize:], additionalData(h, name))
+	plain, err := k.Open(nil, b[offNonce:offNonce+seal.NonceSize], b[offNonce+seal.NonceSize:], additionalData(h, name))
 	if err != nil {
 		return nil, store.ErrTampered
 	}

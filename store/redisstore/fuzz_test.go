@@ -94,7 +94,7 @@ func FuzzOpenValue(f *testing.F) {
 		}
 		k, err := seal.Derive(p, sk, labels)
 		require.NoError(f, err)
-		v, err := sealValue(newHeader(p, k), k, "name", []byte(`{"v":1,"access_token":"x"}`), rand.Reader)
+		v, err := sealValue(newHeader(p, k), k, "name", formatFence(1), []byte(`{"v":1,"access_token":"x"}`), rand.Reader)
 		require.NoError(f, err)
 		f.Add(v, "name")
 	}
@@ -103,7 +103,7 @@ func FuzzOpenValue(f *testing.F) {
 		plain, err := openValue(b, name, lim, keys)
 		if err == nil {
 			k, _ := keys(mustHeader(t, b, lim).params, nil)
-			again, err := sealValue(mustHeader(t, b, lim), k, name, plain, rand.Reader)
+			again, err := sealValue(mustHeader(t, b, lim), k, name, "", plain, rand.Reader)
 			require.NoError(t, err)
 			got, err := openValue(again, name, lim, keys)
 			require.NoError(t, err)

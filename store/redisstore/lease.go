@@ -15,6 +15,17 @@ import (
 	"github.com/tokenmgr/tokenmgr/store"
 )
 
+// takeScript takes the lease and returns its fence: Redis's clock in
+// microseconds, which orders the leases of one credential. 0: not taken.
+// KEYS[1] lease key; ARGV[1] token, ARGV[2] lease in ms.
+var takeScript = redis.NewScript(`
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000000 + tonumber(t[2])
+end
+return 0
+`)
+
 // releaseScript deletes the lease only for its holder and wakes the
 // waiters. KEYS[1] lease key; ARGV[1] holder's token, ARGV[2] channel.
 var releaseScript = redis.NewScript(`
@@ -63,19 +74,20 @@ func (s *Store) Lock(ctx context.Context, name string) (func(), error) {
 		}
 	}()
 	for {
-		var held bool
+		var fence int64
 		err := s.do(ctx, "take the refresh lease", func(ctx context.Context) error {
 			var err error
-			held, err = s.rdb.SetNX(ctx, key, token, s.lease).Result()
+			fence, err = takeScript.Run(ctx, s.rdb, []string{key}, token, s.lease.Milliseconds()).Int64()
 			return err
 		})
+		held := fence > 0
 		switch {
 		case errors.Is(err, store.ErrUnavailable):
 			return func() {}, nil // give way: the caller refreshes on its own
 		case err != nil:
 			return nil, err // the caller's ctx ended
 		case held:
-			return s.hold(key, ch, token), nil
+			return s.hold(name, key, ch, token, formatFence(fence)), nil
 		}
 		if ps == nil && pubsub {
 			// Subscribe, then try again at once: a release between the
@@ -128,8 +140,12 @@ func (s *Store) pollInterval() time.Duration {
 	return d/2 + rand.N(d+1)
 }
 
-// hold renews the lease until the returned release function is called.
-func (s *Store) hold(key, ch, token string) func() {
+// hold renews the lease until the returned release function is called,
+// and has this Store's saves of name carry the lease's fence meanwhile.
+func (s *Store) hold(name, key, ch, token, fence string) func() {
+	s.mu.Lock()
+	s.fences[name] = fence
+	s.mu.Unlock()
 	stop, done := make(chan struct{}), make(chan struct{})
 	go s.renew(key, token, stop, done)
 	var once sync.Once
@@ -137,6 +153,11 @@ func (s *Store) hold(key, ch, token string) func() {
 		once.Do(func() {
 			close(stop)
 			<-done
+			s.mu.Lock()
+			if s.fences[name] == fence {
+				delete(s.fences, name)
+			}
+			s.mu.Unlock()
 			ctx, cancel := context.WithTimeout(context.Background(), s.timeout)
 			defer cancel()
 			_ = s.do(ctx, "release the refresh lease", func(ctx context.Context) error {

@@ -115,3 +115,41 @@ func waitFor(t *testing.T, cond func() bool) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// Fencing: a replica whose lease expired while it fetched saves after the
+// replica that took the lease next; its older token does not replace the
+// newer one. A save without a lease is ordered by Redis's clock.
+func TestExpiredLeaseHolderDoesNotReplaceANewerToken(t *testing.T) {
+	srv := startRedis(t)
+	rdb := srv.Client(t)
+	ctx := context.Background()
+	a := newStore(t, srv.Client(t), Options{Lease: time.Minute})
+	b := newStore(t, srv.Client(t), Options{Lease: time.Minute})
+	c := newStore(t, srv.Client(t), Options{})
+	load := func() string {
+		t.Helper()
+		v, err := c.Load(ctx, credName)
+		require.NoError(t, err)
+		return string(v)
+	}
+
+	unlockA, err := a.Lock(ctx, credName)
+	require.NoError(t, err)
+	require.NoError(t, rdb.Del(ctx, a.leaseKey(credName)).Err()) // a's lease runs out mid-fetch
+	unlockB, err := b.Lock(ctx, credName)
+	require.NoError(t, err)
+	require.NoError(t, b.Save(ctx, credName, []byte(`{"v":1,"access_token":"from-b"}`)))
+	unlockB()
+	require.NoError(t, a.Save(ctx, credName, []byte(`{"v":1,"access_token":"from-a"}`)), "dropped, not an error")
+	unlockA()
+	assert.Contains(t, load(), "from-b", "the older lease's token did not replace the newer one")
+
+	require.NoError(t, c.Save(ctx, credName, []byte(`{"v":1,"access_token":"from-c"}`)))
+	assert.Contains(t, load(), "from-c", "a save without a lease is newer than every earlier lease")
+
+	unlock, err := a.Lock(ctx, credName)
+	require.NoError(t, err)
+	require.NoError(t, a.Save(ctx, credName, []byte(`{"v":1,"access_token":"from-a-again"}`)))
+	unlock()
+	assert.Contains(t, load(), "from-a-again")
+}

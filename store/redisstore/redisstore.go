@@ -97,9 +97,10 @@ type Store struct {
 	create  seal.Params   // KDF and cost of a header this Store creates
 	lim     seal.Limits
 
-	initMu sync.Mutex // serialises header set-up
-	mu     sync.Mutex // guards hdr
-	hdr    *header    // the header this Store writes under; nil until known
+	initMu sync.Mutex        // serialises header set-up
+	mu     sync.Mutex        // guards hdr and fences
+	hdr    *header           // the header this Store writes under; nil until known
+	fences map[string]string // credential → fence of the lease this Store holds
 
 	health health
 }
@@ -125,6 +126,7 @@ func New(ctx context.Context, rdb redis.UniversalClient, opts Options) (*Store, 
 		log:     opts.Logger,
 		rand:    rand.Reader,
 		lim:     seal.DefaultLimits,
+		fences:  make(map[string]string),
 	}
 	if s.prefix == "" {
 		s.prefix = DefaultPrefix
@@ -330,22 +332,39 @@ func (s *Store) Load(ctx context.Context, name string) ([]byte, error) {
 // written under one of two headers: the writer's own, or one the writer
 // has checked opens with its key. Otherwise it returns that value's
 // header, so that a replica with the wrong key never overwrites a value.
+// It also drops a save whose fence is lower than the stored value's: a
+// replica whose lease expired while it fetched does not replace the token
+// of the replica that held the lease after it. A save without a lease gets
+// Redis's clock as its fence.
 //
 //	KEYS[1] value key
 //	ARGV[1] new value, ARGV[2] TTL in ms (0: none),
-//	ARGV[3] the writer's header, ARGV[4] another accepted header ("" none)
+//	ARGV[3] the writer's header, ARGV[4] another accepted header ("" none),
+//	ARGV[5] the writer's fence ("" none)
+//
+// It returns {1, ""} when saved, {2, ""} when dropped for a newer fence,
+// {0, header} when the value there has another header.
 var saveScript = redis.NewScript(`
+local fence = ARGV[5]
+if fence == '' then
+  local t = redis.call('TIME')
+  fence = string.format('%016.0f', tonumber(t[1]) * 1000000 + tonumber(t[2]))
+end
 local cur = redis.call('GET', KEYS[1])
 if cur then
   local h = string.sub(cur, 1, 48)
   if h ~= ARGV[3] and h ~= ARGV[4] then
     return {0, h}
   end
+  if string.sub(cur, 49, 64) > fence then
+    return {2, ''}
+  end
 end
+local v = string.sub(ARGV[1], 1, 48) .. fence .. string.sub(ARGV[1], 65)
 if tonumber(ARGV[2]) > 0 then
-  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  redis.call('SET', KEYS[1], v, 'PX', ARGV[2])
 else
-  redis.call('SET', KEYS[1], ARGV[1])
+  redis.call('SET', KEYS[1], v)
 end
 return {1, ''}
 `)
@@ -362,7 +381,8 @@ func (s *Store) Save(ctx context.Context, name string, data []byte) error {
 	if err != nil {
 		return err
 	}
-	val, err := sealValue(h, k, name, data, s.rand)
+	fence := s.fence(name)
+	val, err := sealValue(h, k, name, fence, data, s.rand)
 	if err != nil {
 		return fmt.Errorf("redisstore: %s: %w", s, err)
 	}
@@ -372,7 +392,7 @@ func (s *Store) Save(ctx context.Context, name string, data []byte) error {
 		var res []any
 		err := s.do(ctx, "save", func(ctx context.Context) error {
 			var err error
-			res, err = saveScript.Run(ctx, s.rdb, []string{s.valueKey(name)}, val, ttl.Milliseconds(), h.raw[:], accept).Slice()
+			res, err = saveScript.Run(ctx, s.rdb, []string{s.valueKey(name)}, val, ttl.Milliseconds(), h.raw[:], accept, fence).Slice()
 			return err
 		})
 		if err != nil {
@@ -381,8 +401,15 @@ func (s *Store) Save(ctx context.Context, name string, data []byte) error {
 		if len(res) != 2 {
 			return fmt.Errorf("redisstore: %s: save script answered %d values", s, len(res))
 		}
-		if n, _ := res[0].(int64); n == 1 {
+		switch n, _ := res[0].(int64); n {
+		case 1:
 			s.shareHeader(ctx, h)
+			return nil
+		case 2:
+			// A replica that took the lease after ours saved a newer
+			// token: in the order of the leases, ours was saved and then
+			// replaced at once.
+			s.log.Debug("a newer token from another replica is in Redis; not replacing it", "store", s.String(), "credential", name)
 			return nil
 		}
 		other, _ := res[1].(string)
@@ -417,6 +444,13 @@ func (s *Store) shareHeader(ctx context.Context, h *header) {
 	_ = s.do(ctx, "restore the header record", func(ctx context.Context) error {
 		return s.rdb.SetNX(ctx, s.headerKey(), h.raw[:], 0).Err()
 	})
+}
+
+// fence returns the fence of the lease this Store holds on name, or "".
+func (s *Store) fence(name string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.fences[name]
 }
 
 // ttl is how long a stored record is kept: until its access token expires
