@@ -31,7 +31,11 @@ import (
 // httptest's and other tests' goroutines do not blur it), a bounded number
 // of token requests, and the error's type.
 //
-// Time is a faultClock. Retry waits inside one refresh (fetch's backoff)
+// Time is a faultClock, not a testing/synctest bubble: the faults need real
+// sockets (a refused dial, a connection reset before the headers or in the
+// body), and a goroutine waiting on a socket is not durably blocked, so a
+// bubble's clock would not move while one is open. Retry waits inside one
+// refresh (fetch's backoff)
 // move the clock on at once; waits of the background loop between
 // refreshes (the only sleeps on the Client's own context) park until the
 // test moves the clock past them, so the test decides when each
