@@ -27,6 +27,9 @@ func Auto(ctx context.Context, service, path string, passphrase []byte) (Store, 
 
 func autoWith(ctx context.Context, kr keyringBackend, service, path string, passphrase []byte) (Store, error) {
 	ks := &keyringStore{service: service, kr: kr}
+	if _, ok := kr.(osKeyring); ok {
+		ks.chunk = osChunkSize
+	}
 	err := probeKeyring(ctx, ks)
 	if err == nil {
 		return ks, nil

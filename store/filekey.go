@@ -21,7 +21,7 @@ import (
 // the keyring the error wraps ErrWrongKey and the file is left alone. A
 // keyring that does not answer gives an error wrapping ErrKeyringUnavailable.
 func NewEncryptedFileWithKeyring(ctx context.Context, path, service string) (Store, error) {
-	return newEncryptedFileWithKeyring(ctx, path, &keyringStore{service: service, kr: osKeyring{}})
+	return newEncryptedFileWithKeyring(ctx, path, newOSKeyringStore(service))
 }
 
 func newEncryptedFileWithKeyring(ctx context.Context, path string, ks *keyringStore) (Store, error) {

@@ -19,7 +19,9 @@ import (
 )
 
 // Keyring layout: see the package documentation. Values whose base64 form
-// is longer than keyringChunkSize are chunked.
+// is longer than the store's chunk size are chunked: keyringChunkSize
+// where entries are small (macOS, Windows), osChunkSize on the OS keyring
+// elsewhere. Readers accept any chunk size, up to keyringMaxChunks chunks.
 const (
 	keyringChunkSize = 2000
 	keyringPrefix    = "tokenmgr:v1:"
@@ -57,12 +59,37 @@ func (osKeyring) Delete(service, user string) error        { return keyring.Dele
 // files under os.UserCacheDir()/tokenmgr/locks, shared by all processes of
 // the user.
 func NewKeyring(service string) Store {
-	return &keyringStore{service: service, kr: osKeyring{}}
+	return newOSKeyringStore(service)
 }
+
+func newOSKeyringStore(service string) *keyringStore {
+	return &keyringStore{service: service, kr: osKeyring{}, chunk: osChunkSize}
+}
+
+// osChunkSize is the chunk size on this platform's OS keyring: the Keychain
+// and Credential Manager cap an entry at a few kilobytes; a Secret Service
+// (Linux, the BSDs) does not, and every chunk costs a read of several D-Bus
+// round trips, so there a record with a 6 KiB id_token is one entry.
+var osChunkSize = func() int {
+	switch runtime.GOOS {
+	case "darwin", "ios", "windows":
+		return keyringChunkSize
+	}
+	return 8 * keyringChunkSize
+}()
 
 type keyringStore struct {
 	service string
 	kr      keyringBackend
+	chunk   int // chunk size for writing; 0 means keyringChunkSize
+}
+
+// chunkSize is the longest base64 text Save puts in one entry.
+func (k *keyringStore) chunkSize() int {
+	if k.chunk > 0 {
+		return k.chunk
+	}
+	return keyringChunkSize
 }
 
 // String names the store by its service; it holds no secret.
@@ -294,7 +321,8 @@ func (k *keyringStore) Save(ctx context.Context, key string, data []byte) error 
 		return err
 	}
 	enc := base64.StdEncoding.EncodeToString(data)
-	if len(enc) <= keyringChunkSize {
+	size := k.chunkSize()
+	if len(enc) <= size {
 		if err := k.set(ctx, key, keyringInline+enc); err != nil {
 			return err
 		}
@@ -305,9 +333,9 @@ func (k *keyringStore) Save(ctx context.Context, key string, data []byte) error 
 	if old.slot == "a" {
 		slot = "b"
 	}
-	n := (len(enc) + keyringChunkSize - 1) / keyringChunkSize
+	n := (len(enc) + size - 1) / size
 	for i := range n {
-		if err := k.set(ctx, chunkName(key, slot, i), enc[i*keyringChunkSize:min(len(enc), (i+1)*keyringChunkSize)]); err != nil {
+		if err := k.set(ctx, chunkName(key, slot, i), enc[i*size:min(len(enc), (i+1)*size)]); err != nil {
 			return err
 		}
 	}

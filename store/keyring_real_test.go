@@ -252,3 +252,33 @@ func fakeJWT(n int) []byte {
 	b.WriteString(`"}`)
 	return b.Bytes()[:n]
 }
+
+// TestRealKeyringChunkSizeOfThePlatform: on a Secret Service a record with a
+// 6 KiB id_token is one entry (one read per `tokenmgr token`, not six);
+// values chunked at the small size (by an older tokenmgr, or a store with
+// small entries) read the same.
+func TestRealKeyringChunkSizeOfThePlatform(t *testing.T) {
+	small := realKeyringStore(t)
+	v := fakeJWT(6 << 10)
+	require.NoError(t, small.Save(ctx, "cred", v))
+	os := newOSKeyringStore(small.service)
+	got, err := os.Load(ctx, "cred")
+	require.NoError(t, err)
+	require.Equal(t, v, got, "a value in 2000-character chunks reads back")
+
+	require.NoError(t, os.Save(ctx, "cred", v))
+	got, err = small.Load(ctx, "cred")
+	require.NoError(t, err)
+	require.Equal(t, v, got)
+	if n, ok := countKeyringItems(t, small.service); ok {
+		want := 1
+		if enc := (len(v) + 2) / 3 * 4; enc > osChunkSize {
+			want += (enc + osChunkSize - 1) / osChunkSize
+		}
+		assert.Equal(t, want, n, "entries for %d bytes with chunks of %d", len(v), osChunkSize)
+		if osChunkSize > keyringChunkSize {
+			assert.Equal(t, 1, n, "one entry, and the old chunks swept")
+		}
+	}
+	require.NoError(t, os.Delete(ctx, "cred"))
+}

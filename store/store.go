@@ -25,19 +25,22 @@
 // # Keyring
 //
 // Each credential is one keyring entry under the service name with the key
-// as account, holding "tokenmgr:v1:i:" and the value base64-encoded. OS
-// keyrings cap an entry at a few kilobytes (about 3000 bytes on macOS, 2560
-// on Windows) and an id_token can be larger, so a value whose encoding
-// exceeds 2000 characters is split into chunks of 2000 characters, stored
-// under accounts "tokenmgr-chunk:<h>#<slot>#<i>" where h is the first 16 hex
-// digits of SHA-256 of the key, with a manifest "tokenmgr:v1:c:<slot>:<n>:<sha256
-// of the value>" under the key itself. Keys may not start with
-// "tokenmgr-chunk:", so no credential's name can be another's chunk. Slots
-// "a" and "b" alternate: a Save writes the new chunks, switches the manifest
-// in one Set, then deletes the old chunks, so a crash leaves the old value
-// readable and any leftover chunks are removed by the next Save or Delete of
-// the key. Readers fetch the chunks a few at a time, verify the digest and
-// re-read when a writer raced them.
+// as account, holding "tokenmgr:v1:i:" and the value base64-encoded. The
+// Keychain and Credential Manager cap an entry at a few kilobytes (about
+// 3000 bytes on macOS, 2560 on Windows) and an id_token can be larger, so
+// there a value whose encoding exceeds 2000 characters is split into chunks
+// of 2000 characters; a Secret Service (Linux, the BSDs) has no such cap
+// but costs several D-Bus round trips per read, so there chunks are 16000
+// characters. Chunks are stored under accounts
+// "tokenmgr-chunk:<h>#<slot>#<i>", h being the first 16 hex digits of
+// SHA-256 of the key, with a manifest "tokenmgr:v1:c:<slot>:<n>:<SHA-256 of
+// the value>" under the key itself; readers accept any chunk size. Keys may
+// not start with "tokenmgr-chunk:", so no credential's name can be
+// another's chunk. Slots "a" and "b" alternate: a Save writes the new
+// chunks, switches the manifest in one Set, then deletes the old chunks, so
+// a crash leaves the old value readable and any leftover chunks are removed
+// by the next Save or Delete of the key. Readers fetch the chunks a few at
+// a time, verify the digest and re-read when a writer raced them.
 //
 // # Encrypted file
 //
