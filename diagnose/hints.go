@@ -55,6 +55,8 @@ func configHint(err error) string {
 		return "set TOKENMGR_TOKEN_URL to the token endpoint (https), or TOKENMGR_ACCESS_TOKEN for a static token"
 	case "TOKENMGR_CLIENT_ID", "TOKENMGR_CLIENT_SECRET", "TOKENMGR_CLIENT_SECRET_FILE":
 		return "set the client ID and secret the authorization server gave this client"
+	case "TOKENMGR_REDIS_URL":
+		return "set TOKENMGR_REDIS_URL to redis://[user:password@]host[:port][/db], or rediss:// for TLS"
 	case "TOKENMGR_STORE", "TOKENMGR_STORE_PATH", "TOKENMGR_STORE_PASSPHRASE", "TOKENMGR_STORE_PASSPHRASE_FILE":
 		return "TOKENMGR_STORE=file needs TOKENMGR_STORE_PASSPHRASE; keyring needs an OS keyring; memory keeps nothing between runs"
 	}
@@ -66,6 +68,10 @@ const resetHint = `"tokenmgr logout --reset" deletes the store file (every crede
 
 func storeHint(err error) string {
 	switch {
+	case errors.Is(err, store.ErrUnavailable):
+		return "Redis does not answer in time or refuses the connection: check TOKENMGR_REDIS_URL (host, port, rediss:// for TLS, user and password, db); meanwhile each replica fetches its own tokens"
+	case errors.Is(err, store.ErrWrongKey) && strings.Contains(err.Error(), "Redis"):
+		return "TOKENMGR_STORE_PASSPHRASE differs from the one the fleet's tokens in Redis were written with: every replica must use the same passphrase"
 	case errors.Is(err, store.ErrWrongKey):
 		return "TOKENMGR_STORE_PASSPHRASE does not open the file: use the passphrase it was written with, or start afresh: " + resetHint
 	case errors.Is(err, store.ErrTampered):

@@ -51,7 +51,8 @@ return 0
 // on the credential's channel, or a poll with jitter), bounded by ctx. The
 // returned function releases the lease if this holder still has it
 // (compare-and-delete) and wakes the waiters; until then the lease is
-// renewed every Lease/3, so a slow refresh keeps it.
+// renewed every Lease/3, so a slow refresh keeps it, and this Store's saves
+// of name carry the lease's fence (see the package doc on fencing).
 //
 // When Redis does not answer, Lock gives way after at most one Timeout: it
 // returns a no-op release and a nil error, so the caller refreshes on its

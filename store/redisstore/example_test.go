@@ -1,0 +1,55 @@
+package redisstore_test
+
+import (
+	"context"
+	"log"
+	"os"
+
+	"github.com/redis/go-redis/v9"
+	"golang.org/x/oauth2/clientcredentials"
+
+	"github.com/tokenmgr/tokenmgr"
+	"github.com/tokenmgr/tokenmgr/store/redisstore"
+)
+
+// Every replica of a service opens the same Redis with the same
+// passphrase; one of them refreshes the token, the others adopt it.
+func ExampleNew() {
+	ctx := context.Background()
+	opts, err := redisstore.ParseURL(os.Getenv("REDIS_URL")) // e.g. rediss://app:password@redis.internal:6380/0
+	if err != nil {
+		log.Fatal(err)
+	}
+	rdb := redis.NewClient(opts)
+	defer rdb.Close()
+	st, err := redisstore.New(ctx, rdb, redisstore.Options{Passphrase: []byte(os.Getenv("FLEET_PASSPHRASE"))})
+	if err != nil {
+		log.Fatal(err) // no passphrase, or not the one the fleet's tokens were written with
+	}
+	c, err := tokenmgr.New(tokenmgr.Config{
+		Source: tokenmgr.ClientCredentials(&clientcredentials.Config{
+			ClientID: os.Getenv("CLIENT_ID"), ClientSecret: os.Getenv("CLIENT_SECRET"), TokenURL: "https://auth.example.com/oauth/token",
+		}),
+		Store: st,
+		Key:   "billing-api",
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+	resp, err := c.HTTPClient().Get("https://billing.example.com/v1/invoices")
+	if err != nil {
+		log.Fatal(err)
+	}
+	resp.Body.Close()
+}
+
+// From the environment: TOKENMGR_STORE=redis, TOKENMGR_REDIS_URL and
+// TOKENMGR_STORE_PASSPHRASE, once this package is imported.
+func ExampleParseURL() {
+	opts, err := redisstore.ParseURL("rediss://app:password@redis.internal:6380/2")
+	if err != nil {
+		log.Fatal(err)
+	}
+	log.Println(opts.Addr, opts.DB, opts.TLSConfig != nil)
+}
