@@ -84,11 +84,13 @@ func (c *Client) rejected(host string, e *entry) (damp bool, d time.Duration) {
 	return true, h.cool.fail(now, nil, 0)
 }
 
-// accepted forgets what host rejected: it took a token.
-func (d *damper) accepted(host string) {
+// accepted forgets what u's host rejected: it took a token. It costs an
+// atomic load while no host is tracked.
+func (d *damper) accepted(u *url.URL) {
 	if d.n.Load() == 0 {
 		return
 	}
+	host := hostKey(u)
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if _, ok := d.hosts[host]; ok {

@@ -69,11 +69,11 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err != nil {
 		return resp, err
 	}
-	host := hostKey(req.URL)
 	if !maybeAuthError(resp.StatusCode) || !c.classify.ClassifyResponse(resp, true).Retry() {
-		c.damp.accepted(host)
+		c.damp.accepted(req.URL)
 		return resp, nil
 	}
+	host := hostKey(req.URL)
 	if c.damp.damped(host, c.now()) || c.dampRejection(host, e) {
 		return resp, nil
 	}
@@ -112,7 +112,7 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if maybeAuthError(resp.StatusCode) && c.classify.ClassifyResponse(resp, true).Retry() {
 		c.dampRejection(host, e2)
 	} else {
-		c.damp.accepted(host)
+		c.damp.accepted(req.URL)
 	}
 	return resp, nil
 }

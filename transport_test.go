@@ -11,6 +11,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -634,7 +635,7 @@ func TestTransportLateRejectionDoesNotDamp(t *testing.T) {
 		const host = "api.example.com:443"
 		damp, _ := c.rejected(host, a)
 		require.False(t, damp, "a first rejection is replayed")
-		c.damp.accepted(host) // b was accepted
+		c.damp.accepted(&url.URL{Scheme: "https", Host: "api.example.com"}) // b was accepted
 		time.Sleep(time.Second)
 		damp, _ = c.rejected(host, a) // a request with a, in flight all along
 		require.False(t, damp)
