@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -196,16 +195,14 @@ func FuzzSTSErrorAnswer(f *testing.F) {
 		mu.Unlock()
 		tok, err := src.TokenContext(context.Background())
 		if err == nil {
-			if tok == nil || tok.AccessToken == "" || tok.Expiry.IsZero() {
-				t.Fatalf("success without complete credentials: %+v", tok)
-			}
+			require.NotNil(t, tok, "success without credentials")
+			require.NotEmpty(t, tok.AccessToken, "success without complete credentials")
+			require.False(t, tok.Expiry.IsZero(), "success without complete credentials")
 			return
 		}
-		if strings.Contains(err.Error(), "web-identity-secret") {
-			t.Fatalf("error shows the web identity token: %v", err)
-		}
-		if x := Explain(err, 0); x.Message == "" || x.Cause == CauseNone {
-			t.Fatalf("no explanation for %v", err)
-		}
+		require.NotContains(t, err.Error(), "web-identity-secret", "the error shows the web identity token")
+		x := Explain(err, 0)
+		require.NotEmpty(t, x.Message, "no explanation for %v", err)
+		require.NotEqual(t, CauseNone, x.Cause, "no explanation for %v", err)
 	})
 }

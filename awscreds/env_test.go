@@ -1,10 +1,8 @@
 package awscreds
 
 import (
-	"errors"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -150,24 +148,20 @@ func FuzzReadEnv(f *testing.F) {
 		e, err := ReadEnv(mapLookup(m))
 		if err != nil {
 			var ee *tokenmgr.EnvError
-			if !errors.As(err, &ee) || !strings.Contains(err.Error(), ee.Var) {
-				t.Fatalf("error names no variable: %v", err)
-			}
-			if _, ok := m[ee.Var]; !ok && ee.Var != "AWS_ROLE_ARN" && ee.Var != "AWS_REGION" {
-				t.Fatalf("error names %s, which is not set", ee.Var)
+			require.ErrorAs(t, err, &ee)
+			require.Contains(t, err.Error(), ee.Var, "the error names its variable")
+			if ee.Var != "AWS_ROLE_ARN" && ee.Var != "AWS_REGION" {
+				require.Contains(t, m, ee.Var, "the error names a variable that is not set")
 			}
 			return
 		}
-		if e.RoleARN == "" || (e.Region == "" && e.STSEndpoint == "") {
-			t.Fatalf("accepted an incomplete environment: %+v", e)
-		}
+		require.NotEmpty(t, e.RoleARN, "accepted an incomplete environment: %+v", e)
+		require.False(t, e.Region == "" && e.STSEndpoint == "", "accepted an incomplete environment: %+v", e)
 		// What ReadEnv accepts, New accepts too (bar the web identity).
 		e.WebIdentityTokenFile = "/t"
 		p, err := New(Config{RoleARN: e.RoleARN, RoleSessionName: e.RoleSessionName, WebIdentityTokenFile: "/t",
 			Region: e.Region, STSEndpoint: e.STSEndpoint, Duration: e.Duration, Key: e.Key})
-		if err != nil {
-			t.Fatalf("ReadEnv accepted what New refuses: %v", err)
-		}
+		require.NoError(t, err, "ReadEnv accepted what New refuses")
 		p.Close()
 	})
 }

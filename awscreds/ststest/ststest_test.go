@@ -83,18 +83,15 @@ func FuzzParseAuthorization(f *testing.F) {
 	f.Fuzz(func(t *testing.T, h string) {
 		a, err := ParseAuthorization(h)
 		if err != nil {
-			if a != nil {
-				t.Fatal("value and error")
-			}
+			require.Nil(t, a, "value and error")
 			// The messages are fixed: however long the header, none quotes it.
-			if len(err.Error()) > 120 {
-				t.Fatalf("error quotes the header: %v", err)
-			}
+			require.LessOrEqual(t, len(err.Error()), 120, "the error quotes the header: %v", err)
 			return
 		}
-		if a.AccessKeyID == "" || a.Service == "" || len(a.Signature) != 64 || len(a.SignedHeaders) == 0 {
-			t.Fatalf("accepted an incomplete header: %+v", a)
-		}
+		require.NotEmpty(t, a.AccessKeyID, "accepted an incomplete header: %+v", a)
+		require.NotEmpty(t, a.Service, "accepted an incomplete header: %+v", a)
+		require.Len(t, a.Signature, 64, "accepted an incomplete header: %+v", a)
+		require.NotEmpty(t, a.SignedHeaders, "accepted an incomplete header: %+v", a)
 		// Verify never panics on what parsed.
 		r, _ := http.NewRequest("GET", "https://x.example.com/", nil)
 		r.Header.Set("X-Amz-Date", a.Date+"T000000Z")
