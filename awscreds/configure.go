@@ -84,6 +84,7 @@ type refreshRetry struct {
 	clone bool
 }
 
+// ID names the middleware in the stack.
 func (*refreshRetry) ID() string { return RetryMiddlewareID }
 
 // slot records the token a call's last attempt was signed with: Retrieve

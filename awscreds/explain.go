@@ -60,6 +60,7 @@ type Explanation struct {
 	Hint    string // what to do
 }
 
+// String is the message and the hint on one line.
 func (e Explanation) String() string {
 	s := e.Message
 	if e.Hint != "" {

@@ -49,6 +49,7 @@ func (e *STSError) Unwrap() error {
 	return e.te
 }
 
+// Error names STS, the status, the code and STS's message.
 func (e *STSError) Error() string {
 	var b strings.Builder
 	b.WriteString("awscreds: STS AssumeRoleWithWebIdentity")

@@ -46,6 +46,7 @@ type Error struct {
 	Status  int
 }
 
+// Error is "Code: Message".
 func (e *Error) Error() string { return e.Code + ": " + e.Message }
 
 // Errors STS answers AssumeRoleWithWebIdentity with.
