@@ -394,6 +394,6 @@ func TestFleetLeaseHolderKilled(t *testing.T) {
 	took := time.Since(killed)
 	require.True(t, strings.HasPrefix(line, "token "), line)
 	t.Logf("next replica got a token %v after the holder was killed (lease %v)", took, lease)
-	assert.Less(t, took, lease+time.Second)
+	assert.Less(t, took, lease+1500*time.Millisecond, "within the lease, the poll and the token request")
 	assert.EqualValues(t, 2, f.srv.TokenRequests.Load())
 }

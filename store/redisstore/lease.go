@@ -137,7 +137,7 @@ func (s *Store) subscribe(ctx context.Context, ch string) *redis.PubSub {
 // release message comes: an eighth of the lease, at most 200ms, with
 // ±50% jitter so waiters do not ask in step.
 func (s *Store) pollInterval() time.Duration {
-	d := min(s.lease/8, 200*time.Millisecond)
+	d := min(s.lease/8, s.pollCap)
 	return d/2 + rand.N(d+1)
 }
 

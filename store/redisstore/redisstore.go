@@ -92,6 +92,7 @@ type Store struct {
 	margin  time.Duration
 	log     *slog.Logger
 	rand    io.Reader
+	pollCap time.Duration // longest wait between a waiter's attempts (200ms; tests raise it)
 
 	deriver *seal.Deriver // the passphrase or raw key, and the keys derived from it
 	create  seal.Params   // KDF and cost of a header this Store creates
@@ -125,6 +126,7 @@ func New(ctx context.Context, rdb redis.UniversalClient, opts Options) (*Store, 
 		margin:  opts.ExpiryMargin,
 		log:     opts.Logger,
 		rand:    rand.Reader,
+		pollCap: 200 * time.Millisecond,
 		lim:     seal.DefaultLimits,
 		fences:  make(map[string]string),
 	}
