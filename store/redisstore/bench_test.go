@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/require"
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 
@@ -52,12 +53,9 @@ func BenchmarkColdStart(b *testing.B) {
 				st = open(i)
 			}
 			c, err := tokenmgr.New(tokenmgr.Config{Source: benchSource(srv), Store: st, Key: name(i), Logger: quiet})
-			if err != nil {
-				b.Fatal(err)
-			}
-			if _, err := c.Token(ctx); err != nil {
-				b.Fatal(err)
-			}
+			require.NoError(b, err)
+			_, err = c.Token(ctx)
+			require.NoError(b, err)
 			c.Close()
 		}
 		b.ReportMetric(float64(b.Elapsed().Microseconds())/1000/float64(b.N), "ms/start")
@@ -66,9 +64,7 @@ func BenchmarkColdStart(b *testing.B) {
 	redisStore := func(o Options) func(int) store.Store {
 		return func(int) store.Store {
 			s, err := New(ctx, rs.client(b), o)
-			if err != nil {
-				b.Fatal(err)
-			}
+			require.NoError(b, err)
 			return s
 		}
 	}
@@ -104,27 +100,20 @@ func BenchmarkRefresh(b *testing.B) {
 		{"store=memory", func() store.Store { return store.NewMemory() }},
 		{"store=redis", func() store.Store {
 			s, err := New(ctx, rs.client(b), Options{Key: bytes.Repeat([]byte{3}, 32), Logger: quiet})
-			if err != nil {
-				b.Fatal(err)
-			}
+			require.NoError(b, err)
 			return s
 		}},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			c, err := tokenmgr.New(tokenmgr.Config{Source: benchSource(srv), Store: tc.st(), Key: "refresh-" + tc.name, Logger: quiet})
-			if err != nil {
-				b.Fatal(err)
-			}
+			require.NoError(b, err)
 			defer c.Close()
 			tok, err := c.Token(ctx)
-			if err != nil {
-				b.Fatal(err)
-			}
+			require.NoError(b, err)
 			for b.Loop() {
 				c.Invalidate(tok)
-				if tok, err = c.Token(ctx); err != nil {
-					b.Fatal(err)
-				}
+				tok, err = c.Token(ctx)
+				require.NoError(b, err)
 			}
 			b.ReportMetric(float64(b.Elapsed().Microseconds())/1000/float64(b.N), "ms/refresh")
 		})
@@ -152,15 +141,11 @@ func BenchmarkRequestsPerLifetime(b *testing.B) {
 						var st store.Store
 						if shared {
 							s, err := New(context.Background(), rs.client(b), Options{Key: bytes.Repeat([]byte{3}, 32), Lease: 2 * time.Second, Logger: quiet})
-							if err != nil {
-								b.Fatal(err)
-							}
+							require.NoError(b, err)
 							st = s
 						}
 						c, err := tokenmgr.New(tokenmgr.Config{Source: benchSource(srv), Store: st, Key: cred, Logger: quiet})
-						if err != nil {
-							b.Fatal(err)
-						}
+						require.NoError(b, err)
 						wg.Go(func() {
 							defer c.Close()
 							for time.Now().Before(end) {

@@ -231,7 +231,7 @@ func (r *replica) read(t *testing.T, d time.Duration) string {
 		require.True(t, ok, "replica exited; stderr:\n%s", r.stderr.String())
 		return l
 	case <-time.After(d):
-		t.Fatalf("no answer from replica within %v; stderr:\n%s", d, r.stderr.String())
+		require.FailNow(t, "no answer from replica", "within %v; stderr:\n%s", d, r.stderr.String())
 		return ""
 	}
 }
@@ -379,7 +379,7 @@ func TestFleetLeaseHolderKilled(t *testing.T) {
 	select {
 	case <-entered:
 	case <-time.After(30 * time.Second):
-		t.Fatal("the holder never asked the token endpoint")
+		require.FailNow(t, "the holder never asked the token endpoint")
 	}
 	next.send(t, "token")
 	// next is waiting on the lease: subscribed to its release channel.

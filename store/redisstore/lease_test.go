@@ -111,7 +111,7 @@ func waitFor(t *testing.T, cond func() bool) {
 	deadline := time.Now().Add(5 * time.Second)
 	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatal("condition not met within 5s")
+			require.FailNow(t, "condition not met within 5s")
 		}
 		time.Sleep(10 * time.Millisecond)
 	}

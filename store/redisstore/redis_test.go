@@ -42,7 +42,7 @@ func startRedis(t testing.TB, args ...string) *redisServer {
 			break
 		}
 		if try == 3 {
-			t.Fatalf("starting redis-server: %v", err)
+			require.NoError(t, err, "starting redis-server")
 		}
 	}
 	t.Cleanup(r.Kill)
