@@ -276,7 +276,9 @@ func (c *Client) Token(ctx context.Context) (*oauth2.Token, error) {
 // So that they come back in time for the early refresh, the tokens this
 // source returns carry an Expiry moved up to 10 seconds after the Client's
 // refresh window opens. They do not replay a request a server rejected:
-// use Transport or HTTPClient for that.
+// use Transport or HTTPClient for that. The source also has a method
+// Invalidate(*oauth2.Token), for a consumer told that a token it got was
+// refused (package awscreds calls it when STS refuses a web identity).
 func (c *Client) TokenSource() oauth2.TokenSource { return clientSource{c} }
 
 type clientSource struct{ c *Client }
@@ -288,6 +290,11 @@ func (s clientSource) Token() (*oauth2.Token, error) {
 	}
 	return e.early, nil
 }
+
+// Invalidate drops tok, one this source handed out, as Client.Invalidate
+// does: a consumer that learns its token was refused (awscreds, when STS
+// refuses a web identity token) gets a new one at the next Token.
+func (s clientSource) Invalidate(tok *oauth2.Token) { s.c.Invalidate(tok) }
 
 // HTTPClient returns an *http.Client whose transport attaches the token to
 // every request over [http.DefaultTransport].

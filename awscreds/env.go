@@ -152,7 +152,10 @@ func (e *Env) NewProvider(ctx context.Context) (*Provider, error) {
 		}
 		return nil, err
 	}
-	p.owned = oidc
+	if oidc != nil {
+		p.owned = oidc
+		p.src.dropWebIdentity = oidc.Invalidate
+	}
 	return p, nil
 }
 

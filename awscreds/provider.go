@@ -39,7 +39,9 @@ type Config struct {
 
 	// WebIdentity gives the OIDC token STS exchanges (its AccessToken), for
 	// example a tokenmgr Client.TokenSource() for workload identity
-	// federation from any OIDC issuer. Or:
+	// federation from any OIDC issuer. When STS refuses the token as
+	// expired or invalid and the source has a method
+	// Invalidate(*oauth2.Token), it is called with it. Or:
 	WebIdentity oauth2.TokenSource
 	// WebIdentityTokenFile names a file holding the token, re-read at
 	// every refresh (EKS IRSA, GitHub Actions, GKE and AKS federation).
@@ -76,6 +78,7 @@ type Config struct {
 type Provider struct {
 	c     *tokenmgr.Client
 	owned *tokenmgr.Client // the web identity Client NewFromEnv made, closed with the Provider
+	src   *stsSource
 	key   string
 	log   *slog.Logger
 
@@ -151,7 +154,7 @@ func New(cfg Config) (*Provider, error) {
 		key = "aws:" + cfg.RoleARN
 	}
 	src := newSTSSource(&cfg, cfg.STSEndpoint, region)
-	p := &Provider{key: key, log: cfg.Logger, now: time.Now}
+	p := &Provider{key: key, log: cfg.Logger, now: time.Now, src: src}
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
 	}

@@ -381,3 +381,57 @@ func TestInvalidate(t *testing.T) {
 	assert.Equal(t, c2.AccessKeyID, c3.AccessKeyID)
 	assert.EqualValues(t, 2, f.srv.AssumeCalls())
 }
+
+// When STS refuses the web identity token itself (expired by its clock,
+// or invalid), the tokenmgr Client it came from drops it, so the next
+// attempt presents a fresh one rather than the refused one until the
+// Client's own refresh.
+func TestRefusedWebIdentityDropped(t *testing.T) {
+	idp := tokenmgrtest.NewServer(tokenmgrtest.Options{})
+	t.Cleanup(idp.Close)
+	srv := ststest.NewServer()
+	t.Cleanup(srv.Close)
+	env := map[string]string{
+		"AWS_ROLE_ARN": testRole, "AWS_REGION": "us-east-1", "AWS_ENDPOINT_URL_STS": srv.URL,
+		"TOKENMGR_TOKEN_URL": idp.TokenURL(), "TOKENMGR_CLIENT_ID": idp.ClientID,
+		"TOKENMGR_CLIENT_SECRET": idp.ClientSecret, "TOKENMGR_STORE": "memory",
+	}
+	e, err := ReadEnv(mapLookup(env))
+	require.NoError(t, err)
+	p, err := e.NewProvider(t.Context())
+	require.NoError(t, err)
+	t.Cleanup(func() { p.Close() })
+
+	var refused string
+	srv.CheckWebIdentity = func(tok string) *ststest.Error {
+		if refused == "" {
+			refused = tok
+			return ststest.ErrExpiredWebIdentity
+		}
+		return nil
+	}
+	_, err = p.Retrieve(t.Context())
+	require.Error(t, err)
+	assert.EqualValues(t, 1, p.owned.Stats().Invalidations, "the refused web identity token was dropped")
+	// The next attempt (after the failure backoff) gets a fresh one.
+	tok, err := p.owned.Token(t.Context())
+	require.NoError(t, err)
+	assert.NotEqual(t, refused, tok.AccessToken)
+	assert.EqualValues(t, 2, idp.TokenRequests.Load())
+}
+
+// The same with a tokenmgr Client.TokenSource() given in Config.
+func TestRefusedWebIdentityDroppedFromTokenSource(t *testing.T) {
+	idp := tokenmgrtest.NewServer(tokenmgrtest.Options{})
+	t.Cleanup(idp.Close)
+	oidc, err := tokenmgr.New(tokenmgr.Config{Source: tokenmgr.ClientCredentials(&clientcredentials.Config{
+		ClientID: idp.ClientID, ClientSecret: idp.ClientSecret, TokenURL: idp.TokenURL(),
+	})})
+	require.NoError(t, err)
+	t.Cleanup(func() { oidc.Close() })
+	f := newFixture(t, nil, func(c *Config) { c.WebIdentityTokenFile, c.WebIdentity = "", oidc.TokenSource() })
+	f.srv.FailNext(ststest.ErrInvalidIdentityToken)
+	_, err = f.p.Retrieve(t.Context())
+	require.Error(t, err)
+	assert.EqualValues(t, 1, oidc.Stats().Invalidations)
+}

@@ -87,6 +87,10 @@ type stsSource struct {
 	tokenFile string
 	ts        oauth2.TokenSource
 	fp        string
+
+	// dropWebIdentity, when set, tells ts that STS refused a token it
+	// gave (expired or invalid), so that it fetches a new one.
+	dropWebIdentity func(*oauth2.Token)
 }
 
 func newSTSSource(cfg *Config, endpoint, region string) *stsSource {
@@ -107,6 +111,9 @@ func newSTSSource(cfg *Config, endpoint, region string) *stsSource {
 		duration:  cfg.Duration,
 		tokenFile: cfg.WebIdentityTokenFile,
 		ts:        cfg.WebIdentity,
+	}
+	if inv, ok := cfg.WebIdentity.(interface{ Invalidate(*oauth2.Token) }); ok {
+		s.dropWebIdentity = inv.Invalidate
 	}
 	from := "token_source"
 	if s.tokenFile != "" {
@@ -131,7 +138,7 @@ func (s *stsSource) Token() (*oauth2.Token, error) { return s.TokenContext(conte
 // TokenContext calls AssumeRoleWithWebIdentity with a web identity token
 // read afresh (the file is re-read each time: kubelet and GitHub rotate it).
 func (s *stsSource) TokenContext(ctx context.Context) (*oauth2.Token, error) {
-	wit, err := s.webIdentity()
+	wit, witTok, err := s.webIdentity()
 	if err != nil {
 		return nil, err
 	}
@@ -145,7 +152,15 @@ func (s *stsSource) TokenContext(ctx context.Context) (*oauth2.Token, error) {
 	}
 	out, err := s.client.AssumeRoleWithWebIdentity(ctx, in)
 	if err != nil {
-		return nil, stsError(err, wit)
+		err = stsError(err, wit)
+		var se *STSError
+		if witTok != nil && s.dropWebIdentity != nil && errors.As(err, &se) &&
+			(se.Code == "ExpiredTokenException" || se.Code == "InvalidIdentityToken") {
+			// STS refused the token itself: the source must not hand it out
+			// again at the next attempt.
+			s.dropWebIdentity(witTok)
+		}
+		return nil, err
 	}
 	c := out.Credentials
 	if c == nil || c.AccessKeyId == nil || c.SecretAccessKey == nil || c.SessionToken == nil || c.Expiration == nil ||
@@ -162,26 +177,26 @@ func (s *stsSource) TokenContext(ctx context.Context) (*oauth2.Token, error) {
 // maxTokenFile bounds what is read of a web identity token file.
 const maxTokenFile = 64 << 10
 
-func (s *stsSource) webIdentity() (string, error) {
+func (s *stsSource) webIdentity() (string, *oauth2.Token, error) {
 	if s.tokenFile != "" {
 		b, err := readLimited(s.tokenFile, maxTokenFile)
 		if err != nil {
-			return "", fmt.Errorf("awscreds: reading the web identity token file: %w", err)
+			return "", nil, fmt.Errorf("awscreds: reading the web identity token file: %w", err)
 		}
 		t := strings.TrimSpace(string(b))
 		if t == "" {
-			return "", fmt.Errorf("awscreds: web identity token file %s is empty", s.tokenFile)
+			return "", nil, fmt.Errorf("awscreds: web identity token file %s is empty", s.tokenFile)
 		}
-		return t, nil
+		return t, nil, nil
 	}
 	tok, err := safeToken(s.ts)
 	if err != nil {
-		return "", fmt.Errorf("awscreds: getting the web identity token: %w", err)
+		return "", nil, fmt.Errorf("awscreds: getting the web identity token: %w", err)
 	}
 	if tok == nil || tok.AccessToken == "" {
-		return "", errors.New("awscreds: the web identity token source returned no token")
+		return "", nil, errors.New("awscreds: the web identity token source returned no token")
 	}
-	return tok.AccessToken, nil
+	return tok.AccessToken, tok, nil
 }
 
 // safeToken calls ts, turning a panic into an error.
