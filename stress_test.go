@@ -161,7 +161,7 @@ func TestStressFailureModes(t *testing.T) {
 	close(done)
 	close(errs)
 	for err := range errs {
-		t.Error(err)
+		assert.NoError(t, err)
 	}
 
 	// Close returns although calls of the wedged Source are still stuck.
