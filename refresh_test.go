@@ -944,3 +944,41 @@ func TestStoredTokenWithBadBytesIsNotServed(t *testing.T) {
 	require.NoError(t, err)
 	assert.True(t, srv.Valid(tok.AccessToken), "a new token, not the stored one")
 }
+
+// hangingStore is a Store whose Load ignores its context and hangs until
+// release is closed.
+type hangingStore struct {
+	store.Store
+	release chan struct{}
+}
+
+func (s *hangingStore) Load(ctx context.Context, key string) ([]byte, error) {
+	<-s.release
+	return s.Store.Load(ctx, key)
+}
+
+// TestWedgedStoreIsAbandoned: a Store that ignores its context is
+// abandoned like a wedged Source: callers get an error wrapping
+// context.DeadlineExceeded after RefreshTimeout, and Close returns.
+func TestWedgedStoreIsAbandoned(t *testing.T) {
+	srv := tokenmgrtest.NewServer(tokenmgrtest.Options{})
+	defer srv.Close()
+	synctest.Test(t, func(t *testing.T) {
+		st := &hangingStore{Store: store.NewMemory(), release: make(chan struct{})}
+		defer close(st.release)
+		c, err := New(Config{Source: ClientCredentials(ccConfig(srv)), TokenHTTPClient: inMemoryHTTP(srv), Store: st, RefreshTimeout: 5 * time.Second})
+		require.NoError(t, err)
+		_, err = c.Token(context.Background())
+		require.ErrorIs(t, err, context.DeadlineExceeded)
+		assert.Zero(t, srv.TokenRequests.Load(), "stuck before the token request")
+		closed := make(chan error, 1)
+		go func() { closed <- c.Close() }()
+		synctest.Wait()
+		select {
+		case err := <-closed:
+			require.NoError(t, err)
+		default:
+			t.Fatal("Close did not return")
+		}
+	})
+}
