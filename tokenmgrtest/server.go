@@ -66,7 +66,8 @@ type Server struct {
 	now      func() time.Time
 	hook     func(w http.ResponseWriter, r *http.Request) bool
 
-	// What the server was asked, counted before the hook runs.
+	// What the server was asked (TokenRequests and APIRequests count every
+	// request, before the hook runs) and what it answered itself.
 	TokenRequests atomic.Int64 // requests to /token
 	Issued        atomic.Int64 // access tokens issued
 	APIRequests   atomic.Int64 // requests to the API
