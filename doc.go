@@ -177,6 +177,10 @@
 //
 // # Secrets
 //
-// No log record, error message or String method of this module contains a
-// token, refresh token, client secret or passphrase.
+// No log record, error message, String, LogValue or MarshalJSON of this
+// module contains a token, refresh token, client secret or passphrase. A
+// token endpoint's answer that quotes the request is redacted in every
+// encoding the request carried a secret in (raw, URL-encoded,
+// JSON-escaped, inside a Basic header's base64) by a [Redactor], the one
+// redaction rule the tokenmgr command uses too.
 package tokenmgr
