@@ -135,6 +135,9 @@ func (r *redisServer) Client(t testing.TB) *redis.Client {
 func needRedis(t testing.TB) {
 	t.Helper()
 	if _, err := exec.LookPath("redis-server"); err != nil {
+		if os.Getenv("TOKENMGR_TEST_REDIS") == "1" {
+			t.Fatal("TOKENMGR_TEST_REDIS=1 but redis-server is not installed (apt-get install redis-server)")
+		}
 		t.Skip("redis-server not installed (apt-get install redis-server)")
 	}
 }
