@@ -135,13 +135,17 @@ func (k *faultClock) sleep(ctx context.Context, d time.Duration) error {
 // faultHarness is a token endpoint with a switchable fault and a Client on
 // it.
 type faultHarness struct {
-	t       *testing.T
-	srv     *tokenmgrtest.Server
-	c       *Client
-	clk     *faultClock
-	tr      *http.Transport
-	dialTo  atomic.Pointer[string]
-	refused atomic.Int64 // dials sent to the closed port
+	t      *testing.T
+	srv    *tokenmgrtest.Server
+	c      *Client
+	clk    *faultClock
+	tr     *http.Transport
+	dialTo atomic.Pointer[string]
+	// sent counts the token requests the Client started (refused ones
+	// too), when it started them. The server's count lags for a request
+	// the Client gave up on before the server read it (a deadline passed
+	// under load): it would land in whatever step the test is at by then.
+	sent    atomic.Int64
 	fault   atomic.Pointer[func(w http.ResponseWriter, r *http.Request) bool]
 	release chan struct{} // closed at cleanup: hung handlers return
 }
@@ -188,7 +192,6 @@ func newFaultHarness(t *testing.T, o faultOpts) *faultHarness {
 		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
 			if p := h.dialTo.Load(); p != nil {
 				addr = *p
-				h.refused.Add(1)
 			}
 			var d net.Dialer
 			return d.DialContext(ctx, network, addr)
@@ -198,7 +201,10 @@ func newFaultHarness(t *testing.T, o faultOpts) *faultHarness {
 
 	cfg := o.cfg
 	cfg.Source = ClientCredentials(ccConfig(h.srv))
-	cfg.TokenHTTPClient = &http.Client{Transport: h.tr}
+	cfg.TokenHTTPClient = &http.Client{Transport: rtFunc(func(r *http.Request) (*http.Response, error) {
+		h.sent.Add(1)
+		return h.tr.RoundTrip(r)
+	})}
 	c, err := New(cfg)
 	require.NoError(t, err)
 	h.c = c
