@@ -478,6 +478,13 @@ func (c *Client) refreshInBackground(e *entry, now time.Time) {
 	if now.UnixNano() < e.bgAfter.Load() || c.bg.Load() || !c.bg.CompareAndSwap(false, true) {
 		return
 	}
+	// Read again now that the loop is ours: a loop ending as we looked
+	// sets bgAfter before it lets go of bg, and we may have read bgAfter
+	// before it did.
+	if now.UnixNano() < e.bgAfter.Load() {
+		c.bg.Store(false)
+		return
+	}
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()

@@ -988,3 +988,59 @@ func TestWedgedStoreIsAbandoned(t *testing.T) {
 		}
 	})
 }
+
+// TestBackgroundLoopNotRestartedAfterPermanentError: after a background
+// attempt fails with a permanent error, no caller starts another loop
+// before expiry, however callers race with the loop's end. A caller that
+// read the entry's retry time just before the ending loop set it, and saw
+// the loop's flag just after the loop cleared it, used to start a second
+// loop and send a second token request. The race is a few instructions
+// wide, so many callers hammer the stale token through many loop ends.
+func TestBackgroundLoopNotRestartedAfterPermanentError(t *testing.T) {
+	srv := tokenmgrtest.NewServer(tokenmgrtest.Options{})
+	defer srv.Close()
+	var fail atomic.Bool
+	srv.SetHook(func(w http.ResponseWriter, r *http.Request) bool {
+		if !fail.Load() {
+			return false
+		}
+		faultBody(http.StatusUnauthorized, `{"error":"invalid_client"}`)(w, r)
+		return true
+	})
+	const rounds, callers = 50, 8
+	for round := range rounds {
+		fail.Store(false)
+		c, err := New(Config{Source: ClientCredentials(ccConfig(srv)), TokenHTTPClient: inMemoryHTTP(srv)})
+		require.NoError(t, err)
+		c.jitter = func(time.Duration) time.Duration { return 0 }
+		var now atomic.Pointer[time.Time]
+		t0 := time.Now()
+		now.Store(&t0)
+		c.now = func() time.Time { return *now.Load() }
+		_, err = c.Token(context.Background())
+		require.NoError(t, err)
+		e := c.cur.Load()
+		fail.Store(true)
+		before := srv.TokenRequests.Load()
+		stale := e.staleAt
+		now.Store(&stale)
+
+		var wg sync.WaitGroup
+		for range callers {
+			wg.Go(func() {
+				// Until the loop has ended, and a while after.
+				for i := 0; i < 20 || c.bg.Load(); i++ {
+					if _, err := c.Token(context.Background()); err != nil {
+						assert.NoError(t, err)
+						return
+					}
+				}
+			})
+		}
+		wg.Wait()
+		require.NoError(t, c.Close())
+		require.EqualValues(t, 1, srv.TokenRequests.Load()-before,
+			"round %d: one background attempt, then none until expiry", round)
+	}
+	requireNoClientGoroutines(t)
+}
