@@ -110,7 +110,8 @@ func dirWritable(dir string) error {
 
 // probeStore lets the credentials check make a real token request with
 // the stored refresh token: Load hides the stored access token (so the
-// Client asks the endpoint) and Save keeps only records that carry a
+// Client asks the endpoint), keeping the record's configuration
+// fingerprint, and Save keeps only records that carry a
 // refresh token (a rotated one must not be lost); nothing else changes.
 type probeStore struct{ st store.Store }
 
@@ -122,7 +123,9 @@ func (p *probeStore) Load(ctx context.Context, key string) ([]byte, error) {
 	if rec == nil || rec.RefreshToken == "" {
 		return nil, fmt.Errorf("probe: %w", store.ErrNotFound)
 	}
-	return (&record.Record{RefreshToken: rec.RefreshToken}).Encode()
+	// Source stays: a refresh token another configuration stored must not
+	// go to this one's token endpoint (the Client checks it).
+	return (&record.Record{RefreshToken: rec.RefreshToken, Source: rec.Source}).Encode()
 }
 
 func (p *probeStore) Save(ctx context.Context, key string, data []byte) error {
