@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -20,14 +21,13 @@ import (
 // never sent to this configuration's token endpoint by the credentials
 // check, as a Client would not send it: the probe keeps the record's
 // configuration fingerprint.
-func TestRunDoesNotRedeemAnotherConfigurationsRefreshToken(t *testing.T) {
-	a := tokenmgrtest.NewServer(tokenmgrtest.Options{})
-	defer a.Close()
-	b := tokenmgrtest.NewServer(tokenmgrtest.Options{})
-	defer b.Close()
+// storeForA stores, in a file store, the token and refresh token of a
+// configuration at server a, and returns the store variables plus more.
+func storeForA(t *testing.T, a *tokenmgrtest.Server) (rtA string, with func(vars) vars) {
+	t.Helper()
 	storeVars := vars{"TOKENMGR_STORE": "file", "TOKENMGR_STORE_PATH": filepath.Join(t.TempDir(), "tokens"),
 		"TOKENMGR_STORE_PASSPHRASE": "correct horse battery staple"}
-	with := func(more vars) vars {
+	with = func(more vars) vars {
 		v := vars{}
 		for k, x := range storeVars {
 			v[k] = x
@@ -37,9 +37,7 @@ func TestRunDoesNotRedeemAnotherConfigurationsRefreshToken(t *testing.T) {
 		}
 		return v
 	}
-
-	// Configuration A stores its refresh token.
-	rtA := a.IssueRefreshToken()
+	rtA = a.IssueRefreshToken()
 	envA, err := tokenmgr.ReadEnv(with(vars{"TOKENMGR_TOKEN_URL": a.TokenURL(), "TOKENMGR_CLIENT_ID": a.ClientID,
 		"TOKENMGR_CLIENT_SECRET": a.ClientSecret, "TOKENMGR_REFRESH_TOKEN": rtA}).lookup)
 	require.NoError(t, err)
@@ -52,6 +50,19 @@ func TestRunDoesNotRedeemAnotherConfigurationsRefreshToken(t *testing.T) {
 	_, err = c.Token(ctx)
 	require.NoError(t, err)
 	require.NoError(t, c.Close())
+	return rtA, with
+}
+
+// A refresh token stored by another configuration (another token URL) is
+// never sent to this configuration's token endpoint by the credentials
+// check, as a Client would not send it: the probe keeps the record's
+// configuration fingerprint.
+func TestRunDoesNotRedeemAnotherConfigurationsRefreshToken(t *testing.T) {
+	a := tokenmgrtest.NewServer(tokenmgrtest.Options{})
+	defer a.Close()
+	b := tokenmgrtest.NewServer(tokenmgrtest.Options{})
+	defer b.Close()
+	rtA, with := storeForA(t, a)
 
 	// Configuration B, same store and key, another endpoint.
 	var mu sync.Mutex
@@ -74,4 +85,34 @@ func TestRunDoesNotRedeemAnotherConfigurationsRefreshToken(t *testing.T) {
 	require.NotEmpty(t, presented)
 	assert.NotContains(t, presented, rtA, "configuration A's refresh token went to B's token endpoint")
 	assert.Contains(t, presented, rtB)
+}
+
+// The token inspected and sent to the check URL is one this configuration
+// would use: not an access token another configuration stored under the
+// same key, which a Client would not adopt.
+func TestRunDoesNotSendAnotherConfigurationsTokenToTheCheckURL(t *testing.T) {
+	a := tokenmgrtest.NewServer(tokenmgrtest.Options{})
+	defer a.Close()
+	b := tokenmgrtest.NewServer(tokenmgrtest.Options{})
+	defer b.Close()
+	_, with := storeForA(t, a)
+	var mu sync.Mutex
+	var sent []string // tokens the check URL got
+	b.SetHook(func(w http.ResponseWriter, r *http.Request) bool {
+		if tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok && r.URL.Path == "/v1/things" {
+			mu.Lock()
+			sent = append(sent, tok)
+			mu.Unlock()
+		}
+		return false
+	})
+	envB := with(vars{"TOKENMGR_TOKEN_URL": b.TokenURL(), "TOKENMGR_CLIENT_ID": b.ClientID,
+		"TOKENMGR_CLIENT_SECRET": b.ClientSecret, "TOKENMGR_CHECK_URL": b.URL + "/v1/things"})
+	r := diagnose.Run(context.Background(), diagnose.Options{Lookup: envB.lookup, Timeout: 5 * time.Second})
+	assert.Equal(t, diagnose.OK, check(t, r, "check URL").Status, "%v", r.Checks)
+	assert.Contains(t, check(t, r, "token format").Message, "fresh token")
+	mu.Lock()
+	defer mu.Unlock()
+	require.Len(t, sent, 1)
+	assert.True(t, b.Valid(sent[0]), "B's API was sent a token configuration A stored")
 }

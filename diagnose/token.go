@@ -14,13 +14,14 @@ import (
 
 	"github.com/tokenmgr/tokenmgr/internal/display"
 	"github.com/tokenmgr/tokenmgr/internal/jwtinfo"
+	"github.com/tokenmgr/tokenmgr/internal/record"
 )
 
 // pickToken chooses the token the next checks inspect.
 func (d *diagnosis) pickToken() {
 	now := time.Now()
 	switch r := d.stored; {
-	case r != nil && r.AccessToken != "" && (r.Expiry.IsZero() || r.Expiry.After(now)):
+	case r != nil && r.AccessToken != "" && (r.Expiry.IsZero() || r.Expiry.After(now)) && d.ours(r):
 		d.tok, d.tokType, d.tokExp, d.tokFrom = r.AccessToken, r.TokenType, r.Expiry, fromStore
 	case d.fresh != nil:
 		d.tok, d.tokType, d.tokExp, d.tokFrom = d.fresh.AccessToken, d.fresh.TokenType, d.fresh.Expiry, fromFresh
@@ -31,6 +32,18 @@ func (d *diagnosis) pickToken() {
 	}
 	d.tokType = display.TokenType(d.tokType)
 	d.info, d.infoErr = jwtinfo.Parse(d.tok)
+}
+
+// ours reports whether r was fetched by the configuration d.env describes,
+// by the Client's own rule (a record with another configuration's
+// fingerprint is not adopted): another configuration's token is neither
+// inspected nor sent to the check URL.
+func (d *diagnosis) ours(r *record.Record) bool {
+	if d.env == nil || r.Source == "" {
+		return true
+	}
+	f, ok := d.env.TokenSource().(interface{ Fingerprint() string })
+	return !ok || f.Fingerprint() == r.Source
 }
 
 const noToken = "no token to inspect: nothing usable stored and none from the token endpoint"
