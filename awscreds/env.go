@@ -25,6 +25,7 @@ var EnvVars = []string{
 var storeVars = map[string]bool{
 	"TOKENMGR_STORE": true, "TOKENMGR_STORE_PATH": true,
 	"TOKENMGR_STORE_PASSPHRASE": true, "TOKENMGR_STORE_PASSPHRASE_FILE": true,
+	"TOKENMGR_REDIS_URL": true, // TOKENMGR_STORE=redis
 }
 
 // Env is the AWS configuration read from the environment.

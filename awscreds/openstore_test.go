@@ -1,0 +1,33 @@
+package awscreds
+
+import (
+	"context"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/tokenmgr/tokenmgr"
+	"github.com/tokenmgr/tokenmgr/store"
+)
+
+// A registered store (TOKENMGR_STORE=redis is one) gets the variables it
+// reads: Env.OpenStore must pass TOKENMGR_REDIS_URL through with the other
+// store variables.
+func TestOpenStorePassesTheRedisURL(t *testing.T) {
+	var got string
+	tokenmgr.RegisterStore("awscreds-test-shared", func(_ context.Context, e *tokenmgr.Env) (store.Store, error) {
+		got = e.RedisURL
+		return store.NewMemory(), nil
+	})
+	vars := map[string]string{
+		"AWS_ROLE_ARN": testRole, "AWS_REGION": "us-east-1", "AWS_WEB_IDENTITY_TOKEN_FILE": "/dev/null",
+		"TOKENMGR_STORE": "awscreds-test-shared", "TOKENMGR_REDIS_URL": "redis://127.0.0.1:6379/0",
+		"TOKENMGR_STORE_PASSPHRASE": "pass phrase",
+	}
+	e, err := ReadEnv(func(n string) (string, bool) { v, ok := vars[n]; return v, ok })
+	require.NoError(t, err)
+	st, err := e.OpenStore(context.Background())
+	require.NoError(t, err)
+	require.NotNil(t, st)
+	require.Equal(t, "redis://127.0.0.1:6379/0", got)
+}
