@@ -16,11 +16,15 @@ import (
 	"github.com/tokenmgr/tokenmgr"
 )
 
-func unreachableClient(t *testing.T, tokenURL string) *tokenmgr.Client {
+// unreachableClient is a Client whose refreshes give up after
+// refreshTimeout. Where the first attempt should fail for good, the timeout
+// is a bound, long enough for a TLS handshake or a DNS lookup on a loaded
+// machine: a deadline there would hide the error under test.
+func unreachableClient(t *testing.T, tokenURL string, refreshTimeout time.Duration) *tokenmgr.Client {
 	t.Helper()
 	c, err := tokenmgr.New(tokenmgr.Config{
 		Source:         tokenmgr.ClientCredentials(&clientcredentials.Config{ClientID: "c", ClientSecret: "s3cret", TokenURL: tokenURL}),
-		RefreshTimeout: 2 * time.Second,
+		RefreshTimeout: refreshTimeout,
 	})
 	require.NoError(t, err)
 	t.Cleanup(func() { c.Close() })
@@ -30,7 +34,7 @@ func unreachableClient(t *testing.T, tokenURL string) *tokenmgr.Client {
 // A host name that does not exist is not retried: asking again cannot
 // mend a typo.
 func TestNoSuchHostIsNotRetried(t *testing.T) {
-	c := unreachableClient(t, "https://no-such-host.invalid/token")
+	c := unreachableClient(t, "https://no-such-host.invalid/token", 15*time.Second)
 	_, err := c.Token(context.Background())
 	var te *tokenmgr.TokenError
 	require.ErrorAs(t, err, &te)
@@ -51,7 +55,7 @@ func TestRetriedErrorCountsAttempts(t *testing.T) {
 	require.NoError(t, err)
 	addr := ln.Addr().String()
 	ln.Close()
-	c := unreachableClient(t, "http://"+addr+"/token")
+	c := unreachableClient(t, "http://"+addr+"/token", 2*time.Second) // retried until then
 	_, err = c.Token(context.Background())
 	var te *tokenmgr.TokenError
 	require.ErrorAs(t, err, &te)
@@ -65,7 +69,7 @@ func TestRetriedErrorCountsAttempts(t *testing.T) {
 func TestUntrustedCertificateIsNotRetried(t *testing.T) {
 	srv := httptest.NewTLSServer(http.NotFoundHandler())
 	defer srv.Close()
-	c := unreachableClient(t, srv.URL+"/token") // http.DefaultClient: the test CA is not trusted
+	c := unreachableClient(t, srv.URL+"/token", 15*time.Second) // http.DefaultClient: the test CA is not trusted
 	_, err := c.Token(context.Background())
 	var te *tokenmgr.TokenError
 	require.ErrorAs(t, err, &te)
