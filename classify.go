@@ -275,7 +275,10 @@ func (p *peekedBody) finished() bool {
 	}
 }
 
-// findCode looks for an error code where the wire formats put it.
+// findCode looks for an error code where the wire formats put it. It reads
+// them as aws-sdk-go-v2's generated deserializers do: the X-Amzn-ErrorType
+// header first, then the body (the awsRestjson1 and awsAwsjson1x
+// deserializers of every service client).
 func findCode(h http.Header, body []byte) (code, source string) {
 	if v := h.Get("X-Amzn-Errortype"); v != "" {
 		if c := cleanCode(v); c != "" {
@@ -299,7 +302,9 @@ func findCode(h http.Header, body []byte) (code, source string) {
 	return "", ""
 }
 
-// cleanCode keeps what stands before the first ':' and after the last '#'.
+// cleanCode keeps what stands before the first ':' and after the last '#',
+// as aws-sdk-go-v2's restjson.SanitizeErrorCode does ("aws.protocoltests#
+// FooError:http://..." is "FooError").
 func cleanCode(s string) string {
 	if i := strings.IndexByte(s, ':'); i >= 0 {
 		s = s[:i]
@@ -314,6 +319,8 @@ func cleanCode(s string) string {
 	return s
 }
 
+// jsonCode reads the members aws-sdk-go-v2's restjson.GetErrorInfo reads
+// ("code" and "__type"), and Azure's nested "error.code".
 func jsonCode(b []byte) string {
 	var top map[string]json.RawMessage
 	if json.Unmarshal(b, &top) != nil {
@@ -364,8 +371,11 @@ func jsonCode(b []byte) string {
 	return ""
 }
 
-// xmlCode returns the <Code> of an AWS error document: the query, S3 and
-// EC2 shapes.
+// xmlCode returns the <Code> of an AWS error document: the query shape
+// <ErrorResponse><Error> and S3's bare <Error> (aws-sdk-go-v2's
+// protocol/xml.GetErrorResponseComponents, with and without error
+// wrapping), and EC2's <Response><Errors><Error>
+// (protocol/ec2query.GetErrorResponseComponents).
 func xmlCode(b []byte) string {
 	d := xml.NewDecoder(bytes.NewReader(b))
 	d.Strict = false
