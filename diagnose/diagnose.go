@@ -89,6 +89,7 @@ func Run(ctx context.Context, opts Options) *Report {
 	}
 	d.checkConfig()
 	d.checkStore(ctx)
+	defer d.closeStore()
 	d.checkClock(ctx)
 	d.checkCredentials(ctx)
 	d.pickToken()
@@ -112,7 +113,8 @@ type diagnosis struct {
 
 	env      *tokenmgr.Env // nil when the configuration is unusable
 	storeEnv *tokenmgr.Env // env, or the store settings alone
-	st       store.Store
+	st       store.Store   // the store, when it opened and is usable
+	opened   store.Store   // the store opened, closed when Run returns
 	stored   *record.Record
 	fresh    *oauth2.Token
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -31,6 +32,7 @@ func (d *diagnosis) checkStore(ctx context.Context) {
 		d.add(name, Skip, "none: a static token is not stored", "")
 		return
 	}
+	d.opened = st
 	sname := display.StoreName(st)
 	if p, ok := store.FilePath(st); ok {
 		if err := dirWritable(filepath.Dir(p)); err != nil {
@@ -67,6 +69,14 @@ func (d *diagnosis) checkStore(ctx context.Context) {
 		parts = append(parts, "a refresh token")
 	}
 	d.add(name, OK, fmt.Sprintf("%s holds %q: %s", sname, d.storeEnv.Key, strings.Join(parts, " and ")), "")
+}
+
+// closeStore closes the store checkStore opened, when it has a Close
+// method (a Redis store opened from the environment owns its connections).
+func (d *diagnosis) closeStore() {
+	if c, ok := d.opened.(io.Closer); ok {
+		_ = c.Close()
+	}
 }
 
 // dirWritable reports why a file cannot be written in dir: dir, or the
