@@ -175,6 +175,7 @@ type Client struct {
 	failed   atomic.Pointer[failure] // the last refresh failed, and when to try again
 	failCool *cooldown               // the failure backoff behind failed
 	dropped  atomic.Pointer[entry]   // the last token a server rejected
+	saving   atomic.Pointer[entry]   // a new token being saved, not yet in service
 
 	damp damper // per-host rejection damping
 

@@ -3,6 +3,8 @@ package tokenmgr
 import (
 	"fmt"
 	"runtime/debug"
+
+	"github.com/tokenmgr/tokenmgr/internal/record"
 )
 
 // PanicError is a panic in code the Client ran on a caller's behalf: a
@@ -15,8 +17,9 @@ import (
 // failure backoff).
 //
 // Value is the panic value as text, with every secret the Client knows
-// (its tokens, the client secret and refresh token of its Source)
-// replaced by [Redacted]. Stack is the stack of the goroutine that
+// (its tokens, including one being saved, with their refresh tokens, ID
+// tokens and AWS secret keys, and the client secret and refresh token of
+// its Source) replaced by [Redacted]. Stack is the stack of the goroutine that
 // panicked, which holds code locations and no data.
 type PanicError struct {
 	Where string // what panicked: "Source", "Store", "OnRefresh", "Attach" or "refresh"
@@ -55,9 +58,15 @@ func (c *Client) redactor() *Redactor {
 	if s, ok := c.src.(interface{ addSecrets(*Redactor) }); ok {
 		s.addSecrets(r)
 	}
-	for _, e := range []*entry{c.cur.Load(), c.dropped.Load()} {
-		if e != nil {
-			r.Add(e.tok.AccessToken, e.tok.RefreshToken)
+	for _, e := range []*entry{c.cur.Load(), c.dropped.Load(), c.saving.Load()} {
+		if e == nil {
+			continue
+		}
+		r.Add(e.tok.AccessToken, e.tok.RefreshToken)
+		for _, k := range []string{"id_token", record.ExtraAWSSecretAccessKey} {
+			if s, ok := e.tok.Extra(k).(string); ok {
+				r.Add(s)
+			}
 		}
 	}
 	return r

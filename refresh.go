@@ -266,7 +266,10 @@ func (c *Client) refreshLocked(ctx context.Context, old *entry, retry bool) (_ *
 	} else if c.st != nil {
 		// Saved before it is handed out: a rotated refresh token must not
 		// exist only in memory once anyone may have used it.
-		if err := c.save(ctx, e); err != nil {
+		c.saving.Store(e) // a Store that panics quoting it is redacted
+		err := c.save(ctx, e)
+		c.saving.CompareAndSwap(e, nil)
+		if err != nil {
 			out.storeErr = err
 			c.storeLog(err, slog.LevelError, "saving the new token failed; it is in service but will not survive a restart")
 		}

@@ -1,0 +1,41 @@
+package tokenmgr
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"golang.org/x/oauth2"
+
+	"github.com/tokenmgr/tokenmgr/internal/record"
+	"github.com/tokenmgr/tokenmgr/store"
+)
+
+// saveQuotingStore panics in Save with the record it was given, as a
+// buggy Store might.
+type saveQuotingStore struct{ store.Store }
+
+func (s saveQuotingStore) Save(_ context.Context, _ string, data []byte) error {
+	panic("cannot save " + string(data))
+}
+
+// A panic whose value quotes the token being saved (not yet in service)
+// is redacted: the access token, refresh token, ID token and AWS secret
+// key of the new token never reach the *PanicError.
+func TestPanicInSaveRedactsTheNewToken(t *testing.T) {
+	tok := (&oauth2.Token{AccessToken: "new-access-token-1", RefreshToken: "new-refresh-token-1", TokenType: "Bearer",
+		Expiry: time.Now().Add(time.Hour)}).WithExtra(map[string]any{
+		"id_token": "new-id-token-1", record.ExtraAWSSecretAccessKey: "aws-secret-key-1", record.ExtraAWSAccessKeyID: "AKIDEXAMPLE",
+	})
+	c := newTestClient(t, Config{Source: tokenFunc(func() (*oauth2.Token, error) { return tok, nil }),
+		Store: saveQuotingStore{store.NewMemory()}})
+	_, err := c.Token(context.Background())
+	var pe *PanicError
+	require.ErrorAs(t, err, &pe)
+	assert.Contains(t, pe.Value, "cannot save", "the panic value is kept")
+	for _, s := range []string{"new-access-token-1", "new-refresh-token-1", "new-id-token-1", "aws-secret-key-1"} {
+		assert.NotContains(t, err.Error(), s)
+	}
+}
