@@ -169,7 +169,7 @@ func (cl *Classifier) extra(code string) bool {
 // A HEAD response is judged on status and headers alone.
 func (cl *Classifier) ClassifyResponse(resp *http.Response, carried bool) Classification {
 	var body []byte
-	if resp.Body != nil && resp.Body != http.NoBody && (resp.Request == nil || resp.Request.Method != http.MethodHead) && !headersDecide(resp.Header) {
+	if resp.Body != nil && resp.Body != http.NoBody && (resp.Request == nil || resp.Request.Method != http.MethodHead) && !headersDecide(resp.StatusCode, resp.Header) {
 		ctx := context.Background()
 		if resp.Request != nil {
 			ctx = resp.Request.Context()
@@ -184,10 +184,15 @@ func (cl *Classifier) ClassifyResponse(resp *http.Response, carried bool) Classi
 const ClassifyBodyWait = time.Second
 
 // headersDecide reports whether the headers alone give the verdict, so the
-// body need not be waited for.
-func headersDecide(h http.Header) bool {
+// body need not be waited for. It follows [Classifier.Classify]'s order: a
+// challenge decides only below 500, where Classify reads it before the
+// body; on a 5xx the body's code is reported.
+func headersDecide(status int, h http.Header) bool {
 	if v := h.Get("X-Amzn-Errortype"); v != "" && cleanCode(v) != "" {
 		return true
+	}
+	if status >= 500 {
+		return false
 	}
 	ch := parseBearerChallenge(h.Values("Www-Authenticate"))
 	return ch.present && (ch.claims != "" || ch.err == "insufficient_claims" || ch.err == "insufficient_scope" || ch.err == "invalid_token")
