@@ -118,7 +118,7 @@ func (d *diagnosis) checkCredentials(ctx context.Context) {
 		AllowInsecureHTTP: d.env.AllowInsecureHTTP,
 	}
 	if d.st != nil {
-		cfg.Store = &probeStore{st: d.st}
+		cfg.Store = &probeStore{st: d.st, seed: d.env.RefreshToken}
 	}
 	c, err := tokenmgr.New(cfg)
 	if err != nil {

@@ -116,3 +116,30 @@ func TestRunDoesNotSendAnotherConfigurationsTokenToTheCheckURL(t *testing.T) {
 	require.Len(t, sent, 1)
 	assert.True(t, b.Valid(sent[0]), "B's API was sent a token configuration A stored")
 }
+
+// Run changes nothing stored when the server does not rotate the refresh
+// token: neither another configuration's record nor this one's.
+func TestRunLeavesTheStoreAloneWithoutRotation(t *testing.T) {
+	a := tokenmgrtest.NewServer(tokenmgrtest.Options{})
+	defer a.Close()
+	b := tokenmgrtest.NewServer(tokenmgrtest.Options{})
+	defer b.Close()
+	_, with := storeForA(t, a)
+	stored := func() []byte {
+		e, err := tokenmgr.ReadStoreEnv(with(nil).lookup)
+		require.NoError(t, err)
+		st, err := e.OpenStore(context.Background())
+		require.NoError(t, err)
+		v, err := st.Load(context.Background(), tokenmgr.DefaultKey)
+		require.NoError(t, err)
+		return v
+	}
+	before := stored()
+	for _, srv := range []*tokenmgrtest.Server{a, b} {
+		env := with(vars{"TOKENMGR_TOKEN_URL": srv.TokenURL(), "TOKENMGR_CLIENT_ID": srv.ClientID,
+			"TOKENMGR_CLIENT_SECRET": srv.ClientSecret, "TOKENMGR_REFRESH_TOKEN": srv.IssueRefreshToken()})
+		r := diagnose.Run(context.Background(), diagnose.Options{Lookup: env.lookup, Timeout: 5 * time.Second})
+		require.Equal(t, diagnose.OK, check(t, r, "credentials").Status, "%v", r.Checks)
+		assert.Equal(t, before, stored(), "the stored record changed (doctor against %s)", srv.URL)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/tokenmgr/tokenmgr/internal/display"
@@ -121,9 +122,15 @@ func dirWritable(dir string) error {
 // probeStore lets the credentials check make a real token request with
 // the stored refresh token: Load hides the stored access token (so the
 // Client asks the endpoint), keeping the record's configuration
-// fingerprint, and Save keeps only records that carry a
-// refresh token (a rotated one must not be lost); nothing else changes.
-type probeStore struct{ st store.Store }
+// fingerprint, and Save keeps only records whose refresh token is new (one
+// the server rotated must not be lost); nothing else changes.
+type probeStore struct {
+	st   store.Store
+	seed string // the configuration's own refresh token
+
+	mu     sync.Mutex
+	loaded string // the refresh token Load found
+}
 
 func (p *probeStore) Load(ctx context.Context, key string) ([]byte, error) {
 	rec, err := record.Load(ctx, p.st, key)
@@ -133,6 +140,9 @@ func (p *probeStore) Load(ctx context.Context, key string) ([]byte, error) {
 	if rec == nil || rec.RefreshToken == "" {
 		return nil, fmt.Errorf("probe: %w", store.ErrNotFound)
 	}
+	p.mu.Lock()
+	p.loaded = rec.RefreshToken
+	p.mu.Unlock()
 	// Source stays: a refresh token another configuration stored must not
 	// go to this one's token endpoint (the Client checks it).
 	return (&record.Record{RefreshToken: rec.RefreshToken, Source: rec.Source}).Encode()
@@ -140,8 +150,14 @@ func (p *probeStore) Load(ctx context.Context, key string) ([]byte, error) {
 
 func (p *probeStore) Save(ctx context.Context, key string, data []byte) error {
 	rec, err := record.Decode(data)
-	if err != nil || rec.RefreshToken == "" {
+	if err != nil || rec.RefreshToken == "" || rec.RefreshToken == p.seed {
 		return nil
+	}
+	p.mu.Lock()
+	loaded := p.loaded
+	p.mu.Unlock()
+	if rec.RefreshToken == loaded {
+		return nil // not rotated: what is stored stays
 	}
 	return p.st.Save(ctx, key, data)
 }
