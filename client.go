@@ -3,6 +3,7 @@ package tokenmgr
 import (
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -181,9 +182,13 @@ type Client struct {
 
 	mu     sync.Mutex // guards closed and wg.Add
 	closed bool
-	wg     sync.WaitGroup
-	ctx    context.Context // canceled by Close; parent of every refresh
-	cancel context.CancelFunc
+
+	// ownedStore is the store NewFromEnv opened for this Client; Close
+	// closes it. A Store passed in Config stays the caller's to close.
+	ownedStore io.Closer
+	wg         sync.WaitGroup
+	ctx        context.Context // canceled by Close; parent of every refresh
+	cancel     context.CancelFunc
 
 	fetches, fetchErrors, storeLoads, storeErrors, invalidations, replays atomic.Int64
 
@@ -330,13 +335,19 @@ func (c *Client) Stats() Stats {
 // most a second: its goroutine is left running until the call returns, as
 // after a refresh abandoned at [Config.RefreshTimeout]. Close does not
 // delete anything stored. Calls that need a refresh after Close fail with
-// [ErrClosed].
+// [ErrClosed]. A store that [NewFromEnv] opened (and that has a Close
+// method, as a Redis store does) is closed by the first Close, and its
+// error returned; a [Config.Store] passed to [New] is left to the caller.
 func (c *Client) Close() error {
 	c.mu.Lock()
+	first := !c.closed
 	c.closed = true
 	c.mu.Unlock()
 	c.cancel()
 	c.wg.Wait()
+	if first && c.ownedStore != nil {
+		return c.ownedStore.Close()
+	}
 	return nil
 }
 

@@ -516,5 +516,16 @@ func NewFromEnv() (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return New(cfg)
+	c, err := New(cfg)
+	// The store was opened here, so it is ours to close: on failure now,
+	// else with the Client (a Redis store holds a connection pool).
+	closer, _ := cfg.Store.(io.Closer)
+	if err != nil {
+		if closer != nil {
+			closer.Close()
+		}
+		return nil, err
+	}
+	c.ownedStore = closer
+	return c, nil
 }

@@ -3,10 +3,12 @@ package tokenmgr
 import (
 	"context"
 	"errors"
+	"sync/atomic"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/oauth2"
 
 	"github.com/tokenmgr/tokenmgr/store"
 )
@@ -72,4 +74,39 @@ func TestRegisterStore(t *testing.T) {
 	require.NoError(t, err)
 	_, err = e.OpenStore(context.Background())
 	require.ErrorContains(t, err, "boom")
+}
+
+// closingStore counts its Close calls.
+type closingStore struct {
+	store.Store
+	closes atomic.Int32
+}
+
+func (s *closingStore) Close() error { s.closes.Add(1); return nil }
+
+// A store NewFromEnv opened belongs to the Client: the first Close closes
+// it (a Redis store's connection pool would otherwise outlive the Client).
+func TestNewFromEnvClosesTheStoreItOpened(t *testing.T) {
+	unregister(t, "test-closing")
+	st := &closingStore{Store: store.NewMemory()}
+	RegisterStore("test-closing", func(context.Context, *Env) (store.Store, error) { return st, nil })
+	for k, v := range map[string]string{
+		"TOKENMGR_TOKEN_URL": "https://auth.example.com/token", "TOKENMGR_CLIENT_ID": "id",
+		"TOKENMGR_CLIENT_SECRET": "secret", "TOKENMGR_STORE": "test-closing",
+	} {
+		t.Setenv(k, v)
+	}
+	c, err := NewFromEnv()
+	require.NoError(t, err)
+	assert.Zero(t, st.closes.Load(), "open while the Client is")
+	require.NoError(t, c.Close())
+	require.NoError(t, c.Close())
+	assert.Equal(t, int32(1), st.closes.Load(), "closed once, by the first Close")
+
+	// A store passed in Config stays the caller's.
+	st2 := &closingStore{Store: store.NewMemory()}
+	c, err = New(Config{Source: oauth2.StaticTokenSource(&oauth2.Token{AccessToken: "x"}), Store: st2})
+	require.NoError(t, err)
+	require.NoError(t, c.Close())
+	assert.Zero(t, st2.closes.Load())
 }
