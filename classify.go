@@ -168,13 +168,18 @@ func (cl *Classifier) extra(code string) bool {
 // verdict from what had arrived and then reads the whole body as it comes.
 // A HEAD response is judged on status and headers alone.
 func (cl *Classifier) ClassifyResponse(resp *http.Response, carried bool) Classification {
+	return cl.classifyResponse(resp, carried, ClassifyBodyWait)
+}
+
+// classifyResponse is ClassifyResponse waiting at most wait for the body.
+func (cl *Classifier) classifyResponse(resp *http.Response, carried bool, wait time.Duration) Classification {
 	var body []byte
 	if resp.Body != nil && resp.Body != http.NoBody && (resp.Request == nil || resp.Request.Method != http.MethodHead) && !headersDecide(resp.StatusCode, resp.Header) {
 		ctx := context.Background()
 		if resp.Request != nil {
 			ctx = resp.Request.Context()
 		}
-		body = peekBody(ctx, resp, ClassifyBodyWait)
+		body = peekBody(ctx, resp, wait)
 	}
 	return cl.Classify(resp.StatusCode, resp.Header, body, carried)
 }

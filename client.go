@@ -158,7 +158,11 @@ type Client struct {
 	onEvent  func(RefreshEvent)
 	attach   func(*http.Request, *oauth2.Token) error
 	classify Classifier
-	hosts    hostPolicy
+	// classifyWait bounds the transport's wait for a rejection's body
+	// (ClassifyBodyWait). Tests whose subject is not a stalled body raise
+	// it: on a loaded machine the body's reader may not run within 1s.
+	classifyWait time.Duration
+	hosts        hostPolicy
 
 	fingerprint string // the Source's configuration, stamped on stored records
 
@@ -232,6 +236,7 @@ func New(cfg Config) (*Client, error) {
 		onEvent:        cfg.OnRefresh,
 		attach:         cfg.Attach,
 		classify:       Classifier{Extra: append([]string(nil), cfg.InvalidTokenCodes...)},
+		classifyWait:   ClassifyBodyWait,
 		hosts:          hosts,
 		refreshBefore:  cfg.RefreshBefore,
 		expiryDelta:    cfg.ExpiryDelta,

@@ -69,7 +69,7 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err != nil {
 		return resp, err
 	}
-	if !maybeAuthError(resp.StatusCode) || !c.classify.ClassifyResponse(resp, true).Retry() {
+	if !maybeAuthError(resp.StatusCode) || !c.classify.classifyResponse(resp, true, c.classifyWait).Retry() {
 		c.damp.accepted(req.URL)
 		return resp, nil
 	}
@@ -109,7 +109,7 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err != nil {
 		return resp, err
 	}
-	if maybeAuthError(resp.StatusCode) && c.classify.ClassifyResponse(resp, true).Retry() {
+	if maybeAuthError(resp.StatusCode) && c.classify.classifyResponse(resp, true, c.classifyWait).Retry() {
 		c.dampRejection(host, e2)
 	} else {
 		c.damp.accepted(req.URL)

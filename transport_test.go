@@ -144,6 +144,10 @@ func TestTransportConcurrentRejectionsOneRefresh(t *testing.T) {
 		}
 		return false
 	})
+	// The subject is one refresh, not a stalled body: with 100 answers
+	// arriving at once on a loaded machine, a body's reader may not run
+	// within ClassifyBodyWait, and the rejection would go back unreplayed.
+	c.classifyWait = time.Minute
 	hc := c.HTTPClient()
 	hc.Transport.(*transport).base = &http.Transport{MaxIdleConnsPerHost: n}
 	var wg sync.WaitGroup
