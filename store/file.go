@@ -92,7 +92,7 @@ func NewEncryptedFileWithOptions(path string, passphrase []byte, opts FileOption
 	if opts.ScryptP == 0 {
 		opts.ScryptP = DefaultScryptP
 	}
-	if err := defaultLimits.check(opts.ScryptLogN, opts.ScryptR, opts.ScryptP); err != nil {
+	if err := defaultLimits.Check(opts.ScryptLogN, opts.ScryptR, opts.ScryptP); err != nil {
 		return nil, fmt.Errorf("store: encrypted file options: %v", err)
 	}
 	var cache seal.Cache
@@ -168,7 +168,7 @@ type fileStore struct {
 	kdf     byte
 	logN    byte // scrypt cost for a file this store creates
 	r, p    byte
-	lim     kdfLimits
+	lim     seal.Limits
 	rand    io.Reader
 	// keyNote says where the key lives, for String, when not with the caller.
 	keyNote string

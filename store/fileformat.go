@@ -62,28 +62,10 @@ const (
 	DefaultScryptP    = seal.DefaultP
 )
 
-// kdfLimits bound the scrypt cost a file may ask for, so a crafted file cannot
-// make Load burn minutes of CPU or gigabytes of memory.
-type kdfLimits struct {
-	minLogN, maxLogN int
-	maxR, maxP       int
-	maxMem           uint64 // 128 * r * N bytes
-	maxWork          uint64 // N * r * p
-}
-
-var defaultLimits = kdfLimits{
-	minLogN: seal.DefaultLimits.MinLogN, maxLogN: seal.DefaultLimits.MaxLogN,
-	maxR: seal.DefaultLimits.MaxR, maxP: seal.DefaultLimits.MaxP,
-	maxMem:  seal.DefaultLimits.MaxMem,
-	maxWork: seal.DefaultLimits.MaxWork,
-}
-
-func (l kdfLimits) check(logN, r, p int) error {
-	return seal.Limits{
-		MinLogN: l.minLogN, MaxLogN: l.maxLogN, MaxR: l.maxR, MaxP: l.maxP,
-		MaxMem: l.maxMem, MaxWork: l.maxWork,
-	}.Check(logN, r, p)
-}
+// defaultLimits bound the scrypt cost a file may ask for (see
+// [seal.Limits]), so a crafted file cannot make Load burn minutes of CPU or
+// gigabytes of memory.
+var defaultLimits = seal.DefaultLimits
 
 // fileHeader is the parsed, bounded header of an encrypted file.
 type fileHeader struct {
@@ -131,7 +113,7 @@ func deriveKeys(id kdfID, secret []byte) (*fileKeys, error) {
 // checked without a key, including the KDF cost bounds, from data, its
 // first bytes (headerSize of them when size allows). Its errors wrap
 // ErrFormat.
-func parseHeader(data []byte, size int64, lim kdfLimits) (*fileHeader, error) {
+func parseHeader(data []byte, size int64, lim seal.Limits) (*fileHeader, error) {
 	if len(data) == 0 {
 		return nil, fmt.Errorf("%w: file is empty (zero length)", ErrFormat)
 	}
@@ -159,7 +141,7 @@ func parseHeader(data []byte, size int64, lim kdfLimits) (*fileHeader, error) {
 	}
 	switch h.kdf {
 	case kdfScrypt:
-		if err := lim.check(int(h.logN), int(h.r), int(h.p)); err != nil {
+		if err := lim.Check(int(h.logN), int(h.r), int(h.p)); err != nil {
 			return nil, fmt.Errorf("%w: %v", ErrFormat, err)
 		}
 	case kdfRawKey:
@@ -190,7 +172,7 @@ type keySource func(id kdfID, check []byte) (*fileKeys, error)
 
 // decodeFile checks and decrypts a whole file. Errors wrap ErrFormat,
 // ErrWrongKey or ErrTampered and never include key material or contents.
-func decodeFile(data []byte, lim kdfLimits, keys keySource) (*fileHeader, map[string][]byte, error) {
+func decodeFile(data []byte, lim seal.Limits, keys keySource) (*fileHeader, map[string][]byte, error) {
 	h, err := parseHeader(data, int64(len(data)), lim)
 	if err != nil {
 		return nil, nil, err

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+	"github.com/tokenmgr/tokenmgr/internal/seal"
 )
 
 // Fixed inputs make the genuine files deterministic, so the fuzz target can
@@ -15,7 +16,7 @@ var (
 	fuzzPass    = []byte("fuzz passphrase")
 	fuzzRawKey  = bytes.Repeat([]byte{0x5a}, rawKeySize)
 	fuzzEntries = map[string][]byte{"a": []byte("token a"), "b": bytes.Repeat([]byte{0}, 40), "": {}}
-	fuzzLimits  = kdfLimits{minLogN: 10, maxLogN: 11, maxR: 8, maxP: 2, maxMem: 2 << 20, maxWork: 1 << 15}
+	fuzzLimits  = seal.Limits{MinLogN: 10, MaxLogN: 11, MaxR: 8, MaxP: 2, MaxMem: 2 << 20, MaxWork: 1 << 15}
 )
 
 // zeroReader supplies all-zero "random" nonces for the deterministic files.
