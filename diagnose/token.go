@@ -195,7 +195,7 @@ func (d *diagnosis) checkSignature(ctx context.Context) {
 		d.add(name, Warn, fmt.Sprintf("not verified: cannot read the key set at %s: %v", showURL(jwks), err), "check TOKENMGR_JWKS_URL")
 		return
 	}
-	kid, err := jwtinfo.Verify(d.tok, &set)
+	kid, err := verifySignature(d.tok, &set)
 	switch {
 	case err == nil:
 		msg := fmt.Sprintf("%s: signature verifies with the key set at %s", d.tokFrom, showURL(jwks))
@@ -203,7 +203,7 @@ func (d *diagnosis) checkSignature(ctx context.Context) {
 			msg = fmt.Sprintf("%s: signature verifies with key %s at %s", d.tokFrom, kid, showURL(jwks))
 		}
 		d.add(name, OK, msg, "")
-	case errors.Is(err, jwtinfo.ErrNoKey), errors.Is(err, jwtinfo.ErrBadSignature):
+	case errors.Is(err, errNoKey), errors.Is(err, errBadSignature):
 		d.add(name, Fail, fmt.Sprintf("%s: tampered, or signed by another key: %v (keys at %s)", d.tokFrom, err, showURL(jwks)),
 			"the token was altered, or comes from another issuer or environment than these keys (or the issuer rotated keys)")
 	default:

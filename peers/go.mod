@@ -33,6 +33,7 @@ require (
 	github.com/google/s2a-go v0.1.11 // indirect
 	github.com/googleapis/enterprise-certificate-proxy v0.3.23 // indirect
 	github.com/googleapis/gax-go/v2 v2.27.0 // indirect
+	github.com/tokenmgr/tokenmgr/diagnose v0.0.0-00010101000000-000000000000 // indirect
 	github.com/zalando/go-keyring v0.2.8 // indirect
 	go.opentelemetry.io/auto/sdk v1.2.1 // indirect
 	go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp v0.72.0 // indirect
@@ -55,3 +56,5 @@ require (
 replace github.com/tokenmgr/tokenmgr => ../
 
 replace github.com/tokenmgr/tokenmgr/awscreds => ../awscreds
+
+replace github.com/tokenmgr/tokenmgr/diagnose => ../diagnose

@@ -27,6 +27,7 @@ require (
 	github.com/godbus/dbus/v5 v5.2.2 // indirect
 	github.com/gofrs/flock v0.13.2 // indirect
 	github.com/redis/go-redis/v9 v9.23.0 // indirect
+	github.com/tokenmgr/tokenmgr/diagnose v0.0.0-00010101000000-000000000000
 	github.com/zalando/go-keyring v0.2.8 // indirect
 	go.uber.org/atomic v1.12.0 // indirect
 	go.yaml.in/yaml/v3 v3.0.5 // indirect
@@ -43,3 +44,5 @@ replace github.com/tokenmgr/tokenmgr => ../..
 replace github.com/tokenmgr/tokenmgr/awscreds => ../../awscreds
 
 replace github.com/tokenmgr/tokenmgr/store/redisstore => ../../store/redisstore
+
+replace github.com/tokenmgr/tokenmgr/diagnose => ../../diagnose

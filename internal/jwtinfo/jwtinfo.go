@@ -1,11 +1,11 @@
-// Package jwtinfo tells an opaque token from a JWT, decodes a JWT's header
-// and registered claims without verifying it, and verifies a JWS against a
-// JSON Web Key Set.
+// Package jwtinfo tells an opaque token from a JWT and decodes a JWT's
+// header and registered claims without verifying it.
 //
 // Decoding is done by hand (base64url and JSON) so that a malformed token
 // is reported precisely (which part, and whether base64 or JSON is wrong)
 // and an unsecured token (alg "none"), which go-jose refuses to parse, is
-// still recognised. Signature verification is left to go-jose.
+// still recognised. Signature verification is the diagnose module's (with
+// go-jose), so that go-jose stays out of the root module's graph.
 //
 // No error of this package contains any part of the token.
 package jwtinfo
@@ -19,8 +19,6 @@ import (
 	"math"
 	"strings"
 	"time"
-
-	jose "github.com/go-jose/go-jose/v4"
 )
 
 // Format is what kind of token a string is.
@@ -228,78 +226,4 @@ func quote(s string) string {
 		s = s[:20] + "…"
 	}
 	return fmt.Sprintf("%q", s)
-}
-
-// Verification errors; Verify wraps them with detail.
-var (
-	// ErrCannotVerify: the token is not a JWS this package can check
-	// against public keys (opaque, encrypted, unsecured, or an HMAC
-	// algorithm, whose key is a shared secret no JWKS publishes).
-	ErrCannotVerify = errors.New("cannot verify")
-	// ErrNoKey: the key set has no key the token names.
-	ErrNoKey = errors.New("no matching key")
-	// ErrBadSignature: a key matched but the signature does not verify.
-	ErrBadSignature = errors.New("signature does not verify")
-)
-
-// PublicKeyAlgs are the algorithms Verify accepts.
-var PublicKeyAlgs = []jose.SignatureAlgorithm{
-	jose.RS256, jose.RS384, jose.RS512,
-	jose.PS256, jose.PS384, jose.PS512,
-	jose.ES256, jose.ES384, jose.ES512,
-	jose.EdDSA,
-}
-
-// Verify checks token's signature against keys. It tries the key whose kid
-// the token names, or every key when the token names none. It returns nil
-// and the kid of the key that verified, or an error wrapping ErrCannotVerify,
-// ErrNoKey or ErrBadSignature.
-func Verify(token string, keys *jose.JSONWebKeySet) (string, error) {
-	info, err := Parse(token)
-	if err != nil {
-		return "", fmt.Errorf("%w: %v", ErrCannotVerify, err)
-	}
-	switch {
-	case info.Format != JWS:
-		return "", fmt.Errorf("%w: %s token", ErrCannotVerify, info.Format)
-	case info.Unsecured():
-		return "", fmt.Errorf("%w: unsecured (alg none)", ErrCannotVerify)
-	case strings.HasPrefix(strings.ToUpper(info.Header.Alg), "HS"):
-		return "", fmt.Errorf("%w: %s uses a shared secret, which no key set publishes", ErrCannotVerify, info.Header.Alg)
-	}
-	jws, err := jose.ParseSignedCompact(token, PublicKeyAlgs)
-	if err != nil {
-		return "", fmt.Errorf("%w: alg %s not supported", ErrCannotVerify, quote(info.Header.Alg))
-	}
-	if len(jws.Signatures) != 1 {
-		return "", fmt.Errorf("%w: %d signatures", ErrCannotVerify, len(jws.Signatures))
-	}
-	if keys == nil {
-		keys = &jose.JSONWebKeySet{}
-	}
-	kid := jws.Signatures[0].Header.KeyID
-	cands := keys.Keys
-	if kid != "" {
-		cands = keys.Key(kid)
-		if len(cands) == 0 {
-			return "", fmt.Errorf("%w: the key set has no key with kid %s", ErrNoKey, quote(kid))
-		}
-	}
-	var usable int
-	for _, k := range cands {
-		if k.Use != "" && k.Use != "sig" {
-			continue
-		}
-		if k.Algorithm != "" && k.Algorithm != info.Header.Alg {
-			continue
-		}
-		usable++
-		if _, err := jws.Verify(k); err == nil {
-			return k.KeyID, nil
-		}
-	}
-	if usable == 0 {
-		return "", fmt.Errorf("%w: the key set has no signing key for alg %s", ErrNoKey, quote(info.Header.Alg))
-	}
-	return "", ErrBadSignature
 }

@@ -1,41 +1,16 @@
 package jwtinfo
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"encoding/base64"
 	"strings"
 	"testing"
 	"time"
 
-	jose "github.com/go-jose/go-jose/v4"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
 func seg(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
-
-func sign(t testing.TB, key *ecdsa.PrivateKey, kid, claims string) string {
-	t.Helper()
-	opts := (&jose.SignerOptions{}).WithType("JWT")
-	if kid != "" {
-		opts = opts.WithHeader("kid", kid)
-	}
-	s, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: key}, opts)
-	require.NoError(t, err)
-	jws, err := s.Sign([]byte(claims))
-	require.NoError(t, err)
-	out, err := jws.CompactSerialize()
-	require.NoError(t, err)
-	return out
-}
-
-func newKey(t testing.TB) *ecdsa.PrivateKey {
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	require.NoError(t, err)
-	return k
-}
 
 func TestParse(t *testing.T) {
 	good := seg(`{"alg":"RS256","kid":"k1","typ":"JWT"}`) + "." +
@@ -92,34 +67,6 @@ func TestParse(t *testing.T) {
 	}
 }
 
-func TestVerify(t *testing.T) {
-	a, b := newKey(t), newKey(t)
-	tok := sign(t, a, "ka", `{"iss":"x"}`)
-	setA := &jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: &a.PublicKey, KeyID: "ka", Algorithm: "ES256", Use: "sig"}}}
-	setBSameKid := &jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: &b.PublicKey, KeyID: "ka", Use: "sig"}}}
-	setBOtherKid := &jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: &b.PublicKey, KeyID: "kb"}}}
-
-	kid, err := Verify(tok, setA)
-	require.NoError(t, err, "good")
-	assert.Equal(t, "ka", kid)
-	_, err = Verify(tok, setBSameKid)
-	assert.ErrorIs(t, err, ErrBadSignature, "key B with kid A")
-	_, err = Verify(tok, setBOtherKid)
-	assert.ErrorIs(t, err, ErrNoKey, "no kid match")
-	noKid := sign(t, a, "", `{}`)
-	_, err = Verify(noKid, &jose.JSONWebKeySet{Keys: append(setBOtherKid.Keys, setA.Keys...)})
-	assert.NoError(t, err, "no kid, try all")
-	// A flipped byte in the claims.
-	p := strings.Split(tok, ".")
-	p[1] = seg(`{"iss":"y"}`)
-	_, err = Verify(strings.Join(p, "."), setA)
-	assert.ErrorIs(t, err, ErrBadSignature, "tampered")
-	for _, tok := range []string{"opaque", seg(`{"alg":"none"}`) + "." + seg(`{}`) + ".", seg(`{"alg":"HS256"}`) + "." + seg(`{}`) + ".c2ln", "eyJ"} {
-		_, err := Verify(tok, setA)
-		assert.ErrorIs(t, err, ErrCannotVerify, "Verify(%q)", tok)
-	}
-}
-
 func FuzzParse(f *testing.F) {
 	for _, s := range []string{
 		"", "opaque-token", "eyJ", "a.b.c", "a.b.c.d.e",
@@ -137,6 +84,5 @@ func FuzzParse(f *testing.F) {
 		} else if info.Format == JWS {
 			require.NotEmpty(t, info.Header.Alg, "Parse(%q): JWS without alg", s)
 		}
-		_, _ = Verify(s, nil)
 	})
 }
