@@ -29,9 +29,14 @@
 // directory describes the bytes.
 //
 // A wrong passphrase or key is an error wrapping store.ErrWrongKey (from
-// New when Redis answers, else from the first call after it does), and a
-// value written with another key is never overwritten: Save checks the
-// header of the value in place in the same Lua script that replaces it.
+// New when Redis answers, else from the first call after it does). Save
+// replaces only a value it has authenticated with its key, as the
+// encrypted file does: a value that does not open (another key,
+// store.ErrWrongKey; modified, or another credential's, store.ErrTampered;
+// unreadable, store.ErrFormat) is never overwritten, whatever header it
+// carries, and Save returns that error. The Lua script that replaces a
+// value does so only when it is byte for byte the one the writer
+// authenticated. Delete (`tokenmgr logout`) removes any value.
 //
 // # Refresh lease
 //

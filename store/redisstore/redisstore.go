@@ -3,6 +3,8 @@ package redisstore
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha1"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -330,10 +332,14 @@ func (s *Store) Load(ctx context.Context, name string) ([]byte, error) {
 	return plain, nil
 }
 
-// saveScript replaces a value only when the value there (if any) was
-// written under one of two headers: the writer's own, or one the writer
-// has checked opens with its key. Otherwise it returns that value's
-// header, so that a replica with the wrong key never overwrites a value.
+// saveScript replaces a value only when there is none, or when the value
+// there is byte for byte one the writer has already read and
+// authenticated with its key (ARGV[3], the SHA-1 of that value in hex).
+// Any other value it returns, writing nothing: the writer authenticates
+// it and either refuses to save (a value it cannot open is never
+// replaced) or runs the script again with that value's digest. Redis
+// holds no key, so authentication cannot happen in the script; comparing
+// the whole value makes the check and the replacement one atomic step.
 // It also drops a save whose fence is lower than the stored value's: a
 // replica whose lease expired while it fetched does not replace the token
 // of the replica that held the lease after it. A save without a lease gets
@@ -341,22 +347,21 @@ func (s *Store) Load(ctx context.Context, name string) ([]byte, error) {
 //
 //	KEYS[1] value key
 //	ARGV[1] new value, ARGV[2] TTL in ms (0: none),
-//	ARGV[3] the writer's header, ARGV[4] another accepted header ("" none),
-//	ARGV[5] the writer's fence ("" none)
+//	ARGV[3] SHA-1 (hex) of the value the writer authenticated ("" none),
+//	ARGV[4] the writer's fence ("" none)
 //
 // It returns {1, ""} when saved, {2, ""} when dropped for a newer fence,
-// {0, header} when the value there has another header.
+// {0, value} when the value there is not the one the writer authenticated.
 var saveScript = redis.NewScript(`
-local fence = ARGV[5]
+local fence = ARGV[4]
 if fence == '' then
   local t = redis.call('TIME')
   fence = string.format('%016.0f', tonumber(t[1]) * 1000000 + tonumber(t[2]))
 end
 local cur = redis.call('GET', KEYS[1])
 if cur then
-  local h = string.sub(cur, 1, 48)
-  if h ~= ARGV[3] and h ~= ARGV[4] then
-    return {0, h}
+  if redis.sha1hex(cur) ~= ARGV[3] then
+    return {0, cur}
   end
   if string.sub(cur, 49, 64) > fence then
     return {2, ''}
@@ -373,8 +378,12 @@ return {1, ''}
 
 // Save encrypts data and stores it under name. A credential without a
 // refresh token expires on its own ExpiryMargin after its access token
-// does (see the package doc). A value there written with another key is
-// never overwritten: the error wraps store.ErrWrongKey.
+// does (see the package doc). Save replaces only a value it has
+// authenticated with its key (its own, or the same key's under another
+// salt): a value there that does not open is never overwritten, and the
+// error wraps store.ErrWrongKey (written with another key),
+// store.ErrTampered (modified, or another credential's) or store.ErrFormat
+// (unreadable), as the encrypted file's does. Delete removes such a value.
 func (s *Store) Save(ctx context.Context, name string, data []byte) error {
 	if len(data) > store.MaxValueSize {
 		return fmt.Errorf("redisstore: %s: credential %q: %w: %d bytes, the limit is %d", s, name, store.ErrTooLarge, len(data), store.MaxValueSize)
@@ -389,12 +398,12 @@ func (s *Store) Save(ctx context.Context, name string, data []byte) error {
 		return fmt.Errorf("redisstore: %s: %w", s, err)
 	}
 	ttl := s.ttl(data)
-	accept := ""
-	for try := 0; try < 2; try++ {
+	vetted := ""
+	for try := 0; try < 3; try++ {
 		var res []any
 		err := s.do(ctx, "save", func(ctx context.Context) error {
 			var err error
-			res, err = saveScript.Run(ctx, s.rdb, []string{s.valueKey(name)}, val, ttl.Milliseconds(), h.raw[:], accept, fence).Slice()
+			res, err = saveScript.Run(ctx, s.rdb, []string{s.valueKey(name)}, val, ttl.Milliseconds(), vetted, fence).Slice()
 			return err
 		})
 		if err != nil {
@@ -414,30 +423,36 @@ func (s *Store) Save(ctx context.Context, name string, data []byte) error {
 			s.log.Debug("a newer token from another replica is in Redis; not replacing it", "store", s.String(), "credential", name)
 			return nil
 		}
-		other, _ := res[1].(string)
-		if err := s.checkForeign(name, []byte(other)); err != nil {
+		cur, _ := res[1].(string)
+		if err := s.vet(name, []byte(cur)); err != nil {
 			return err
 		}
-		accept = other // our key under another salt (Redis lost the header record): ours replaces it
+		// Ours (or our key's under another salt, when Redis lost the
+		// header record): replace it if it is still there.
+		sum := sha1.Sum([]byte(cur))
+		vetted = hex.EncodeToString(sum[:])
 	}
-	return fmt.Errorf("redisstore: %s: credential %q: changed under us twice; not saved", s, name)
+	return fmt.Errorf("redisstore: %s: credential %q: changed under us three times; not saved", s, name)
 }
 
-// checkForeign checks a header found on a value written under another
-// header: nil when it opens with our key.
-func (s *Store) checkForeign(name string, b []byte) error {
-	oh, err := parseHeader(b, s.lim)
-	if err != nil {
-		return fmt.Errorf("redisstore: %s: credential %q: the value there is unreadable, not overwritten (tokenmgr logout deletes it): %w", s, name, err)
+// vet authenticates the value b found under name before Save replaces it:
+// nil when it opens with this Store's key. Otherwise the error says the
+// value was not overwritten and wraps what openValue found.
+func (s *Store) vet(name string, b []byte) error {
+	plain, err := openValue(b, name, s.lim, s.keysFor)
+	clear(plain)
+	var why string
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, store.ErrWrongKey):
+		why = "the value there was written with another passphrase or key"
+	case errors.Is(err, store.ErrTampered):
+		why = "the value there fails authentication (modified, damaged, or another credential's)"
+	default:
+		why = "the value there is unreadable"
 	}
-	ok, err := s.keysFor(oh.params, oh.check[:])
-	if err != nil {
-		return fmt.Errorf("redisstore: %s: %w", s, err)
-	}
-	if !ok.CheckMatches(oh.check[:]) {
-		return fmt.Errorf("redisstore: %s: credential %q: %w: the value there was written with another passphrase or key; not overwritten", s, name, store.ErrWrongKey)
-	}
-	return nil
+	return fmt.Errorf("redisstore: %s: credential %q: %s; not overwritten (tokenmgr logout deletes it): %w", s, name, why, err)
 }
 
 // shareHeader puts h back as the header record when Redis lost it (a
