@@ -91,6 +91,27 @@ type Config struct {
 	// returned to the refresh's callers as a *[PanicError].
 	OnRefresh func(RefreshEvent)
 
+	// OnRetry, when set, is called each time a token request fails and
+	// the refresh will try again, before it waits, from the goroutine
+	// making the request: a program a person waits for can say why it is
+	// still waiting. It must not block. The background refresh of a token
+	// still in service does not call it (its loop retries on its own
+	// schedule and logs). A panic in it ends the refresh, whose callers
+	// get it as a *[PanicError].
+	OnRetry func(RetryEvent)
+
+	// RefusedAttempts, when positive, is how many token requests whose
+	// connection was refused (nothing listens at the token URL's host and
+	// port: a wrong port, a stopped server) a refresh makes before it fails
+	// with the last one's error, which counts the attempts (see
+	// [TokenError].Attempts). A few take well under a second, so a mistyped
+	// port fails at once instead of being retried until RefreshTimeout.
+	// Zero retries a refused connection like any other transient failure,
+	// until RefreshTimeout: a long-running program rides out a token server
+	// being restarted. Other transient failures (5xx, 429, timeouts) are
+	// retried until RefreshTimeout either way.
+	RefusedAttempts int
+
 	// AllowedHosts, when set, lists the only hosts the transport sends the
 	// token to: exact names, or "*.example.com" for any subdomain. Requests
 	// to others fail with [ErrHostNotAllowed].
@@ -138,6 +159,17 @@ type RefreshEvent struct {
 	Duration time.Duration
 }
 
+// RetryEvent describes a failed token request that the refresh will make
+// again, for [Config.OnRetry].
+type RetryEvent struct {
+	Key     string
+	Attempt int           // the request that failed, counted from 1
+	Wait    time.Duration // how long the refresh waits before the next
+	// Err is why it failed: a *[TokenError] (whose message never holds a
+	// secret) wrapping the network error or the endpoint's answer.
+	Err error
+}
+
 // Stats counts what a Client did, for monitoring and tests.
 type Stats struct {
 	Fetches       int64 // successful token requests to the Source
@@ -156,6 +188,7 @@ type Client struct {
 	key      string
 	log      *slog.Logger
 	onEvent  func(RefreshEvent)
+	onRetry  func(RetryEvent)
 	attach   func(*http.Request, *oauth2.Token) error
 	classify Classifier
 	// classifyWait bounds the transport's wait for a rejection's body
@@ -168,6 +201,7 @@ type Client struct {
 
 	refreshBefore, expiryDelta   time.Duration
 	refreshTimeout, tokenTimeout time.Duration
+	maxRefused                   int // Config.RefusedAttempts
 	tokenHTTP                    *http.Client
 
 	cur atomic.Pointer[entry] // the token in service; nil when none
@@ -224,6 +258,9 @@ func New(cfg Config) (*Client, error) {
 	if cfg.RefreshBefore < 0 || cfg.ExpiryDelta < 0 || cfg.RefreshTimeout < 0 || cfg.TokenTimeout < 0 {
 		return nil, errors.New("tokenmgr: negative duration in Config")
 	}
+	if cfg.RefusedAttempts < 0 {
+		return nil, errors.New("tokenmgr: negative Config.RefusedAttempts")
+	}
 	hosts, err := newHostPolicy(cfg.AllowedHosts, cfg.AllowInsecureHTTP)
 	if err != nil {
 		return nil, err
@@ -234,6 +271,7 @@ func New(cfg Config) (*Client, error) {
 		key:            cfg.Key,
 		log:            cfg.Logger,
 		onEvent:        cfg.OnRefresh,
+		onRetry:        cfg.OnRetry,
 		attach:         cfg.Attach,
 		classify:       Classifier{Extra: append([]string(nil), cfg.InvalidTokenCodes...)},
 		classifyWait:   ClassifyBodyWait,
@@ -242,6 +280,7 @@ func New(cfg Config) (*Client, error) {
 		expiryDelta:    cfg.ExpiryDelta,
 		refreshTimeout: cfg.RefreshTimeout,
 		tokenTimeout:   cfg.TokenTimeout,
+		maxRefused:     cfg.RefusedAttempts,
 		tokenHTTP:      tokenClient(cfg.TokenHTTPClient),
 		now:            time.Now,
 		sleep:          sleepCtx,

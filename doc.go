@@ -62,7 +62,9 @@
 // errors stop it until expiry, when callers see the error. Transient
 // token-endpoint failures (5xx, 429 with Retry-After honoured, timeouts,
 // connection errors, temporarily_unavailable) are retried within the
-// refresh deadline; permanent ones (invalid_client, invalid_grant,
+// refresh deadline ([Config.RefusedAttempts] makes a refused connection fail
+// after that many attempts instead, and [Config.OnRetry] is told of each
+// failed attempt before the wait); permanent ones (invalid_client, invalid_grant,
 // unauthorized_client, invalid_scope) return at once as a *[TokenError],
 // which matches [ErrInvalidClient] and the other sentinels with errors.Is and
 // still unwraps to *[oauth2.RetrieveError]. After a refresh fails for good

@@ -22,7 +22,7 @@ import (
 // its Source) replaced by [Redacted]. Stack is the stack of the goroutine that
 // panicked, which holds code locations and no data.
 type PanicError struct {
-	Where string // what panicked: "Source", "Store", "OnRefresh", "Attach" or "refresh"
+	Where string // what panicked: "Source", "Store", "OnRefresh", "OnRetry", "Attach" or "refresh"
 	Value string
 	Stack []byte
 }

@@ -218,6 +218,13 @@ func (c *Client) noteFailure(err error) {
 	c.failed.Store(&failure{err: err, until: now.Add(d)})
 }
 
+// emitRetry calls the OnRetry hook, recovering a panic.
+func (c *Client) emitRetry(ev RetryEvent) (err error) {
+	defer c.protect("OnRetry", &err)
+	c.onRetry(ev)
+	return nil
+}
+
 // outcome is what a refresh did besides its result.
 type outcome struct {
 	fromStore bool  // the token came from the store
@@ -359,6 +366,7 @@ func (c *Client) fetch(ctx context.Context, retry bool) (*oauth2.Token, error) {
 	b.MaxInterval = 5 * time.Second
 	b.MaxElapsedTime = 0
 	b.Reset()
+	refused := 0
 	for attempt := 1; ; attempt++ {
 		tok, err := c.fetchOnce(ctx)
 		if err == nil {
@@ -366,6 +374,13 @@ func (c *Client) fetch(ctx context.Context, retry bool) (*oauth2.Token, error) {
 		}
 		if !retry || !isTemporary(err) || ctx.Err() != nil {
 			return nil, withAttempts(err, attempt)
+		}
+		if isRefused(err) {
+			// Nothing listens at the token URL's port: a wrong port or a
+			// stopped server, which the next attempts rarely find mended.
+			if refused++; c.maxRefused > 0 && refused >= c.maxRefused {
+				return nil, withAttempts(err, attempt)
+			}
 		}
 		wait := b.NextBackOff()
 		var te *TokenError
@@ -376,6 +391,11 @@ func (c *Client) fetch(ctx context.Context, retry bool) (*oauth2.Token, error) {
 			return nil, withAttempts(err, attempt)
 		}
 		c.log.Debug("token request failed; retrying", "attempt", attempt, "wait", wait, "error", err)
+		if c.onRetry != nil {
+			if perr := c.emitRetry(RetryEvent{Key: c.key, Attempt: attempt, Wait: wait, Err: err}); perr != nil {
+				return nil, perr
+			}
+		}
 		if c.sleep(ctx, wait) != nil {
 			return nil, withAttempts(err, attempt)
 		}

@@ -189,6 +189,12 @@ func isNoSuchHost(err error) bool {
 	return errors.As(err, &de) && de.IsNotFound && !de.IsTimeout && !de.IsTemporary
 }
 
+// isRefused reports whether err says the connection was refused: nothing
+// listens at the host and port (see Config.RefusedAttempts).
+func isRefused(err error) bool {
+	return errors.Is(err, connRefusedOS)
+}
+
 // isCertificateError reports whether the TLS handshake failed on the
 // server's certificate (unknown authority, expired, wrong host name).
 func isCertificateError(err error) bool {

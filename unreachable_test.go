@@ -6,14 +6,17 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 
 	"github.com/tokenmgr/tokenmgr"
+	"github.com/tokenmgr/tokenmgr/tokenmgrtest"
 )
 
 // unreachableClient is a Client whose refreshes give up after
@@ -76,4 +79,133 @@ func TestUntrustedCertificateIsNotRetried(t *testing.T) {
 	assert.False(t, te.Temporary, "%v", err)
 	assert.LessOrEqual(t, te.Attempts, 1)
 	assert.Contains(t, err.Error(), "certificate")
+}
+
+// closedPort returns a loopback address where nothing listens: a
+// connection to it is refused at once.
+func closedPort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	require.NoError(t, ln.Close())
+	return addr
+}
+
+// retryEvents collects the OnRetry events of a Client.
+type retryEvents struct {
+	mu     sync.Mutex
+	events []tokenmgr.RetryEvent
+}
+
+func (r *retryEvents) add(ev tokenmgr.RetryEvent) {
+	r.mu.Lock()
+	r.events = append(r.events, ev)
+	r.mu.Unlock()
+}
+
+func (r *retryEvents) list() []tokenmgr.RetryEvent {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]tokenmgr.RetryEvent(nil), r.events...)
+}
+
+// With Config.RefusedAttempts, a refused connection fails after that many
+// attempts, long before RefreshTimeout; each failed attempt but the last
+// is reported to OnRetry, and the error counts them.
+func TestRefusedAttemptsBoundARefusedConnection(t *testing.T) {
+	tokenURL := "http://" + closedPort(t) + "/token"
+	var got retryEvents
+	c, err := tokenmgr.New(tokenmgr.Config{
+		Source:          tokenmgr.ClientCredentials(&clientcredentials.Config{ClientID: "c", ClientSecret: "s3cret", TokenURL: tokenURL}),
+		RefreshTimeout:  time.Minute, // a bound the refusal must not wait for
+		RefusedAttempts: 3,
+		OnRetry:         got.add,
+	})
+	require.NoError(t, err)
+	t.Cleanup(func() { c.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	_, err = c.Token(ctx)
+	require.NoError(t, ctx.Err(), "the refresh waited for its deadline instead of giving up after 3 refusals: %v", err)
+	var te *tokenmgr.TokenError
+	require.ErrorAs(t, err, &te)
+	assert.Equal(t, 3, te.Attempts)
+	assert.Contains(t, err.Error(), "connection refused (after 3 attempts)")
+	evs := got.list()
+	require.Len(t, evs, 2, "one event per failed attempt that is retried")
+	for i, ev := range evs {
+		assert.Equal(t, i+1, ev.Attempt)
+		assert.Equal(t, tokenmgr.DefaultKey, ev.Key)
+		assert.Positive(t, ev.Wait)
+		require.ErrorAs(t, ev.Err, &te)
+		assert.True(t, te.Temporary)
+		assert.Contains(t, ev.Err.Error(), tokenURL)
+		assert.Contains(t, ev.Err.Error(), "connection refused")
+		assert.NotContains(t, ev.Err.Error(), "s3cret")
+	}
+}
+
+// RefusedAttempts bounds refusals only: a 503 is retried on until the
+// endpoint answers, each retry reported to OnRetry.
+func TestRefusedAttemptsLeaveOtherFailuresRetried(t *testing.T) {
+	srv := tokenmgrtest.NewServer(tokenmgrtest.Options{})
+	defer srv.Close()
+	var mu sync.Mutex
+	failures := 3
+	srv.SetHook(func(w http.ResponseWriter, r *http.Request) bool {
+		mu.Lock()
+		defer mu.Unlock()
+		if r.URL.Path != "/token" || failures == 0 {
+			return false
+		}
+		failures--
+		http.Error(w, "down for maintenance", http.StatusServiceUnavailable)
+		return true
+	})
+	var got retryEvents
+	c, err := tokenmgr.New(tokenmgr.Config{
+		Source: tokenmgr.ClientCredentials(&clientcredentials.Config{
+			ClientID: srv.ClientID, ClientSecret: srv.ClientSecret, TokenURL: srv.TokenURL(), AuthStyle: oauth2.AuthStyleInHeader,
+		}),
+		RefreshTimeout:  time.Minute,
+		RefusedAttempts: 1,
+		OnRetry:         got.add,
+	})
+	require.NoError(t, err)
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	tok, err := c.Token(ctx)
+	require.NoError(t, err)
+	assert.True(t, srv.Valid(tok.AccessToken))
+	evs := got.list()
+	require.Len(t, evs, 3)
+	for i, ev := range evs {
+		assert.Equal(t, i+1, ev.Attempt)
+		var te *tokenmgr.TokenError
+		require.ErrorAs(t, ev.Err, &te)
+		assert.Equal(t, http.StatusServiceUnavailable, te.StatusCode)
+	}
+}
+
+// A panic in OnRetry ends the refresh with a *PanicError; a negative
+// RefusedAttempts is a configuration error.
+func TestOnRetryPanicAndNegativeRefusedAttempts(t *testing.T) {
+	c, err := tokenmgr.New(tokenmgr.Config{
+		Source:         tokenmgr.ClientCredentials(&clientcredentials.Config{ClientID: "c", ClientSecret: "s3cret", TokenURL: "http://" + closedPort(t) + "/token"}),
+		RefreshTimeout: time.Minute,
+		OnRetry:        func(tokenmgr.RetryEvent) { panic("hook failed") },
+	})
+	require.NoError(t, err)
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	_, err = c.Token(ctx)
+	var pe *tokenmgr.PanicError
+	require.ErrorAs(t, err, &pe)
+	assert.Equal(t, "OnRetry", pe.Where)
+
+	_, err = tokenmgr.New(tokenmgr.Config{Source: tokenmgr.ClientCredentials(&clientcredentials.Config{TokenURL: "https://auth.example/token"}), RefusedAttempts: -1})
+	assert.ErrorContains(t, err, "RefusedAttempts")
 }
