@@ -18,6 +18,7 @@ import (
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 
+	"github.com/tokenmgr/tokenmgr/internal/display"
 	"github.com/tokenmgr/tokenmgr/store"
 )
 
@@ -319,14 +320,6 @@ func checkTokenURL(v string) error {
 	return fmt.Errorf("scheme %q is not https", cut(u.Scheme, 20))
 }
 
-func redactURL(v string) string {
-	u, err := url.Parse(v)
-	if err != nil {
-		return "(unparseable)"
-	}
-	return u.Redacted()
-}
-
 func splitList(v string) []string {
 	return strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' || r == '\n' })
 }
@@ -460,7 +453,7 @@ func (e Env) GoString() string { return e.String() }
 // LogValue shows the non-secret settings.
 func (e Env) LogValue() slog.Value {
 	return slog.GroupValue(
-		slog.String("token_url", redactURL(e.TokenURL)),
+		slog.String("token_url", display.URL(e.TokenURL)),
 		slog.String("client_id", e.ClientID),
 		slog.Bool("client_secret_set", e.ClientSecret != ""),
 		slog.Bool("refresh_token_set", e.RefreshToken != ""),
@@ -493,7 +486,7 @@ func (e Env) MarshalJSON() ([]byte, error) {
 		StorePassphraseSet bool          `json:"store_passphrase_set"`
 		Set                []string      `json:"set,omitempty"`
 	}{
-		TokenURL: redactURL(e.TokenURL), ClientID: e.ClientID, ClientSecretSet: e.ClientSecret != "",
+		TokenURL: display.URL(e.TokenURL), ClientID: e.ClientID, ClientSecretSet: e.ClientSecret != "",
 		Scopes: e.Scopes, Audience: e.Audience, AuthStyle: int(e.AuthStyle),
 		RefreshTokenSet: e.RefreshToken != "", AccessTokenSet: e.AccessToken != "",
 		Key: e.Key, RefreshBefore: e.RefreshBefore, ExpiryDelta: e.ExpiryDelta,

@@ -7,6 +7,7 @@ import (
 	"net/http"
 
 	"github.com/tokenmgr/tokenmgr"
+	"github.com/tokenmgr/tokenmgr/internal/display"
 )
 
 // checkAPI calls TOKENMGR_CHECK_URL with the token and explains the
@@ -39,11 +40,11 @@ func (d *diagnosis) checkAPI(ctx context.Context) {
 	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	resp, err := hc.Do(req)
 	if err != nil {
-		d.add(name, Warn, fmt.Sprintf("cannot reach %s: %s", showURL(d.checkURL), trimURLError(err)), "check TOKENMGR_CHECK_URL and the network")
+		d.add(name, Warn, fmt.Sprintf("cannot reach %s: %s", display.URL(d.checkURL), trimURLError(err)), "check TOKENMGR_CHECK_URL and the network")
 		return
 	}
 	defer resp.Body.Close()
-	where := showURL(d.checkURL)
+	where := display.URL(d.checkURL)
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
 		d.add(name, OK, fmt.Sprintf("%s accepted the %s (%s)", where, d.tokFrom, resp.Status), "")
 		return

@@ -197,9 +197,9 @@ func (d *diagnosis) checkConfig() {
 		case env.TokenURL == "":
 			msg = "static TOKENMGR_ACCESS_TOKEN, no token endpoint (never refreshed)"
 		case env.RefreshToken != "":
-			msg = fmt.Sprintf("refresh_token grant at %s as client %q", showURL(env.TokenURL), env.ClientID)
+			msg = fmt.Sprintf("refresh_token grant at %s as client %q", display.URL(env.TokenURL), env.ClientID)
 		default:
-			msg = fmt.Sprintf("client credentials grant at %s as client %q", showURL(env.TokenURL), env.ClientID)
+			msg = fmt.Sprintf("client credentials grant at %s as client %q", display.URL(env.TokenURL), env.ClientID)
 		}
 		if len(env.Scopes) > 0 {
 			msg += ", scopes " + strings.Join(env.Scopes, " ")
@@ -310,7 +310,7 @@ func urlProblem(name, v string, allowed []string, insecure bool) string {
 func showValue(v string) string {
 	v = strings.TrimSpace(v)
 	if strings.Contains(v, "://") {
-		v = showURL(v)
+		v = display.URL(v)
 	}
 	v = display.OneLine(v)
 	if len(v) > 80 {
@@ -320,14 +320,6 @@ func showValue(v string) string {
 		return `""`
 	}
 	return v
-}
-
-func showURL(v string) string {
-	u, err := url.Parse(v)
-	if err != nil {
-		return "(unparsable URL)"
-	}
-	return u.Redacted()
 }
 
 func trimTM(s string) string { return strings.TrimPrefix(s, "tokenmgr: ") }

@@ -12,6 +12,7 @@ import (
 	"syscall"
 
 	"github.com/tokenmgr/tokenmgr"
+	"github.com/tokenmgr/tokenmgr/internal/display"
 	"github.com/tokenmgr/tokenmgr/internal/record"
 	"github.com/tokenmgr/tokenmgr/store"
 )
@@ -106,7 +107,7 @@ func explainTokenError(err error, env *tokenmgr.Env) (msg, hint string) {
 	}
 	tokenURL := "TOKENMGR_TOKEN_URL"
 	if env != nil && env.TokenURL != "" {
-		tokenURL += " (" + showURL(env.TokenURL) + ")"
+		tokenURL += " (" + display.URL(env.TokenURL) + ")"
 	}
 	switch {
 	case errors.Is(err, tokenmgr.ErrInvalidClient):

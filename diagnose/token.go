@@ -192,19 +192,19 @@ func (d *diagnosis) checkSignature(ctx context.Context) {
 	}
 	var set jose.JSONWebKeySet
 	if err := d.getJSON(ctx, jwks, &set); err != nil {
-		d.add(name, Warn, fmt.Sprintf("not verified: cannot read the key set at %s: %v", showURL(jwks), err), "check TOKENMGR_JWKS_URL")
+		d.add(name, Warn, fmt.Sprintf("not verified: cannot read the key set at %s: %v", display.URL(jwks), err), "check TOKENMGR_JWKS_URL")
 		return
 	}
 	kid, err := verifySignature(d.tok, &set)
 	switch {
 	case err == nil:
-		msg := fmt.Sprintf("%s: signature verifies with the key set at %s", d.tokFrom, showURL(jwks))
+		msg := fmt.Sprintf("%s: signature verifies with the key set at %s", d.tokFrom, display.URL(jwks))
 		if kid != "" {
-			msg = fmt.Sprintf("%s: signature verifies with key %s at %s", d.tokFrom, kid, showURL(jwks))
+			msg = fmt.Sprintf("%s: signature verifies with key %s at %s", d.tokFrom, kid, display.URL(jwks))
 		}
 		d.add(name, OK, msg, "")
 	case errors.Is(err, errNoKey), errors.Is(err, errBadSignature):
-		d.add(name, Fail, fmt.Sprintf("%s: tampered, or signed by another key: %v (keys at %s)", d.tokFrom, err, showURL(jwks)),
+		d.add(name, Fail, fmt.Sprintf("%s: tampered, or signed by another key: %v (keys at %s)", d.tokFrom, err, display.URL(jwks)),
 			"the token was altered, or comes from another issuer or environment than these keys (or the issuer rotated keys)")
 	default:
 		d.add(name, Skip, "not verified: "+err.Error(), "")
@@ -219,13 +219,13 @@ func (d *diagnosis) discoverJWKS(ctx context.Context, iss string) (string, error
 		JWKSURI string `json:"jwks_uri"`
 	}
 	if err := d.getJSON(ctx, u, &doc); err != nil {
-		return "", fmt.Errorf("no OIDC discovery document at %s: %v", showURL(u), err)
+		return "", fmt.Errorf("no OIDC discovery document at %s: %v", display.URL(u), err)
 	}
 	if doc.JWKSURI == "" {
-		return "", fmt.Errorf("the discovery document at %s names no jwks_uri", showURL(u))
+		return "", fmt.Errorf("the discovery document at %s names no jwks_uri", display.URL(u))
 	}
 	if p := urlProblem("jwks_uri", doc.JWKSURI, nil, false); p != "" {
-		return "", fmt.Errorf("discovery at %s: %s", showURL(u), p)
+		return "", fmt.Errorf("discovery at %s: %s", display.URL(u), p)
 	}
 	return doc.JWKSURI, nil
 }

@@ -4,6 +4,7 @@ package display
 
 import (
 	"fmt"
+	"net/url"
 	"strings"
 	"time"
 )
@@ -68,4 +69,14 @@ func TokenType(t string) string {
 // become one space.
 func OneLine(s string) string {
 	return strings.Join(strings.Fields(strings.ReplaceAll(s, "\r", " ")), " ")
+}
+
+// URL shows a URL without the password of its user information (as
+// url.URL.Redacted does); "(unparsable URL)" for one that does not parse.
+func URL(v string) string {
+	u, err := url.Parse(v)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	return u.Redacted()
 }

@@ -34,3 +34,9 @@ func TestWords(t *testing.T) {
 	assert.Equal(t, "none", StoreName(nil))
 	assert.Equal(t, "2026-01-02T03:04:05Z", Stamp(time.Date(2026, 1, 2, 4, 4, 5, 0, time.FixedZone("x", 3600))))
 }
+
+func TestURL(t *testing.T) {
+	assert.Equal(t, "https://auth.example/token?x=1", URL("https://auth.example/token?x=1"))
+	assert.Equal(t, "https://user:xxxxx@auth.example/token", URL("https://user:pa55word@auth.example/token"))
+	assert.Equal(t, "(unparsable URL)", URL("http://[::1"))
+}
