@@ -14,6 +14,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -169,6 +170,13 @@ func exe(t *testing.T, sec *secrets, env vars, args ...string) result {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
+	return exeCtx(ctx, t, sec, env, args...)
+}
+
+// exeCtx is exe with the process killed when ctx ends (its exit code is
+// then -1), for a test whose subject is that the command returns in time.
+func exeCtx(ctx context.Context, t *testing.T, sec *secrets, env vars, args ...string) result {
+	t.Helper()
 	cmd := exec.CommandContext(ctx, binPath, args...)
 	home := t.TempDir()
 	cmd.Env = []string{"HOME=" + home, "XDG_CONFIG_HOME=" + filepath.Join(home, ".config"), "PATH=" + os.Getenv("PATH")}
@@ -192,6 +200,17 @@ func exe(t *testing.T, sec *secrets, env vars, args ...string) result {
 		sec.check(t, name+" stderr", r.stderr)
 	}
 	return r
+}
+
+// closedPort returns a loopback address where nothing listens: a
+// connection to it is refused at once.
+func closedPort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	require.NoError(t, ln.Close())
+	return addr
 }
 
 // runIn runs the command in process.

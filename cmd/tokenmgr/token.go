@@ -10,12 +10,14 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"golang.org/x/oauth2"
 
 	"github.com/tokenmgr/tokenmgr"
+	"github.com/tokenmgr/tokenmgr/diagnose"
 	"github.com/tokenmgr/tokenmgr/internal/display"
 	"github.com/tokenmgr/tokenmgr/internal/jwtinfo"
 )
@@ -43,10 +45,13 @@ Formats (--format):
                    with status.token and status.expirationTimestamp, for a
                    kubeconfig "exec" user
 
-Token endpoint errors that retrying can mend (5xx, 429, timeouts, a refused
-connection) are retried until --timeout; the message then says how many
-attempts were made. Others (a wrong secret, an unknown scope, a host name
-that does not exist) fail at once. A TOKENMGR_STORE chosen explicitly that
+Token endpoint errors that retrying can mend (5xx, 429, timeouts) are
+retried until --timeout, and each failed attempt is reported on stderr in
+one line (what failed, at which URL, and when the next attempt is). A
+refused connection (nothing listens at TOKENMGR_TOKEN_URL's host and port)
+is tried 4 times, under a second, not until --timeout. The error then says
+how many attempts were made. Others (a wrong secret, an unknown scope, a
+host name that does not exist) fail at once. A TOKENMGR_STORE chosen explicitly that
 cannot be read or written is an error; with the default (auto) it is a
 warning and the token is still printed. A static TOKENMGR_ACCESS_TOKEN that
 is expired, or not a JWT (so its expiry is unknown), is printed with a
@@ -93,6 +98,11 @@ func runToken(ctx context.Context, o *options, stdout, stderr io.Writer) int {
 		return failEnv(stderr, "token", err, env)
 	}
 	cfg.RefreshTimeout = o.timeout
+	cfg.RefusedAttempts = refusedAttempts
+	// Retries are reported from the refresh's goroutine, which may still
+	// run when Token has returned on the timeout.
+	stderr = &lockedWriter{w: stderr}
+	cfg.OnRetry = func(ev tokenmgr.RetryEvent) { reportRetry(stderr, env, ev) }
 	if o.verbose {
 		cfg.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
@@ -134,6 +144,33 @@ func runToken(ctx context.Context, o *options, stdout, stderr io.Writer) int {
 		return fail(stderr, "token", err)
 	}
 	return exitOK
+}
+
+// refusedAttempts is how many times the command tries a token endpoint
+// that refuses the connection: a person is waiting, and a wrong port or a
+// stopped server is seldom mended in the next seconds (see
+// [tokenmgr.Config.RefusedAttempts]).
+const refusedAttempts = 4
+
+// reportRetry says on stderr, in one line, that a token request failed and
+// will be made again: a slow "token" is never a silent one.
+func reportRetry(stderr io.Writer, env *tokenmgr.Env, ev tokenmgr.RetryEvent) {
+	msg, _ := diagnose.Explain(ev.Err, env)
+	line := fmt.Sprintf("tokenmgr token: attempt %d failed at TOKENMGR_TOKEN_URL (%s): %s; retrying in %s",
+		ev.Attempt, display.URL(env.TokenURL), msg, display.Duration(ev.Wait))
+	fmt.Fprintln(stderr, display.OneLine(env.Redactor().Redact(line)))
+}
+
+// lockedWriter serializes writes to w from several goroutines.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
 
 // explicitStore reports whether the store was chosen by name (variable or

@@ -5,11 +5,12 @@ package main
 // processes, static tokens, and the one-line errors that say what to fix.
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -155,8 +156,7 @@ func TestE2EExplicitStoreThatCannotBeUsedFails(t *testing.T) {
 	wantCode(t, r, 0)
 }
 
-// A host name that does not exist fails at once, saying so; a refused
-// port is retried until --timeout and the message counts the attempts.
+// A host name that does not exist fails at once, saying so.
 func TestE2EUnreachableTokenEndpoint(t *testing.T) {
 	t.Parallel()
 	sec := &secrets{}
@@ -171,15 +171,64 @@ func TestE2EUnreachableTokenEndpoint(t *testing.T) {
 	}
 	assert.NotContains(t, r.stderr, "attempts", "no such host is not retried")
 	assert.LessOrEqual(t, took, 15*time.Second, "no such host is not retried:\n%s", r)
+}
 
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	addr := ln.Addr().String()
-	ln.Close() // nothing listens there now
-	r = exe(t, sec, base.with("TOKENMGR_TOKEN_URL", "http://"+addr+"/token"), "token", "--timeout", "2s")
+// A refused connection (nothing listens at TOKENMGR_TOKEN_URL's port)
+// fails after 4 attempts, long before --timeout; each failed attempt that
+// is retried says so on stderr, and the error counts the attempts and
+// names the URL and the variable.
+func TestE2ETokenRefusedConnectionFailsFast(t *testing.T) {
+	t.Parallel()
+	sec := &secrets{}
+	sec.add("never-shown-secret")
+	tokenURL := "http://" + closedPort(t) + "/token"
+	env := vars{"TOKENMGR_TOKEN_URL": tokenURL, "TOKENMGR_CLIENT_ID": "c", "TOKENMGR_CLIENT_SECRET": "never-shown-secret", "TOKENMGR_STORE": "memory"}
+	// A bound well below --timeout: a command that retries until then is
+	// killed, and the test fails instead of waiting a minute.
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	r := exeCtx(ctx, t, sec, env, "token", "--timeout", "60s")
+	require.NoError(t, ctx.Err(), "still retrying after 20s (--timeout 60s):\n%s", r)
 	wantCode(t, r, 1)
-	assert.Regexp(t, `connection refused \(after [2-9][0-9]* attempts\)`, r.stderr, "the attempts counted")
-	assert.Contains(t, r.stderr, "nothing listens", "a hint")
+	assert.Empty(t, r.stdout)
+	lines := strings.Split(strings.TrimSuffix(r.stderr, "\n"), "\n")
+	require.Len(t, lines, 4, "a line for each of the 3 attempts retried, then the error:\n%s", r)
+	for i, l := range lines[:3] {
+		assert.True(t, strings.HasPrefix(l, fmt.Sprintf("tokenmgr token: attempt %d failed at TOKENMGR_TOKEN_URL (%s): ", i+1, tokenURL)), "line %d: %q", i+1, l)
+		assert.Contains(t, l, "connection refused", "line %d", i+1)
+		assert.Regexp(t, `; retrying in [0-9.]+m?s$`, l, "line %d", i+1)
+	}
+	for _, w := range []string{"connection refused (after 4 attempts)", "TOKENMGR_TOKEN_URL (" + tokenURL + ")", "nothing listens"} {
+		assert.Contains(t, lines[3], w, "the error line")
+	}
+}
+
+// An endpoint that answers 503 is retried until it answers; each failed
+// attempt says so on stderr, and the token is printed as usual.
+func TestE2ETokenReportsEachRetry(t *testing.T) {
+	t.Parallel()
+	s, sec := oauthServer(t, tokenmgrtest.Options{})
+	var failures atomic.Int32
+	failures.Store(2)
+	s.SetHook(func(w http.ResponseWriter, r *http.Request) bool {
+		if r.URL.Path != "/token" || failures.Add(-1) < 0 {
+			return false
+		}
+		http.Error(w, "down for maintenance", http.StatusServiceUnavailable)
+		return true
+	})
+	// One request per attempt: auto-detection would try the other auth
+	// style on a failure.
+	env := oauthVars(s).with("TOKENMGR_STORE", "memory", "TOKENMGR_AUTH_STYLE", "header")
+	r := exe(t, sec, env, "token", "--timeout", "60s")
+	wantCode(t, r, 0)
+	assert.True(t, s.Valid(strings.TrimSpace(r.stdout)), "the token is printed:\n%s", r)
+	lines := strings.Split(strings.TrimSuffix(r.stderr, "\n"), "\n")
+	require.Len(t, lines, 2, "a line for each failed attempt:\n%s", r)
+	for i, l := range lines {
+		assert.True(t, strings.HasPrefix(l, fmt.Sprintf("tokenmgr token: attempt %d failed at TOKENMGR_TOKEN_URL (%s): token endpoint answered 503", i+1, s.TokenURL())), "line %d: %q", i+1, l)
+		assert.Regexp(t, `; retrying in [0-9.]+m?s$`, l, "line %d", i+1)
+	}
 }
 
 // A static token that is expired or not a JWT is printed with a warning
