@@ -51,15 +51,15 @@ one line (what failed, at which URL, and when the next attempt is). A
 refused connection (nothing listens at TOKENMGR_TOKEN_URL's host and port)
 is tried 4 times, under a second, not until --timeout. The error then says
 how many attempts were made. Others (a wrong secret, an unknown scope, a
-host name that does not exist) fail at once. A TOKENMGR_STORE chosen explicitly that
-cannot be read or written is an error; with the default (auto) it is a
-warning and the token is still printed. A static TOKENMGR_ACCESS_TOKEN that
-is expired, or not a JWT (so its expiry is unknown), is printed with a
-warning on stderr: it is never refreshed.
+host name that does not exist) fail at once. A TOKENMGR_STORE chosen
+explicitly that cannot be read or written is an error; with the default
+(auto) it is a warning and the token is still printed. A static
+TOKENMGR_ACCESS_TOKEN that is expired, or not a JWT (so its expiry is
+unknown), is printed with a warning on stderr: it is never refreshed.
 
 Exit status: 0 with the token on stdout; 1 with one line on stderr saying
 why (bad configuration, store, or the token endpoint's answer) and what to
-do; 2 for a usage error.`,
+do, after the lines of the attempts retried; 2 for a usage error.`,
 	flags: func(fs *flag.FlagSet, o *options) {
 		fs.BoolVar(&o.verbose, "v", false, "log refreshes and retries to stderr (never a token or secret)")
 		fs.StringVar(&o.format, "format", "token", "output: token, header, json or exec-credential")
