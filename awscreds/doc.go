@@ -81,7 +81,9 @@
 // With no AWS_WEB_IDENTITY_TOKEN_FILE the web identity token is the
 // access token the TOKENMGR_* OAuth variables describe (see package
 // tokenmgr). The store is the one TOKENMGR_STORE, TOKENMGR_STORE_PATH and
-// TOKENMGR_STORE_PASSPHRASE(_FILE) name. A bad value is a
+// TOKENMGR_STORE_PASSPHRASE(_FILE) name; NewFromEnv opens it, so
+// [Provider.Close] closes it (a Redis store's connection pool), while a
+// Config.Store passed to [New] stays the caller's. A bad value is a
 // *tokenmgr.EnvError naming the variable.
 //
 // # Secrets

@@ -3,6 +3,7 @@ package awscreds
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"strings"
@@ -115,7 +116,10 @@ func ReadEnv(lookup func(string) (string, bool)) (*Env, error) {
 // NewProvider builds a Provider from e: with no token file the web
 // identity token comes from a tokenmgr Client configured by the
 // TOKENMGR_* variables, which the Provider closes with itself; the store
-// is the one the TOKENMGR_STORE* variables name.
+// is the one the TOKENMGR_STORE* variables name. NewProvider opens that
+// store, so it is the Provider's: the first [Provider.Close] closes it
+// when it has a Close method (a Redis store's connection pool), and
+// NewProvider closes it itself when it fails.
 func (e *Env) NewProvider(ctx context.Context) (*Provider, error) {
 	if e.lookup == nil {
 		e.lookup = os.LookupEnv // an Env built by hand
@@ -142,22 +146,35 @@ func (e *Env) NewProvider(ctx context.Context) (*Provider, error) {
 		}
 		tcfg.Logger = e.Logger
 		if oidc, err = tokenmgr.New(tcfg); err != nil {
+			closeStore(tcfg.Store)
 			return nil, err
 		}
 		cfg.WebIdentity, cfg.Store = oidc.TokenSource(), tcfg.Store
 	}
+	// The store was opened here (and, without a token file, is shared by
+	// the web identity Client and the Provider's): it is the Provider's to
+	// close, after both Clients, or ours now if there is no Provider.
 	p, err := New(cfg)
 	if err != nil {
 		if oidc != nil {
 			oidc.Close()
 		}
+		closeStore(cfg.Store)
 		return nil, err
 	}
 	if oidc != nil {
 		p.owned = oidc
 		p.src.dropWebIdentity = oidc.Invalidate
 	}
+	p.ownedStore, _ = cfg.Store.(io.Closer)
 	return p, nil
+}
+
+// closeStore closes st if it has a Close method (a Redis store does).
+func closeStore(st store.Store) {
+	if c, ok := st.(io.Closer); ok {
+		c.Close()
+	}
 }
 
 // OpenStore opens the store the TOKENMGR_STORE* variables name, reading

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -11,6 +12,7 @@ import (
 	"os"
 	"regexp"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -81,6 +83,11 @@ type Provider struct {
 	src   *stsSource
 	key   string
 	log   *slog.Logger
+
+	// ownedStore is the store Env.NewProvider opened, closed once by the
+	// first Close (after both Clients); a Config.Store stays the caller's.
+	ownedStore     io.Closer
+	closeStoreOnce sync.Once
 
 	conv atomic.Pointer[converted] // the last token turned into aws.Credentials
 
@@ -261,11 +268,18 @@ func (p *Provider) Stats() tokenmgr.Stats {
 }
 
 // Close stops background refreshes and waits for them. It deletes nothing
-// stored.
+// stored. A store that [Env.NewProvider] (or [NewFromEnv]) opened, when it
+// has a Close method (a Redis store's connection pool), is closed once,
+// by the first Close, after the refreshes have stopped, and its error
+// returned; a [Config.Store] passed to [New] is left to the caller. Close
+// may be called more than once, and from several goroutines.
 func (p *Provider) Close() error {
 	err := p.c.Close()
 	if p.owned != nil {
 		err = errors.Join(err, p.owned.Close())
+	}
+	if p.ownedStore != nil {
+		p.closeStoreOnce.Do(func() { err = errors.Join(err, p.ownedStore.Close()) })
 	}
 	return err
 }
