@@ -31,7 +31,10 @@
 // (InvalidIdentityToken, ExpiredTokenException, AccessDenied) are returned
 // as an [*STSError], which unwraps to a *tokenmgr.TokenError, and
 // remembered for a backoff, so a bad web identity does not cost an STS
-// call per request.
+// call per request. An STS endpoint that answers with a redirect (a 3xx
+// status) gets a [*RedirectError] (errors.Is [ErrRedirect]) at the first
+// answer: the redirect is not followed, since the request carries the web
+// identity token, nor retried, since the endpoint will redirect again.
 // [Explain] says what an STS error means and what to do.
 //
 // The web identity token comes from Config.WebIdentityTokenFile, re-read

@@ -65,7 +65,9 @@ type Config struct {
 	// Key names the credentials in Store. Default "aws:" + RoleARN.
 	Key string
 
-	// HTTPClient reaches STS. Default: the AWS SDK's.
+	// HTTPClient reaches STS. Default: the AWS SDK's transport. It is
+	// used through a copy that follows no redirect, whatever its
+	// CheckRedirect: a redirect is a [*RedirectError].
 	HTTPClient *http.Client
 
 	// Logger receives refreshes, retries and rejections, never a secret.

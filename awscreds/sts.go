@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
@@ -67,6 +68,99 @@ func (e *STSError) Error() string {
 	return b.String()
 }
 
+// ErrRedirect is matched (errors.Is) by a [*RedirectError]: the STS
+// endpoint answered with a redirect.
+var ErrRedirect = errors.New("awscreds: STS endpoint answered a redirect")
+
+// RedirectError is returned when the STS endpoint answers
+// AssumeRoleWithWebIdentity with a redirect (an HTTP 3xx status, such as
+// 307 Temporary Redirect with a Location on another host). The redirect is
+// never followed: the request carries the web identity token, which goes
+// to the endpoint configured and nowhere else. Nor is it retried: the
+// endpoint will redirect again until its configuration (Config.STSEndpoint,
+// AWS_ENDPOINT_URL_STS, AWS_ENDPOINT_URL) is mended. It matches
+// [ErrRedirect] and unwraps to a permanent *tokenmgr.TokenError (with the
+// status), so errors.As finds either; it never carries the web identity
+// token.
+type RedirectError struct {
+	Endpoint   string // the URL asked, scheme://host/path
+	StatusCode int    // the HTTP status, 3xx
+	// Location is where the redirect pointed, resolved against Endpoint,
+	// without user information, query or fragment; empty when absent.
+	Location string
+
+	te *tokenmgr.TokenError
+}
+
+// Error names the endpoint, the status and the Location.
+func (e *RedirectError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "awscreds: STS endpoint %s answered %d", e.Endpoint, e.StatusCode)
+	if t := http.StatusText(e.StatusCode); t != "" {
+		b.WriteString(" ")
+		b.WriteString(t)
+	}
+	if e.Location != "" {
+		b.WriteString(" to ")
+		b.WriteString(e.Location)
+	}
+	b.WriteString("; not followed: the request carries the web identity token")
+	return b.String()
+}
+
+// Is matches [ErrRedirect].
+func (e *RedirectError) Is(target error) bool { return target == ErrRedirect }
+
+// Unwrap returns the permanent *tokenmgr.TokenError the refresh engine
+// judges.
+func (e *RedirectError) Unwrap() error {
+	if e.te == nil {
+		return nil
+	}
+	return e.te
+}
+
+// noRedirects reaches STS through hc, which follows no redirect: a 3xx
+// answer becomes a *RedirectError.
+type noRedirects struct{ hc *http.Client }
+
+// stsHTTPClient returns what reaches STS: user (the AWS SDK's default
+// transport when nil), copied so that it follows no redirect, whatever its
+// CheckRedirect says (user itself is not modified).
+func stsHTTPClient(user *http.Client) noRedirects {
+	var c http.Client
+	if user != nil {
+		c = *user
+	} else {
+		c.Transport = awshttp.NewBuildableClient().GetTransport()
+	}
+	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	return noRedirects{hc: &c}
+}
+
+// Do sends req, and turns a redirect into a *RedirectError.
+func (n noRedirects) Do(req *http.Request) (*http.Response, error) {
+	resp, err := n.hc.Do(req)
+	if err != nil || resp.StatusCode < 300 || resp.StatusCode > 399 {
+		return resp, err
+	}
+	io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10)) // so the connection can be reused
+	resp.Body.Close()
+	u := *req.URL
+	u.User, u.RawQuery, u.Fragment = nil, "", ""
+	re := &RedirectError{Endpoint: u.String(), StatusCode: resp.StatusCode}
+	if resp.Header.Get("Location") != "" {
+		if loc, err := resp.Location(); err == nil {
+			loc.User, loc.RawQuery, loc.ForceQuery, loc.Fragment = nil, "", false, ""
+			re.Location = loc.String() // redacted and cut by stsError
+		} else {
+			re.Location = "(unparseable)"
+		}
+	}
+	re.te = &tokenmgr.TokenError{StatusCode: re.StatusCode, Description: "redirect not followed", Err: ErrRedirect}
+	return nil, re
+}
+
 // temporarySTSCodes are STS error codes worth another attempt: the SDK's
 // throttle codes STS uses (aws/retry DefaultThrottleErrorCodes) and the
 // one it adds for AssumeRoleWithWebIdentity (service/sts
@@ -101,9 +195,7 @@ func newSTSSource(cfg *Config, endpoint, region string) *stsSource {
 	if endpoint != "" {
 		opts.BaseEndpoint = aws.String(endpoint)
 	}
-	if cfg.HTTPClient != nil {
-		opts.HTTPClient = cfg.HTTPClient
-	}
+	opts.HTTPClient = stsHTTPClient(cfg.HTTPClient)
 	s := &stsSource{
 		client:    sts.New(opts),
 		roleARN:   cfg.RoleARN,
@@ -225,10 +317,17 @@ func readLimited(path string, n int64) ([]byte, error) {
 	return b, nil
 }
 
-// stsError turns what the SDK returned into an *STSError (an answer) or
-// a *tokenmgr.TokenError wrapping the network error, marked temporary when
-// another attempt may succeed, with the web identity token blanked.
+// stsError turns what the SDK returned into a *RedirectError, an
+// *STSError (an answer) or a *tokenmgr.TokenError wrapping the network
+// error, marked temporary when another attempt may succeed, with the web
+// identity token blanked.
 func stsError(err error, wit string) error {
+	var rde *RedirectError
+	if errors.As(err, &rde) {
+		// Not an answer from STS, nor a network error to retry.
+		rde.Location = cut(redact(rde.Location, wit), 200)
+		return rde
+	}
 	var ae smithy.APIError
 	if errors.As(err, &ae) {
 		se := &STSError{Code: ae.ErrorCode(), Message: redact(ae.ErrorMessage(), wit)}
