@@ -182,6 +182,65 @@ var unparseableResponse = []string{
 // the cause with %v, so nothing but the text is left to recognise it by.
 const bodyReadError = "oauth2: cannot fetch token: "
 
+// NetworkFailure says why no answer came from the token endpoint, as
+// [TokenError.NetworkFailure] tells it: the cause a user must fix differs
+// (a typo in the host, a wrong port or stopped server, an untrusted
+// certificate, or the network itself).
+type NetworkFailure int
+
+// The network failures [TokenError.NetworkFailure] tells apart.
+const (
+	// NotNetwork: an answer came, or no request was made.
+	NotNetwork NetworkFailure = iota
+	// NoSuchHost: the host name does not exist (NXDOMAIN). Not retried.
+	NoSuchHost
+	// ConnectionRefused: nothing listens at the host and port. Retried,
+	// at most [Config.RefusedAttempts] times when that is set.
+	ConnectionRefused
+	// CertificateRejected: this machine does not trust the server's TLS
+	// certificate (unknown authority, expired, another host's). Not retried.
+	CertificateRejected
+	// OtherNetwork: any other failure to get an answer (timeout, reset,
+	// DNS server not answering, proxy). Retried.
+	OtherNetwork
+)
+
+// String names the failure ("connection refused").
+func (f NetworkFailure) String() string {
+	switch f {
+	case NotNetwork:
+		return "not a network failure"
+	case NoSuchHost:
+		return "no such host"
+	case ConnectionRefused:
+		return "connection refused"
+	case CertificateRejected:
+		return "certificate rejected"
+	case OtherNetwork:
+		return "network failure"
+	}
+	return fmt.Sprintf("NetworkFailure(%d)", int(f))
+}
+
+// NetworkFailure tells why no answer came ([NotNetwork] when one did),
+// with the rules the Client retries by, so that a program or a
+// diagnosis can say what to fix without matching platform errors itself.
+func (e *TokenError) NetworkFailure() NetworkFailure {
+	switch {
+	case e == nil || e.StatusCode != 0 || e.Code != "" || e.Err == nil || errors.Is(e.Err, errTokenRedirect):
+		return NotNetwork
+	case isNoSuchHost(e.Err):
+		return NoSuchHost
+	case isRefused(e.Err):
+		return ConnectionRefused
+	case isCertificateError(e.Err):
+		return CertificateRejected
+	case isNetworkError(e.Err) || strings.HasPrefix(e.Err.Error(), bodyReadError):
+		return OtherNetwork
+	}
+	return NotNetwork
+}
+
 // isNoSuchHost reports whether err says the host name does not exist
 // (NXDOMAIN), as opposed to a DNS server that did not answer.
 func isNoSuchHost(err error) bool {

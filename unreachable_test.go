@@ -49,6 +49,7 @@ func TestNoSuchHostIsNotRetried(t *testing.T) {
 	assert.False(t, te.Temporary)
 	assert.LessOrEqual(t, te.Attempts, 1)
 	assert.NotContains(t, err.Error(), "attempts")
+	assert.Equal(t, tokenmgr.NoSuchHost, te.NetworkFailure())
 }
 
 // A refused connection is retried until the refresh deadline, and the
@@ -65,6 +66,7 @@ func TestRetriedErrorCountsAttempts(t *testing.T) {
 	assert.True(t, te.Temporary)
 	assert.Greater(t, te.Attempts, 1)
 	assert.Contains(t, err.Error(), "attempts)")
+	assert.Equal(t, tokenmgr.ConnectionRefused, te.NetworkFailure())
 	assert.False(t, errors.Is(err, tokenmgr.ErrInvalidClient))
 }
 
@@ -79,6 +81,39 @@ func TestUntrustedCertificateIsNotRetried(t *testing.T) {
 	assert.False(t, te.Temporary, "%v", err)
 	assert.LessOrEqual(t, te.Attempts, 1)
 	assert.Contains(t, err.Error(), "certificate")
+	assert.Equal(t, tokenmgr.CertificateRejected, te.NetworkFailure())
+}
+
+// NetworkFailure is NotNetwork when the endpoint answered, and
+// OtherNetwork when the connection was cut before an answer came.
+func TestNetworkFailureOfAnswersAndCutConnections(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/cut" {
+			conn, _, err := w.(http.Hijacker).Hijack()
+			if err == nil {
+				conn.Close() // no answer at all
+			}
+			return
+		}
+		http.Error(w, "down", http.StatusServiceUnavailable)
+	}))
+	defer srv.Close()
+	for path, want := range map[string]tokenmgr.NetworkFailure{"/token": tokenmgr.NotNetwork, "/cut": tokenmgr.OtherNetwork} {
+		c := unreachableClient(t, srv.URL+path, time.Second) // retried until then
+		_, err := c.Token(context.Background())
+		var te *tokenmgr.TokenError
+		require.ErrorAs(t, err, &te, path)
+		assert.Equal(t, want, te.NetworkFailure(), "%s: %v", path, err)
+	}
+	assert.Equal(t, tokenmgr.NotNetwork, (*tokenmgr.TokenError)(nil).NetworkFailure())
+	assert.Equal(t, tokenmgr.NotNetwork, (&tokenmgr.TokenError{Code: "invalid_client", Err: errors.New("x")}).NetworkFailure())
+	for f, name := range map[tokenmgr.NetworkFailure]string{
+		tokenmgr.NotNetwork: "not a network failure", tokenmgr.NoSuchHost: "no such host",
+		tokenmgr.ConnectionRefused: "connection refused", tokenmgr.CertificateRejected: "certificate rejected",
+		tokenmgr.OtherNetwork: "network failure", tokenmgr.NetworkFailure(99): "NetworkFailure(99)",
+	} {
+		assert.Equal(t, name, f.String())
+	}
 }
 
 // closedPort returns a loopback address where nothing listens: a

@@ -3,6 +3,7 @@ package diagnose_test
 import (
 	"context"
 	"encoding/json"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -143,6 +144,27 @@ func TestExplainUntrustedCertificate(t *testing.T) {
 	assert.Equal(t, diagnose.Fail, c.Status)
 	assert.Contains(t, c.Hint, "does not trust the TLS certificate")
 	assert.NotContains(t, c.Message, "attempts", "a certificate error is not retried")
+	noSecret(t, r, "a-secret-1")
+}
+
+// Nothing listening at the token URL's port is reported after a second
+// attempt, not retried for the whole step (10s), with the hint that names
+// the host and port to check.
+func TestExplainRefusedConnection(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	tokenURL := "http://" + ln.Addr().String() + "/token"
+	require.NoError(t, ln.Close())
+	env := vars{"TOKENMGR_TOKEN_URL": tokenURL, "TOKENMGR_CLIENT_ID": "c", "TOKENMGR_CLIENT_SECRET": "a-secret-1", "TOKENMGR_STORE": "memory"}
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Second) // under the step's 10s
+	defer cancel()
+	r := diagnose.Run(ctx, diagnose.Options{Lookup: env.lookup, Timeout: 30 * time.Second})
+	require.NoError(t, ctx.Err(), "the refused connection was retried until the deadline: %v", r.Checks)
+	c := check(t, r, "credentials")
+	assert.Equal(t, diagnose.Fail, c.Status)
+	assert.Contains(t, c.Message, "connection refused")
+	assert.Contains(t, c.Message, "(after 2 attempts)")
+	assert.Contains(t, c.Hint, "nothing listens there: check the host and port of TOKENMGR_TOKEN_URL ("+tokenURL+")")
 	noSecret(t, r, "a-secret-1")
 }
 

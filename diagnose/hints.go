@@ -1,15 +1,11 @@
 package diagnose
 
 import (
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io/fs"
-	"net"
 	"net/http"
 	"strings"
-	"syscall"
 
 	"github.com/tokenmgr/tokenmgr"
 	"github.com/tokenmgr/tokenmgr/internal/display"
@@ -137,27 +133,20 @@ func explainTokenError(err error, env *tokenmgr.Env) (msg, hint string) {
 		return trimTM(te.Error()), "no token endpoint at " + tokenURL + ": check its path against the authorization server's documentation or its OIDC discovery document (token_endpoint)"
 	case te != nil && te.StatusCode != 0:
 		return trimTM(te.Error()), "check " + tokenURL + ": the server did not answer like an OAuth token endpoint"
-	case te != nil && isNoSuchHost(te.Err):
-		return "cannot reach the token endpoint: " + trimURLError(te.Err), "the host name does not exist: check " + tokenURL + " for a typo"
-	case te != nil && isCertificateError(te.Err):
-		return "cannot reach the token endpoint: " + trimURLError(te.Err), "this machine does not trust the TLS certificate of " + tokenURL + " (self-signed, expired, or for another host): fix the certificate, or add its CA to the system's trust store (or SSL_CERT_FILE)"
-	case te != nil && errors.Is(te.Err, syscall.ECONNREFUSED):
-		return "cannot reach the token endpoint: " + trimURLError(te.Err), "nothing listens there: check the host and port of " + tokenURL
 	case te != nil:
-		return "cannot reach the token endpoint: " + trimURLError(te.Err), "check " + tokenURL + ", the network and any proxy"
+		unreachable := "cannot reach the token endpoint: " + trimURLError(te.Err)
+		if te.Attempts > 1 {
+			unreachable += fmt.Sprintf(" (after %d attempts)", te.Attempts)
+		}
+		switch te.NetworkFailure() {
+		case tokenmgr.NoSuchHost:
+			return unreachable, "the host name does not exist: check " + tokenURL + " for a typo"
+		case tokenmgr.CertificateRejected:
+			return unreachable, "this machine does not trust the TLS certificate of " + tokenURL + " (self-signed, expired, or for another host): fix the certificate, or add its CA to the system's trust store (or SSL_CERT_FILE)"
+		case tokenmgr.ConnectionRefused:
+			return unreachable, "nothing listens there: check the host and port of " + tokenURL
+		}
+		return unreachable, "check " + tokenURL + ", the network and any proxy"
 	}
 	return trimTM(err.Error()), ""
-}
-
-func isNoSuchHost(err error) bool {
-	var de *net.DNSError
-	return errors.As(err, &de) && de.IsNotFound
-}
-
-func isCertificateError(err error) bool {
-	var ve *tls.CertificateVerificationError
-	var ua x509.UnknownAuthorityError
-	var he x509.HostnameError
-	var ci x509.CertificateInvalidError
-	return errors.As(err, &ve) || errors.As(err, &ua) || errors.As(err, &he) || errors.As(err, &ci)
 }

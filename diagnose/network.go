@@ -110,9 +110,12 @@ func (d *diagnosis) checkCredentials(ctx context.Context) {
 		grant = "refresh_token grant"
 	}
 	cfg := tokenmgr.Config{
-		Source:            d.env.TokenSource(),
-		Key:               d.env.Key,
-		RefreshTimeout:    min(d.opts.Timeout, 10*time.Second), // a diagnosis, not a long wait
+		Source:         d.env.TokenSource(),
+		Key:            d.env.Key,
+		RefreshTimeout: min(d.opts.Timeout, 10*time.Second), // a diagnosis, not a long wait
+		// Nothing listening at the port is reported after a second try
+		// (a server restarting), not retried for RefreshTimeout.
+		RefusedAttempts:   2,
 		TokenTimeout:      d.opts.Timeout,
 		AllowedHosts:      d.env.AllowedHosts,
 		AllowInsecureHTTP: d.env.AllowInsecureHTTP,
