@@ -8,9 +8,7 @@ require (
 	github.com/aws/aws-sdk-go-v2 v1.48.0
 	github.com/aws/aws-sdk-go-v2/service/sts v1.52.0
 	github.com/aws/smithy-go v1.28.9
-	github.com/stretchr/testify v1.12.1
 	github.com/tokenmgr/tokenmgr v0.0.0-00010101000000-000000000000
-	go.uber.org/goleak v1.3.0
 	golang.org/x/oauth2 v0.38.0
 )
 
@@ -34,3 +32,9 @@ require (
 )
 
 replace github.com/tokenmgr/tokenmgr/diagnose => ../diagnose
+
+// Test dependencies.
+require (
+	github.com/stretchr/testify v1.12.1
+	go.uber.org/goleak v1.3.0
+)

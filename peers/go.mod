@@ -2,6 +2,8 @@ module github.com/tokenmgr/tokenmgr/peers
 
 go 1.26.0
 
+// Every requirement is the peer comparisons' (tests and benchmarks
+// only): this module builds nothing a user imports.
 require (
 	cloud.google.com/go/auth v0.24.4
 	github.com/aws/aws-sdk-go-v2 v1.48.0

@@ -4,10 +4,8 @@ go 1.26.0
 
 require (
 	github.com/aws/aws-sdk-go-v2 v1.48.0
-	github.com/aws/aws-sdk-go-v2/credentials v1.21.1
 	github.com/aws/aws-sdk-go-v2/service/sts v1.52.0
 	github.com/go-jose/go-jose/v4 v4.1.9
-	github.com/stretchr/testify v1.12.1
 	github.com/tokenmgr/tokenmgr v0.0.0-00010101000000-000000000000
 	github.com/tokenmgr/tokenmgr/awscreds v0.0.0-00010101000000-000000000000
 	github.com/tokenmgr/tokenmgr/store/redisstore v0.0.0-00010101000000-000000000000
@@ -46,3 +44,9 @@ replace github.com/tokenmgr/tokenmgr/awscreds => ../../awscreds
 replace github.com/tokenmgr/tokenmgr/store/redisstore => ../../store/redisstore
 
 replace github.com/tokenmgr/tokenmgr/diagnose => ../../diagnose
+
+// Test dependencies.
+require (
+	github.com/aws/aws-sdk-go-v2/credentials v1.21.1
+	github.com/stretchr/testify v1.12.1
+)

@@ -12,7 +12,6 @@ require (
 	github.com/aws/aws-sdk-go-v2/credentials v1.21.1
 	github.com/aws/aws-sdk-go-v2/service/sts v1.52.0
 	github.com/aws/smithy-go v1.28.9
-	github.com/stretchr/testify v1.12.1
 	github.com/tokenmgr/tokenmgr v0.0.0-00010101000000-000000000000
 	github.com/tokenmgr/tokenmgr/awscreds v0.0.0-00010101000000-000000000000
 	golang.org/x/oauth2 v0.38.0
@@ -38,3 +37,6 @@ require (
 )
 
 replace github.com/tokenmgr/tokenmgr/diagnose => ../../diagnose
+
+// Test dependencies.
+require github.com/stretchr/testify v1.12.1

@@ -7,7 +7,6 @@ replace github.com/tokenmgr/tokenmgr => ../..
 
 require (
 	github.com/redis/go-redis/v9 v9.23.0
-	github.com/stretchr/testify v1.12.1
 	github.com/tokenmgr/tokenmgr v0.0.0-00010101000000-000000000000
 	golang.org/x/oauth2 v0.38.0
 )
@@ -25,3 +24,6 @@ require (
 	golang.org/x/sync v0.25.0 // indirect
 	golang.org/x/sys v0.50.0 // indirect
 )
+
+// Test dependencies.
+require github.com/stretchr/testify v1.12.1
