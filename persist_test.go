@@ -232,3 +232,76 @@ func TestUnavailableSharedStoreIsNotLoggedPerRefresh(t *testing.T) {
 		})
 	}
 }
+
+// lateDeadlineStore is a store.Locker whose next Lock, once armed, waits
+// until the test lets it go and then fails with context.DeadlineExceeded
+// although its context has not ended: what redisstore's Lock returns when
+// the refresh's deadline has passed by the clock but the context's timer
+// has not fired yet (it fires late on a loaded machine).
+type lateDeadlineStore struct {
+	store.Store
+	armed   atomic.Bool
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (s *lateDeadlineStore) Lock(ctx context.Context, k string) (func(), error) {
+	if s.armed.CompareAndSwap(true, false) {
+		s.entered <- struct{}{}
+		<-s.release
+		return nil, context.DeadlineExceeded
+	}
+	return s.Store.(store.Locker).Lock(ctx, k)
+}
+
+// A caller whose token has expired joins the background refresh still
+// running for it; that refresh's deadline is the token's expiry. When the
+// clock has passed the expiry but the refresh's context has not noticed
+// yet, the refresh's failure is still its cut-off, and the caller asks
+// afresh instead of returning it. (The redisstore fleet test saw callers
+// with 10s to spare fail with "locking credential ...: context deadline
+// exceeded" under load: the cut-off was recognised by ctx.Err() only.)
+func TestCallerJoiningARefreshCutOffByTheClockAsksAfresh(t *testing.T) {
+	srv := tokenmgrtest.NewServer(tokenmgrtest.Options{Lifetime: time.Hour})
+	defer srv.Close()
+	synctest.Test(t, func(t *testing.T) {
+		st := &lateDeadlineStore{Store: store.NewMemory(), entered: make(chan struct{}), release: make(chan struct{})}
+		c := newBubbleClient(t, srv, Config{Source: ClientCredentials(ccConfig(srv)), Store: st})
+		// The Client's clock moves apart from the bubble's, which stays
+		// put: the refresh's context never ends by itself here.
+		var now atomic.Pointer[time.Time]
+		t0 := time.Now()
+		now.Store(&t0)
+		c.now = func() time.Time { return *now.Load() }
+		ctx := context.Background()
+		t1, err := c.Token(ctx)
+		require.NoError(t, err)
+		e := c.cur.Load()
+
+		st.armed.Store(true)
+		stale := e.staleAt.Add(time.Second)
+		now.Store(&stale)
+		got, err := c.Token(ctx) // stale: served, and the background refresh starts
+		require.NoError(t, err)
+		assert.Equal(t, t1.AccessToken, got.AccessToken)
+		<-st.entered // the background refresh waits in Lock
+
+		expired := e.expireAt.Add(time.Second)
+		now.Store(&expired)
+		type result struct {
+			tok *oauth2.Token
+			err error
+		}
+		res := make(chan result, 1)
+		go func() {
+			tok, err := c.Token(ctx)
+			res <- result{tok, err}
+		}()
+		synctest.Wait() // the caller waits on the background refresh's flight
+		close(st.release)
+		r := <-res
+		require.NoError(t, r.err)
+		assert.NotEqual(t, t1.AccessToken, r.tok.AccessToken)
+		assert.EqualValues(t, 2, srv.TokenRequests.Load(), "the caller's own refresh fetched the second token")
+	})
+}

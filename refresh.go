@@ -154,7 +154,7 @@ func (c *Client) refresh(reason RefreshReason, old *entry, timeout time.Duration
 		ev.Expiry = e.tok.Expiry
 		c.log.Debug("token refreshed", "reason", reason, "from_store", out.fromStore, "expiry", e.tok.Expiry, "took", ev.Duration)
 	}
-	if err != nil && reason == ReasonEarly && ctx.Err() != nil {
+	if err != nil && reason == ReasonEarly && c.ranOut(ctx, old) {
 		err = fmt.Errorf("%w: %w", errCutOff, err)
 	}
 	if err == nil || reason != ReasonEarly {
@@ -171,6 +171,22 @@ func (c *Client) refresh(reason RefreshReason, old *entry, timeout time.Duration
 		}
 	}
 	return e, err
+}
+
+// ranOut reports whether a refresh on ctx, replacing old, has run out of
+// time: its context ended, or by the clock its deadline or old's expiry
+// has passed. ctx.Err() alone is not enough: a context's deadline timer
+// fires late on a loaded machine, and a Store that judges the deadline by
+// the clock (redisstore does when its connection's deadline comes first)
+// fails with context.DeadlineExceeded while ctx.Err() is still nil.
+func (c *Client) ranOut(ctx context.Context, old *entry) bool {
+	if ctx.Err() != nil {
+		return true
+	}
+	if dl, ok := ctx.Deadline(); ok && !time.Now().Before(dl) {
+		return true
+	}
+	return old != nil && !old.expireAt.IsZero() && !c.now().Before(old.expireAt)
 }
 
 // emit calls the OnRefresh hook, recovering a panic.
