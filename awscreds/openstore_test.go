@@ -2,6 +2,8 @@ package awscreds
 
 import (
 	"context"
+	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -14,11 +16,15 @@ import (
 // reads: Env.OpenStore must pass TOKENMGR_REDIS_URL through with the other
 // store variables.
 func TestOpenStorePassesTheRedisURL(t *testing.T) {
-	var got string
-	tokenmgr.RegisterStore("awscreds-test-shared", func(_ context.Context, e *tokenmgr.Env) (store.Store, error) {
-		got = e.RedisURL
-		return store.NewMemory(), nil
+	// Registered once per process: RegisterStore panics on a second
+	// registration, which killed the test binary under -count=2.
+	registerShared.Do(func() {
+		tokenmgr.RegisterStore("awscreds-test-shared", func(_ context.Context, e *tokenmgr.Env) (store.Store, error) {
+			sharedURL.Store(&e.RedisURL)
+			return store.NewMemory(), nil
+		})
 	})
+	sharedURL.Store(nil)
 	vars := map[string]string{
 		"AWS_ROLE_ARN": testRole, "AWS_REGION": "us-east-1", "AWS_WEB_IDENTITY_TOKEN_FILE": "/dev/null",
 		"TOKENMGR_STORE": "awscreds-test-shared", "TOKENMGR_REDIS_URL": "redis://127.0.0.1:6379/0",
@@ -29,5 +35,12 @@ func TestOpenStorePassesTheRedisURL(t *testing.T) {
 	st, err := e.OpenStore(context.Background())
 	require.NoError(t, err)
 	require.NotNil(t, st)
-	require.Equal(t, "redis://127.0.0.1:6379/0", got)
+	got := sharedURL.Load()
+	require.NotNil(t, got, "the registered store was opened")
+	require.Equal(t, "redis://127.0.0.1:6379/0", *got)
 }
+
+var (
+	registerShared sync.Once
+	sharedURL      atomic.Pointer[string] // the TOKENMGR_REDIS_URL awscreds-test-shared was opened with
+)
