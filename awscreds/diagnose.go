@@ -26,7 +26,9 @@ type DiagnoseOptions struct {
 	Offline bool
 	// Timeout bounds each network step. Default 15s.
 	Timeout time.Duration
-	// HTTPClient reaches STS. Default: one with Timeout.
+	// HTTPClient reaches STS. Default: one with Timeout. A copy of it
+	// is used that follows no redirect, whatever its CheckRedirect says:
+	// a redirect is reported, not followed.
 	HTTPClient *http.Client
 }
 
@@ -146,7 +148,11 @@ func Diagnose(ctx context.Context, opts DiagnoseOptions) []diagnose.Check {
 	}
 
 	// Clock.
-	skew, err := dateSkew(ctx, opts.HTTPClient, endpoint)
+	// Every call to STS follows no redirect: the signed GetCallerIdentity
+	// carries the session token in X-Amz-Security-Token, which net/http
+	// would send on to another host, and the clock is the endpoint's own.
+	stsClient := stsHTTPClient(opts.HTTPClient)
+	skew, err := dateSkew(ctx, stsClient.hc, endpoint)
 	switch {
 	case err != nil:
 		add("clock (STS)", diagnose.Warn, "cannot read STS's time: "+err.Error(), "")
@@ -188,7 +194,8 @@ func Diagnose(ctx context.Context, opts DiagnoseOptions) []diagnose.Check {
 	secrets = append(secrets, creds.SecretAccessKey, creds.SessionToken)
 	add("sts", diagnose.OK, fmt.Sprintf("AssumeRoleWithWebIdentity gave %s, expiring in %s", creds.AccessKeyID, time.Until(creds.Expires).Round(time.Second)), "")
 
-	cfg := aws.Config{Region: env.Region, HTTPClient: opts.HTTPClient, Retryer: func() aws.Retryer { return aws.NopRetryer{} }}
+	stsClient.carries = "the session token"
+	cfg := aws.Config{Region: env.Region, HTTPClient: stsClient, Retryer: func() aws.Retryer { return aws.NopRetryer{} }}
 	if cfg.Region == "" {
 		cfg.Region = "us-east-1"
 	}

@@ -34,7 +34,8 @@
 // call per request. An STS endpoint that answers with a redirect (a 3xx
 // status) gets a [*RedirectError] (errors.Is [ErrRedirect]) at the first
 // answer: the redirect is not followed, since the request carries the web
-// identity token, nor retried, since the endpoint will redirect again.
+// identity token, nor retried, since the endpoint will redirect again;
+// [Diagnose] follows no redirect from STS either.
 // [Explain] says what an STS error means and what to do.
 //
 // The web identity token comes from Config.WebIdentityTokenFile, re-read

@@ -88,7 +88,9 @@ func Explain(err error, skew time.Duration) Explanation {
 	clockHint := fmt.Sprintf("this machine's clock is %s AWS's: set it right (enable NTP, e.g. timedatectl set-ntp true)", roundSkew(skew))
 	lc := strings.ToLower(msg)
 	if errors.Is(err, ErrRedirect) {
-		x.Hint = "the STS endpoint redirects elsewhere, and the web identity token is sent to it alone: set AWS_ENDPOINT_URL_STS (or AWS_ENDPOINT_URL, Config.STSEndpoint) to the URL STS itself answers at, or unset it for the regional endpoint https://sts.<region>.amazonaws.com"
+		rde := &RedirectError{}
+		errors.As(err, &rde)
+		x.Hint = "the STS endpoint redirects elsewhere, and " + rde.carried() + " is sent to it alone: set AWS_ENDPOINT_URL_STS (or AWS_ENDPOINT_URL, Config.STSEndpoint) to the URL STS itself answers at, or unset it for the regional endpoint https://sts.<region>.amazonaws.com"
 		return x
 	}
 	switch code {

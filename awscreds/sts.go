@@ -74,14 +74,15 @@ var ErrRedirect = errors.New("awscreds: STS endpoint answered a redirect")
 
 // RedirectError is returned when the STS endpoint answers
 // AssumeRoleWithWebIdentity with a redirect (an HTTP 3xx status, such as
-// 307 Temporary Redirect with a Location on another host). The redirect is
-// never followed: the request carries the web identity token, which goes
-// to the endpoint configured and nowhere else. Nor is it retried: the
-// endpoint will redirect again until its configuration (Config.STSEndpoint,
-// AWS_ENDPOINT_URL_STS, AWS_ENDPOINT_URL) is mended. It matches
-// [ErrRedirect] and unwraps to a permanent *tokenmgr.TokenError (with the
-// status), so errors.As finds either; it never carries the web identity
-// token.
+// 307 Temporary Redirect with a Location on another host), and so is
+// [Diagnose]'s signed GetCallerIdentity. The redirect is never followed:
+// the request carries the web identity token (or, signed, the session
+// token), which goes to the endpoint configured and nowhere else. Nor is
+// it retried: the endpoint will redirect again until its configuration
+// (Config.STSEndpoint, AWS_ENDPOINT_URL_STS, AWS_ENDPOINT_URL) is mended.
+// It matches [ErrRedirect] and unwraps to a permanent
+// *tokenmgr.TokenError (with the status), so errors.As finds either; it
+// never carries the web identity token.
 type RedirectError struct {
 	Endpoint   string // the URL asked, scheme://host/path
 	StatusCode int    // the HTTP status, 3xx
@@ -89,7 +90,16 @@ type RedirectError struct {
 	// without user information, query or fragment; empty when absent.
 	Location string
 
-	te *tokenmgr.TokenError
+	carries string // what the request carried; empty: the web identity token
+	te      *tokenmgr.TokenError
+}
+
+// carried names what the request that was redirected carried.
+func (e *RedirectError) carried() string {
+	if e.carries == "" {
+		return "the web identity token"
+	}
+	return e.carries
 }
 
 // Error names the endpoint, the status and the Location.
@@ -104,7 +114,8 @@ func (e *RedirectError) Error() string {
 		b.WriteString(" to ")
 		b.WriteString(e.Location)
 	}
-	b.WriteString("; not followed: the request carries the web identity token")
+	b.WriteString("; not followed: the request carries ")
+	b.WriteString(e.carried())
 	return b.String()
 }
 
@@ -121,8 +132,14 @@ func (e *RedirectError) Unwrap() error {
 }
 
 // noRedirects reaches STS through hc, which follows no redirect: a 3xx
-// answer becomes a *RedirectError.
-type noRedirects struct{ hc *http.Client }
+// answer becomes a *RedirectError. Every call to STS goes through one
+// (AssumeRoleWithWebIdentity, and Diagnose's unsigned GET and signed
+// GetCallerIdentity): net/http drops Authorization on a redirect to
+// another host, but not X-Amz-Security-Token, nor a form body.
+type noRedirects struct {
+	hc      *http.Client
+	carries string // for RedirectError; empty: the web identity token
+}
 
 // stsHTTPClient returns what reaches STS: user (the AWS SDK's default
 // transport when nil), copied so that it follows no redirect, whatever its
@@ -148,7 +165,7 @@ func (n noRedirects) Do(req *http.Request) (*http.Response, error) {
 	resp.Body.Close()
 	u := *req.URL
 	u.User, u.RawQuery, u.Fragment = nil, "", ""
-	re := &RedirectError{Endpoint: u.String(), StatusCode: resp.StatusCode}
+	re := &RedirectError{Endpoint: u.String(), StatusCode: resp.StatusCode, carries: n.carries}
 	if resp.Header.Get("Location") != "" {
 		if loc, err := resp.Location(); err == nil {
 			loc.User, loc.RawQuery, loc.ForceQuery, loc.Fragment = nil, "", false, ""
