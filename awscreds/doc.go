@@ -31,11 +31,15 @@
 // (InvalidIdentityToken, ExpiredTokenException, AccessDenied) are returned
 // as an [*STSError], which unwraps to a *tokenmgr.TokenError, and
 // remembered for a backoff, so a bad web identity does not cost an STS
-// call per request. An STS endpoint that answers with a redirect (a 3xx
-// status) gets a [*RedirectError] (errors.Is [ErrRedirect]) at the first
-// answer: the redirect is not followed, since the request carries the web
-// identity token, nor retried, since the endpoint will redirect again;
-// [Diagnose] follows no redirect from STS either.
+// call per request. By the root library's rule
+// (tokenmgr.TokenError.NetworkFailure), a host name that does not exist
+// and a certificate this machine does not trust are not retried either:
+// the *tokenmgr.TokenError names the cause at once. An STS endpoint that
+// answers with a redirect (a 3xx status) gets a [*RedirectError]
+// (errors.Is [ErrRedirect]) at the first answer: the redirect is not
+// followed, since the request carries the web identity token, nor
+// retried, since the endpoint will redirect again; [Diagnose] follows no
+// redirect from STS either.
 // [Explain] says what an STS error means and what to do.
 //
 // The web identity token comes from Config.WebIdentityTokenFile, re-read

@@ -2,7 +2,12 @@ package awscreds
 
 import (
 	"context"
+	"crypto/tls"
+	"errors"
 	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -254,6 +259,76 @@ func TestSTSErrors(t *testing.T) {
 			assert.EqualValues(t, 1, f.srv.AssumeCalls())
 		})
 	}
+}
+
+// A host name that does not exist (NXDOMAIN) and a certificate this
+// machine does not trust fail again at every attempt: by the root
+// library's rule (TokenError.NetworkFailure) neither is retried, so
+// Retrieve returns at once, one attempt, with an error that names the
+// cause, instead of retrying until the caller's deadline and ending with
+// "context deadline exceeded". A refused connection stays temporary.
+func TestSTSNetworkFailures(t *testing.T) {
+	tlsSTS := httptest.NewTLSServer(http.NotFoundHandler()) // its CA is not trusted by the SDK's transport
+	t.Cleanup(tlsSTS.Close)
+	for _, tc := range []struct {
+		name, endpoint string
+		want           tokenmgr.NetworkFailure
+		cause          func(t *testing.T, err error)
+	}{
+		{"no such host", "https://sts.does-not-exist.invalid", tokenmgr.NoSuchHost, func(t *testing.T, err error) {
+			var de *net.DNSError
+			require.ErrorAs(t, err, &de)
+			assert.True(t, de.IsNotFound, "%v", de)
+		}},
+		{"untrusted certificate", tlsSTS.URL, tokenmgr.CertificateRejected, func(t *testing.T, err error) {
+			var ve *tls.CertificateVerificationError
+			require.ErrorAs(t, err, &ve)
+			assert.Contains(t, err.Error(), "certificate")
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.want == tokenmgr.NoSuchHost {
+				_, err := net.DefaultResolver.LookupHost(t.Context(), "sts.does-not-exist.invalid")
+				var de *net.DNSError
+				if !errors.As(err, &de) || !de.IsNotFound {
+					t.Skipf("skipped: this machine's resolver does not answer NXDOMAIN for .invalid (%v)", err)
+				}
+			}
+			f := newFixture(t, nil, func(c *Config) {
+				c.STSEndpoint = tc.endpoint
+				c.HTTPClient = nil // the SDK's default transport
+			})
+			// On a wrong classification Retrieve would retry until this
+			// deadline: the bound keeps such a failure quick.
+			ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+			defer cancel()
+			_, err := f.p.Retrieve(ctx)
+			require.Error(t, err)
+			require.NoError(t, ctx.Err(), "Retrieve waited for its deadline instead of failing at once: %v", err)
+			assert.NotErrorIs(t, err, context.DeadlineExceeded)
+			var te *tokenmgr.TokenError
+			require.ErrorAs(t, err, &te)
+			assert.False(t, te.Temporary)
+			assert.LessOrEqual(t, te.Attempts, 1)
+			assert.Equal(t, tc.want, te.NetworkFailure())
+			tc.cause(t, err)
+			assert.NotContains(t, err.Error(), "web-identity-token-1")
+		})
+	}
+
+	t.Run("connection refused", func(t *testing.T) {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		require.NoError(t, err)
+		addr := ln.Addr().String()
+		require.NoError(t, ln.Close())
+		cfg := &Config{RoleARN: testRole, RoleSessionName: "s", WebIdentityTokenFile: filepath.Join(t.TempDir(), "t")}
+		require.NoError(t, os.WriteFile(cfg.WebIdentityTokenFile, []byte("web-identity-token-1"), 0o600))
+		_, err = newSTSSource(cfg, "http://"+addr, "us-east-1").TokenContext(t.Context())
+		var te *tokenmgr.TokenError
+		require.ErrorAs(t, err, &te)
+		assert.True(t, te.Temporary, "a refused connection is retried: %v", err)
+		assert.Equal(t, tokenmgr.ConnectionRefused, te.NetworkFailure())
+	})
 }
 
 // An STS that echoes the web identity token in its message does not get

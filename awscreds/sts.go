@@ -336,8 +336,9 @@ func readLimited(path string, n int64) ([]byte, error) {
 
 // stsError turns what the SDK returned into a *RedirectError, an
 // *STSError (an answer) or a *tokenmgr.TokenError wrapping the network
-// error, marked temporary when another attempt may succeed, with the web
-// identity token blanked.
+// error, marked temporary when another attempt may succeed (by the root
+// library's rule: not for no such host nor an untrusted certificate),
+// with the web identity token blanked.
 func stsError(err error, wit string) error {
 	var rde *RedirectError
 	if errors.As(err, &rde) {
@@ -372,7 +373,14 @@ func stsError(err error, wit string) error {
 		return re // the Client tells its own deadline from the caller's
 	}
 	if errors.As(err, &se) || errors.As(err, &ne) || errors.Is(err, io.ErrUnexpectedEOF) {
-		return &tokenmgr.TokenError{Temporary: true, Err: re}
+		// The root library's rule (TokenError.NetworkFailure): a host name
+		// that does not exist or a certificate this machine does not trust
+		// will fail again, so it is returned at once with its cause rather
+		// than retried until the caller's deadline.
+		te := &tokenmgr.TokenError{Err: re}
+		f := te.NetworkFailure()
+		te.Temporary = f != tokenmgr.NoSuchHost && f != tokenmgr.CertificateRejected
+		return te
 	}
 	return re
 }
