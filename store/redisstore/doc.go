@@ -36,7 +36,11 @@
 // unreadable, store.ErrFormat) is never overwritten, whatever header it
 // carries, and Save returns that error. The Lua script that replaces a
 // value does so only when it is byte for byte the one the writer
-// authenticated. Delete (`tokenmgr logout`) removes any value.
+// authenticated: the writer passes the SHA-1 of the value it last loaded
+// (and authenticated) or saved, which under a refresh lease is the one
+// it replaces, so a refresh runs the script once; if the value changed
+// meanwhile the script returns it for the writer to authenticate first.
+// Delete (`tokenmgr logout`) removes any value.
 //
 // # Refresh lease
 //

@@ -101,9 +101,16 @@ type Store struct {
 	lim     seal.Limits
 
 	initMu sync.Mutex        // serialises header set-up
-	mu     sync.Mutex        // guards hdr and fences
+	mu     sync.Mutex        // guards hdr, fences and seen
 	hdr    *header           // the header this Store writes under; nil until known
 	fences map[string]string // credential → fence of the lease this Store holds
+	// seen maps a credential to the SHA-1 (hex) of the value this Store
+	// last found in Redis and authenticated (Load), or wrote (Save): the
+	// digest Save's first try passes, so that replacing the value a
+	// refresh has just loaded costs one script run. A digest of
+	// ciphertext, no secret; one entry per credential, dropped by Delete
+	// and whenever the value is missing or does not open.
+	seen map[string]string
 
 	health health
 }
@@ -131,6 +138,7 @@ func New(ctx context.Context, rdb redis.UniversalClient, opts Options) (*Store, 
 		pollCap: 200 * time.Millisecond,
 		lim:     seal.DefaultLimits,
 		fences:  make(map[string]string),
+		seen:    make(map[string]string),
 	}
 	if s.prefix == "" {
 		s.prefix = DefaultPrefix
@@ -320,6 +328,7 @@ func (s *Store) Load(ctx context.Context, name string) ([]byte, error) {
 		return err
 	})
 	if errors.Is(err, redis.Nil) {
+		s.setSeen(name, "")
 		return nil, fmt.Errorf("redisstore: %s: credential %q: %w", s, name, store.ErrNotFound)
 	}
 	if err != nil {
@@ -327,9 +336,37 @@ func (s *Store) Load(ctx context.Context, name string) ([]byte, error) {
 	}
 	plain, err := openValue(b, name, s.lim, s.keysFor)
 	if err != nil {
+		s.setSeen(name, "")
 		return nil, fmt.Errorf("redisstore: %s: credential %q: %w", s, name, err)
 	}
+	s.setSeen(name, digest(b))
 	return plain, nil
+}
+
+// digest is the SHA-1 of a stored value in hex, as the save script's
+// redis.sha1hex computes it.
+func digest(b []byte) string {
+	sum := sha1.Sum(b)
+	return hex.EncodeToString(sum[:])
+}
+
+// setSeen records d as the digest of the value under name that this Store
+// last authenticated; "" forgets it.
+func (s *Store) setSeen(name, d string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if d == "" {
+		delete(s.seen, name)
+	} else {
+		s.seen[name] = d
+	}
+}
+
+// lastSeen returns the digest setSeen recorded for name, or "".
+func (s *Store) lastSeen(name string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.seen[name]
 }
 
 // saveScript replaces a value only when there is none, or when the value
@@ -337,9 +374,12 @@ func (s *Store) Load(ctx context.Context, name string) ([]byte, error) {
 // authenticated with its key (ARGV[3], the SHA-1 of that value in hex).
 // Any other value it returns, writing nothing: the writer authenticates
 // it and either refuses to save (a value it cannot open is never
-// replaced) or runs the script again with that value's digest. Redis
-// holds no key, so authentication cannot happen in the script; comparing
-// the whole value makes the check and the replacement one atomic step.
+// replaced) or runs the script again with that value's digest. On its
+// first try the writer passes the digest of the value it last loaded or
+// saved (Store.seen): a refresh loads the value under its lease just
+// before it saves, so the script normally runs once. Redis holds no key,
+// so authentication cannot happen in the script; comparing the whole
+// value makes the check and the replacement one atomic step.
 // It also drops a save whose fence is lower than the stored value's: a
 // replica whose lease expired while it fetched does not replace the token
 // of the replica that held the lease after it. A save without a lease gets
@@ -350,8 +390,9 @@ func (s *Store) Load(ctx context.Context, name string) ([]byte, error) {
 //	ARGV[3] SHA-1 (hex) of the value the writer authenticated ("" none),
 //	ARGV[4] the writer's fence ("" none)
 //
-// It returns {1, ""} when saved, {2, ""} when dropped for a newer fence,
-// {0, value} when the value there is not the one the writer authenticated.
+// It returns {1, fence} when saved (the fence written, so the writer knows
+// the bytes stored), {2, ""} when dropped for a newer fence, {0, value}
+// when the value there is not the one the writer authenticated.
 var saveScript = redis.NewScript(`
 local fence = ARGV[4]
 if fence == '' then
@@ -373,7 +414,7 @@ if tonumber(ARGV[2]) > 0 then
 else
   redis.call('SET', KEYS[1], v)
 end
-return {1, ''}
+return {1, fence}
 `)
 
 // Save encrypts data and stores it under name. A credential without a
@@ -398,7 +439,10 @@ func (s *Store) Save(ctx context.Context, name string, data []byte) error {
 		return fmt.Errorf("redisstore: %s: %w", s, err)
 	}
 	ttl := s.ttl(data)
-	vetted := ""
+	// The value this Store last loaded (and authenticated) or saved: under
+	// a refresh lease, the one this save replaces, unless another replica
+	// saved since. Otherwise the script returns what is there to vet.
+	vetted := s.lastSeen(name)
 	for try := 0; try < 3; try++ {
 		var res []any
 		err := s.do(ctx, "save", func(ctx context.Context) error {
@@ -414,23 +458,32 @@ func (s *Store) Save(ctx context.Context, name string, data []byte) error {
 		}
 		switch n, _ := res[0].(int64); n {
 		case 1:
+			// What the script stored: ours, with the fence it used.
+			if used, _ := res[1].(string); len(used) == fenceSize {
+				written := make([]byte, 0, len(val))
+				written = append(append(append(written, val[:headerSize]...), used...), val[headerSize+fenceSize:]...)
+				s.setSeen(name, digest(written))
+			} else {
+				s.setSeen(name, "")
+			}
 			s.shareHeader(ctx, h)
 			return nil
 		case 2:
 			// A replica that took the lease after ours saved a newer
 			// token: in the order of the leases, ours was saved and then
 			// replaced at once.
+			s.setSeen(name, "")
 			s.log.Debug("a newer token from another replica is in Redis; not replacing it", "store", s.String(), "credential", name)
 			return nil
 		}
 		cur, _ := res[1].(string)
 		if err := s.vet(name, []byte(cur)); err != nil {
+			s.setSeen(name, "")
 			return err
 		}
 		// Ours (or our key's under another salt, when Redis lost the
 		// header record): replace it if it is still there.
-		sum := sha1.Sum([]byte(cur))
-		vetted = hex.EncodeToString(sum[:])
+		vetted = digest([]byte(cur))
 	}
 	return fmt.Errorf("redisstore: %s: credential %q: changed under us three times; not saved", s, name)
 }
@@ -483,6 +536,7 @@ func (s *Store) ttl(data []byte) time.Duration {
 
 // Delete removes the credential stored under name, for every replica.
 func (s *Store) Delete(ctx context.Context, name string) error {
+	s.setSeen(name, "")
 	return s.do(ctx, "delete", func(ctx context.Context) error {
 		return s.rdb.Del(ctx, s.valueKey(name)).Err()
 	})
