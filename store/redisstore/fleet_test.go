@@ -297,7 +297,7 @@ func TestFleetManyLifetimes(t *testing.T) {
 	var calls int
 	for i, r := range rs {
 		res := parseLoad(t, r.read(t, run+30*time.Second))
-		assert.Zero(t, res.errors, "replica %d: %+v", i, res)
+		assert.Zero(t, res.errors, "replica %d: %+v; stderr:\n%s", i, res, r.stderr.String())
 		calls += res.calls
 	}
 	requests := f.srv.TokenRequests.Load()

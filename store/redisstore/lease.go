@@ -57,7 +57,9 @@ return 0
 // When Redis does not answer, Lock gives way after at most one Timeout: it
 // returns a no-op release and a nil error, so the caller refreshes on its
 // own instead of waiting for a lock nobody can grant. Only ctx ending is
-// an error.
+// an error. A take whose answer Lock did not wait for is undone (if Redis
+// did take the lease, it is released), so that no replica waits for a
+// lease nobody holds.
 func (s *Store) Lock(ctx context.Context, name string) (func(), error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -76,12 +78,20 @@ func (s *Store) Lock(ctx context.Context, name string) (func(), error) {
 	}()
 	for {
 		var fence int64
+		sent := false
 		err := s.do(ctx, "take the refresh lease", func(ctx context.Context) error {
 			var err error
+			sent = true
 			fence, err = takeScript.Run(ctx, s.rdb, []string{key}, token, s.lease.Milliseconds()).Int64()
 			return err
 		})
 		held := fence > 0
+		if err != nil && sent {
+			// Redis may have taken the lease for us and answered too
+			// late: left alone, it would keep every replica waiting
+			// until it expires.
+			go s.dropTaken(key, ch, token)
+		}
 		switch {
 		case errors.Is(err, store.ErrUnavailable):
 			return func() {}, nil // give way: the caller refreshes on its own
@@ -118,6 +128,17 @@ func (s *Store) Lock(ctx context.Context, name string) (func(), error) {
 			return nil, err
 		}
 	}
+}
+
+// dropTaken releases the lease if a take whose answer never came took it
+// for token after all (compare-and-delete: a lease another holder took
+// meanwhile stays), and wakes the waiters. It runs apart from Lock, which
+// has given up already, within one Timeout, and past the health check:
+// the take may have failed while Redis answered everything else.
+func (s *Store) dropTaken(key, ch, token string) {
+	ctx, cancel := context.WithTimeout(context.Background(), s.timeout)
+	defer cancel()
+	_ = releaseScript.Run(ctx, s.rdb, []string{key}, token, ch).Err()
 }
 
 // subscribe subscribes to ch and waits for Redis to confirm, or returns
