@@ -94,10 +94,11 @@ type Config struct {
 	// OnRetry, when set, is called each time a token request fails and
 	// the refresh will try again, before it waits, from the goroutine
 	// making the request: a program a person waits for can say why it is
-	// still waiting. It must not block. The background refresh of a token
-	// still in service does not call it (its loop retries on its own
-	// schedule and logs). A panic in it ends the refresh, whose callers
-	// get it as a *[PanicError].
+	// still waiting. It must not block, nor call the Client's Token (which
+	// would wait for the very refresh it is called from). The background
+	// refresh of a token still in service does not call it (its loop
+	// retries on its own schedule and logs). A panic in it ends the
+	// refresh, whose callers get it as a *[PanicError].
 	OnRetry func(RetryEvent)
 
 	// RefusedAttempts, when positive, is how many token requests whose
@@ -162,11 +163,12 @@ type RefreshEvent struct {
 // RetryEvent describes a failed token request that the refresh will make
 // again, for [Config.OnRetry].
 type RetryEvent struct {
-	Key     string
+	Key     string        // the credential's Config.Key
 	Attempt int           // the request that failed, counted from 1
 	Wait    time.Duration // how long the refresh waits before the next
-	// Err is why it failed: a *[TokenError] (whose message never holds a
-	// secret) wrapping the network error or the endpoint's answer.
+	// Err is why it failed; errors.As finds a *[TokenError] in it (whose
+	// message never holds a secret) with the network error or the
+	// endpoint's answer.
 	Err error
 }
 

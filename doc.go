@@ -66,7 +66,8 @@
 // after that many attempts instead, and [Config.OnRetry] is told of each
 // failed attempt before the wait; a host name that does not exist or an
 // untrusted certificate is not retried, and [TokenError.NetworkFailure]
-// tells these and a refusal apart); permanent ones (invalid_client, invalid_grant,
+// tells these, a refusal and an unreachable proxy apart; when the deadline
+// cuts an attempt short, the error is the answer before it); permanent ones (invalid_client, invalid_grant,
 // unauthorized_client, invalid_scope) return at once as a *[TokenError],
 // which matches [ErrInvalidClient] and the other sentinels with errors.Is and
 // still unwraps to *[oauth2.RetrieveError]. After a refresh fails for good

@@ -383,14 +383,21 @@ func (c *Client) fetch(ctx context.Context, retry bool) (*oauth2.Token, error) {
 	b.MaxElapsedTime = 0
 	b.Reset()
 	refused := 0
+	var prev error // the last attempt that ended on its own
 	for attempt := 1; ; attempt++ {
 		tok, err := c.fetchOnce(ctx)
 		if err == nil {
 			return tok, nil
 		}
+		if ctx.Err() != nil && prev != nil {
+			// The refresh deadline cut this attempt short: the answer
+			// before it (a 503, a refusal) says more than the deadline.
+			return nil, withAttempts(prev, attempt)
+		}
 		if !retry || !isTemporary(err) || ctx.Err() != nil {
 			return nil, withAttempts(err, attempt)
 		}
+		prev = err
 		if isRefused(err) {
 			// Nothing listens at the token URL's port: a wrong port or a
 			// stopped server, which the next attempts rarely find mended.

@@ -201,8 +201,12 @@ const (
 	// certificate (unknown authority, expired, another host's). Not retried.
 	CertificateRejected
 	// OtherNetwork: any other failure to get an answer (timeout, reset,
-	// DNS server not answering, proxy). Retried.
+	// DNS server not answering). Retried.
 	OtherNetwork
+	// ProxyFailure: the proxy (HTTPS_PROXY, HTTP_PROXY) was not reached
+	// (refused, unknown host, ...), so the token endpoint was never asked.
+	// Retried, but for a proxy host name that does not exist.
+	ProxyFailure
 )
 
 // String names the failure ("connection refused").
@@ -218,6 +222,8 @@ func (f NetworkFailure) String() string {
 		return "certificate rejected"
 	case OtherNetwork:
 		return "network failure"
+	case ProxyFailure:
+		return "proxy failure"
 	}
 	return fmt.Sprintf("NetworkFailure(%d)", int(f))
 }
@@ -229,6 +235,8 @@ func (e *TokenError) NetworkFailure() NetworkFailure {
 	switch {
 	case e == nil || e.StatusCode != 0 || e.Code != "" || e.Err == nil || errors.Is(e.Err, errTokenRedirect):
 		return NotNetwork
+	case isProxyError(e.Err):
+		return ProxyFailure
 	case isNoSuchHost(e.Err):
 		return NoSuchHost
 	case isRefused(e.Err):
@@ -251,7 +259,14 @@ func isNoSuchHost(err error) bool {
 // isRefused reports whether err says the connection was refused: nothing
 // listens at the host and port (see Config.RefusedAttempts).
 func isRefused(err error) bool {
-	return errors.Is(err, connRefusedOS)
+	return errors.Is(err, connRefusedOS) && !isProxyError(err)
+}
+
+// isProxyError reports whether err says the proxy was not reached (net/http
+// wraps such failures in a *net.OpError whose Op is "proxyconnect").
+func isProxyError(err error) bool {
+	var oe *net.OpError
+	return errors.As(err, &oe) && oe.Op == "proxyconnect"
 }
 
 // isCertificateError reports whether the TLS handshake failed on the
@@ -275,8 +290,20 @@ func withAttempts(err error, n int) error {
 	if err == error(te) {
 		return &c
 	}
-	return fmt.Errorf("%w (after %d attempts)", err, n) // wrapped: keep the chain as it is
+	// Wrapped (an attempt timeout): keep the chain, with the counted copy
+	// first so that errors.As finds it.
+	return &attemptsError{te: &c, err: err, n: n}
 }
+
+// attemptsError is a wrapped *TokenError with its attempts counted.
+type attemptsError struct {
+	te  *TokenError
+	err error
+	n   int
+}
+
+func (e *attemptsError) Error() string   { return fmt.Sprintf("%v (after %d attempts)", e.err, e.n) }
+func (e *attemptsError) Unwrap() []error { return []error{e.te, e.err} }
 
 func isNetworkError(err error) bool {
 	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) || errors.Is(err, errAttemptTimeout) {

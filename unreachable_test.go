@@ -3,10 +3,14 @@ package tokenmgr_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -110,7 +114,8 @@ func TestNetworkFailureOfAnswersAndCutConnections(t *testing.T) {
 	for f, name := range map[tokenmgr.NetworkFailure]string{
 		tokenmgr.NotNetwork: "not a network failure", tokenmgr.NoSuchHost: "no such host",
 		tokenmgr.ConnectionRefused: "connection refused", tokenmgr.CertificateRejected: "certificate rejected",
-		tokenmgr.OtherNetwork: "network failure", tokenmgr.NetworkFailure(99): "NetworkFailure(99)",
+		tokenmgr.OtherNetwork: "network failure", tokenmgr.ProxyFailure: "proxy failure",
+		tokenmgr.NetworkFailure(99): "NetworkFailure(99)",
 	} {
 		assert.Equal(t, name, f.String())
 	}
@@ -243,4 +248,87 @@ func TestOnRetryPanicAndNegativeRefusedAttempts(t *testing.T) {
 
 	_, err = tokenmgr.New(tokenmgr.Config{Source: tokenmgr.ClientCredentials(&clientcredentials.Config{TokenURL: "https://auth.example/token"}), RefusedAttempts: -1})
 	assert.ErrorContains(t, err, "RefusedAttempts")
+}
+
+// When the refresh deadline cuts an attempt short, the error is the
+// endpoint's answer before it (here a 503), not the deadline, and it
+// counts the cut attempt.
+func TestDeadlineCutAttemptKeepsTheEndpointsAnswer(t *testing.T) {
+	srv := tokenmgrtest.NewServer(tokenmgrtest.Options{})
+	defer srv.Close()
+	testDone := make(chan struct{})
+	defer close(testDone) // before srv.Close, which waits for the handler
+	var calls atomic.Int64
+	srv.SetHook(func(w http.ResponseWriter, r *http.Request) bool {
+		if r.URL.Path != "/token" {
+			return false
+		}
+		if calls.Add(1) == 1 {
+			http.Error(w, "down for maintenance", http.StatusServiceUnavailable)
+			return true
+		}
+		io.Copy(io.Discard, r.Body) // so that the server notices the client going away
+		select {                    // the second attempt hangs until the client gives up
+		case <-r.Context().Done():
+		case <-testDone:
+		}
+		return true
+	})
+	c := unreachableClient(t, srv.TokenURL(), 2*time.Second)
+	_, err := c.Token(context.Background())
+	var te *tokenmgr.TokenError
+	require.ErrorAs(t, err, &te)
+	assert.Equal(t, http.StatusServiceUnavailable, te.StatusCode, "%v", err)
+	assert.Equal(t, 2, te.Attempts)
+	assert.Equal(t, tokenmgr.NotNetwork, te.NetworkFailure())
+	assert.NotContains(t, err.Error(), "deadline")
+	assert.EqualValues(t, 2, calls.Load())
+}
+
+// An attempt that times out (TokenTimeout) wraps the Source's
+// *TokenError; the error the refresh ends with still counts its attempts
+// where errors.As finds them.
+func TestAttemptTimeoutsAreCounted(t *testing.T) {
+	src := hangingSource{}
+	c, err := tokenmgr.New(tokenmgr.Config{Source: src, TokenTimeout: 50 * time.Millisecond, RefreshTimeout: time.Second})
+	require.NoError(t, err)
+	defer c.Close()
+	_, err = c.Token(context.Background())
+	var te *tokenmgr.TokenError
+	require.ErrorAs(t, err, &te)
+	assert.Greater(t, te.Attempts, 1, "%v", err)
+	assert.Contains(t, err.Error(), fmt.Sprintf("(after %d attempts)", te.Attempts))
+}
+
+// hangingSource's requests never answer: each waits for its context.
+type hangingSource struct{}
+
+func (hangingSource) Token() (*oauth2.Token, error) { return nil, errors.New("unused") }
+
+func (hangingSource) TokenContext(ctx context.Context) (*oauth2.Token, error) {
+	<-ctx.Done()
+	return nil, &tokenmgr.TokenError{Temporary: true, Err: ctx.Err()}
+}
+
+// A proxy that cannot be reached is a ProxyFailure, not a refusal at the
+// token URL: RefusedAttempts does not cut it short, and the token
+// endpoint's host is not blamed.
+func TestProxyFailureIsNotARefusalAtTheTokenURL(t *testing.T) {
+	proxy := &url.URL{Scheme: "http", Host: closedPort(t)}
+	var got retryEvents
+	c, err := tokenmgr.New(tokenmgr.Config{
+		Source:          tokenmgr.ClientCredentials(&clientcredentials.Config{ClientID: "c", ClientSecret: "s3cret", TokenURL: "https://auth.example.com/token"}),
+		TokenHTTPClient: &http.Client{Transport: &http.Transport{Proxy: http.ProxyURL(proxy)}},
+		RefreshTimeout:  time.Second,
+		RefusedAttempts: 1,
+		OnRetry:         got.add,
+	})
+	require.NoError(t, err)
+	defer c.Close()
+	_, err = c.Token(context.Background())
+	var te *tokenmgr.TokenError
+	require.ErrorAs(t, err, &te)
+	assert.Equal(t, tokenmgr.ProxyFailure, te.NetworkFailure(), "%v", err)
+	assert.Contains(t, err.Error(), "proxyconnect")
+	assert.NotEmpty(t, got.list(), "retried: RefusedAttempts counts refusals at the token URL only")
 }

@@ -145,6 +145,8 @@ func explainTokenError(err error, env *tokenmgr.Env) (msg, hint string) {
 			return unreachable, "this machine does not trust the TLS certificate of " + tokenURL + " (self-signed, expired, or for another host): fix the certificate, or add its CA to the system's trust store (or SSL_CERT_FILE)"
 		case tokenmgr.ConnectionRefused:
 			return unreachable, "nothing listens there: check the host and port of " + tokenURL
+		case tokenmgr.ProxyFailure:
+			return unreachable, "the proxy (HTTPS_PROXY or HTTP_PROXY) could not be reached, so " + tokenURL + " was never asked: check the proxy, or add the token endpoint's host to NO_PROXY"
 		}
 		return unreachable, "check " + tokenURL + ", the network and any proxy"
 	}

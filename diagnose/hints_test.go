@@ -1,10 +1,16 @@
 package diagnose_test
 
 import (
+	"context"
 	"fmt"
+	"net"
+	"net/http"
+	"net/url"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/tokenmgr/tokenmgr"
 	"github.com/tokenmgr/tokenmgr/diagnose"
@@ -19,4 +25,29 @@ func TestHintsForASharedStore(t *testing.T) {
 	assert.Contains(t, diagnose.Hint(wrong), "same passphrase")
 	assert.NotContains(t, diagnose.Hint(wrong), "file")
 	assert.Contains(t, diagnose.Hint(&tokenmgr.EnvError{Var: "TOKENMGR_REDIS_URL", Problem: "not a URL"}), "rediss://")
+}
+
+// A proxy that cannot be reached is blamed, not the token URL's host and
+// port.
+func TestExplainProxyFailure(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	proxy := &url.URL{Scheme: "http", Host: ln.Addr().String()}
+	require.NoError(t, ln.Close())
+	env := &tokenmgr.Env{TokenURL: "https://auth.example.com/token", ClientID: "c", ClientSecret: "a-secret-1"}
+	c, err := tokenmgr.New(tokenmgr.Config{
+		Source:          env.TokenSource(),
+		TokenHTTPClient: &http.Client{Transport: &http.Transport{Proxy: http.ProxyURL(proxy)}},
+		RefreshTimeout:  300 * time.Millisecond,
+	})
+	require.NoError(t, err)
+	defer c.Close()
+	_, err = c.Token(context.Background())
+	require.Error(t, err)
+	msg, hint := diagnose.Explain(err, env)
+	assert.Contains(t, msg, "proxyconnect")
+	assert.Contains(t, hint, "HTTPS_PROXY")
+	assert.Contains(t, hint, "NO_PROXY")
+	assert.NotContains(t, hint, "nothing listens")
+	assert.NotContains(t, msg+hint, "a-secret-1")
 }
