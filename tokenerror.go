@@ -152,13 +152,8 @@ func endpointError(err error) error {
 			return fmt.Errorf("%w: %v", ErrBadTokenResponse, err)
 		}
 	}
-	if isNoSuchHost(err) || isCertificateError(err) {
-		// A mistyped host name, a certificate this machine does not
-		// trust: asking again cannot mend either.
-		return &TokenError{Err: err}
-	}
-	if isNetworkError(err) || strings.HasPrefix(err.Error(), bodyReadError) {
-		return &TokenError{Temporary: true, Err: err}
+	if f := networkFailure(err); f != NotNetwork {
+		return &TokenError{Temporary: !f.Permanent(), Err: err}
 	}
 	return err
 }
@@ -205,7 +200,7 @@ const (
 	OtherNetwork
 	// ProxyFailure: the proxy (HTTPS_PROXY, HTTP_PROXY) was not reached
 	// (refused, unknown host, ...), so the token endpoint was never asked.
-	// Retried, but for a proxy host name that does not exist.
+	// Retried.
 	ProxyFailure
 )
 
@@ -232,18 +227,32 @@ func (f NetworkFailure) String() string {
 // with the rules the Client retries by, so that a program or a
 // diagnosis can say what to fix without matching platform errors itself.
 func (e *TokenError) NetworkFailure() NetworkFailure {
-	switch {
-	case e == nil || e.StatusCode != 0 || e.Code != "" || e.Err == nil || errors.Is(e.Err, errTokenRedirect):
+	if e == nil || e.StatusCode != 0 || e.Code != "" || e.Err == nil || errors.Is(e.Err, errTokenRedirect) {
 		return NotNetwork
-	case isProxyError(e.Err):
+	}
+	return networkFailure(e.Err)
+}
+
+// Permanent reports whether asking again cannot mend f: a host name that
+// does not exist, a certificate this machine does not trust. The Client
+// returns these at once and retries every other network failure; a
+// [Source] that reaches its endpoint by other means (awscreds' STS calls)
+// follows the same rule through it.
+func (f NetworkFailure) Permanent() bool { return f == NoSuchHost || f == CertificateRejected }
+
+// networkFailure classifies a failure to get an answer ([NotNetwork] for
+// anything else).
+func networkFailure(err error) NetworkFailure {
+	switch {
+	case isProxyError(err):
 		return ProxyFailure
-	case isNoSuchHost(e.Err):
+	case isNoSuchHost(err):
 		return NoSuchHost
-	case isRefused(e.Err):
+	case isRefused(err):
 		return ConnectionRefused
-	case isCertificateError(e.Err):
+	case isCertificateError(err):
 		return CertificateRejected
-	case isNetworkError(e.Err) || strings.HasPrefix(e.Err.Error(), bodyReadError):
+	case isNetworkError(err) || strings.HasPrefix(err.Error(), bodyReadError):
 		return OtherNetwork
 	}
 	return NotNetwork

@@ -310,25 +310,44 @@ func (hangingSource) TokenContext(ctx context.Context) (*oauth2.Token, error) {
 	return nil, &tokenmgr.TokenError{Temporary: true, Err: ctx.Err()}
 }
 
-// A proxy that cannot be reached is a ProxyFailure, not a refusal at the
-// token URL: RefusedAttempts does not cut it short, and the token
-// endpoint's host is not blamed.
+// A proxy that cannot be reached (refused, or a proxy host name that
+// does not exist) is a ProxyFailure, retried like any other network
+// failure: not a refusal at the token URL (RefusedAttempts does not cut it
+// short, and the token endpoint's host is not blamed), nor a mistyped
+// token URL host.
 func TestProxyFailureIsNotARefusalAtTheTokenURL(t *testing.T) {
-	proxy := &url.URL{Scheme: "http", Host: closedPort(t)}
-	var got retryEvents
-	c, err := tokenmgr.New(tokenmgr.Config{
-		Source:          tokenmgr.ClientCredentials(&clientcredentials.Config{ClientID: "c", ClientSecret: "s3cret", TokenURL: "https://auth.example.com/token"}),
-		TokenHTTPClient: &http.Client{Transport: &http.Transport{Proxy: http.ProxyURL(proxy)}},
-		RefreshTimeout:  time.Second,
-		RefusedAttempts: 1,
-		OnRetry:         got.add,
-	})
-	require.NoError(t, err)
-	defer c.Close()
-	_, err = c.Token(context.Background())
-	var te *tokenmgr.TokenError
-	require.ErrorAs(t, err, &te)
-	assert.Equal(t, tokenmgr.ProxyFailure, te.NetworkFailure(), "%v", err)
-	assert.Contains(t, err.Error(), "proxyconnect")
-	assert.NotEmpty(t, got.list(), "retried: RefusedAttempts counts refusals at the token URL only")
+	for name, proxyHost := range map[string]string{"refused": closedPort(t), "no such host": "no-such-proxy.invalid:3128"} {
+		t.Run(name, func(t *testing.T) {
+			proxy := &url.URL{Scheme: "http", Host: proxyHost}
+			var got retryEvents
+			c, err := tokenmgr.New(tokenmgr.Config{
+				Source:          tokenmgr.ClientCredentials(&clientcredentials.Config{ClientID: "c", ClientSecret: "s3cret", TokenURL: "https://auth.example.com/token"}),
+				TokenHTTPClient: &http.Client{Transport: &http.Transport{Proxy: http.ProxyURL(proxy)}},
+				RefreshTimeout:  time.Second,
+				RefusedAttempts: 1,
+				OnRetry:         got.add,
+			})
+			require.NoError(t, err)
+			defer c.Close()
+			_, err = c.Token(context.Background())
+			var te *tokenmgr.TokenError
+			require.ErrorAs(t, err, &te)
+			assert.Equal(t, tokenmgr.ProxyFailure, te.NetworkFailure(), "%v", err)
+			assert.False(t, te.NetworkFailure().Permanent())
+			assert.True(t, te.Temporary)
+			assert.Contains(t, err.Error(), "proxyconnect")
+			assert.NotEmpty(t, got.list(), "retried")
+		})
+	}
+}
+
+// Permanent is the Client's retry rule: only a host name that does not
+// exist and an untrusted certificate are not retried.
+func TestNetworkFailurePermanent(t *testing.T) {
+	for f, want := range map[tokenmgr.NetworkFailure]bool{
+		tokenmgr.NotNetwork: false, tokenmgr.NoSuchHost: true, tokenmgr.ConnectionRefused: false,
+		tokenmgr.CertificateRejected: true, tokenmgr.OtherNetwork: false, tokenmgr.ProxyFailure: false,
+	} {
+		assert.Equal(t, want, f.Permanent(), "%v", f)
+	}
 }

@@ -378,8 +378,7 @@ func stsError(err error, wit string) error {
 		// will fail again, so it is returned at once with its cause rather
 		// than retried until the caller's deadline.
 		te := &tokenmgr.TokenError{Err: re}
-		f := te.NetworkFailure()
-		te.Temporary = f != tokenmgr.NoSuchHost && f != tokenmgr.CertificateRejected
+		te.Temporary = !te.NetworkFailure().Permanent()
 		return te
 	}
 	return re
