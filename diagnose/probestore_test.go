@@ -14,6 +14,7 @@ import (
 
 	"github.com/tokenmgr/tokenmgr"
 	"github.com/tokenmgr/tokenmgr/diagnose"
+	"github.com/tokenmgr/tokenmgr/store"
 	"github.com/tokenmgr/tokenmgr/tokenmgrtest"
 )
 
@@ -44,6 +45,12 @@ func storeForA(t *testing.T, a *tokenmgrtest.Server) (rtA string, with func(vars
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	cfg, err := envA.Config(ctx)
+	require.NoError(t, err)
+	// The same file, made at a low scrypt cost: diagnose.Run reads it with
+	// the file's parameters, and at the default cost (2^15) the race
+	// detector on a loaded 2-core machine overran this context ("waiting
+	// for a token: context deadline exceeded"), which this test is not about.
+	cfg.Store, err = store.NewEncryptedFileWithOptions(storeVars["TOKENMGR_STORE_PATH"], []byte(storeVars["TOKENMGR_STORE_PASSPHRASE"]), store.FileOptions{ScryptLogN: 10})
 	require.NoError(t, err)
 	c, err := tokenmgr.New(cfg)
 	require.NoError(t, err)
