@@ -389,9 +389,11 @@ func (c *Client) fetch(ctx context.Context, retry bool) (*oauth2.Token, error) {
 		if err == nil {
 			return tok, nil
 		}
-		if ctx.Err() != nil && prev != nil {
+		if ctx.Err() != nil && prev != nil && cutShort(err) {
 			// The refresh deadline cut this attempt short: the answer
 			// before it (a 503, a refusal) says more than the deadline.
+			// An answer that came late (a Source that takes no context)
+			// is kept: it may be permanent.
 			return nil, withAttempts(prev, attempt)
 		}
 		if !retry || !isTemporary(err) || ctx.Err() != nil {
@@ -423,6 +425,16 @@ func (c *Client) fetch(ctx context.Context, retry bool) (*oauth2.Token, error) {
 			return nil, withAttempts(err, attempt)
 		}
 	}
+}
+
+// cutShort reports whether err is an attempt ended by its context rather
+// than by an answer (or a panic, which is never replaced).
+func cutShort(err error) bool {
+	var pe *PanicError
+	if errors.As(err, &pe) {
+		return false
+	}
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)
 }
 
 func (c *Client) fetchOnce(ctx context.Context) (*oauth2.Token, error) {

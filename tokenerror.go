@@ -199,8 +199,10 @@ const (
 	// DNS server not answering). Retried.
 	OtherNetwork
 	// ProxyFailure: the proxy (HTTPS_PROXY, HTTP_PROXY) was not reached
-	// (refused, unknown host, ...), so the token endpoint was never asked.
-	// Retried.
+	// (refused, unknown host, an https proxy's untrusted certificate), so
+	// the token endpoint was never asked. Retried. A proxy that answers
+	// CONNECT with an error (407, 502) is OtherNetwork: net/http gives
+	// only its status text.
 	ProxyFailure
 )
 

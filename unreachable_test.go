@@ -351,3 +351,35 @@ func TestNetworkFailurePermanent(t *testing.T) {
 		assert.Equal(t, want, f.Permanent(), "%v", f)
 	}
 }
+
+// slowAnswerSource answers 503 first, then, the Source taking no
+// context, invalid_grant once the refresh deadline (deadline after the
+// first call) has passed, long before the Client would abandon it.
+type slowAnswerSource struct {
+	calls    atomic.Int64
+	first    atomic.Int64 // UnixNano of the first call
+	deadline time.Duration
+}
+
+func (s *slowAnswerSource) Token() (*oauth2.Token, error) {
+	if s.calls.Add(1) == 1 {
+		s.first.Store(time.Now().UnixNano())
+		return nil, &oauth2.RetrieveError{Response: &http.Response{StatusCode: http.StatusServiceUnavailable, Header: http.Header{}}}
+	}
+	// The endpoint answers 100ms after the refresh deadline.
+	time.Sleep(time.Until(time.Unix(0, s.first.Load()).Add(s.deadline + 100*time.Millisecond)))
+	return nil, &oauth2.RetrieveError{Response: &http.Response{StatusCode: http.StatusBadRequest, Header: http.Header{}}, ErrorCode: "invalid_grant"}
+}
+
+// An answer that comes after the refresh deadline is the error, not the
+// answer before it: a permanent invalid_grant is not hidden behind the
+// earlier 503.
+func TestAnswerAfterTheDeadlineIsKept(t *testing.T) {
+	src := &slowAnswerSource{deadline: time.Second}
+	c, err := tokenmgr.New(tokenmgr.Config{Source: src, RefreshTimeout: src.deadline})
+	require.NoError(t, err)
+	defer c.Close()
+	_, err = c.Token(context.Background())
+	require.ErrorIs(t, err, tokenmgr.ErrInvalidGrant)
+	assert.EqualValues(t, 2, src.calls.Load())
+}

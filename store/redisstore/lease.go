@@ -57,9 +57,11 @@ return 0
 // When Redis does not answer, Lock gives way after at most one Timeout: it
 // returns a no-op release and a nil error, so the caller refreshes on its
 // own instead of waiting for a lock nobody can grant. Only ctx ending is
-// an error. A take whose answer Lock did not wait for is undone (if Redis
-// did take the lease, it is released), so that no replica waits for a
-// lease nobody holds.
+// an error. A take whose answer Lock did not wait for is undone in the
+// background (if Redis did take the lease, it is released, within one
+// Timeout; [Store.Close] waits for it), so that replicas rarely wait out a
+// lease nobody holds: only when the release reaches Redis before the take
+// (the two go on different connections) is the lease left to expire.
 func (s *Store) Lock(ctx context.Context, name string) (func(), error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -90,7 +92,7 @@ func (s *Store) Lock(ctx context.Context, name string) (func(), error) {
 			// Redis may have taken the lease for us and answered too
 			// late: left alone, it would keep every replica waiting
 			// until it expires.
-			go s.dropTaken(key, ch, token)
+			s.bg.Go(func() { s.dropTaken(key, ch, token) })
 		}
 		switch {
 		case errors.Is(err, store.ErrUnavailable):

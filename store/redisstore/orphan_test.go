@@ -4,8 +4,11 @@ package redisstore
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net"
+	"runtime"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -138,6 +141,77 @@ func TestLockThatGaveUpLeavesNoLease(t *testing.T) {
 			unlock, err = b.Lock(bctx, credName)
 			require.NoError(t, err, "b waited for a lease nobody holds")
 			unlock()
+		})
+	}
+}
+
+// dropTakenRunning counts the goroutines releasing a lease a Lock gave up
+// on.
+func dropTakenRunning() int {
+	buf := make([]byte, 1<<20)
+	n := runtime.Stack(buf, true)
+	return strings.Count(string(buf[:n]), "redisstore.(*Store).dropTaken")
+}
+
+// stackHas reports whether some goroutine's stack has fn in it.
+func stackHas(fn string) bool {
+	buf := make([]byte, 1<<20)
+	n := runtime.Stack(buf, true)
+	return strings.Contains(string(buf[:n]), fn)
+}
+
+// Close waits for the release of a lease a Lock gave up on: nothing of the
+// Store uses the caller's client after Close returns, and a Store that
+// owns its client sends the release before closing it, so the lease does
+// not outlive it.
+func TestCloseWaitsForTheReleaseOfAnAbandonedTake(t *testing.T) {
+	for _, owned := range []bool{false, true} {
+		t.Run(fmt.Sprintf("owned=%v", owned), func(t *testing.T) {
+			srv := startRedis(t)
+			p := newStallProxy(t, srv.Addr)
+			opts, err := ParseURL("redis://" + p.ln.Addr().String())
+			require.NoError(t, err)
+			viaProxy := redis.NewClient(opts)
+			t.Cleanup(func() { viaProxy.Close() })
+			a := newStore(t, viaProxy, Options{Lease: time.Minute, Timeout: 2 * time.Second})
+			a.owned = owned
+			ctx := context.Background()
+			unlock, err := a.Lock(ctx, credName)
+			require.NoError(t, err)
+			unlock()
+
+			p.stall() // the next take runs in Redis; its answer is held back
+			lctx, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+			_, err = a.Lock(lctx, credName)
+			cancel()
+			require.Error(t, err)
+			require.Eventually(t, func() bool { return dropTakenRunning() > 0 }, 10*time.Second, time.Millisecond, "the release waits for Redis")
+
+			closed := make(chan error, 1)
+			go func() { closed <- a.Close() }()
+			returned := false
+			require.Eventually(t, func() bool {
+				select {
+				case err := <-closed:
+					require.NoError(t, err)
+					returned = true
+					return true
+				default:
+					return stackHas("redisstore.(*Store).Close(") // waiting
+				}
+			}, 10*time.Second, time.Millisecond)
+			if returned {
+				require.Zero(t, dropTakenRunning(), "Close returned while the release still ran")
+			}
+			p.unstall() // Redis answers: the release gets through
+			select {
+			case err := <-closed:
+				require.NoError(t, err)
+			case <-time.After(10 * time.Second):
+				require.FailNow(t, "Close did not return after Redis answered")
+			}
+			require.Zero(t, dropTakenRunning())
+			require.Zero(t, srv.Client(t).Exists(ctx, a.leaseKey(credName)).Val(), "the abandoned lease outlived the Store")
 		})
 	}
 }

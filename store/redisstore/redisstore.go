@@ -113,6 +113,10 @@ type Store struct {
 	seen map[string]string
 
 	health health
+
+	// bg counts the releases of leases a Lock gave up on (dropTaken):
+	// Close waits for them, each bounded by timeout.
+	bg sync.WaitGroup
 }
 
 // New returns a Store keeping credentials in the Redis that rdb reaches.
@@ -211,9 +215,11 @@ func (s *Store) String() string {
 	return fmt.Sprintf("Redis (prefix %q)", s.prefix)
 }
 
-// Close closes the Redis client when the Store opened it (from the
-// environment); a client passed to New is the caller's to close.
+// Close waits for the release of any lease a Lock gave up on (at most one
+// Timeout), then closes the Redis client when the Store opened it (from
+// the environment); a client passed to New is the caller's to close.
 func (s *Store) Close() error {
+	s.bg.Wait() // a lease release in flight gets out before the client goes
 	if s.owned {
 		return s.rdb.Close()
 	}
