@@ -131,9 +131,13 @@ Run "tokenmgr <command> --help" for a command's flags and exit codes.
 `
 
 func printMainHelp(w io.Writer) {
+	width := 0
+	for _, c := range commands {
+		width = max(width, len(c.name))
+	}
 	var b strings.Builder
 	for _, c := range commands {
-		fmt.Fprintf(&b, "  %-9s %s\n", c.name, c.summary)
+		fmt.Fprintf(&b, "  %-*s  %s\n", width, c.name, c.summary)
 	}
 	fmt.Fprintf(w, mainHelp, b.String(), variablesHelp())
 }

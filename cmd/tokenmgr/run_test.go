@@ -43,6 +43,21 @@ func TestRunUsage(t *testing.T) {
 		assert.Contains(t, r.stdout, tc.out, "run %q", tc.args)
 		assert.Contains(t, r.stderr, tc.err, "run %q", tc.args)
 	}
+	// The command list is a column: every summary starts where the others do.
+	help := runIn(vars{}, "--help").stdout
+	col := -1
+	for _, c := range commands {
+		i := strings.Index(help, "\n  "+c.name+" ")
+		require.GreaterOrEqual(t, i, 0, "%q listed", c.name)
+		line := help[i+1:]
+		line = line[:strings.IndexByte(line, '\n')]
+		at := strings.Index(line, c.summary)
+		require.Positive(t, at, "%q", line)
+		if col < 0 {
+			col = at
+		}
+		assert.Equal(t, col, at, "summary column of %q", line)
+	}
 	// Every command's help documents its exit status.
 	for _, c := range commands {
 		r := runIn(vars{}, c.name, "--help")
