@@ -68,6 +68,18 @@ func newStallProxy(t *testing.T, target string) *stallProxy {
 	return p
 }
 
+// stalledClient is a Redis client that reaches target through a
+// stallProxy, closed when the test ends.
+func stalledClient(t *testing.T, target string) (*stallProxy, *redis.Client) {
+	t.Helper()
+	p := newStallProxy(t, target)
+	opts, err := ParseURL("redis://" + p.ln.Addr().String())
+	require.NoError(t, err)
+	c := redis.NewClient(opts)
+	t.Cleanup(func() { c.Close() })
+	return p, c
+}
+
 func (p *stallProxy) open() chan struct{} {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -108,11 +120,7 @@ func TestLockThatGaveUpLeavesNoLease(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			srv := startRedis(t)
-			p := newStallProxy(t, srv.Addr)
-			opts, err := ParseURL("redis://" + p.ln.Addr().String())
-			require.NoError(t, err)
-			viaProxy := redis.NewClient(opts)
-			t.Cleanup(func() { viaProxy.Close() })
+			p, viaProxy := stalledClient(t, srv.Addr)
 			a := newStore(t, viaProxy, Options{Lease: time.Minute, Timeout: tc.timeout})
 			b := newStore(t, srv.Client(t), Options{Lease: time.Minute})
 			b.pollCap = time.Minute // only a release message wakes b in time
@@ -168,11 +176,7 @@ func TestCloseWaitsForTheReleaseOfAnAbandonedTake(t *testing.T) {
 	for _, owned := range []bool{false, true} {
 		t.Run(fmt.Sprintf("owned=%v", owned), func(t *testing.T) {
 			srv := startRedis(t)
-			p := newStallProxy(t, srv.Addr)
-			opts, err := ParseURL("redis://" + p.ln.Addr().String())
-			require.NoError(t, err)
-			viaProxy := redis.NewClient(opts)
-			t.Cleanup(func() { viaProxy.Close() })
+			p, viaProxy := stalledClient(t, srv.Addr)
 			a := newStore(t, viaProxy, Options{Lease: time.Minute, Timeout: 2 * time.Second})
 			a.owned = owned
 			ctx := context.Background()
