@@ -41,9 +41,16 @@ STS errors); 2 for a usage error.`,
 
 func runAWSCredentialProcess(ctx context.Context, o *options, stdout, stderr io.Writer) int {
 	const name = "aws credential-process"
+	// --key names the AWS credentials. Without a token file the web
+	// identity token is an OAuth credential of its own, under TOKENMGR_KEY:
+	// the same name for both would have the two Clients wait on each
+	// other's lock and overwrite each other in the store.
 	lookup := func(n string) (string, bool) {
-		if n == "TOKENMGR_AWS_KEY" && o.set["key"] {
+		switch {
+		case n == "TOKENMGR_AWS_KEY" && o.set["key"]:
 			return o.key, true
+		case n == "TOKENMGR_KEY":
+			return o.env(n)
 		}
 		return o.lookup(n)
 	}

@@ -15,6 +15,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tokenmgr/tokenmgr/awscreds/ststest"
+	"github.com/tokenmgr/tokenmgr/store"
+	"github.com/tokenmgr/tokenmgr/tokenmgrtest"
 )
 
 const awsRole = "arn:aws:iam::123456789012:role/app"
@@ -147,4 +149,51 @@ func TestDoctorAWS(t *testing.T) {
 	assert.Equal(t, 1, r.code, "%v", r)
 	assert.Contains(t, r.stdout, "wrong_audience")
 	assert.Contains(t, r.stdout, "aud claim")
+}
+
+// --key names the AWS credentials (TOKENMGR_AWS_KEY) only: without a token
+// file the web identity token is an OAuth credential of its own, kept under
+// TOKENMGR_KEY. Were both saved under the one name, each would overwrite
+// the other in the store, and a rotated refresh token would be lost: the
+// next "tokenmgr token" would redeem the seed the endpoint rotated away.
+func TestAWSCredentialProcessKeyFlagNamesAWSCredentialsOnly(t *testing.T) {
+	oauth, sec := oauthServer(t, tokenmgrtest.Options{Rotate: true})
+	srv := ststest.NewServer()
+	t.Cleanup(srv.Close)
+	seed := oauth.IssueRefreshToken()
+	sec.add(seed)
+	env := fileStoreVars(t).with(oauthVars(oauth).flat()...).with(
+		"TOKENMGR_REFRESH_TOKEN", seed,
+		"AWS_ROLE_ARN", awsRole, "AWS_REGION", "us-east-1", "AWS_ENDPOINT_URL_STS", srv.URL)
+
+	r := exe(t, sec, env, "aws", "credential-process", "--key", "app")
+	wantCode(t, r, 0)
+	var pj processJSON
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &pj))
+	assert.NotEmpty(t, pj.SessionToken)
+
+	st, err := store.NewEncryptedFile(env["TOKENMGR_STORE_PATH"], []byte(passphrase))
+	require.NoError(t, err)
+	_, err = st.Load(t.Context(), "app")
+	assert.NoError(t, err, "the AWS credentials are under --key")
+	_, err = st.Load(t.Context(), "default")
+	assert.NoError(t, err, "the OAuth credential is under TOKENMGR_KEY (default), not under --key")
+
+	// The rotated refresh token was kept: the OAuth credential still works.
+	r = exe(t, sec, env, "token")
+	wantCode(t, r, 0)
+	assert.EqualValues(t, 0, oauth.InvalidGrants.Load())
+}
+
+// --help says what --key and --store do: for "aws credential-process",
+// --key is TOKENMGR_AWS_KEY; every command's --store takes redis too.
+func TestHelpKeyAndStoreFlags(t *testing.T) {
+	r := runIn(vars{}, "aws", "credential-process", "--help")
+	wantCode(t, r, 0)
+	assert.Contains(t, r.stdout, "overrides TOKENMGR_AWS_KEY")
+	assert.NotContains(t, r.stdout, "overrides TOKENMGR_KEY")
+	r = runIn(vars{}, "token", "--help")
+	wantCode(t, r, 0)
+	assert.Contains(t, r.stdout, "overrides TOKENMGR_KEY")
+	assert.Contains(t, r.stdout, "memory or redis")
 }

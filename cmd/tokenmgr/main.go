@@ -73,6 +73,8 @@ type options struct {
 
 	set    map[string]bool // flags given on the command line
 	lookup func(string) (string, bool)
+	// env reads the variables alone, without the flags layered over them.
+	env func(string) (string, bool)
 }
 
 // envLookup layers the flags that override variables over base: --key,
@@ -211,7 +213,7 @@ func run(args []string, stdout, stderr io.Writer, lookup func(string) (string, b
 		return exitUsage
 	}
 	fs.Visit(func(f *flag.Flag) { o.set[f.Name] = true })
-	o.lookup = o.envLookup(lookup)
+	o.lookup, o.env = o.envLookup(lookup), lookup
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
@@ -221,8 +223,12 @@ func run(args []string, stdout, stderr io.Writer, lookup func(string) (string, b
 func newFlagSet(c *command, o *options) *flag.FlagSet {
 	fs := flag.NewFlagSet("tokenmgr "+c.name, flag.ContinueOnError)
 	if !c.noCommon {
-		fs.StringVar(&o.key, "key", "", "credential name in the store (overrides TOKENMGR_KEY; default \""+tokenmgr.DefaultKey+"\")")
-		fs.StringVar(&o.store, "store", "", "store: auto, keyring, file or memory (overrides TOKENMGR_STORE; default auto)")
+		keyHelp := "credential name in the store (overrides TOKENMGR_KEY; default \"" + tokenmgr.DefaultKey + "\")"
+		if c.name == "aws credential-process" {
+			keyHelp = "the AWS credentials' name in the store (overrides TOKENMGR_AWS_KEY; default \"aws:\" + AWS_ROLE_ARN)"
+		}
+		fs.StringVar(&o.key, "key", "", keyHelp)
+		fs.StringVar(&o.store, "store", "", "store: auto, keyring, file, memory or redis (overrides TOKENMGR_STORE; default auto)")
 		fs.StringVar(&o.storePath, "store-path", "", "the encrypted file of the file store (overrides TOKENMGR_STORE_PATH)")
 		fs.DurationVar(&o.timeout, "timeout", 30*time.Second, "give up after this long")
 	}
