@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -509,4 +510,28 @@ func TestRefusedWebIdentityDroppedFromTokenSource(t *testing.T) {
 	_, err = f.p.Retrieve(t.Context())
 	require.Error(t, err)
 	assert.EqualValues(t, 1, oidc.Stats().Invalidations)
+}
+
+// A web identity token file that cannot be read fails the refresh at once
+// with the reason, naming the file. The *fs.PathError (and its errno) has a
+// Timeout method, which made the refresh engine take it for a network
+// failure and retry it until the caller's deadline, which then was the
+// only error the caller saw.
+func TestTokenFileUnreadableFailsAtOnce(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv := ststest.NewHandler()
+		f := newFixture(t, srv, nil)
+		require.NoError(t, os.Remove(f.file))
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		start := time.Now()
+		_, err := f.p.Retrieve(ctx)
+		require.Error(t, err)
+		assert.NotErrorIs(t, err, context.DeadlineExceeded)
+		assert.ErrorIs(t, err, fs.ErrNotExist)
+		assert.ErrorContains(t, err, f.file)
+		assert.Zero(t, time.Since(start), "not retried")
+		assert.Zero(t, srv.AssumeCalls())
+		require.NoError(t, f.p.Close())
+	})
 }
