@@ -167,7 +167,8 @@
 //	TOKENMGR_STORE_PASSPHRASE       its passphrase (or _STORE_PASSPHRASE_FILE: a file holding it);
 //	                                with redis, the fleet's passphrase, the same on every replica
 //	TOKENMGR_REDIS_URL              with TOKENMGR_STORE=redis: redis://[user:password@]host[:port][/db],
-//	                                rediss:// for TLS
+//	                                rediss:// for TLS; ?master_name=<name> for Sentinel,
+//	                                ?addr=host:port&addr=… for more Cluster nodes
 //
 // With TOKENMGR_REFRESH_TOKEN the refresh_token grant is used, otherwise
 // client credentials. TOKENMGR_STORE=auto uses the OS keyring when one

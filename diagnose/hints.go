@@ -53,7 +53,7 @@ func configHint(err error) string {
 	case "TOKENMGR_CLIENT_ID", "TOKENMGR_CLIENT_SECRET", "TOKENMGR_CLIENT_SECRET_FILE":
 		return "set the client ID and secret the authorization server gave this client"
 	case "TOKENMGR_REDIS_URL":
-		return "set TOKENMGR_REDIS_URL to redis://[user:password@]host[:port][/db], or rediss:// for TLS"
+		return "set TOKENMGR_REDIS_URL to redis://[user:password@]host[:port][/db], or rediss:// for TLS (Sentinel: ?master_name=<name>; Cluster: ?addr=host:port for each other node)"
 	case "TOKENMGR_STORE", "TOKENMGR_STORE_PATH", "TOKENMGR_STORE_PASSPHRASE", "TOKENMGR_STORE_PASSPHRASE_FILE":
 		return "TOKENMGR_STORE=file needs TOKENMGR_STORE_PASSPHRASE; keyring needs an OS keyring; memory keeps nothing between runs"
 	}

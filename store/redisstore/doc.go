@@ -5,7 +5,8 @@
 //
 // It is its own module, so a program that never uses Redis neither
 // compiles nor downloads go-redis. Importing it registers the store for
-// TOKENMGR_STORE=redis (with TOKENMGR_REDIS_URL and
+// TOKENMGR_STORE=redis (with TOKENMGR_REDIS_URL, a single server, a
+// Sentinel or a Cluster as [NewClient] reads it, and
 // TOKENMGR_STORE_PASSPHRASE; the tokenmgr command imports it):
 //
 //	import _ "github.com/tokenmgr/tokenmgr/store/redisstore"

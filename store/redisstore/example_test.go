@@ -2,6 +2,7 @@ package redisstore_test
 
 import (
 	"context"
+	"fmt"
 	"log"
 	"os"
 
@@ -52,4 +53,26 @@ func ExampleParseURL() {
 		log.Fatal(err)
 	}
 	log.Println(opts.Addr, opts.DB, opts.TLSConfig != nil)
+}
+
+// A TOKENMGR_REDIS_URL names a single server, a Sentinel (master_name=) or
+// a Cluster (addr= for the other nodes); NewClient makes the matching
+// go-redis client, which New takes. Nothing is dialled yet.
+func ExampleNewClient() {
+	for _, url := range []string{
+		"rediss://app:password@redis.internal:6380/0",
+		"redis://sentinel-1:26379?master_name=tokens&addr=sentinel-2:26379",
+		"rediss://app:password@node-1:6379?addr=node-2:6379&addr=node-3:6379",
+	} {
+		rdb, err := redisstore.NewClient(url)
+		if err != nil {
+			log.Fatal(err)
+		}
+		fmt.Printf("%T\n", rdb)
+		rdb.Close()
+	}
+	// Output:
+	// *redis.Client
+	// *redis.Client
+	// *redis.ClusterClient
 }

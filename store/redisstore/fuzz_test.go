@@ -43,24 +43,41 @@ func TestParseURL(t *testing.T) {
 	}
 }
 
-// FuzzParseURL: no panic, and an error never quotes the password.
+// FuzzParseURL: no panic, and an error never quotes a password (of the
+// URL's user, or a password= option), from ParseURL or NewClient.
 func FuzzParseURL(f *testing.F) {
 	for _, s := range []string{"redis://localhost", "rediss://u:p@h:1/0", "unix:///tmp/r.sock?db=1",
-		"redis://:pw@h?dial_timeout=3", "redis://[::1]:6379", "redis://u:p%zz@h", "redis://h/x"} {
+		"redis://:pw@h?dial_timeout=3", "redis://[::1]:6379", "redis://u:p%zz@h", "redis://h/x",
+		"redis://s:26379?master_name=m&addr=s2:26379&password=pw", "rediss://u:p@n1:6379?addr=n2:6379&read_timeout=x"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		o, err := ParseURL(s)
-		if err != nil {
-			u, perr := url.Parse(s)
-			if perr == nil {
-				if p, ok := u.User.Password(); ok && len(p) >= 4 {
-					require.NotContains(t, err.Error(), p, "the error quotes the password")
+		var secrets []string
+		if u, err := url.Parse(s); err == nil {
+			secrets = u.Query()["password"]
+			if p, ok := u.User.Password(); ok {
+				secrets = append(secrets, p)
+			}
+		}
+		noSecret := func(err error) {
+			for _, p := range secrets {
+				if len(p) >= 4 {
+					require.NotContains(t, err.Error(), p, "the error quotes a password")
 				}
 			}
+		}
+		if o, err := ParseURL(s); err != nil {
+			noSecret(err)
+		} else {
+			require.True(t, o.ContextTimeoutEnabled, "context deadlines not honoured with %q", s)
+		}
+		rdb, err := NewClient(s)
+		if err != nil {
+			noSecret(err)
+			require.Nil(t, rdb)
 			return
 		}
-		require.True(t, o.ContextTimeoutEnabled, "context deadlines not honoured with %q", s)
+		rdb.Close()
 	})
 }
 

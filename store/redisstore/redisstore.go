@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -88,7 +89,7 @@ type Store struct {
 	rdb     redis.UniversalClient
 	owned   bool // opened from the environment: Close closes rdb
 	prefix  string
-	addr    string
+	where   string
 	lease   time.Duration
 	timeout time.Duration
 	margin  time.Duration
@@ -162,9 +163,7 @@ func New(ctx context.Context, rdb redis.UniversalClient, opts Options) (*Store, 
 	if s.lease < 10*time.Millisecond || s.timeout < 0 || s.margin < 0 {
 		return nil, errors.New("redisstore: Lease must be at least 10ms, Timeout and ExpiryMargin not negative")
 	}
-	if c, ok := rdb.(*redis.Client); ok {
-		s.addr = c.Options().Addr
-	}
+	s.where = describe(rdb)
 	switch {
 	case len(opts.Passphrase) > 0 && len(opts.Key) > 0:
 		return nil, errors.New("redisstore: both a passphrase and a key given; give one")
@@ -206,13 +205,26 @@ func cmp0(v, def int) int {
 	return v
 }
 
-// String names the store without any secret: the Redis address (for a
-// single-server client) and the key prefix.
+// String names the store without any secret: where Redis is (a server's
+// address, a cluster's seed nodes, or Sentinel) and the key prefix.
 func (s *Store) String() string {
-	if s.addr != "" {
-		return fmt.Sprintf("Redis at %s (prefix %q)", s.addr, s.prefix)
+	return fmt.Sprintf("%s (prefix %q)", s.where, s.prefix)
+}
+
+// describe says where rdb goes, for String: a server's address, a
+// cluster's seed nodes, or Sentinel (go-redis names a Sentinel-backed
+// client's address "FailoverClient").
+func describe(rdb redis.UniversalClient) string {
+	switch c := rdb.(type) {
+	case *redis.Client:
+		if a := c.Options().Addr; a != "FailoverClient" {
+			return "Redis at " + a
+		}
+		return "Redis via Sentinel"
+	case *redis.ClusterClient:
+		return "Redis Cluster at " + strings.Join(c.Options().Addrs, ", ")
 	}
-	return fmt.Sprintf("Redis (prefix %q)", s.prefix)
+	return "Redis"
 }
 
 // Close waits for the release of any lease a Lock gave up on (at most one
