@@ -136,7 +136,9 @@ func maybeAuthError(status int) bool {
 
 // authorize returns a shallow copy of req carrying e's token. The header
 // map is new; its value slices are shared, which the RoundTripper contract
-// (no one modifies a request in flight) allows.
+// (no one modifies a request in flight) allows. For a Config.Attach the URL
+// is a copy too: one that puts the token in the query must not write it
+// into the caller's URL (which http.Client quotes in its errors).
 func (c *Client) authorize(req *http.Request, e *entry) (*http.Request, error) {
 	r2 := new(http.Request)
 	*r2 = *req
@@ -146,6 +148,10 @@ func (c *Client) authorize(req *http.Request, e *entry) (*http.Request, error) {
 	}
 	r2.Header = h
 	if c.attach != nil {
+		if req.URL != nil {
+			u := *req.URL
+			r2.URL = &u
+		}
 		if err := c.callAttach(r2, e.tok); err != nil {
 			return nil, fmt.Errorf("tokenmgr: attaching token: %w", err)
 		}

@@ -676,3 +676,62 @@ func TestNilBodyRejectionDoesNotPanic(t *testing.T) {
 type rtFunc func(*http.Request) (*http.Response, error)
 
 func (f rtFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// TestCustomAttachInQueryLeavesCallerURLAlone: an Attach that puts the
+// token in the URL's query (RFC 6750 §2.3's access_token) changes the
+// transport's copy of the request, not the caller's: the caller's URL, and
+// so the *url.Error http.Client builds from it when the API cannot be
+// reached, never holds the token.
+func TestCustomAttachInQueryLeavesCallerURLAlone(t *testing.T) {
+	const tok = "query-secret-token-456"
+	c := newTestClient(t, Config{
+		Source: oauth2.StaticTokenSource(&oauth2.Token{AccessToken: tok}),
+		Attach: func(r *http.Request, t *oauth2.Token) error {
+			q := r.URL.Query()
+			q.Set("access_token", t.AccessToken)
+			r.URL.RawQuery = q.Encode()
+			return nil
+		},
+	})
+	var seenElsewhere []string
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		seenElsewhere = append(seenElsewhere, fmt.Sprintf("%s %v", r.URL, r.Header))
+	}))
+	defer other.Close()
+	var got []string
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got = append(got, r.URL.Query().Get("access_token"))
+		if r.URL.Path == "/away" {
+			http.Redirect(w, r, other.URL+"/landing", http.StatusFound)
+		}
+	}))
+	defer api.Close()
+	tr := &http.Transport{}
+	defer tr.CloseIdleConnections()
+	hc := &http.Client{Transport: c.Transport(tr)}
+
+	req, err := http.NewRequest("GET", api.URL+"/x?page=2", nil)
+	require.NoError(t, err)
+	resp, err := hc.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, []string{tok}, got, "the API got the token")
+	assert.Equal(t, "page=2", req.URL.RawQuery, "the caller's URL is not modified")
+
+	// A redirect to another origin: http.Client's Referer quotes the
+	// caller's URL, which must not hold the token.
+	resp, err = hc.Get(api.URL + "/away")
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Len(t, seenElsewhere, 1)
+	assert.NotContains(t, seenElsewhere[0], tok, "the other origin saw the token")
+
+	// Nothing listens any more: the error names the caller's URL.
+	api.Close()
+	req, err = http.NewRequest("GET", api.URL+"/y", nil)
+	require.NoError(t, err)
+	_, err = hc.Do(req)
+	require.Error(t, err)
+	assert.NotContains(t, err.Error(), tok)
+	assert.Empty(t, req.URL.RawQuery)
+}
