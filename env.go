@@ -170,6 +170,17 @@ func ParseEnv(lookup func(string) (string, bool)) (*Env, error) {
 	}
 	e.RefreshToken = get("TOKENMGR_REFRESH_TOKEN")
 	e.AccessToken = get("TOKENMGR_ACCESS_TOKEN")
+	if e.AccessToken != "" {
+		// It goes in "Authorization: Bearer <token>" as it is (see
+		// checkToken): say so now, naming the variable, rather than fail
+		// every request with an unusable "token response".
+		if len(e.AccessToken) > 7 && strings.EqualFold(e.AccessToken[:7], "bearer ") {
+			return nil, bad("TOKENMGR_ACCESS_TOKEN", `starts with "Bearer ": set the token alone, without its type`)
+		}
+		if i := badTokenByte(e.AccessToken, true); i >= 0 {
+			return nil, bad("TOKENMGR_ACCESS_TOKEN", fmt.Sprintf("not an RFC 6750 b64token, which an Authorization header carries as it is (byte %d of %d)", i, len(e.AccessToken)))
+		}
+	}
 	if v := get("TOKENMGR_KEY"); v != "" {
 		if len(v) > 128 || strings.ContainsFunc(v, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
 			return nil, bad("TOKENMGR_KEY", "must be at most 128 printable characters")

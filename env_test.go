@@ -242,6 +242,12 @@ func TestReadEnvBad(t *testing.T) {
 		{"secret-file-not-regular", cc(map[string]string{"TOKENMGR_CLIENT_SECRET": "", "TOKENMGR_CLIENT_SECRET_FILE": "/dev/zero"}), "TOKENMGR_CLIENT_SECRET_FILE", nil},
 		{"secret-pasted-into-file-var", cc(map[string]string{"TOKENMGR_CLIENT_SECRET": "", "TOKENMGR_CLIENT_SECRET_FILE": envSecret}), "TOKENMGR_CLIENT_SECRET_FILE", fs.ErrNotExist},
 		{"static-token-with-token-url", cc(map[string]string{"TOKENMGR_ACCESS_TOKEN": envAccess}), "TOKENMGR_ACCESS_TOKEN", nil},
+		// A static token goes in "Authorization: Bearer <token>" as it is:
+		// one that cannot is refused here, naming the variable, not at the
+		// first request as an unusable "token response".
+		{"static-token-with-bearer-prefix", map[string]string{"TOKENMGR_ACCESS_TOKEN": "Bearer " + envAccess}, "TOKENMGR_ACCESS_TOKEN", nil},
+		{"static-token-inner-newline", map[string]string{"TOKENMGR_ACCESS_TOKEN": envAccess + "\nX-Evil: 1"}, "TOKENMGR_ACCESS_TOKEN", nil},
+		{"static-token-not-b64token", map[string]string{"TOKENMGR_ACCESS_TOKEN": envAccess + "\"quoted\""}, "TOKENMGR_ACCESS_TOKEN", nil},
 		{"missing-client-id", cc(map[string]string{"TOKENMGR_CLIENT_ID": ""}), "TOKENMGR_CLIENT_ID", nil},
 		{"blank-client-id", cc(map[string]string{"TOKENMGR_CLIENT_ID": "   "}), "TOKENMGR_CLIENT_ID", nil},
 		{"missing-client-secret", cc(map[string]string{"TOKENMGR_CLIENT_SECRET": ""}), "TOKENMGR_CLIENT_SECRET", nil},
