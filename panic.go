@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"runtime/debug"
 
+	"golang.org/x/oauth2"
+
 	"github.com/tokenmgr/tokenmgr/internal/record"
 )
 
@@ -42,12 +44,18 @@ func (c *Client) protect(where string, err *error) {
 	}
 }
 
-func (c *Client) panicError(where string, r any) *PanicError {
+// panicError makes the *PanicError of a panic; also are tokens the
+// panicking code was handed, which may have left service meanwhile.
+func (c *Client) panicError(where string, r any, also ...*oauth2.Token) *PanicError {
 	pe := &PanicError{Where: where, Stack: debug.Stack()}
 	// The panic value is user data: it may quote a token or secret.
 	// Not logged here: a panicking slog.Handler would panic again. The
 	// error takes the path of any failure.
-	pe.Value = c.redactor().Redact(fmt.Sprint(r))
+	red := c.redactor()
+	for _, tok := range also {
+		addToken(red, tok)
+	}
+	pe.Value = red.Redact(fmt.Sprint(r))
 	return pe
 }
 
@@ -59,15 +67,23 @@ func (c *Client) redactor() *Redactor {
 		s.addSecrets(r)
 	}
 	for _, e := range []*entry{c.cur.Load(), c.dropped.Load(), c.saving.Load()} {
-		if e == nil {
-			continue
-		}
-		r.Add(e.tok.AccessToken, e.tok.RefreshToken)
-		for _, k := range []string{"id_token", record.ExtraAWSSecretAccessKey} {
-			if s, ok := e.tok.Extra(k).(string); ok {
-				r.Add(s)
-			}
+		if e != nil {
+			addToken(r, e.tok)
 		}
 	}
 	return r
+}
+
+// addToken makes r look for tok's secrets: its access and refresh tokens,
+// ID token and AWS secret key.
+func addToken(r *Redactor, tok *oauth2.Token) {
+	if tok == nil {
+		return
+	}
+	r.Add(tok.AccessToken, tok.RefreshToken)
+	for _, k := range []string{"id_token", record.ExtraAWSSecretAccessKey} {
+		if s, ok := tok.Extra(k).(string); ok {
+			r.Add(s)
+		}
+	}
 }

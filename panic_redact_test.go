@@ -2,6 +2,8 @@ package tokenmgr
 
 import (
 	"context"
+	"fmt"
+	"net/http"
 	"testing"
 	"time"
 
@@ -38,4 +40,41 @@ func TestPanicInSaveRedactsTheNewToken(t *testing.T) {
 	for _, s := range []string{"new-access-token-1", "new-refresh-token-1", "new-id-token-1", "aws-secret-key-1"} {
 		assert.NotContains(t, err.Error(), s)
 	}
+}
+
+// A panic in Attach quoting the token it was handed is redacted even when
+// that token has left service meanwhile (another request's rejection, or a
+// background refresh, replaced it while Attach ran): the Client's redactor
+// knows only the tokens in service, dropped last and being saved.
+func TestPanicInAttachRedactsItsTokenOutOfService(t *testing.T) {
+	var n int
+	src := tokenFunc(func() (*oauth2.Token, error) {
+		n++
+		return (&oauth2.Token{AccessToken: fmt.Sprintf("attach-token-%d", n), TokenType: "Bearer", Expiry: time.Now().Add(time.Hour)}).
+			WithExtra(map[string]any{record.ExtraAWSSecretAccessKey: fmt.Sprintf("attach-aws-secret-%d", n)}), nil
+	})
+	var c *Client
+	c = newTestClient(t, Config{Source: src, Attach: func(r *http.Request, tok *oauth2.Token) error {
+		// Two replacements while this request is being signed.
+		for range 2 {
+			cur, err := c.Token(r.Context())
+			if err != nil {
+				return err
+			}
+			c.Invalidate(cur)
+		}
+		if _, err := c.Token(r.Context()); err != nil {
+			return err
+		}
+		panic(fmt.Sprintf("cannot sign with %s / %v", tok.AccessToken, tok.Extra(record.ExtraAWSSecretAccessKey)))
+	}})
+	req, err := http.NewRequest("GET", "https://api.example.com/x", nil)
+	require.NoError(t, err)
+	_, err = c.Transport(&recordingRT{}).RoundTrip(req)
+	var pe *PanicError
+	require.ErrorAs(t, err, &pe)
+	assert.Equal(t, "Attach", pe.Where)
+	assert.Contains(t, pe.Value, "cannot sign with", "the panic value is kept")
+	assert.NotContains(t, err.Error(), "attach-token-1")
+	assert.NotContains(t, err.Error(), "attach-aws-secret-1")
 }

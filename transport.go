@@ -161,9 +161,14 @@ func (c *Client) authorize(req *http.Request, e *entry) (*http.Request, error) {
 	return r2, nil
 }
 
-// callAttach calls Config.Attach, recovering a panic.
+// callAttach calls Config.Attach, recovering a panic, whose value is
+// redacted of tok too: it may have left service while Attach ran.
 func (c *Client) callAttach(req *http.Request, tok *oauth2.Token) (err error) {
-	defer c.protect("Attach", &err)
+	defer func() {
+		if r := recover(); r != nil {
+			err = c.panicError("Attach", r, tok)
+		}
+	}()
 	return c.attach(req, tok)
 }
 
