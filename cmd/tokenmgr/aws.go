@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
+	"sync/atomic"
 
 	"github.com/tokenmgr/tokenmgr/awscreds"
 )
@@ -60,15 +62,22 @@ func runAWSCredentialProcess(ctx context.Context, o *options, stdout, stderr io.
 	}
 	ctx, cancel := context.WithTimeout(ctx, o.timeout)
 	defer cancel()
+	// The Provider's log is how the error of a failed attempt reaches us:
+	// when --timeout cuts the retries short, it says why (-v prints it all).
+	rec := &lastErrorHandler{last: new(atomic.Pointer[string])}
 	if o.verbose {
-		env.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		rec.next = slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelDebug})
 	}
+	env.Logger = slog.New(rec)
 	p, err := env.NewProvider(ctx)
 	if err != nil {
 		return fail(stderr, name, err)
 	}
 	defer p.Close()
 	creds, err := p.Retrieve(ctx)
+	if last := rec.last.Load(); err != nil && ctx.Err() != nil && last != nil {
+		err = fmt.Errorf("%w; last attempt: %s", err, strings.TrimPrefix(*last, "tokenmgr: "))
+	}
 	if err != nil {
 		if x := awscreds.Explain(err, 0); x.Hint != "" {
 			return fail(stderr, name, fmt.Errorf("%w; hint: %s", err, x.Hint))
@@ -83,4 +92,44 @@ func runAWSCredentialProcess(ctx context.Context, o *options, stdout, stderr io.
 		return fail(stderr, name, err)
 	}
 	return exitOK
+}
+
+// lastErrorHandler is a slog.Handler that keeps the "error" of the last
+// record logged (the Provider's logs never hold a secret) and passes
+// records on to next, when set.
+type lastErrorHandler struct {
+	next slog.Handler
+	last *atomic.Pointer[string]
+}
+
+func (h *lastErrorHandler) Enabled(context.Context, slog.Level) bool { return true }
+
+func (h *lastErrorHandler) Handle(ctx context.Context, r slog.Record) error {
+	r.Attrs(func(a slog.Attr) bool {
+		if a.Key == "error" {
+			s := a.Value.String()
+			h.last.Store(&s)
+		}
+		return true
+	})
+	if h.next != nil && h.next.Enabled(ctx, r.Level) {
+		return h.next.Handle(ctx, r)
+	}
+	return nil
+}
+
+func (h *lastErrorHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	c := *h
+	if c.next != nil {
+		c.next = c.next.WithAttrs(as)
+	}
+	return &c
+}
+
+func (h *lastErrorHandler) WithGroup(name string) slog.Handler {
+	c := *h
+	if c.next != nil {
+		c.next = c.next.WithGroup(name)
+	}
+	return &c
 }

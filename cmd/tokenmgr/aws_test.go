@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -196,4 +197,22 @@ func TestHelpKeyAndStoreFlags(t *testing.T) {
 	wantCode(t, r, 0)
 	assert.Contains(t, r.stdout, "overrides TOKENMGR_KEY")
 	assert.Contains(t, r.stdout, "memory or redis")
+}
+
+// When STS keeps failing with an error worth retrying until --timeout, the
+// one line on stderr says what STS answered, not only that time ran out.
+func TestAWSCredentialProcessTimeoutSaysWhy(t *testing.T) {
+	srv, env := awsVars(t)
+	srv.CheckWebIdentity = func(string) *ststest.Error {
+		return &ststest.Error{Code: "ServiceUnavailable", Message: "STS is down for the test", Status: 503}
+	}
+	sec := &secrets{}
+	sec.add("web-identity-token")
+	r := exe(t, sec, env, "aws", "credential-process", "--timeout", "2s")
+	wantCode(t, r, 1)
+	assert.Empty(t, r.stdout)
+	assert.Contains(t, r.stderr, "ServiceUnavailable")
+	assert.Contains(t, r.stderr, "STS is down for the test")
+	assert.Equal(t, 1, strings.Count(r.stderr, "\n"), "one line:\n%s", r.stderr)
+	assert.Greater(t, srv.AssumeCalls(), int64(1), "retried")
 }
