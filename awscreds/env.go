@@ -73,12 +73,12 @@ func ReadEnv(lookup func(string) (string, bool)) (*Env, error) {
 	}
 	e.WebIdentityTokenFile = get("AWS_WEB_IDENTITY_TOKEN_FILE")
 	e.RoleSessionName = get("AWS_ROLE_SESSION_NAME")
-	if e.RoleSessionName != "" && !sessionNameRE.MatchString(e.RoleSessionName) {
+	if e.RoleSessionName != "" && !sessionNameRE().MatchString(e.RoleSessionName) {
 		return nil, bad("AWS_ROLE_SESSION_NAME", fmt.Sprintf("%q: want 2 to 64 of A-Z a-z 0-9 _+=,.@-", cut(e.RoleSessionName, 80)))
 	}
 	for _, n := range []string{"AWS_REGION", "AWS_DEFAULT_REGION"} {
 		if v := get(n); v != "" {
-			if !regionRE.MatchString(v) {
+			if !regionRE().MatchString(v) {
 				return nil, bad(n, fmt.Sprintf("%q is not a region name such as eu-west-1", cut(v, 40)))
 			}
 			e.Region = v
