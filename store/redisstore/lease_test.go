@@ -108,10 +108,17 @@ func TestLockHonoursContext(t *testing.T) {
 // waitFor polls cond until it holds, failing the test after 5s.
 func waitFor(t *testing.T, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
+	waitWithin(t, 5*time.Second, cond)
+}
+
+// waitWithin is waitFor for what another process decides in its own time
+// (a Sentinel failover).
+func waitWithin(t *testing.T, d time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
 	for !cond() {
 		if time.Now().After(deadline) {
-			require.FailNow(t, "condition not met within 5s")
+			require.FailNow(t, "condition not met in time", "within %v", d)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}

@@ -50,7 +50,7 @@ func startCluster(t *testing.T, n int) []*redisServer {
 	}
 	for _, nd := range nodes {
 		c := redis.NewClient(&redis.Options{Addr: nd.Addr})
-		waitFor(t, func() bool {
+		waitWithin(t, time.Minute, func() bool { // the nodes' gossip takes its time
 			info, err := c.ClusterInfo(ctx).Result()
 			return err == nil && strings.Contains(info, "cluster_state:ok") && strings.Contains(info, "cluster_known_nodes:"+strconv.Itoa(n))
 		})
@@ -242,4 +242,69 @@ func TestNewClientRejects(t *testing.T) {
 		assert.NotContains(t, err.Error(), "s3cret", url)
 		assert.Contains(t, err.Error(), want, url)
 	}
+}
+
+// A Sentinel failover under a running fleet: the store follows the
+// master the sentinel promotes, with the same client, and a refresh after
+// the failover still makes one token request for two replicas.
+func TestSentinelFailover(t *testing.T) {
+	master := startRedis(t)
+	replica := startRedis(t, "--replicaof", "127.0.0.1", strconv.Itoa(master.port))
+	sentinel := startSentinel(t, master, "tokens")
+	url := "redis://" + sentinel + "?master_name=tokens"
+	ctx := context.Background()
+	open := func() *Store {
+		rdb, err := NewClient(url)
+		require.NoError(t, err)
+		t.Cleanup(func() { rdb.Close() })
+		return newStore(t, rdb, Options{Lease: time.Minute})
+	}
+	a, b := open(), open()
+	rec := tokenRecord(t, "at-1", "rt-1", time.Now().Add(time.Hour))
+	require.NoError(t, a.Save(ctx, credName, rec))
+	// The replica has everything before the master goes (WAIT: one
+	// replica acknowledged every write so far).
+	acked, err := master.Client(t).Wait(ctx, 1, 10*time.Second).Result()
+	require.NoError(t, err)
+	require.EqualValues(t, 1, acked)
+
+	sc := redis.NewSentinelClient(&redis.Options{Addr: sentinel})
+	defer sc.Close()
+	waitWithin(t, time.Minute, func() bool { // the sentinel has found the replica
+		rs, err := sc.Replicas(ctx, "tokens").Result()
+		return err == nil && len(rs) == 1
+	})
+	require.NoError(t, sc.Failover(ctx, "tokens").Err())
+	waitWithin(t, time.Minute, func() bool {
+		got, err := sc.GetMasterAddrByName(ctx, "tokens").Result()
+		return err == nil && net.JoinHostPort(got[0], got[1]) == replica.Addr
+	})
+	master.Kill() // the old master is gone for good: nothing can reach it
+
+	var got []byte
+	waitWithin(t, time.Minute, func() bool { // the clients learn of the new master
+		got, err = b.Load(ctx, credName)
+		return err == nil
+	})
+	assert.Equal(t, rec, got, "the promoted replica serves what was saved before the failover")
+	rec2 := tokenRecord(t, "at-2", "rt-2", time.Now().Add(time.Hour))
+	require.NoError(t, a.Save(ctx, credName, rec2), "writes go to the new master")
+	got, err = replica.Client(t).Get(ctx, a.valueKey(credName)).Bytes()
+	require.NoError(t, err)
+	assert.NotEmpty(t, got)
+
+	srv := tokenmgrtest.NewServer(tokenmgrtest.Options{Lifetime: time.Hour})
+	defer srv.Close()
+	cc := &clientcredentials.Config{ClientID: srv.ClientID, ClientSecret: srv.ClientSecret, TokenURL: srv.TokenURL()}
+	toks := map[string]bool{}
+	for _, st := range []*Store{a, b} {
+		c, err := tokenmgr.New(tokenmgr.Config{Source: tokenmgr.ClientCredentials(cc), Store: st, Key: "after-failover"})
+		require.NoError(t, err)
+		tok, err := c.Token(ctx)
+		require.NoError(t, err)
+		toks[tok.AccessToken] = true
+		require.NoError(t, c.Close())
+	}
+	assert.Len(t, toks, 1, "both replicas use one token")
+	assert.EqualValues(t, 1, srv.TokenRequests.Load())
 }
