@@ -27,6 +27,7 @@ import (
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 
+	"github.com/tokenmgr/tokenmgr/internal/record"
 	"github.com/tokenmgr/tokenmgr/store"
 	"github.com/tokenmgr/tokenmgr/tokenmgrtest"
 )
@@ -967,6 +968,26 @@ func TestEnvGoStringHidesSecrets(t *testing.T) {
 	for _, f := range []string{"%v", "%+v", "%#v", "%s"} {
 		assert.NotContains(t, fmt.Sprintf(f, e), "s3cr3t-value", f)
 		assert.NotContains(t, fmt.Sprintf(f, *e), "s3cr3t-value", f)
+	}
+}
+
+// TestGoStringHidesSecrets: %#v, which ignores String, shows no refresh
+// token of a RefreshTokenSource and no stored record of a memory store, as
+// Env's GoString keeps it from showing Env's secrets.
+func TestGoStringHidesSecrets(t *testing.T) {
+	rts := RefreshToken(&oauth2.Config{ClientID: "id", ClientSecret: "client-s3cr3t-value"}, "refresh-s3cr3t-value")
+	st := store.NewMemory()
+	rec, err := record.FromToken(&oauth2.Token{AccessToken: "access-s3cr3t-value", RefreshToken: "refresh-s3cr3t-value"}, time.Now()).Encode()
+	require.NoError(t, err)
+	require.NoError(t, st.Save(context.Background(), "k", rec))
+	for _, v := range []any{rts, st} {
+		for _, f := range []string{"%v", "%+v", "%#v", "%s"} {
+			shown := fmt.Sprintf(f, v)
+			for _, sec := range []string{"refresh-s3cr3t-value", "access-s3cr3t-value", "client-s3cr3t-value"} {
+				assert.NotContains(t, shown, sec, "%s of %T", f, v)
+			}
+			assert.NotContains(t, shown, "0x7b", "%s of %T: the record's bytes", f, v)
+		}
 	}
 }
 

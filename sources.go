@@ -231,3 +231,6 @@ func fingerprint(grant, tokenURL, clientID string, scopes []string, params url.V
 
 // String never shows the refresh token.
 func (s *RefreshTokenSource) String() string { return "tokenmgr.RefreshTokenSource" }
+
+// GoString keeps %#v from printing the refresh token field by field.
+func (s *RefreshTokenSource) GoString() string { return s.String() }

@@ -70,3 +70,6 @@ func (m *memory) Lock(ctx context.Context, key string) (func(), error) {
 }
 
 func (m *memory) String() string { return "memory" }
+
+// GoString keeps %#v from printing the stored records byte by byte.
+func (m *memory) GoString() string { return m.String() }
