@@ -1,6 +1,7 @@
 package awscreds
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -145,6 +146,18 @@ func (e *Env) NewProvider(ctx context.Context) (*Provider, error) {
 			return nil, err
 		}
 		tcfg.Logger = e.Logger
+		if awsKey := cmp.Or(e.Key, "aws:"+e.RoleARN); tcfg.Store != nil && tcfg.Key == awsKey {
+			// One name for both: the Provider's refresh would hold the
+			// name's lock while the web identity Client waits for it, and
+			// each would overwrite the other's value.
+			closeStore(tcfg.Store)
+			v := "TOKENMGR_KEY"
+			if e.Key != "" {
+				v = "TOKENMGR_AWS_KEY"
+			}
+			return nil, &tokenmgr.EnvError{Var: v, Problem: fmt.Sprintf(
+				"%q would name both the AWS credentials (TOKENMGR_AWS_KEY) and the web identity token (TOKENMGR_KEY) in the store; give each its own name", cut(awsKey, 80))}
+		}
 		if oidc, err = tokenmgr.New(tcfg); err != nil {
 			closeStore(tcfg.Store)
 			return nil, err
