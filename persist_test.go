@@ -9,6 +9,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -304,4 +307,54 @@ func TestCallerJoiningARefreshCutOffByTheClockAsksAfresh(t *testing.T) {
 		assert.NotEqual(t, t1.AccessToken, r.tok.AccessToken)
 		assert.EqualValues(t, 2, srv.TokenRequests.Load(), "the caller's own refresh fetched the second token")
 	})
+}
+
+// TestRotatedRefreshTokenSavedWhenTheAccessTokenIsTheSame: an endpoint
+// that rotates the (single-use) refresh token but hands back the access
+// token still valid gets ErrSameToken, and the rotated refresh token is
+// saved all the same: left only in memory, a restart would present the
+// used one and get invalid_grant.
+func TestRotatedRefreshTokenSavedWhenTheAccessTokenIsTheSame(t *testing.T) {
+	var mu sync.Mutex
+	current, issued := "rt-0", 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		if r.FormValue("grant_type") != "refresh_token" || r.FormValue("refresh_token") != current {
+			w.WriteHeader(http.StatusBadRequest)
+			io.WriteString(w, `{"error":"invalid_grant"}`)
+			return
+		}
+		issued++
+		current = fmt.Sprintf("rt-%d", issued)
+		fmt.Fprintf(w, `{"access_token":"same-access-token","token_type":"Bearer","expires_in":3600,"refresh_token":%q}`, current)
+	}))
+	defer srv.Close()
+	cfg := &oauth2.Config{ClientID: "id", ClientSecret: "secret", Endpoint: oauth2.Endpoint{TokenURL: srv.URL, AuthStyle: oauth2.AuthStyleInParams}}
+	st := store.NewMemory()
+	c := newTestClient(t, Config{Source: RefreshToken(cfg, "rt-0"), Store: st})
+	_, err := c.Token(context.Background())
+	require.NoError(t, err)
+
+	_, err = c.replace(context.Background(), c.cur.Load())
+	require.ErrorIs(t, err, ErrSameToken)
+	mu.Lock()
+	want := current
+	mu.Unlock()
+	require.Equal(t, "rt-2", want)
+	r, err := record.Load(context.Background(), st, DefaultKey)
+	require.NoError(t, err)
+	assert.Equal(t, want, r.RefreshToken, "the rotated refresh token is stored")
+
+	// A restart (another Client on the store, seeded with the first refresh
+	// token) redeems the stored one.
+	c2 := newTestClient(t, Config{Source: RefreshToken(cfg, "rt-0"), Store: st})
+	_, err = c2.Token(context.Background())
+	require.NoError(t, err)
+	_, err = c2.replace(context.Background(), c2.cur.Load())
+	require.ErrorIs(t, err, ErrSameToken, "not invalid_grant")
+	mu.Lock()
+	assert.Equal(t, "rt-3", current, "the stored refresh token was redeemed")
+	mu.Unlock()
 }

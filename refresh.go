@@ -278,17 +278,33 @@ func (c *Client) refreshLocked(ctx context.Context, old *entry, retry bool) (_ *
 		return nil, out, err
 	}
 	c.fetches.Add(1)
+	e := c.newEntry(tok, obtained)
 	if old != nil && tok.AccessToken == old.tok.AccessToken {
+		if tok.RefreshToken != "" && tok.RefreshToken != old.tok.RefreshToken {
+			// The endpoint rotated the refresh token all the same: the
+			// old one is used up, the new one must not exist only in
+			// memory.
+			c.saveNew(ctx, e, &out)
+		}
 		// Serve it on rather than loop asking for a new one.
 		c.cur.CompareAndSwap(nil, old)
 		return nil, out, ErrSameToken
 	}
-	e := c.newEntry(tok, obtained)
-	if c.st != nil && errors.Is(out.storeErr, record.ErrNewer) {
+	// Saved before it is handed out: a rotated refresh token must not
+	// exist only in memory once anyone may have used it.
+	c.saveNew(ctx, e, &out)
+	c.publish(e)
+	return e, out, nil
+}
+
+// saveNew saves a freshly fetched e, unless the store holds a record of a
+// newer tokenmgr; a failure is noted in out and logged.
+func (c *Client) saveNew(ctx context.Context, e *entry, out *outcome) {
+	switch {
+	case c.st == nil:
+	case errors.Is(out.storeErr, record.ErrNewer):
 		c.log.Error("not saving the new token over a record written by a newer tokenmgr; it will not survive a restart")
-	} else if c.st != nil {
-		// Saved before it is handed out: a rotated refresh token must not
-		// exist only in memory once anyone may have used it.
+	default:
 		c.saving.Store(e) // a Store that panics quoting it is redacted
 		err := c.save(ctx, e)
 		c.saving.CompareAndSwap(e, nil)
@@ -297,8 +313,6 @@ func (c *Client) refreshLocked(ctx context.Context, old *entry, retry bool) (_ *
 			c.storeLog(err, slog.LevelError, "saving the new token failed; it is in service but will not survive a restart")
 		}
 	}
-	c.publish(e)
-	return e, out, nil
 }
 
 // storeLog logs a store error at level, or at debug level when the store
@@ -340,7 +354,9 @@ func (c *Client) loadStored(ctx context.Context, old *entry) (*entry, error) {
 			s.SetRefreshToken(r.RefreshToken)
 		}
 	}
-	if r.AccessToken == "" {
+	if r.AccessToken == "" || (old != nil && r.AccessToken == old.tok.AccessToken) {
+		// No access token, or the very one being replaced, saved again
+		// with a rotated refresh token (see refreshLocked).
 		return nil, nil
 	}
 	if checkToken(r.Token(), c.attach == nil) != nil {
