@@ -82,3 +82,19 @@ func TestRedisStoreFromTheEnvironment(t *testing.T) {
 	assert.NotZero(t, badURL.code)
 	assert.Contains(t, badURL.stderr, "TOKENMGR_REDIS_URL")
 }
+
+// A Redis that does not answer is not a token outage (store.ErrUnavailable:
+// each replica fetches its own token meanwhile): "token" prints the token,
+// with a warning naming Redis, where a store that cannot be used at all
+// (keyring without a Secret Service, a wrong passphrase) is an error.
+func TestRedisDownTokenStillPrinted(t *testing.T) {
+	srv, sec := oauthServer(t, tokenmgrtest.Options{})
+	env := oauthVars(srv).with("TOKENMGR_STORE", "redis", "TOKENMGR_REDIS_URL", "redis://"+closedPort(t)+"/0",
+		"TOKENMGR_STORE_PASSPHRASE", passphrase)
+	r := exe(t, sec, env, "token")
+	wantCode(t, r, 0)
+	assert.Regexp(t, `^at-[0-9a-f]{32}\n$`, r.stdout)
+	assert.Contains(t, r.stderr, "warning")
+	assert.Contains(t, r.stderr, "Redis")
+	assert.EqualValues(t, 1, srv.TokenRequests.Load())
+}

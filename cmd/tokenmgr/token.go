@@ -20,6 +20,7 @@ import (
 	"github.com/tokenmgr/tokenmgr/diagnose"
 	"github.com/tokenmgr/tokenmgr/internal/display"
 	"github.com/tokenmgr/tokenmgr/internal/jwtinfo"
+	"github.com/tokenmgr/tokenmgr/store"
 )
 
 var tokenCommand = &command{
@@ -53,7 +54,9 @@ is tried 4 times, under a second, not until --timeout. The error then says
 how many attempts were made. Others (a wrong secret, an unknown scope, a
 host name that does not exist) fail at once. A TOKENMGR_STORE chosen
 explicitly that cannot be read or written is an error; with the default
-(auto) it is a warning and the token is still printed. A static
+(auto), or a Redis that does not answer (TOKENMGR_STORE=redis: each
+replica fetches its own token meanwhile), it is a warning and the token is
+still printed. A static
 TOKENMGR_ACCESS_TOKEN that is expired, or not a JWT (so its expiry is
 unknown), is printed with a warning on stderr: it is never refreshed.
 
@@ -132,7 +135,9 @@ func runToken(ctx context.Context, o *options, stdout, stderr io.Writer) int {
 	// A refresh the caller waited for called OnRefresh before Token
 	// returned.
 	if p := storeErr.Load(); p != nil {
-		if explicitStore(env) {
+		// A shared store that does not answer (Redis down) is not a token
+		// outage: each replica fetches its own token meanwhile.
+		if explicitStore(env) && !errors.Is(*p, store.ErrUnavailable) {
 			return failEnv(stderr, "token", fmt.Errorf("TOKENMGR_STORE=%s cannot be used, so the token would not be kept: %w", env.Store, *p), env)
 		}
 		warn(stderr, env, fmt.Sprintf("the token was not saved, so the next run asks the endpoint again: %v", *p))
