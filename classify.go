@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"encoding/xml"
+	"errors"
 	"io"
 	"net/http"
 	"strconv"
@@ -240,8 +241,21 @@ type peekedBody struct {
 	off int // how much of buf the caller has read; only after done
 }
 
+// errBodyPanic ends a peek whose Read panicked. The panic value is not
+// quoted: it may hold what the body carried.
+var errBodyPanic = errors.New("tokenmgr: reading the response body panicked")
+
 func (p *peekedBody) peek(n int64) {
 	defer close(p.done)
+	defer func() {
+		// This goroutine is ours, not the caller's: a panic in the body's
+		// Read (a custom base transport's) must not end the program.
+		if recover() != nil {
+			p.mu.Lock()
+			p.err = errBodyPanic
+			p.mu.Unlock()
+		}
+	}()
 	chunk := make([]byte, min(n, 4096))
 	for left := n; left > 0; {
 		k, err := p.rc.Read(chunk[:min(left, int64(len(chunk)))])

@@ -340,6 +340,29 @@ func TestClassifyResponseReadError(t *testing.T) {
 	assert.True(t, closed)
 }
 
+// A body whose Read panics (a custom base transport's) is read while
+// peeking on a goroutine of the classifier's, where a panic would end the
+// program: the caller's Read gets it as an error instead, after the bytes
+// read before it.
+func TestClassifyResponseReadPanic(t *testing.T) {
+	prefix := []byte(`{"__type":"Expired`)
+	resp := &http.Response{
+		StatusCode: 400, Header: http.Header{}, ContentLength: -1,
+		Body: closeFunc{io.MultiReader(bytes.NewReader(prefix), panicReader{}), func() error { return nil }},
+	}
+	var cl Classifier
+	assert.Equal(t, KindOther, cl.ClassifyResponse(resp, true).Kind)
+	b, err := io.ReadAll(resp.Body)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "panic")
+	assert.NotContains(t, err.Error(), "body-secret", "the panic value is not quoted")
+	assert.Equal(t, prefix, b)
+}
+
+type panicReader struct{}
+
+func (panicReader) Read([]byte) (int, error) { panic("body-secret") }
+
 type closeFunc struct {
 	io.Reader
 	close func() error
