@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"net/url"
 	"slices"
 	"strings"
 	"sync"
+	"unicode/utf16"
+	"unicode/utf8"
 )
 
 // Redacted replaces a secret wherever a [Redactor] finds one.
@@ -24,7 +27,8 @@ const minRedact = 4
 // it for any text that may quote a request to the token endpoint.
 //
 // For each secret it looks for the secret as is, URL-encoded (the form
-// body's and url.QueryEscape's encoding, and url.PathEscape's), JSON-escaped,
+// body's and url.QueryEscape's encoding, and url.PathEscape's), JSON-escaped
+// (as encoding/json, most other encoders, PHP's and Python's escape it),
 // and, for a client secret given with [Redactor.AddClient], the base64 of
 // the HTTP Basic credential "id:secret" (raw and with both parts
 // URL-encoded first, as golang.org/x/oauth2 sends it). Secrets shorter than
@@ -84,13 +88,46 @@ func appendEncodings(pats []string, s string) []string {
 	if len(s) < minRedact {
 		return pats
 	}
-	js, _ := json.Marshal(s)
-	for _, p := range []string{s, url.QueryEscape(s), url.PathEscape(s), string(js[1 : len(js)-1])} {
+	for _, p := range append([]string{s, url.QueryEscape(s), url.PathEscape(s)}, jsonEscapes(s)...) {
 		if !slices.Contains(pats, p) {
 			pats = append(pats, p)
 		}
 	}
 	return pats
+}
+
+// jsonEscapes returns s as a JSON string's contents in the escapings
+// servers' encoders use: encoding/json's (HTML characters as \u0026 and
+// the like), without HTML escaping (most others), with "/" as "\/" (PHP's
+// json_encode), and each of the last two with non-ASCII as \u escapes
+// (Python's json.dumps, PHP).
+func jsonEscapes(s string) []string {
+	js, _ := json.Marshal(s)
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	enc.Encode(s)
+	plain := strings.TrimSuffix(strings.TrimPrefix(strings.TrimSuffix(b.String(), "\n"), `"`), `"`)
+	slashed := strings.ReplaceAll(plain, "/", `\/`)
+	return []string{string(js[1 : len(js)-1]), plain, slashed, asciiJSON(plain), asciiJSON(slashed)}
+}
+
+// asciiJSON escapes the non-ASCII characters of JSON string contents as
+// \u escapes (UTF-16 surrogate pairs beyond the BMP), in lower-case hex.
+func asciiJSON(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		switch {
+		case r < utf8.RuneSelf:
+			b.WriteRune(r)
+		case r > 0xffff:
+			r1, r2 := utf16.EncodeRune(r)
+			fmt.Fprintf(&b, `\u%04x\u%04x`, r1, r2)
+		default:
+			fmt.Fprintf(&b, `\u%04x`, r)
+		}
+	}
+	return b.String()
 }
 
 // Redact returns s with every secret r knows replaced by [Redacted].
