@@ -28,6 +28,17 @@ import (
 // The file store is created at the default scrypt cost, as the CLI creates
 // it. The keyring case needs a Secret Service (run it under scripts/test.sh,
 // or dbus-run-session with gnome-keyring-daemon) and skips without one.
+//
+// It also reports the median CPU time of a run (cpu-ms/median, user and
+// system): unlike wall time, it hardly moves with the load other programs
+// put on the machine.
+//
+// With TOKENMGR_BENCH_BASELINE naming another tokenmgr binary (say, one
+// built from main before a change), each iteration also runs that binary,
+// on the same store, in alternating order, and reports its medians as
+// baseline-ms/median and baseline-cpu-ms/median: on a shared machine whose load drifts, runs compared
+// side by side show a difference that separate benchmark runs drown. ns/op
+// then covers both runs.
 func BenchmarkTokenCommand(b *testing.B) {
 	s := tokenmgrtest.NewServer(tokenmgrtest.Options{Lifetime: 24 * time.Hour})
 	b.Cleanup(s.Close)
@@ -88,26 +99,61 @@ func benchToken(b *testing.B, s *tokenmgrtest.Server, env vars) {
 	for k, v := range env {
 		environ = append(environ, k+"="+v)
 	}
-	runOnce := func() string {
+	// run runs bin's token command once: the token printed, and how long
+	// the run took, by the clock and in CPU time.
+	run := func(bin string) (string, sample) {
 		var stdout, stderr bytes.Buffer
-		cmd := exec.Command(binPath, "token")
+		cmd := exec.Command(bin, "token")
 		cmd.Env = environ
 		cmd.Stdout, cmd.Stderr = &stdout, &stderr
-		require.NoError(b, cmd.Run(), "tokenmgr token: %s", stderr.String())
-		return strings.TrimSpace(stdout.String())
-	}
-	first := runOnce() // fetches and stores the token
-	issued := s.Issued.Load()
-	durations := make([]time.Duration, 0, b.N)
-	b.ResetTimer()
-	for b.Loop() {
 		start := time.Now()
-		tok := runOnce()
-		durations = append(durations, time.Since(start))
+		err := cmd.Run()
+		d := time.Since(start)
+		require.NoError(b, err, "%s token: %s", bin, stderr.String())
+		return strings.TrimSpace(stdout.String()), sample{d, cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()}
+	}
+	first, _ := run(binPath) // fetches and stores the token
+	issued := s.Issued.Load()
+	baseline := os.Getenv("TOKENMGR_BENCH_BASELINE")
+	var samples, baseSamples []sample
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		if baseline != "" && i%2 == 0 {
+			tok, d := run(baseline)
+			baseSamples = append(baseSamples, d)
+			require.Equal(b, first, tok, "the baseline uses the stored token")
+		}
+		tok, d := run(binPath)
+		samples = append(samples, d)
 		require.Equal(b, first, tok, "the stored token is used")
+		if baseline != "" && i%2 == 1 {
+			tok, d := run(baseline)
+			baseSamples = append(baseSamples, d)
+			require.Equal(b, first, tok, "the baseline uses the stored token")
+		}
 	}
 	b.StopTimer()
 	require.Equal(b, issued, s.Issued.Load(), "the token endpoint is not asked again: the stored token is used")
-	slices.Sort(durations)
-	b.ReportMetric(float64(durations[len(durations)/2].Microseconds())/1000, "ms/median")
+	reportMedians(b, "", samples)
+	if baseline != "" {
+		reportMedians(b, "baseline-", baseSamples)
+	}
+}
+
+// sample is one run of the command: wall and CPU time.
+type sample struct{ wall, cpu time.Duration }
+
+// reportMedians reports the median wall and CPU times of ss in
+// milliseconds, as prefix+"ms/median" and prefix+"cpu-ms/median".
+func reportMedians(b *testing.B, prefix string, ss []sample) {
+	med := func(f func(sample) time.Duration) float64 {
+		ds := make([]time.Duration, len(ss))
+		for i, s := range ss {
+			ds[i] = f(s)
+		}
+		slices.Sort(ds)
+		return float64(ds[len(ds)/2].Microseconds()) / 1000
+	}
+	b.ReportMetric(med(func(s sample) time.Duration { return s.wall }), prefix+"ms/median")
+	b.ReportMetric(med(func(s sample) time.Duration { return s.cpu }), prefix+"cpu-ms/median")
 }
