@@ -102,12 +102,12 @@ func TestNewProviderFromEnvOAuth(t *testing.T) {
 	t.Cleanup(idp.Close)
 	srv := ststest.NewServer()
 	t.Cleanup(srv.Close)
-	srv.CheckWebIdentity = func(tok string) *ststest.Error {
+	srv.SetCheckWebIdentity(func(tok string) *ststest.Error {
 		if !idp.Valid(tok) {
 			return ststest.ErrInvalidIdentityToken
 		}
 		return nil
-	}
+	})
 	env := map[string]string{
 		"AWS_ROLE_ARN": testRole, "AWS_REGION": "us-east-1", "AWS_ENDPOINT_URL": srv.URL,
 		"TOKENMGR_TOKEN_URL": idp.TokenURL(), "TOKENMGR_CLIENT_ID": idp.ClientID,

@@ -156,7 +156,7 @@ func TestWebIdentityFromTokenSource(t *testing.T) {
 	var presented []string
 	srv := ststest.NewServer()
 	t.Cleanup(srv.Close)
-	srv.CheckWebIdentity = func(tok string) *ststest.Error {
+	srv.SetCheckWebIdentity(func(tok string) *ststest.Error {
 		mu.Lock()
 		defer mu.Unlock()
 		presented = append(presented, tok)
@@ -164,7 +164,7 @@ func TestWebIdentityFromTokenSource(t *testing.T) {
 			return ststest.ErrInvalidIdentityToken
 		}
 		return nil
-	}
+	})
 	f := newFixture(t, srv, func(c *Config) { c.WebIdentityTokenFile, c.WebIdentity = "", oidc.TokenSource() })
 	_, err = f.p.Retrieve(t.Context())
 	require.NoError(t, err)
@@ -479,13 +479,13 @@ func TestRefusedWebIdentityDropped(t *testing.T) {
 	t.Cleanup(func() { p.Close() })
 
 	var refused string
-	srv.CheckWebIdentity = func(tok string) *ststest.Error {
+	srv.SetCheckWebIdentity(func(tok string) *ststest.Error {
 		if refused == "" {
 			refused = tok
 			return ststest.ErrExpiredWebIdentity
 		}
 		return nil
-	}
+	})
 	_, err = p.Retrieve(t.Context())
 	require.Error(t, err)
 	assert.EqualValues(t, 1, p.owned.Stats().Invalidations, "the refused web identity token was dropped")

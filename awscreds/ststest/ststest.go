@@ -90,7 +90,8 @@ type Server struct {
 	// behind the client's makes clock skew.
 	Now func() time.Time
 	// CheckWebIdentity, when set, judges the web identity token; a non-nil
-	// *Error is STS's answer.
+	// *Error is STS's answer. Set it before the first request; once the
+	// server may be answering, use [Server.SetCheckWebIdentity].
 	CheckWebIdentity func(token string) *Error
 
 	mu        sync.Mutex
@@ -220,6 +221,14 @@ func (s *Server) RejectAll(on bool) {
 	s.mu.Unlock()
 }
 
+// SetCheckWebIdentity sets CheckWebIdentity safely while the server may be
+// answering requests (a test's client in another process, say).
+func (s *Server) SetCheckWebIdentity(check func(token string) *Error) {
+	s.mu.Lock()
+	s.CheckWebIdentity = check
+	s.mu.Unlock()
+}
+
 // FailNext makes the next AssumeRoleWithWebIdentity calls answer errs, in
 // order.
 func (s *Server) FailNext(errs ...*Error) {
@@ -289,9 +298,10 @@ func (s *Server) assume(w http.ResponseWriter, r *http.Request, body []byte) {
 	if len(s.fail) > 0 {
 		fail, s.fail = s.fail[0], s.fail[1:]
 	}
+	check := s.CheckWebIdentity
 	s.mu.Unlock()
-	if fail == nil && s.CheckWebIdentity != nil {
-		fail = s.CheckWebIdentity(wit)
+	if fail == nil && check != nil {
+		fail = check(wit)
 	}
 	if exp, ok := jwtExpiry(wit); fail == nil && ok && !s.now().Before(exp) {
 		fail = &Error{"ExpiredTokenException", fmt.Sprintf("Token expired: current date/time %d must be before the expiration date/time %d", s.now().Unix(), exp.Unix()), 400}

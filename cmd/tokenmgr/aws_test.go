@@ -203,9 +203,9 @@ func TestHelpKeyAndStoreFlags(t *testing.T) {
 // one line on stderr says what STS answered, not only that time ran out.
 func TestAWSCredentialProcessTimeoutSaysWhy(t *testing.T) {
 	srv, env := awsVars(t)
-	srv.CheckWebIdentity = func(string) *ststest.Error {
+	srv.SetCheckWebIdentity(func(string) *ststest.Error {
 		return &ststest.Error{Code: "ServiceUnavailable", Message: "STS is down for the test", Status: 503}
-	}
+	})
 	sec := &secrets{}
 	sec.add("web-identity-token")
 	r := exe(t, sec, env, "aws", "credential-process", "--timeout", "2s")
