@@ -3,6 +3,7 @@ package tokenmgr
 import (
 	"context"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -93,6 +94,49 @@ type work struct {
 	e        *entry
 	err      error
 	released atomic.Bool // its count in Client.wg is given back: it ended, or was abandoned
+
+	lockMu    sync.Mutex
+	unlock    func() // gives up the store lock the refresh holds; nil when it holds none
+	abandoned bool   // no one waits for it: it must not hold the store lock, save or publish
+}
+
+// locked records that the refresh took the store's lock, and returns the
+// function that gives it up, once, whoever calls it first: the refresh
+// when it ends, or abandon. A refresh abandoned meanwhile gives it up at
+// once.
+func (w *work) locked(unlock func()) func() {
+	var once sync.Once
+	u := func() { once.Do(unlock) }
+	w.lockMu.Lock()
+	gone := w.abandoned
+	if !gone {
+		w.unlock = u
+	}
+	w.lockMu.Unlock()
+	if gone {
+		u()
+	}
+	return u
+}
+
+// abandonLock marks w abandoned and gives up the store lock it holds: a
+// refresh stuck in its Source must not lock the next ones out.
+func (w *work) abandonLock() {
+	w.lockMu.Lock()
+	w.abandoned = true
+	u := w.unlock
+	w.unlock = nil
+	w.lockMu.Unlock()
+	if u != nil {
+		u()
+	}
+}
+
+// wasAbandoned reports whether abandon gave up on w.
+func (w *work) wasAbandoned() bool {
+	w.lockMu.Lock()
+	defer w.lockMu.Unlock()
+	return w.abandoned
 }
 
 func (w *work) finished() bool {
@@ -117,11 +161,12 @@ func (c *Client) run(w *work, reason RefreshReason, old *entry, timeout time.Dur
 		c.stuckN.Add(-1)
 	}()
 	defer c.protect("refresh", &w.err)
-	w.e, w.err = c.refresh(reason, old, timeout, retry)
+	w.e, w.err = c.refresh(w, reason, old, timeout, retry)
 }
 
 // abandon gives up waiting for w, whose refresh ignores its deadline.
 func (c *Client) abandon(w *work, timeout time.Duration) error {
+	w.abandonLock()
 	if w.released.CompareAndSwap(false, true) {
 		c.wg.Done() // Close no longer waits for it
 		c.stuckN.Add(1)

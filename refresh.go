@@ -134,11 +134,11 @@ func (c *Client) usable(e, old *entry) bool {
 // refresh replaces old with a new entry, within timeout. It runs in a
 // work, for a flight. Its context is the Client's, not a caller's, so one
 // caller giving up does not cancel the refresh the others wait for.
-func (c *Client) refresh(reason RefreshReason, old *entry, timeout time.Duration, retry bool) (*entry, error) {
+func (c *Client) refresh(w *work, reason RefreshReason, old *entry, timeout time.Duration, retry bool) (*entry, error) {
 	ctx, cancel := context.WithTimeout(c.ctx, timeout)
 	defer cancel()
 	start := c.now()
-	e, out, err := c.refreshLocked(ctx, old, retry)
+	e, out, err := c.refreshLocked(ctx, w, old, retry)
 	ev := RefreshEvent{Key: c.key, Reason: reason, Stored: out.fromStore, StoreErr: out.storeErr, Err: err, Duration: c.now().Sub(start)}
 	if out.storeErr != nil {
 		c.storeErrors.Add(1)
@@ -247,7 +247,7 @@ type outcome struct {
 	storeErr  error // reading or saving the store failed; the refresh went on without it
 }
 
-func (c *Client) refreshLocked(ctx context.Context, old *entry, retry bool) (_ *entry, out outcome, err error) {
+func (c *Client) refreshLocked(ctx context.Context, w *work, old *entry, retry bool) (_ *entry, out outcome, err error) {
 	// A panic here is the Store's (or a SetRefreshToken's); the Source's
 	// is caught and named in fetchOnce.
 	defer c.protect("Store", &err)
@@ -257,7 +257,8 @@ func (c *Client) refreshLocked(ctx context.Context, old *entry, retry bool) (_ *
 			if err != nil {
 				return nil, out, fmt.Errorf("tokenmgr: locking credential %q: %w", c.key, err)
 			}
-			defer unlock()
+			// Given up by abandon if the refresh gets stuck (see flight).
+			defer w.locked(unlock)()
 		}
 		e, err := c.loadStored(ctx, old)
 		if err != nil {
@@ -266,7 +267,7 @@ func (c *Client) refreshLocked(ctx context.Context, old *entry, retry bool) (_ *
 		}
 		if e != nil {
 			c.storeLoads.Add(1)
-			c.publish(e)
+			c.serve(w, old, e)
 			out.fromStore = true
 			return e, out, nil
 		}
@@ -280,7 +281,7 @@ func (c *Client) refreshLocked(ctx context.Context, old *entry, retry bool) (_ *
 	c.fetches.Add(1)
 	e := c.newEntry(tok, obtained)
 	if old != nil && tok.AccessToken == old.tok.AccessToken {
-		if tok.RefreshToken != "" && tok.RefreshToken != old.tok.RefreshToken {
+		if tok.RefreshToken != "" && tok.RefreshToken != old.tok.RefreshToken && !w.wasAbandoned() {
 			// The endpoint rotated the refresh token all the same: the
 			// old one is used up, the new one must not exist only in
 			// memory.
@@ -290,11 +291,27 @@ func (c *Client) refreshLocked(ctx context.Context, old *entry, retry bool) (_ *
 		c.cur.CompareAndSwap(nil, old)
 		return nil, out, ErrSameToken
 	}
-	// Saved before it is handed out: a rotated refresh token must not
-	// exist only in memory once anyone may have used it.
-	c.saveNew(ctx, e, &out)
-	c.publish(e)
+	if !w.wasAbandoned() {
+		// Saved before it is handed out: a rotated refresh token must not
+		// exist only in memory once anyone may have used it. A refresh
+		// given up on holds the store lock no more, and a newer one may
+		// have saved since: it saves nothing.
+		c.saveNew(ctx, e, &out)
+	}
+	c.serve(w, old, e)
 	return e, out, nil
+}
+
+// serve puts e, which replaces old, in service; unless w was abandoned
+// and, ending late, would replace a token a newer refresh put in service.
+func (c *Client) serve(w *work, old, e *entry) {
+	if !w.wasAbandoned() {
+		c.publish(e)
+		return
+	}
+	if cur := c.cur.Load(); cur == nil || cur == old {
+		c.cur.CompareAndSwap(cur, e)
+	}
 }
 
 // saveNew saves a freshly fetched e, unless the store holds a record of a

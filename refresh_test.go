@@ -874,6 +874,35 @@ func TestWedgedSourceRecovers(t *testing.T) {
 	})
 }
 
+// TestWedgedSourceWithStoreRecovers: with a Store that locks (every store
+// of this module does), a Source call that hung does not doom the next
+// either: the abandoned refresh gives up the store's lock, which it held
+// while stuck, so the next flight takes it and gets a token. The late
+// call's token, once it returns, is not saved over the newer one.
+func TestWedgedSourceWithStoreRecovers(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		src := &hangingSource{release: make(chan struct{})}
+		src.hang.Store(true)
+		st := store.NewMemory()
+		c := newTestClient(t, Config{Source: src, Store: st, RefreshTimeout: 10 * time.Second})
+		_, err := c.Token(context.Background())
+		require.ErrorIs(t, err, context.DeadlineExceeded)
+		src.hang.Store(false)
+		tok, err := c.Token(context.Background())
+		require.NoError(t, err, "the next refresh is not locked out by the abandoned one")
+		assert.Equal(t, "hanging-source-2", tok.AccessToken)
+
+		close(src.release) // the abandoned call returns now
+		synctest.Wait()
+		r, err := record.Load(context.Background(), st, DefaultKey)
+		require.NoError(t, err)
+		assert.Equal(t, "hanging-source-2", r.AccessToken, "the late token is not saved over the newer")
+		tok, err = c.Token(context.Background())
+		require.NoError(t, err)
+		assert.Equal(t, "hanging-source-2", tok.AccessToken, "nor put in service over it")
+	})
+}
+
 // TestTokenResponseValidatedOnArrival: an access_token or token_type that
 // cannot go in an Authorization header as it is (a control character, a
 // space) is an ErrBadTokenResponse, never put in service (issue 10 item
