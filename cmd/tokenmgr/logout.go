@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/tokenmgr/tokenmgr"
+	"github.com/tokenmgr/tokenmgr/internal/display"
 	"github.com/tokenmgr/tokenmgr/store"
 )
 
@@ -66,9 +68,14 @@ func runLogout(ctx context.Context, o *options, stdout, stderr io.Writer) int {
 	if err := st.Delete(ctx, env.Key); err != nil {
 		return failEnv(stderr, "logout", err, env)
 	}
-	if lerr == nil {
+	switch {
+	case lerr == nil:
 		fmt.Fprintf(stdout, "deleted credential %q from %s\n", env.Key, storeName(st))
-	} else {
+	case !errors.Is(lerr, store.ErrNotFound):
+		// Something was there that does not open (damaged, another key's).
+		why := display.OneLine(env.Redactor().Redact(strings.TrimPrefix(lerr.Error(), "tokenmgr: ")))
+		fmt.Fprintf(stdout, "deleted credential %q from %s; it could not be read: %s\n", env.Key, storeName(st), why)
+	default:
 		fmt.Fprintf(stdout, "nothing stored for credential %q in %s\n", env.Key, storeName(st))
 	}
 	return exitOK

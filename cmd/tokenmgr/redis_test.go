@@ -2,6 +2,9 @@ package main
 
 import (
 	"bufio"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
 	"net"
 	"os/exec"
 	"strconv"
@@ -97,4 +100,34 @@ func TestRedisDownTokenStillPrinted(t *testing.T) {
 	assert.Contains(t, r.stderr, "warning")
 	assert.Contains(t, r.stderr, "Redis")
 	assert.EqualValues(t, 1, srv.TokenRequests.Load())
+}
+
+// logout of a credential whose value in Redis does not open (damaged, or
+// written with another key) deletes it and says so, naming why it could
+// not be read, rather than "nothing stored".
+func TestLogoutUnreadableRedisValueSaysDeleted(t *testing.T) {
+	addr := startRedis(t)
+	sec := &secrets{}
+	env := vars{"TOKENMGR_STORE": "redis", "TOKENMGR_REDIS_URL": "redis://" + addr + "/0", "TOKENMGR_STORE_PASSPHRASE": passphrase}
+	wantCode(t, exe(t, sec, env, "status"), 1) // creates the header record; nothing held
+	sum := sha256.Sum256([]byte("default"))
+	key := "tokenmgr:{" + hex.EncodeToString(sum[:16]) + "}:value"
+	c, err := net.Dial("tcp", addr)
+	require.NoError(t, err)
+	defer c.Close()
+	val := "not a tokenmgr value"
+	_, err = fmt.Fprintf(c, "*3\r\n$3\r\nSET\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n", len(key), key, len(val), val)
+	require.NoError(t, err)
+	reply, err := bufio.NewReader(c).ReadString('\n')
+	require.NoError(t, err)
+	require.Equal(t, "+OK\r\n", reply)
+
+	r := exe(t, sec, env, "logout")
+	wantCode(t, r, 0)
+	assert.NotContains(t, r.stdout, "nothing stored")
+	assert.Contains(t, r.stdout, `deleted credential "default"`)
+	assert.Contains(t, r.stdout, "could not be read")
+	r = exe(t, sec, env, "logout")
+	wantCode(t, r, 0)
+	assert.Contains(t, r.stdout, "nothing stored")
 }
