@@ -3,9 +3,11 @@ package tokenmgr
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -14,6 +16,7 @@ import (
 	"golang.org/x/oauth2"
 	"golang.org/x/sync/singleflight"
 
+	"github.com/tokenmgr/tokenmgr/internal/display"
 	"github.com/tokenmgr/tokenmgr/store"
 )
 
@@ -119,7 +122,10 @@ type Config struct {
 	AllowedHosts []string
 
 	// AllowInsecureHTTP lets the transport send the token over plain http
-	// to hosts other than loopback. Leave it off outside tests.
+	// to hosts other than loopback. Leave it off outside tests. It never
+	// lets the client secret or a refresh token go over plain http: New
+	// refuses a [ClientCredentials] or [RefreshToken] source whose token
+	// URL is http to a host other than loopback.
 	AllowInsecureHTTP bool
 
 	// InvalidTokenCodes adds error codes that mean "invalid token" to the
@@ -266,6 +272,14 @@ func New(cfg Config) (*Client, error) {
 	hosts, err := newHostPolicy(cfg.AllowedHosts, cfg.AllowInsecureHTTP)
 	if err != nil {
 		return nil, err
+	}
+	// The sources of this package send the client secret and refresh token
+	// to their token URL: the rule TOKENMGR_TOKEN_URL follows holds from Go
+	// too (AllowInsecureHTTP is the transport's, never the secret's).
+	if s, ok := cfg.Source.(interface{ tokenURL() string }); ok {
+		if u, err := url.Parse(s.tokenURL()); err == nil && cleartext(u) {
+			return nil, fmt.Errorf("tokenmgr: Config.Source's token URL %s: %w", cut(display.URL(s.tokenURL()), 200), errCleartextTokenURL)
+		}
 	}
 	c := &Client{
 		src:            cfg.Source,

@@ -143,7 +143,11 @@
 // Response.Request unset), never over plain http except to loopback
 // ([Config.AllowInsecureHTTP] overrides), and only to [Config.AllowedHosts]
 // when set. Token requests follow a redirect only within the token URL's
-// origin, so a 307 or 308 cannot re-post the client secret elsewhere.
+// origin, so a 307 or 308 cannot re-post the client secret elsewhere. The
+// client secret and refresh token never go over plain http except to
+// loopback, with no override: [New] refuses a [ClientCredentials] or
+// [RefreshToken] source whose token URL is http to another host, as
+// NewFromEnv refuses such a TOKENMGR_TOKEN_URL.
 //
 // # Environment
 //

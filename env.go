@@ -323,12 +323,22 @@ func checkTokenURL(v string) error {
 	case "https":
 		return nil
 	case "http":
-		if isLoopback(u.Hostname()) {
-			return nil
+		if cleartext(u) {
+			return errCleartextTokenURL
 		}
-		return errors.New("plain http sends the client secret in the clear; use https (http is allowed to loopback only)")
+		return nil
 	}
 	return fmt.Errorf("scheme %q is not https", cut(u.Scheme, 20))
+}
+
+// errCleartextTokenURL refuses a token URL that would carry the client
+// secret or refresh token over a network in the clear, whether it comes
+// from TOKENMGR_TOKEN_URL or from Go ([New]).
+var errCleartextTokenURL = errors.New("plain http sends the client secret in the clear; use https (http is allowed to loopback only)")
+
+// cleartext reports whether u is plain http to a host other than loopback.
+func cleartext(u *url.URL) bool {
+	return strings.EqualFold(u.Scheme, "http") && !isLoopback(u.Hostname())
 }
 
 func splitList(v string) []string {

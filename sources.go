@@ -55,6 +55,8 @@ func (s *ccSource) TokenContext(ctx context.Context) (*oauth2.Token, error) {
 
 func (s *ccSource) addSecrets(r *Redactor) { r.AddClient(s.cfg.ClientID, s.cfg.ClientSecret) }
 
+func (s *ccSource) tokenURL() string { return s.cfg.TokenURL }
+
 // RefreshTokenSource is a source that redeems a refresh token on every
 // call and follows rotation: when the endpoint returns a new refresh token,
 // the next call uses it. A Client with a Store saves the rotated token
@@ -228,6 +230,8 @@ func fingerprint(grant, tokenURL, clientID string, scopes []string, params url.V
 	}
 	return hex.EncodeToString(h.Sum(nil)[:12])
 }
+
+func (s *RefreshTokenSource) tokenURL() string { return s.cfg.Endpoint.TokenURL }
 
 // String never shows the refresh token.
 func (s *RefreshTokenSource) String() string { return "tokenmgr.RefreshTokenSource" }
