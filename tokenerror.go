@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"golang.org/x/oauth2"
 )
@@ -55,7 +57,7 @@ var (
 // errors.As(err, new(*oauth2.RetrieveError)) keeps working.
 type TokenError struct {
 	Code        string        // OAuth error code ("invalid_client"), empty when the endpoint sent none
-	Description string        // error_description, cut to 200 bytes
+	Description string        // error_description, cut to 200 bytes, control characters escaped
 	StatusCode  int           // HTTP status, 0 when no answer came
 	Temporary   bool          // 5xx, 429, temporarily_unavailable, network errors: worth retrying
 	RetryAfter  time.Duration // from a Retry-After header, 0 when absent
@@ -126,7 +128,7 @@ func endpointError(err error) error {
 	}
 	var re *oauth2.RetrieveError
 	if errors.As(err, &re) {
-		e := &TokenError{Code: re.ErrorCode, Description: cut(re.ErrorDescription, 200), Err: err}
+		e := &TokenError{Code: printable(re.ErrorCode, 100), Description: printable(re.ErrorDescription, 200), Err: err}
 		if re.Response != nil {
 			e.StatusCode = re.Response.StatusCode
 			e.RetryAfter = parseRetryAfter(re.Response.Header.Get("Retry-After"), time.Now())
@@ -349,9 +351,43 @@ func parseRetryAfter(v string, now time.Time) time.Duration {
 	return 0
 }
 
+// cut shortens s to at most n bytes, on a character boundary, marking the
+// cut with "…".
 func cut(s string, n int) string {
 	if len(s) <= n {
 		return s
 	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
 	return s[:n] + "…"
+}
+
+// printable is text a server sent (an error code or description) made safe
+// to print on a terminal or in a line of log: control characters, which
+// RFC 6749 §5.2 does not allow there anyway, are written as Go escapes
+// (\x1b, \n), so an answer cannot move the cursor, recolour the terminal
+// or forge a log line; invalid UTF-8 becomes U+FFFD. Then it is cut to n
+// bytes.
+func printable(s string, n int) string {
+	clean := true
+	for _, r := range s {
+		if r == utf8.RuneError || !unicode.IsPrint(r) && r != ' ' {
+			clean = false
+			break
+		}
+	}
+	if !clean {
+		var b strings.Builder
+		for _, r := range strings.ToValidUTF8(s, "\uFFFD") {
+			if unicode.IsPrint(r) || r == ' ' {
+				b.WriteRune(r)
+			} else {
+				q := strconv.QuoteRune(r)
+				b.WriteString(q[1 : len(q)-1])
+			}
+		}
+		s = b.String()
+	}
+	return cut(s, n)
 }

@@ -9,10 +9,12 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -382,4 +384,34 @@ func TestAnswerAfterTheDeadlineIsKept(t *testing.T) {
 	_, err = c.Token(context.Background())
 	require.ErrorIs(t, err, tokenmgr.ErrInvalidGrant)
 	assert.EqualValues(t, 2, src.calls.Load())
+}
+
+// What the endpoint says goes into the error printable: control characters
+// in error and error_description (ANSI escapes that would recolour a
+// terminal, a newline that would forge a log line) come out as Go escapes,
+// and the 200-byte cut does not split a character.
+func TestEndpointTextIsPrintable(t *testing.T) {
+	desc := `\u001b[31mred\u001b[0m\nlevel=INFO msg=forged ` + strings.Repeat("é", 150)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusBadRequest)
+		w.Write([]byte(`{"error":"invalid_request\u0007","error_description":"` + desc + `"}`))
+	}))
+	defer srv.Close()
+	c, err := tokenmgr.New(tokenmgr.Config{Source: tokenmgr.ClientCredentials(&clientcredentials.Config{ClientID: "id", ClientSecret: "secret", TokenURL: srv.URL, AuthStyle: oauth2.AuthStyleInHeader})})
+	require.NoError(t, err)
+	defer c.Close()
+	_, err = c.Token(context.Background())
+	var te *tokenmgr.TokenError
+	require.ErrorAs(t, err, &te)
+	for _, s := range []string{te.Code, te.Description, err.Error()} {
+		assert.True(t, utf8.ValidString(s), "%q is not valid UTF-8", s)
+		assert.NotContains(t, s, "\x1b")
+		assert.NotContains(t, s, "\n")
+		assert.NotContains(t, s, "\a")
+	}
+	assert.Equal(t, `invalid_request\a`, te.Code)
+	assert.True(t, strings.HasPrefix(te.Description, `\x1b[31mred\x1b[0m\nlevel=INFO msg=forged é`), te.Description)
+	assert.LessOrEqual(t, len(te.Description), 200+len("…"))
+	assert.True(t, strings.HasSuffix(te.Description, "é…"), te.Description)
 }
