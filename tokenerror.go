@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -321,6 +323,12 @@ func (e *attemptsError) Unwrap() []error { return []error{e.te, e.err} }
 func isNetworkError(err error) bool {
 	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) || errors.Is(err, errAttemptTimeout) {
 		return true
+	}
+	var pe *fs.PathError
+	var ue *url.Error
+	var oe *net.OpError
+	if errors.As(err, &pe) && !errors.As(err, &ue) && !errors.As(err, &oe) {
+		return false // a file a Source read (it has a Timeout method too)
 	}
 	var ne interface{ Timeout() bool }
 	if errors.As(err, &ne) {

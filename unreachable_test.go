@@ -5,10 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -414,4 +417,29 @@ func TestEndpointTextIsPrintable(t *testing.T) {
 	assert.True(t, strings.HasPrefix(te.Description, `\x1b[31mred\x1b[0m\nlevel=INFO msg=forged é`), te.Description)
 	assert.LessOrEqual(t, len(te.Description), 200+len("…"))
 	assert.True(t, strings.HasSuffix(te.Description, "é…"), te.Description)
+}
+
+// A Source that reads a file and fails (a web identity token file that is
+// not there) fails at once with the file's error: *fs.PathError has a
+// Timeout method, as network errors do, but no retry mends a missing file.
+func TestSourceFileErrorIsNotANetworkFailure(t *testing.T) {
+	var calls atomic.Int32
+	src := sourceFunc(func() (*oauth2.Token, error) {
+		calls.Add(1)
+		_, err := os.ReadFile(filepath.Join(t.TempDir(), "no-such-token"))
+		return nil, err
+	})
+	c, err := tokenmgr.New(tokenmgr.Config{Source: src})
+	require.NoError(t, err)
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_, err = c.Token(ctx)
+	require.ErrorIs(t, err, fs.ErrNotExist)
+	assert.NotErrorIs(t, err, context.DeadlineExceeded, "retried until the deadline")
+	assert.EqualValues(t, 1, calls.Load(), "retried")
+	var te *tokenmgr.TokenError
+	if errors.As(err, &te) {
+		assert.Equal(t, tokenmgr.NotNetwork, te.NetworkFailure())
+	}
 }

@@ -290,7 +290,7 @@ func (s *stsSource) webIdentity() (string, *oauth2.Token, error) {
 	if s.tokenFile != "" {
 		b, err := readLimited(s.tokenFile, maxTokenFile)
 		if err != nil {
-			return "", nil, &tokenFileError{msg: "awscreds: reading the web identity token file: " + err.Error(), err: err}
+			return "", nil, fmt.Errorf("awscreds: reading the web identity token file: %w", err)
 		}
 		t := strings.TrimSpace(string(b))
 		if t == "" {
@@ -307,19 +307,6 @@ func (s *stsSource) webIdentity() (string, *oauth2.Token, error) {
 	}
 	return tok.AccessToken, tok, nil
 }
-
-// tokenFileError is a failure to read the web identity token file. It
-// does not unwrap: the *fs.PathError and its errno have a Timeout method,
-// by which the refresh engine would take a local file for a network
-// failure and retry it until the caller's deadline, losing the reason. Is
-// still answers for the cause (errors.Is(err, fs.ErrNotExist)).
-type tokenFileError struct {
-	msg string
-	err error
-}
-
-func (e *tokenFileError) Error() string        { return e.msg }
-func (e *tokenFileError) Is(target error) bool { return errors.Is(e.err, target) }
 
 // safeToken calls ts, turning a panic into an error.
 func safeToken(ts oauth2.TokenSource) (tok *oauth2.Token, err error) {
