@@ -40,6 +40,9 @@ type Env struct {
 	Set []string
 	// Logger, when set, is given to the Provider (ReadEnv leaves it nil).
 	Logger *slog.Logger
+	// RefusedAttempts is given to the Provider and, without a token file,
+	// to the web identity Client (ReadEnv leaves it 0: no bound).
+	RefusedAttempts int
 
 	lookup func(string) (string, bool)
 }
@@ -128,6 +131,7 @@ func (e *Env) NewProvider(ctx context.Context) (*Provider, error) {
 	cfg := Config{
 		RoleARN: e.RoleARN, RoleSessionName: e.RoleSessionName, WebIdentityTokenFile: e.WebIdentityTokenFile,
 		Region: e.Region, STSEndpoint: e.STSEndpoint, Duration: e.Duration, Key: e.Key, Logger: e.Logger,
+		RefusedAttempts: e.RefusedAttempts,
 	}
 	var oidc *tokenmgr.Client
 	if e.WebIdentityTokenFile != "" {
@@ -146,6 +150,7 @@ func (e *Env) NewProvider(ctx context.Context) (*Provider, error) {
 			return nil, err
 		}
 		tcfg.Logger = e.Logger
+		tcfg.RefusedAttempts = e.RefusedAttempts
 		if awsKey := cmp.Or(e.Key, "aws:"+e.RoleARN); tcfg.Store != nil && tcfg.Key == awsKey {
 			// One name for both: the Provider's refresh would hold the
 			// name's lock while the web identity Client waits for it, and

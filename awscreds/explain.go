@@ -5,6 +5,11 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/aws/smithy-go"
+
+	"github.com/tokenmgr/tokenmgr"
+	"github.com/tokenmgr/tokenmgr/diagnose"
 )
 
 // Cause is what an AWS credential error comes down to.
@@ -155,6 +160,14 @@ func Explain(err error, skew time.Duration) Explanation {
 		x.Hint = "STS is not activated in this region for the account: activate it (IAM, Account settings) or use another region's endpoint"
 	case "Throttling", "ThrottlingException", "RequestLimitExceeded":
 		x.Cause, x.Hint = CauseThrottled, "too many STS calls: share credentials between processes through the store (tokenmgr aws credential-process), tokenmgr retries with backoff"
+	case "":
+		// No answer from STS (an SDK operation error with no status): the
+		// network hints, naming STS's endpoint, not the OAuth token URL.
+		var te *tokenmgr.TokenError
+		var oe *smithy.OperationError
+		if errors.As(err, &oe) && errors.As(err, &te) && te.StatusCode == 0 && te.NetworkFailure() != tokenmgr.NotNetwork {
+			x.Message, x.Hint = diagnose.NetworkHint(te, "STS", "the STS endpoint (AWS_ENDPOINT_URL_STS or AWS_ENDPOINT_URL when set, else https://sts.<AWS_REGION>.amazonaws.com)")
+		}
 	}
 	return x
 }

@@ -73,6 +73,12 @@ type Config struct {
 	// Logger receives refreshes, retries and rejections, never a secret.
 	// Nil discards.
 	Logger *slog.Logger
+
+	// RefusedAttempts bounds the STS requests of one refresh when STS
+	// refuses the connection, as [tokenmgr.Config.RefusedAttempts] does
+	// for a token endpoint (0: retried until the refresh's deadline, like
+	// other network failures).
+	RefusedAttempts int
 }
 
 // Provider hands out AWS temporary credentials from STS
@@ -173,11 +179,12 @@ func New(cfg Config) (*Provider, error) {
 	}
 	p.log = p.log.With("credential", key)
 	c, err := tokenmgr.New(tokenmgr.Config{
-		Attach: p.attach,
-		Source: src,
-		Store:  cfg.Store,
-		Key:    key,
-		Logger: cfg.Logger,
+		Attach:          p.attach,
+		Source:          src,
+		Store:           cfg.Store,
+		Key:             key,
+		Logger:          cfg.Logger,
+		RefusedAttempts: cfg.RefusedAttempts,
 		// AWS codes a service answers for rejected credentials (see
 		// RetryCodes); the Client's transport replays on them.
 		InvalidTokenCodes: extraTransportCodes,

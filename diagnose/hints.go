@@ -134,21 +134,33 @@ func explainTokenError(err error, env *tokenmgr.Env) (msg, hint string) {
 	case te != nil && te.StatusCode != 0:
 		return trimTM(te.Error()), "check " + tokenURL + ": the server did not answer like an OAuth token endpoint"
 	case te != nil:
-		unreachable := "cannot reach the token endpoint: " + trimURLError(te.Err)
-		if te.Attempts > 1 {
-			unreachable += fmt.Sprintf(" (after %d attempts)", te.Attempts)
-		}
-		switch te.NetworkFailure() {
-		case tokenmgr.NoSuchHost:
-			return unreachable, "the host name does not exist: check " + tokenURL + " for a typo"
-		case tokenmgr.CertificateRejected:
-			return unreachable, "this machine does not trust the TLS certificate of " + tokenURL + " (self-signed, expired, or for another host): fix the certificate, or add its CA to the system's trust store (or SSL_CERT_FILE)"
-		case tokenmgr.ConnectionRefused:
-			return unreachable, "nothing listens there: check the host and port of " + tokenURL
-		case tokenmgr.ProxyFailure:
-			return unreachable, "the proxy (HTTPS_PROXY or HTTP_PROXY) could not be reached, so " + tokenURL + " was never asked: check the proxy, or add the token endpoint's host to NO_PROXY"
-		}
-		return unreachable, "check " + tokenURL + ", the network and any proxy"
+		return NetworkHint(te, "the token endpoint", tokenURL)
 	}
 	return trimTM(err.Error()), ""
+}
+
+// NetworkHint says what a request that got no answer means (te carries no
+// status: see [tokenmgr.TokenError.NetworkFailure]) and what to check.
+// name says what was asked ("the token endpoint", "STS"), where names the
+// setting that points at it ("TOKENMGR_TOKEN_URL (https://…)"). It is the
+// one wording of these hints, for this package and for awscreds.
+func NetworkHint(te *tokenmgr.TokenError, name, where string) (msg, hint string) {
+	msg = "cannot reach " + name
+	if te.Err != nil {
+		msg += ": " + trimURLError(te.Err)
+	}
+	if te.Attempts > 1 {
+		msg += fmt.Sprintf(" (after %d attempts)", te.Attempts)
+	}
+	switch te.NetworkFailure() {
+	case tokenmgr.NoSuchHost:
+		return msg, "the host name does not exist: check " + where + " for a typo"
+	case tokenmgr.CertificateRejected:
+		return msg, "this machine does not trust the TLS certificate of " + where + " (self-signed, expired, or for another host): fix the certificate, or add its CA to the system's trust store (or SSL_CERT_FILE)"
+	case tokenmgr.ConnectionRefused:
+		return msg, "nothing listens there: check the host and port of " + where
+	case tokenmgr.ProxyFailure:
+		return msg, "the proxy (HTTPS_PROXY or HTTP_PROXY) could not be reached, so " + where + " was never asked: check the proxy, or add the host of " + name + " to NO_PROXY"
+	}
+	return msg, "check " + where + ", the network and any proxy"
 }

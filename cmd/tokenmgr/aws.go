@@ -32,6 +32,10 @@ OAuth configuration), AWS_ROLE_SESSION_NAME, AWS_REGION or
 AWS_DEFAULT_REGION, AWS_ENDPOINT_URL_STS or AWS_ENDPOINT_URL,
 TOKENMGR_AWS_DURATION, TOKENMGR_AWS_KEY (the --key flag).
 
+STS errors that retrying can mend (5xx, throttling, timeouts) are retried
+until --timeout; a refused connection (nothing listens at the STS
+endpoint's host and port) is tried 4 times, as "token" does.
+
 Exit status: 0 with the JSON on stdout; 1 with one line on stderr saying
 why (bad configuration, store, or STS's answer; "tokenmgr doctor" explains
 STS errors); 2 for a usage error.`,
@@ -69,6 +73,7 @@ func runAWSCredentialProcess(ctx context.Context, o *options, stdout, stderr io.
 		rec.next = slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelDebug})
 	}
 	env.Logger = slog.New(rec)
+	env.RefusedAttempts = refusedAttempts // as "token": a person is waiting
 	p, err := env.NewProvider(ctx)
 	if err != nil {
 		return fail(stderr, name, err)
@@ -80,7 +85,9 @@ func runAWSCredentialProcess(ctx context.Context, o *options, stdout, stderr io.
 	}
 	if err != nil {
 		if x := awscreds.Explain(err, 0); x.Hint != "" {
-			return fail(stderr, name, fmt.Errorf("%w; hint: %s", err, x.Hint))
+			// awscreds' hint, alone: the OAuth hints fail adds would name
+			// TOKENMGR_TOKEN_URL for what STS said.
+			return failHint(stderr, name, err, x.Hint)
 		}
 		return fail(stderr, name, err)
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -215,4 +216,28 @@ func TestAWSCredentialProcessTimeoutSaysWhy(t *testing.T) {
 	assert.Contains(t, r.stderr, "STS is down for the test")
 	assert.Equal(t, 1, strings.Count(r.stderr, "\n"), "one line:\n%s", r.stderr)
 	assert.Greater(t, srv.AssumeCalls(), int64(1), "retried")
+}
+
+// An STS endpoint that refuses the connection fails the command after a few
+// attempts, as "token" does for its token URL, not after --timeout, with
+// a hint about STS's endpoint.
+func TestAWSCredentialProcessRefusedSTSFailsFast(t *testing.T) {
+	t.Parallel()
+	_, env := awsVars(t)
+	env["AWS_ENDPOINT_URL_STS"] = "http://" + closedPort(t)
+	sec := &secrets{}
+	sec.add("web-identity-token")
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	r := exeCtx(ctx, t, sec, env, "aws", "credential-process", "--timeout", "60s")
+	require.NoError(t, ctx.Err(), "still retrying after 20s (--timeout 60s):\n%s", r)
+	wantCode(t, r, 1)
+	assert.Empty(t, r.stdout)
+	assert.Contains(t, r.stderr, "connection refused")
+	assert.Contains(t, r.stderr, "(after 4 attempts)")
+	// One hint, about STS's endpoint: not the OAuth one, which names
+	// TOKENMGR_TOKEN_URL.
+	assert.Equal(t, 1, strings.Count(r.stderr, "hint:"), r.stderr)
+	assert.Contains(t, r.stderr, "hint: nothing listens there: check the host and port of the STS endpoint (AWS_ENDPOINT_URL_STS")
+	assert.NotContains(t, r.stderr, "TOKENMGR_TOKEN_URL")
 }

@@ -260,6 +260,15 @@ func fail(stderr io.Writer, cmd string, err error) int {
 // redacted: defence in depth against an endpoint that echoes one.
 func failEnv(stderr io.Writer, cmd string, err error, env *tokenmgr.Env) int {
 	_, hint := diagnose.Explain(err, env)
+	return printFail(stderr, cmd, err, hint, env)
+}
+
+// failHint is fail with a hint the caller found (awscreds.Explain's).
+func failHint(stderr io.Writer, cmd string, err error, hint string) int {
+	return printFail(stderr, cmd, err, hint, nil)
+}
+
+func printFail(stderr io.Writer, cmd string, err error, hint string, env *tokenmgr.Env) int {
 	line := "tokenmgr " + cmd + ": " + strings.TrimPrefix(err.Error(), "tokenmgr: ")
 	if hint != "" {
 		line += "; hint: " + hint
