@@ -174,6 +174,8 @@
 //	                                rediss:// for TLS; ?master_name=<name> for Sentinel,
 //	                                ?addr=host:port&addr=… for more Cluster nodes
 //
+// Values, and the contents of the files _FILE variables name, are trimmed
+// of surrounding whitespace alike, so a secret is the same either way.
 // With TOKENMGR_REFRESH_TOKEN the refresh_token grant is used, otherwise
 // client credentials. TOKENMGR_STORE=auto uses the OS keyring when one
 // answers, else the encrypted file when a passphrase is set, else fails

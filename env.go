@@ -273,7 +273,7 @@ func secretFrom(get func(string) string, name, fileVar string) ([]byte, error) {
 	if err != nil {
 		return nil, &EnvError{Var: fileVar, Problem: "cannot read the file it names: " + err.Error(), Err: err}
 	}
-	b = []byte(strings.TrimRight(string(b), "\r\n"))
+	b = []byte(strings.TrimSpace(string(b))) // as every variable is (ReadEnv's get)
 	if len(b) == 0 {
 		return nil, &EnvError{Var: fileVar, Problem: "the file it names is empty"}
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io/fs"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -405,4 +406,27 @@ func TestEnvJSONHidesSecrets(t *testing.T) {
 		assert.Contains(t, string(b), `"client_secret_set":true`, name)
 		assert.Contains(t, string(b), `"client_id":"the-client"`, name)
 	}
+}
+
+// A secret is the same whichever way it is given: the variable and its
+// _FILE form are trimmed alike (surrounding spaces, tabs and newlines), so
+// moving a store passphrase or client secret from one to the other never
+// turns it into a wrong key or invalid_client.
+func TestSecretFileAndVariableAgree(t *testing.T) {
+	raw := " \tpass phrase with inner spaces \t\r\n"
+	file := filepath.Join(t.TempDir(), "secret")
+	require.NoError(t, os.WriteFile(file, []byte(raw), 0o600))
+	base := map[string]string{"TOKENMGR_TOKEN_URL": "https://auth.example.com/token", "TOKENMGR_CLIENT_ID": "id", "TOKENMGR_STORE": "file", "TOKENMGR_STORE_PATH": filepath.Join(t.TempDir(), "t.enc")}
+	read := func(extra map[string]string) *Env {
+		vars := maps.Clone(base)
+		maps.Copy(vars, extra)
+		e, err := ReadEnv(mapLookup(vars))
+		require.NoError(t, err)
+		return e
+	}
+	fromVars := read(map[string]string{"TOKENMGR_CLIENT_SECRET": raw, "TOKENMGR_STORE_PASSPHRASE": raw})
+	fromFiles := read(map[string]string{"TOKENMGR_CLIENT_SECRET_FILE": file, "TOKENMGR_STORE_PASSPHRASE_FILE": file})
+	assert.Equal(t, "pass phrase with inner spaces", fromVars.ClientSecret)
+	assert.Equal(t, fromVars.ClientSecret, fromFiles.ClientSecret)
+	assert.Equal(t, fromVars.StorePassphrase, fromFiles.StorePassphrase)
 }
