@@ -119,17 +119,31 @@ func (w *work) locked(unlock func()) func() {
 	return u
 }
 
-// abandonLock marks w abandoned and gives up the store lock it holds: a
-// refresh stuck in its Source must not lock the next ones out.
-func (w *work) abandonLock() {
+// abandonLock marks w abandoned and returns the function that gives up
+// the store lock it holds (nil when it holds none): a refresh stuck in its
+// Source must not lock the next ones out.
+func (w *work) abandonLock() (unlock func()) {
 	w.lockMu.Lock()
+	defer w.lockMu.Unlock()
 	w.abandoned = true
 	u := w.unlock
 	w.unlock = nil
-	w.lockMu.Unlock()
-	if u != nil {
-		u()
-	}
+	return u
+}
+
+// unlockAbandoned gives up the store lock of an abandoned refresh, on a
+// goroutine of its own: a Store's release may wait for the very call that
+// is stuck (one connection for both), and the flight's callers, and Close,
+// must not wait with it. A panic in it is logged, not the program's end.
+func (c *Client) unlockAbandoned(unlock func()) {
+	var err error
+	defer func() {
+		if err != nil {
+			c.log.Error("releasing the store lock of an abandoned refresh panicked", "error", err)
+		}
+	}()
+	defer c.protect("Store", &err)
+	unlock()
 }
 
 // wasAbandoned reports whether abandon gave up on w.
@@ -166,7 +180,9 @@ func (c *Client) run(w *work, reason RefreshReason, old *entry, timeout time.Dur
 
 // abandon gives up waiting for w, whose refresh ignores its deadline.
 func (c *Client) abandon(w *work, timeout time.Duration) error {
-	w.abandonLock()
+	if unlock := w.abandonLock(); unlock != nil {
+		go c.unlockAbandoned(unlock)
+	}
 	if w.released.CompareAndSwap(false, true) {
 		c.wg.Done() // Close no longer waits for it
 		c.stuckN.Add(1)

@@ -1,0 +1,81 @@
+package tokenmgr
+
+import (
+	"context"
+	"sync/atomic"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/tokenmgr/tokenmgr/store"
+)
+
+// oneConnStore is a Locker store that, like one built on a single
+// connection, does everything over one channel: a Save stuck on a dead
+// connection keeps its lock's release waiting too.
+type oneConnStore struct {
+	store.Store
+	conn     chan struct{} // 1-buffered: held while an operation is on the connection
+	hangSave atomic.Bool
+	release  chan struct{} // ends a hung Save
+}
+
+func (s *oneConnStore) Save(ctx context.Context, key string, b []byte) error {
+	s.conn <- struct{}{}
+	defer func() { <-s.conn }()
+	if s.hangSave.Load() {
+		<-s.release
+	}
+	return s.Store.Save(ctx, key, b)
+}
+
+func (s *oneConnStore) Lock(ctx context.Context, key string) (func(), error) {
+	unlock, err := s.Store.(store.Locker).Lock(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	return func() {
+		s.conn <- struct{}{} // the release goes over the connection
+		<-s.conn
+		unlock()
+	}, nil
+}
+
+// TestAbandonDoesNotWaitForTheStoreUnlock: giving up on a refresh stuck in
+// its Store (a Save on a dead connection) returns to the callers at
+// RefreshTimeout, and Close returns, even when the Store's lock release
+// waits for the stuck Save. abandon called the release itself, in the
+// flight, so the flight waited for the stuck Save: every caller hung (the
+// singleflight key stayed taken) and Close never returned.
+func TestAbandonDoesNotWaitForTheStoreUnlock(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		st := &oneConnStore{Store: store.NewMemory(), conn: make(chan struct{}, 1), release: make(chan struct{})}
+		defer close(st.release) // the stuck Save ends with the test
+		st.hangSave.Store(true)
+		src := &hangingSource{release: make(chan struct{})}
+		c, err := New(Config{Source: src, Store: st, RefreshTimeout: 10 * time.Second})
+		require.NoError(t, err)
+
+		got := make(chan error, 1)
+		go func() {
+			_, err := c.Token(context.Background())
+			got <- err
+		}()
+		select {
+		case err := <-got:
+			require.ErrorIs(t, err, context.DeadlineExceeded)
+		case <-time.After(time.Hour):
+			require.FailNow(t, "Token did not return: the flight waits for the stuck Store")
+		}
+		closed := make(chan error, 1)
+		go func() { closed <- c.Close() }()
+		select {
+		case err := <-closed:
+			require.NoError(t, err)
+		case <-time.After(time.Hour):
+			require.FailNow(t, "Close did not return")
+		}
+	})
+}
