@@ -2,13 +2,17 @@ package tokenmgr
 
 import (
 	"context"
+	"fmt"
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/oauth2"
 
+	"github.com/tokenmgr/tokenmgr/internal/record"
 	"github.com/tokenmgr/tokenmgr/store"
 )
 
@@ -77,5 +81,48 @@ func TestAbandonDoesNotWaitForTheStoreUnlock(t *testing.T) {
 		case <-time.After(time.Hour):
 			require.FailNow(t, "Close did not return")
 		}
+	})
+}
+
+// lateRotatingSource hangs on its first call, then returns a new access
+// token and a rotated (single-use) refresh token on each call.
+type lateRotatingSource struct {
+	release chan struct{}
+	calls   atomic.Int64
+}
+
+func (s *lateRotatingSource) Token() (*oauth2.Token, error) {
+	n := s.calls.Add(1)
+	if n == 1 {
+		<-s.release
+	}
+	return &oauth2.Token{AccessToken: fmt.Sprintf("late-%d", n), RefreshToken: fmt.Sprintf("rt-%d", n), Expiry: time.Now().Add(time.Hour)}, nil
+}
+
+// TestAbandonedRefreshServedIsSaved: a refresh abandoned at RefreshTimeout
+// whose call returns at last, with no newer token in service, puts its
+// token in service, and saves it: its refresh token may be a rotated one,
+// which must not exist only in memory (the endpoint has used up the
+// stored one). It saved nothing, so the next process, or this one after a
+// restart, redeemed a used-up refresh token.
+func TestAbandonedRefreshServedIsSaved(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		src := &lateRotatingSource{release: make(chan struct{})}
+		st := store.NewMemory()
+		c := newTestClient(t, Config{Source: src, Store: st, RefreshTimeout: 10 * time.Second})
+		_, err := c.Token(context.Background())
+		require.ErrorIs(t, err, context.DeadlineExceeded)
+
+		close(src.release) // the abandoned call returns now
+		synctest.Wait()
+		tok, err := c.Token(context.Background())
+		require.NoError(t, err)
+		assert.Equal(t, "late-1", tok.AccessToken, "the late token is in service, no newer one being")
+		r, err := record.Load(context.Background(), st, DefaultKey)
+		require.NoError(t, err)
+		require.NotNil(t, r, "the token in service, and its rotated refresh token, are saved")
+		assert.Equal(t, "late-1", r.AccessToken)
+		assert.Equal(t, "rt-1", r.RefreshToken)
+		assert.EqualValues(t, 1, src.calls.Load())
 	})
 }

@@ -281,37 +281,75 @@ func (c *Client) refreshLocked(ctx context.Context, w *work, old *entry, retry b
 	c.fetches.Add(1)
 	e := c.newEntry(tok, obtained)
 	if old != nil && tok.AccessToken == old.tok.AccessToken {
-		if tok.RefreshToken != "" && tok.RefreshToken != old.tok.RefreshToken && !w.wasAbandoned() {
+		if tok.RefreshToken != "" && tok.RefreshToken != old.tok.RefreshToken {
 			// The endpoint rotated the refresh token all the same: the
 			// old one is used up, the new one must not exist only in
 			// memory.
-			c.saveNew(ctx, e, &out)
+			if !w.wasAbandoned() {
+				c.saveNew(ctx, e, &out)
+			} else if cur := c.cur.Load(); cur == nil || cur == old {
+				c.saveLate(e, &out)
+			}
 		}
 		// Serve it on rather than loop asking for a new one.
 		c.cur.CompareAndSwap(nil, old)
 		return nil, out, ErrSameToken
 	}
+	saved := false
 	if !w.wasAbandoned() {
 		// Saved before it is handed out: a rotated refresh token must not
-		// exist only in memory once anyone may have used it. A refresh
-		// given up on holds the store lock no more, and a newer one may
-		// have saved since: it saves nothing.
+		// exist only in memory once anyone may have used it.
 		c.saveNew(ctx, e, &out)
+		saved = true
 	}
-	c.serve(w, old, e)
+	if c.serve(w, old, e) && !saved {
+		// A refresh given up on holds the store lock no more, and a newer
+		// one may have saved since: saveLate looks first.
+		c.saveLate(e, &out)
+	}
 	return e, out, nil
 }
 
-// serve puts e, which replaces old, in service; unless w was abandoned
-// and, ending late, would replace a token a newer refresh put in service.
-func (c *Client) serve(w *work, old, e *entry) {
+// serve puts e, which replaces old, in service, and reports whether it
+// did; unless w was abandoned and, ending late, would replace a token a
+// newer refresh put in service.
+func (c *Client) serve(w *work, old, e *entry) bool {
 	if !w.wasAbandoned() {
 		c.publish(e)
+		return true
+	}
+	cur := c.cur.Load()
+	return (cur == nil || cur == old) && c.cur.CompareAndSwap(cur, e)
+}
+
+// saveLate saves e, fetched by a refresh that was abandoned and returned
+// at last with no newer token in service: its refresh token may be a
+// rotated one, the stored one used up. The refresh gave up the store's
+// lock at abandon, so saveLate takes it again (its deadline long past, on
+// a new one), and saves only when the store holds nothing newer than e (a
+// refresh since, by another process).
+func (c *Client) saveLate(e *entry, out *outcome) {
+	if c.st == nil {
 		return
 	}
-	if cur := c.cur.Load(); cur == nil || cur == old {
-		c.cur.CompareAndSwap(cur, e)
+	ctx, cancel := context.WithTimeout(c.ctx, c.refreshTimeout)
+	defer cancel()
+	if l, ok := c.st.(store.Locker); ok {
+		unlock, err := l.Lock(ctx, c.key)
+		if err != nil {
+			out.storeErr = err
+			c.storeLog(err, slog.LevelError, "saving the token of a refresh that returned late failed; it is in service but will not survive a restart")
+			return
+		}
+		defer unlock()
 	}
+	r, err := record.Load(ctx, c.st, c.key)
+	if err != nil {
+		out.storeErr = err // saveNew does not write over a newer tokenmgr's record
+	} else if r != nil && r.Obtained.After(e.obtained) {
+		return // a newer refresh saved its token
+	}
+	c.saveNew(ctx, e, out)
 }
 
 // saveNew saves a freshly fetched e, unless the store holds a record of a
