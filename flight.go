@@ -131,10 +131,11 @@ func (w *work) abandonLock() (unlock func()) {
 	return u
 }
 
-// unlockAbandoned gives up the store lock of an abandoned refresh, on a
-// goroutine of its own: a Store's release may wait for the very call that
-// is stuck (one connection for both), and the flight's callers, and Close,
-// must not wait with it. A panic in it is logged, not the program's end.
+// unlockAbandoned gives up the store lock of an abandoned refresh. abandon
+// runs it on a goroutine of its own and waits for it at most abandonGrace:
+// a Store's release may wait for the very call that is stuck (one
+// connection for both), and the flight's callers, and Close, must not wait
+// with it. A panic in it is logged, not the program's end.
 func (c *Client) unlockAbandoned(unlock func()) {
 	var err error
 	defer func() {
@@ -181,7 +182,19 @@ func (c *Client) run(w *work, reason RefreshReason, old *entry, timeout time.Dur
 // abandon gives up waiting for w, whose refresh ignores its deadline.
 func (c *Client) abandon(w *work, timeout time.Duration) error {
 	if unlock := w.abandonLock(); unlock != nil {
-		go c.unlockAbandoned(unlock)
+		// Released before the callers hear (and Close closes a store it
+		// owns) when the Store releases at once, as this module's do.
+		released := make(chan struct{})
+		go func() {
+			defer close(released)
+			c.unlockAbandoned(unlock)
+		}()
+		t := time.NewTimer(abandonGrace)
+		select {
+		case <-released:
+		case <-t.C:
+		}
+		t.Stop()
 	}
 	if w.released.CompareAndSwap(false, true) {
 		c.wg.Done() // Close no longer waits for it
