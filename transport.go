@@ -136,7 +136,10 @@ func maybeAuthError(status int) bool {
 
 // authorize returns a shallow copy of req carrying e's token. The header
 // map is new; its value slices are shared, which the RoundTripper contract
-// (no one modifies a request in flight) allows. For a Config.Attach the URL
+// (no one modifies a request in flight) allows, with their capacity cut to
+// their length, so that an Attach appending a value (Header.Add) copies
+// the slice instead of writing into spare room of the caller's array,
+// which the caller's other requests may share. For a Config.Attach the URL
 // is a copy too: one that puts the token in the query must not write it
 // into the caller's URL (which http.Client quotes in its errors).
 func (c *Client) authorize(req *http.Request, e *entry) (*http.Request, error) {
@@ -144,7 +147,7 @@ func (c *Client) authorize(req *http.Request, e *entry) (*http.Request, error) {
 	*r2 = *req
 	h := make(http.Header, len(req.Header)+1)
 	for k, v := range req.Header {
-		h[k] = v
+		h[k] = v[:len(v):len(v)]
 	}
 	r2.Header = h
 	if c.attach != nil {

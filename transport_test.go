@@ -735,3 +735,33 @@ func TestCustomAttachInQueryLeavesCallerURLAlone(t *testing.T) {
 	assert.NotContains(t, err.Error(), tok)
 	assert.Empty(t, req.URL.RawQuery)
 }
+
+// An Attach that adds a header value (Header.Add) leaves the caller's
+// header slice alone, spare capacity included: two requests sharing one
+// slice with room to grow must not have the token written into it.
+func TestCustomAttachAddingAHeaderValueLeavesCallersSliceAlone(t *testing.T) {
+	const tok = "header-secret-token-789"
+	c := newTestClient(t, Config{
+		Source: oauth2.StaticTokenSource(&oauth2.Token{AccessToken: tok}),
+		Attach: func(r *http.Request, t *oauth2.Token) error {
+			r.Header.Add("X-Auth", "Bearer "+t.AccessToken)
+			return nil
+		},
+	})
+	var got [][]string
+	hc := &http.Client{Transport: c.Transport(rtFunc(func(r *http.Request) (*http.Response, error) {
+		got = append(got, r.Header.Values("X-Auth"))
+		return &http.Response{StatusCode: 200, Body: http.NoBody, Request: r}, nil
+	}))}
+	shared := make([]string, 1, 4) // room to grow in place
+	shared[0] = "caller-value"
+	req, err := http.NewRequest("GET", "https://api.example.com/x", nil)
+	require.NoError(t, err)
+	req.Header["X-Auth"] = shared
+	resp, err := hc.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, [][]string{{"caller-value", "Bearer " + tok}}, got, "the API got both values")
+	assert.Equal(t, []string{"caller-value"}, req.Header["X-Auth"])
+	assert.Empty(t, shared[:cap(shared)][1], "the token was written into the caller's array")
+}
