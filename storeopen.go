@@ -3,6 +3,9 @@ package tokenmgr
 import (
 	"context"
 	"fmt"
+	"io"
+	"reflect"
+	"runtime/debug"
 	"sort"
 	"sync"
 
@@ -77,19 +80,42 @@ func storeNames() []string {
 
 // openRegistered opens a store registered under e.Store, or says which
 // package to import for a known one that is not.
-func (e *Env) openRegistered(ctx context.Context) (store.Store, error) {
+func (e *Env) openRegistered(ctx context.Context) (st store.Store, err error) {
 	open, ok := registeredStore(e.Store)
 	if !ok {
 		pkg := externalStores[e.Store]
 		return nil, &EnvError{Var: "TOKENMGR_STORE", Problem: fmt.Sprintf(
 			"%q needs its store compiled in: import _ %q in the program (the tokenmgr command includes it)", e.Store, pkg)}
 	}
-	st, err := open(ctx, e)
-	if err != nil {
-		return nil, err
-	}
+	defer func() {
+		// An opener is someone else's code: its panic is an error (the
+		// value, which may quote the passphrase, redacted of every secret
+		// e holds), and a nil pointer in the interface is no store.
+		if r := recover(); r != nil {
+			st, err = nil, &PanicError{Where: "store opener " + e.Store, Value: e.Redactor().Redact(fmt.Sprint(r)), Stack: debug.Stack()}
+		}
+		if err == nil && isNil(st) {
+			st, err = nil, fmt.Errorf("tokenmgr: the %q store opener returned no store", e.Store)
+		}
+		if err != nil {
+			if c, ok := st.(io.Closer); ok && !isNil(st) {
+				c.Close() // a store with the error: a true nil goes back
+			}
+			st = nil
+		}
+	}()
+	return open(ctx, e)
+}
+
+// isNil reports whether st is nil, or an interface holding a nil pointer,
+// map, slice, channel or func.
+func isNil(st store.Store) bool {
 	if st == nil {
-		return nil, fmt.Errorf("tokenmgr: the %q store opener returned no store", e.Store)
+		return true
 	}
-	return st, nil
+	switch v := reflect.ValueOf(st); v.Kind() {
+	case reflect.Pointer, reflect.Map, reflect.Slice, reflect.Chan, reflect.Func, reflect.Interface:
+		return v.IsNil()
+	}
+	return false
 }

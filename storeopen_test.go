@@ -76,6 +76,46 @@ func TestRegisterStore(t *testing.T) {
 	require.ErrorContains(t, err, "boom")
 }
 
+// An opener is someone else's code: a panic (quoting the passphrase) is an
+// error with the passphrase redacted, a nil pointer is no store, and a
+// store returned with an error is closed and not returned: every failure
+// gives a true nil.
+func TestRegisteredOpenerFailures(t *testing.T) {
+	unregister(t, "test-panics", "test-typed-nil", "test-store-and-error")
+	RegisterStore("test-panics", func(_ context.Context, e *Env) (store.Store, error) {
+		panic("cannot open with " + string(e.StorePassphrase))
+	})
+	RegisterStore("test-typed-nil", func(context.Context, *Env) (store.Store, error) {
+		var m *closingStore
+		return m, nil
+	})
+	half := &closingStore{}
+	RegisterStore("test-store-and-error", func(context.Context, *Env) (store.Store, error) {
+		return half, errors.New("half open")
+	})
+	open := func(name string) (store.Store, error) {
+		e, err := ParseEnv(envLookup(map[string]string{"TOKENMGR_STORE": name, "TOKENMGR_STORE_PASSPHRASE": "opener-s3cret-pass"}))
+		require.NoError(t, err)
+		return e.OpenStore(context.Background())
+	}
+
+	st, err := open("test-panics")
+	assert.Nil(t, st)
+	var pe *PanicError
+	require.ErrorAs(t, err, &pe)
+	assert.Contains(t, pe.Value, "cannot open with")
+	assert.NotContains(t, err.Error(), "opener-s3cret-pass")
+
+	st, err = open("test-typed-nil")
+	assert.Nil(t, st)
+	require.ErrorContains(t, err, `the "test-typed-nil" store opener returned no store`)
+
+	st, err = open("test-store-and-error")
+	assert.Nil(t, st)
+	require.ErrorContains(t, err, "half open")
+	assert.Equal(t, int32(1), half.closes.Load(), "the half-open store is closed")
+}
+
 // closingStore counts its Close calls.
 type closingStore struct {
 	store.Store
