@@ -126,3 +126,55 @@ func TestAbandonedRefreshServedIsSaved(t *testing.T) {
 		assert.EqualValues(t, 1, src.calls.Load())
 	})
 }
+
+// stuckLockStore is a Locker store whose first Lock ignores its context
+// and returns only when released.
+type stuckLockStore struct {
+	store.Store
+	calls   atomic.Int64
+	release chan struct{}
+}
+
+func (s *stuckLockStore) Lock(ctx context.Context, key string) (func(), error) {
+	if s.calls.Add(1) == 1 {
+		<-s.release
+	}
+	return s.Store.(store.Locker).Lock(context.Background(), key)
+}
+
+// countingSource returns a new token on each call.
+type countingSource struct{ calls atomic.Int64 }
+
+func (s *countingSource) Token() (*oauth2.Token, error) {
+	n := s.calls.Add(1)
+	return &oauth2.Token{AccessToken: fmt.Sprintf("counted-%d", n), Expiry: time.Now().Add(time.Hour)}, nil
+}
+
+// TestAbandonedRefreshDoesNotFetchWithoutTheLock: a refresh abandoned
+// while it waited for the store's lock (a Lock that ignores its context)
+// does not go on to ask the Source when the lock comes at last: abandon
+// gave the lock up for it, so the request would run outside it, racing
+// another process's refresh under the lock (with a rotating refresh
+// token, one of the two gets invalid_grant). Nor is its end a failure
+// that holds the next callers off: the next call refreshes.
+func TestAbandonedRefreshDoesNotFetchWithoutTheLock(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		st := &stuckLockStore{Store: store.NewMemory(), release: make(chan struct{})}
+		src := &countingSource{}
+		c := newTestClient(t, Config{Source: src, Store: st, RefreshTimeout: 10 * time.Second})
+		_, err := c.Token(context.Background())
+		require.ErrorIs(t, err, context.DeadlineExceeded)
+
+		close(st.release) // the abandoned refresh gets the lock now
+		synctest.Wait()
+		assert.EqualValues(t, 0, src.calls.Load(), "the abandoned refresh asked the Source without the lock")
+
+		tok, err := c.Token(context.Background())
+		require.NoError(t, err)
+		assert.Equal(t, "counted-1", tok.AccessToken)
+		r, err := record.Load(context.Background(), st, DefaultKey)
+		require.NoError(t, err)
+		require.NotNil(t, r)
+		assert.Equal(t, "counted-1", r.AccessToken)
+	})
+}

@@ -58,6 +58,11 @@ func (c *Client) state(e *entry) (s refreshState, now time.Time) {
 // token it was replacing.
 var errCutOff = errors.New("tokenmgr: background refresh cut off at the token's expiry")
 
+// errAbandoned ends a refresh abandoned before it asked the Source. No
+// one waits for it, and the Source was not asked: it is no failure to hold
+// the next callers off with.
+var errAbandoned = fmt.Errorf("tokenmgr: refresh abandoned before it asked the Source: %w", context.DeadlineExceeded)
+
 // errAttemptTimeout marks a token request that ran past TokenTimeout, so
 // it counts as transient while the refresh as a whole still has time.
 var errAttemptTimeout = errors.New("tokenmgr: token request timed out")
@@ -157,7 +162,7 @@ func (c *Client) refresh(w *work, reason RefreshReason, old *entry, timeout time
 	if err != nil && reason == ReasonEarly && c.ranOut(ctx, old) {
 		err = fmt.Errorf("%w: %w", errCutOff, err)
 	}
-	if err == nil || reason != ReasonEarly {
+	if (err == nil || reason != ReasonEarly) && !errors.Is(err, errAbandoned) {
 		// A background attempt's failure is the background loop's to
 		// retry; callers who need a token meet the endpoint themselves.
 		c.noteFailure(err)
@@ -271,6 +276,12 @@ func (c *Client) refreshLocked(ctx context.Context, w *work, old *entry, retry b
 			out.fromStore = true
 			return e, out, nil
 		}
+	}
+	if w.wasAbandoned() {
+		// Given up on while it waited for the store (its lock, its
+		// record): abandon gave the lock up, and a request now would run
+		// outside it. The next flight asks.
+		return nil, out, errAbandoned
 	}
 	obtained := c.now()
 	tok, err := c.fetch(ctx, retry)
