@@ -130,6 +130,20 @@ func asciiJSON(s string) string {
 	return b.String()
 }
 
+// String says how many patterns r looks for, never the secrets: %v of
+// a Redactor, or a log of it, would print them otherwise.
+func (r *Redactor) String() string {
+	if r == nil {
+		return "tokenmgr.Redactor(none)"
+	}
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return fmt.Sprintf("tokenmgr.Redactor(%d patterns)", len(r.pats))
+}
+
+// GoString keeps %#v from printing the secrets field by field.
+func (r *Redactor) GoString() string { return r.String() }
+
 // Redact returns s with every secret r knows replaced by [Redacted].
 func (r *Redactor) Redact(s string) string {
 	if r == nil {

@@ -980,7 +980,10 @@ func TestGoStringHidesSecrets(t *testing.T) {
 	rec, err := record.FromToken(&oauth2.Token{AccessToken: "access-s3cr3t-value", RefreshToken: "refresh-s3cr3t-value"}, time.Now()).Encode()
 	require.NoError(t, err)
 	require.NoError(t, st.Save(context.Background(), "k", rec))
-	for _, v := range []any{rts, st} {
+	c := newTestClient(t, Config{Source: rts, Store: st, Key: "k"})
+	red := NewRedactor("refresh-s3cr3t-value", "access-s3cr3t-value")
+	red.AddClient("id", "client-s3cr3t-value")
+	for _, v := range []any{rts, st, red, c} {
 		for _, f := range []string{"%v", "%+v", "%#v", "%s"} {
 			shown := fmt.Sprintf(f, v)
 			for _, sec := range []string{"refresh-s3cr3t-value", "access-s3cr3t-value", "client-s3cr3t-value"} {
