@@ -69,9 +69,13 @@ type Config struct {
 	// Default 1 minute. A refresh still running a second after it (a
 	// Source or Store that ignores its context) is abandoned: its callers
 	// get an error wrapping [context.DeadlineExceeded] and the next call
-	// starts a new refresh. The abandoned call's goroutine runs on until
-	// the call returns; a Client leaves at most 4 such behind, then makes
-	// new callers wait on the latest of them.
+	// starts a new refresh: the abandoned one gives up the Store's lock.
+	// The abandoned call's goroutine runs on until the call returns; a
+	// Client leaves at most 4 such behind, then makes new callers wait on
+	// the latest of them. When it returns, its token is put in service
+	// only if no newer one was, and is then saved (under the lock, taken
+	// again) unless the Store holds a newer one; one abandoned before it
+	// asked the Source does not ask it.
 	RefreshTimeout time.Duration
 
 	// TokenTimeout bounds one request to the token endpoint. Default 30s.
