@@ -10,7 +10,8 @@ import (
 )
 
 // PanicError is a panic in code the Client ran on a caller's behalf: a
-// [Config.Source], a [store.Store], [Config.OnRefresh] or [Config.Attach].
+// [Config.Source], a [store.Store], [Config.OnRefresh] or [Config.Attach]
+// (or, from [Env.OpenStore], a [RegisterStore] opener).
 // The Client recovers it and returns it as an error to every caller that
 // waited for that refresh (or request), instead of letting it kill the
 // program: golang.org/x/sync/singleflight would re-raise it in a goroutine
@@ -24,7 +25,7 @@ import (
 // its Source) replaced by [Redacted]. Stack is the stack of the goroutine that
 // panicked, which holds code locations and no data.
 type PanicError struct {
-	Where string // what panicked: "Source", "Store", "OnRefresh", "OnRetry", "Attach" or "refresh"
+	Where string // what panicked: "Source", "Store", "OnRefresh", "OnRetry", "Attach", "refresh" or "store opener <name>"
 	Value string
 	Stack []byte
 }
