@@ -98,13 +98,7 @@ func startSentinel(t *testing.T, master *redisServer, name string) string {
 func shareOneToken(t *testing.T, url string, servers ...*redisServer) {
 	t.Helper()
 	ctx := context.Background()
-	replica := func() *Store {
-		rdb, err := NewClient(url)
-		require.NoError(t, err)
-		t.Cleanup(func() { rdb.Close() })
-		return newStore(t, rdb, Options{Lease: time.Minute})
-	}
-	a, b := replica(), replica()
+	a, b := urlReplica(t, url), urlReplica(t, url)
 
 	rec := tokenRecord(t, "at-1", "rt-1", time.Now().Add(time.Hour))
 	require.NoError(t, a.Save(ctx, credName, rec))
@@ -147,20 +141,38 @@ func shareOneToken(t *testing.T, url string, servers ...*redisServer) {
 		require.FailNow(t, "the release did not wake the waiter (polls are a minute apart)")
 	}
 
+	oneTokenRequest(t, "api", a, b)
+}
+
+// urlReplica is a replica's Store over its own client made by NewClient
+// from url.
+func urlReplica(t *testing.T, url string) *Store {
+	t.Helper()
+	rdb, err := NewClient(url)
+	require.NoError(t, err)
+	t.Cleanup(func() { rdb.Close() })
+	return newStore(t, rdb, Options{Lease: time.Minute})
+}
+
+// oneTokenRequest gives each store a tokenmgr Client for the credential
+// key against a fresh token endpoint: they use one token, and the
+// endpoint is asked once.
+func oneTokenRequest(t *testing.T, key string, stores ...*Store) {
+	t.Helper()
 	srv := tokenmgrtest.NewServer(tokenmgrtest.Options{Lifetime: time.Hour})
-	t.Cleanup(srv.Close)
+	defer srv.Close()
 	cc := &clientcredentials.Config{ClientID: srv.ClientID, ClientSecret: srv.ClientSecret, TokenURL: srv.TokenURL()}
 	toks := map[string]bool{}
-	for _, st := range []*Store{a, b} {
-		c, err := tokenmgr.New(tokenmgr.Config{Source: tokenmgr.ClientCredentials(cc), Store: st, Key: "api"})
+	for _, st := range stores {
+		c, err := tokenmgr.New(tokenmgr.Config{Source: tokenmgr.ClientCredentials(cc), Store: st, Key: key})
 		require.NoError(t, err)
-		tok, err := c.Token(ctx)
+		tok, err := c.Token(context.Background())
 		require.NoError(t, err)
 		toks[tok.AccessToken] = true
 		require.NoError(t, c.Close())
 	}
-	assert.Len(t, toks, 1, "both replicas use one token")
-	assert.EqualValues(t, 1, srv.TokenRequests.Load(), "one token request for the two replicas")
+	assert.Len(t, toks, 1, "the replicas use one token")
+	assert.EqualValues(t, 1, srv.TokenRequests.Load(), "one token request for the replicas")
 }
 
 func TestCluster(t *testing.T) {
@@ -253,13 +265,7 @@ func TestSentinelFailover(t *testing.T) {
 	sentinel := startSentinel(t, master, "tokens")
 	url := "redis://" + sentinel + "?master_name=tokens"
 	ctx := context.Background()
-	open := func() *Store {
-		rdb, err := NewClient(url)
-		require.NoError(t, err)
-		t.Cleanup(func() { rdb.Close() })
-		return newStore(t, rdb, Options{Lease: time.Minute})
-	}
-	a, b := open(), open()
+	a, b := urlReplica(t, url), urlReplica(t, url)
 	rec := tokenRecord(t, "at-1", "rt-1", time.Now().Add(time.Hour))
 	require.NoError(t, a.Save(ctx, credName, rec))
 	// The replica has everything before the master goes (WAIT: one
@@ -293,18 +299,5 @@ func TestSentinelFailover(t *testing.T) {
 	require.NoError(t, err)
 	assert.NotEmpty(t, got)
 
-	srv := tokenmgrtest.NewServer(tokenmgrtest.Options{Lifetime: time.Hour})
-	defer srv.Close()
-	cc := &clientcredentials.Config{ClientID: srv.ClientID, ClientSecret: srv.ClientSecret, TokenURL: srv.TokenURL()}
-	toks := map[string]bool{}
-	for _, st := range []*Store{a, b} {
-		c, err := tokenmgr.New(tokenmgr.Config{Source: tokenmgr.ClientCredentials(cc), Store: st, Key: "after-failover"})
-		require.NoError(t, err)
-		tok, err := c.Token(ctx)
-		require.NoError(t, err)
-		toks[tok.AccessToken] = true
-		require.NoError(t, c.Close())
-	}
-	assert.Len(t, toks, 1, "both replicas use one token")
-	assert.EqualValues(t, 1, srv.TokenRequests.Load())
+	oneTokenRequest(t, "after-failover", a, b)
 }
