@@ -11,7 +11,6 @@ import (
 
 	"github.com/tokenmgr/tokenmgr"
 	"github.com/tokenmgr/tokenmgr/awscreds/ststest"
-	"github.com/tokenmgr/tokenmgr/tokenmgrtest"
 )
 
 func mapLookup(m map[string]string) func(string) (string, bool) {
@@ -98,21 +97,13 @@ func TestNewProviderFromEnvTokenFile(t *testing.T) {
 // Without a token file, the web identity token comes from the TOKENMGR_*
 // OAuth configuration.
 func TestNewProviderFromEnvOAuth(t *testing.T) {
-	idp := tokenmgrtest.NewServer(tokenmgrtest.Options{})
-	t.Cleanup(idp.Close)
-	srv := ststest.NewServer()
-	t.Cleanup(srv.Close)
+	idp, srv, env := oauthWebIdentity(t, "AWS_ENDPOINT_URL")
 	srv.SetCheckWebIdentity(func(tok string) *ststest.Error {
 		if !idp.Valid(tok) {
 			return ststest.ErrInvalidIdentityToken
 		}
 		return nil
 	})
-	env := map[string]string{
-		"AWS_ROLE_ARN": testRole, "AWS_REGION": "us-east-1", "AWS_ENDPOINT_URL": srv.URL,
-		"TOKENMGR_TOKEN_URL": idp.TokenURL(), "TOKENMGR_CLIENT_ID": idp.ClientID,
-		"TOKENMGR_CLIENT_SECRET": idp.ClientSecret, "TOKENMGR_STORE": "memory",
-	}
 	e, err := ReadEnv(mapLookup(env))
 	require.NoError(t, err)
 	p, err := e.NewProvider(t.Context())

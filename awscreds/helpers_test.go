@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tokenmgr/tokenmgr/awscreds/ststest"
+	"github.com/tokenmgr/tokenmgr/tokenmgrtest"
 )
 
 const testRole = "arn:aws:iam::123456789012:role/app"
@@ -101,4 +102,22 @@ func secretsOf(srv *ststest.Server) []string {
 func hashHex(s string) string {
 	sum := sha256.Sum256([]byte(s))
 	return hex.EncodeToString(sum[:])
+}
+
+// oauthWebIdentity starts an OAuth token endpoint (the web identity
+// issuer) and a test STS, and returns the variables of a configuration
+// whose web identity token comes from the TOKENMGR_* OAuth client (no
+// token file), with STS's URL in endpointVar (AWS_ENDPOINT_URL or
+// AWS_ENDPOINT_URL_STS) and the memory store.
+func oauthWebIdentity(t *testing.T, endpointVar string) (*tokenmgrtest.Server, *ststest.Server, map[string]string) {
+	t.Helper()
+	idp := tokenmgrtest.NewServer(tokenmgrtest.Options{})
+	t.Cleanup(idp.Close)
+	srv := ststest.NewServer()
+	t.Cleanup(srv.Close)
+	return idp, srv, map[string]string{
+		"AWS_ROLE_ARN": testRole, "AWS_REGION": "us-east-1", endpointVar: srv.URL,
+		"TOKENMGR_TOKEN_URL": idp.TokenURL(), "TOKENMGR_CLIENT_ID": idp.ClientID,
+		"TOKENMGR_CLIENT_SECRET": idp.ClientSecret, "TOKENMGR_STORE": "memory",
+	}
 }

@@ -9,8 +9,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tokenmgr/tokenmgr"
-	"github.com/tokenmgr/tokenmgr/awscreds/ststest"
-	"github.com/tokenmgr/tokenmgr/tokenmgrtest"
 )
 
 // Without a token file the web identity token is an OAuth credential kept
@@ -19,15 +17,7 @@ import (
 // for it (a hang until the deadline), and each would overwrite the other's
 // value. NewProvider refuses the configuration, naming the variable.
 func TestNewProviderRefusesOneNameForBothCredentials(t *testing.T) {
-	idp := tokenmgrtest.NewServer(tokenmgrtest.Options{})
-	t.Cleanup(idp.Close)
-	srv := ststest.NewServer()
-	t.Cleanup(srv.Close)
-	base := map[string]string{
-		"AWS_ROLE_ARN": testRole, "AWS_REGION": "us-east-1", "AWS_ENDPOINT_URL": srv.URL,
-		"TOKENMGR_TOKEN_URL": idp.TokenURL(), "TOKENMGR_CLIENT_ID": idp.ClientID,
-		"TOKENMGR_CLIENT_SECRET": idp.ClientSecret, "TOKENMGR_STORE": "memory",
-	}
+	idp, _, base := oauthWebIdentity(t, "AWS_ENDPOINT_URL")
 	for name, c := range map[string]struct {
 		env    map[string]string
 		blamed string

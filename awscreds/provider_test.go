@@ -463,15 +463,7 @@ func TestInvalidate(t *testing.T) {
 // attempt presents a fresh one rather than the refused one until the
 // Client's own refresh.
 func TestRefusedWebIdentityDropped(t *testing.T) {
-	idp := tokenmgrtest.NewServer(tokenmgrtest.Options{})
-	t.Cleanup(idp.Close)
-	srv := ststest.NewServer()
-	t.Cleanup(srv.Close)
-	env := map[string]string{
-		"AWS_ROLE_ARN": testRole, "AWS_REGION": "us-east-1", "AWS_ENDPOINT_URL_STS": srv.URL,
-		"TOKENMGR_TOKEN_URL": idp.TokenURL(), "TOKENMGR_CLIENT_ID": idp.ClientID,
-		"TOKENMGR_CLIENT_SECRET": idp.ClientSecret, "TOKENMGR_STORE": "memory",
-	}
+	idp, srv, env := oauthWebIdentity(t, "AWS_ENDPOINT_URL_STS")
 	e, err := ReadEnv(mapLookup(env))
 	require.NoError(t, err)
 	p, err := e.NewProvider(t.Context())
