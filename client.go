@@ -282,7 +282,7 @@ func New(cfg Config) (*Client, error) {
 	// too (AllowInsecureHTTP is the transport's, never the secret's).
 	if s, ok := cfg.Source.(interface{ tokenURL() string }); ok {
 		if u, err := url.Parse(s.tokenURL()); err == nil && cleartext(u) {
-			return nil, fmt.Errorf("tokenmgr: Config.Source's token URL %s: %w", cut(display.URL(s.tokenURL()), 200), errCleartextTokenURL)
+			return nil, fmt.Errorf("tokenmgr: Config.Source's token URL %s: %w", display.Cut(display.URL(s.tokenURL()), 200), errCleartextTokenURL)
 		}
 	}
 	c := &Client{

@@ -166,7 +166,7 @@ func ParseEnv(lookup func(string) (string, bool)) (*Env, error) {
 	case "params":
 		e.AuthStyle = oauth2.AuthStyleInParams
 	default:
-		return nil, bad("TOKENMGR_AUTH_STYLE", fmt.Sprintf("%q is not one of header, params, auto", cut(v, 40)))
+		return nil, bad("TOKENMGR_AUTH_STYLE", fmt.Sprintf("%q is not one of header, params, auto", display.Cut(v, 40)))
 	}
 	e.RefreshToken = get("TOKENMGR_REFRESH_TOKEN")
 	e.AccessToken = get("TOKENMGR_ACCESS_TOKEN")
@@ -197,7 +197,7 @@ func ParseEnv(lookup func(string) (string, bool)) (*Env, error) {
 		}
 		t, err := time.ParseDuration(v)
 		if err != nil || t < 0 {
-			return nil, bad(d.name, fmt.Sprintf("%q is not a non-negative Go duration such as 5m or 30s", cut(v, 40)))
+			return nil, bad(d.name, fmt.Sprintf("%q is not a non-negative Go duration such as 5m or 30s", display.Cut(v, 40)))
 		}
 		*d.to = t
 	}
@@ -208,14 +208,14 @@ func ParseEnv(lookup func(string) (string, bool)) (*Env, error) {
 	if v := get("TOKENMGR_ALLOW_INSECURE_HTTP"); v != "" {
 		b, err := strconv.ParseBool(v)
 		if err != nil {
-			return nil, bad("TOKENMGR_ALLOW_INSECURE_HTTP", fmt.Sprintf("%q is not true or false", cut(v, 40)))
+			return nil, bad("TOKENMGR_ALLOW_INSECURE_HTTP", fmt.Sprintf("%q is not true or false", display.Cut(v, 40)))
 		}
 		e.AllowInsecureHTTP = b
 	}
 	if v := strings.ToLower(get("TOKENMGR_STORE")); v != "" {
 		names := storeNames()
 		if !slices.Contains(names, v) {
-			return nil, bad("TOKENMGR_STORE", fmt.Sprintf("%q is not one of %s", cut(v, 40), strings.Join(names, ", ")))
+			return nil, bad("TOKENMGR_STORE", fmt.Sprintf("%q is not one of %s", display.Cut(v, 40), strings.Join(names, ", ")))
 		}
 		e.Store = v
 	}
@@ -328,7 +328,7 @@ func checkTokenURL(v string) error {
 		}
 		return nil
 	}
-	return fmt.Errorf("scheme %q is not https", cut(u.Scheme, 20))
+	return fmt.Errorf("scheme %q is not https", display.Cut(u.Scheme, 20))
 }
 
 // errCleartextTokenURL refuses a token URL that would carry the client

@@ -16,6 +16,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/tokenmgr/tokenmgr/internal/display"
 	"golang.org/x/oauth2"
 )
 
@@ -359,18 +360,6 @@ func parseRetryAfter(v string, now time.Time) time.Duration {
 	return 0
 }
 
-// cut shortens s to at most n bytes, on a character boundary, marking the
-// cut with "…".
-func cut(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n] + "…"
-}
-
 // printable is text a server sent (an error code or description) made safe
 // to print on a terminal or in a line of log: control characters, which
 // RFC 6749 §5.2 does not allow there anyway, are written as Go escapes
@@ -397,5 +386,5 @@ func printable(s string, n int) string {
 		}
 		s = b.String()
 	}
-	return cut(s, n)
+	return display.Cut(s, n)
 }

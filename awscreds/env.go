@@ -12,6 +12,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/tokenmgr/tokenmgr"
+	"github.com/tokenmgr/tokenmgr/internal/display"
 	"github.com/tokenmgr/tokenmgr/store"
 )
 
@@ -73,17 +74,17 @@ func ReadEnv(lookup func(string) (string, bool)) (*Env, error) {
 	case e.RoleARN == "":
 		return nil, bad("AWS_ROLE_ARN", "not set (the role to assume: arn:aws:iam::<account>:role/<name>)")
 	case !strings.HasPrefix(e.RoleARN, "arn:") || !strings.Contains(e.RoleARN, ":role/") || len(e.RoleARN) > 2048:
-		return nil, bad("AWS_ROLE_ARN", fmt.Sprintf("%q is not a role ARN (arn:aws:iam::<account>:role/<name>)", cut(e.RoleARN, 80)))
+		return nil, bad("AWS_ROLE_ARN", fmt.Sprintf("%q is not a role ARN (arn:aws:iam::<account>:role/<name>)", display.Cut(e.RoleARN, 80)))
 	}
 	e.WebIdentityTokenFile = get("AWS_WEB_IDENTITY_TOKEN_FILE")
 	e.RoleSessionName = get("AWS_ROLE_SESSION_NAME")
 	if e.RoleSessionName != "" && !sessionNameRE().MatchString(e.RoleSessionName) {
-		return nil, bad("AWS_ROLE_SESSION_NAME", fmt.Sprintf("%q: want 2 to 64 of A-Z a-z 0-9 _+=,.@-", cut(e.RoleSessionName, 80)))
+		return nil, bad("AWS_ROLE_SESSION_NAME", fmt.Sprintf("%q: want 2 to 64 of A-Z a-z 0-9 _+=,.@-", display.Cut(e.RoleSessionName, 80)))
 	}
 	for _, n := range []string{"AWS_REGION", "AWS_DEFAULT_REGION"} {
 		if v := get(n); v != "" {
 			if !regionRE().MatchString(v) {
-				return nil, bad(n, fmt.Sprintf("%q is not a region name such as eu-west-1", cut(v, 40)))
+				return nil, bad(n, fmt.Sprintf("%q is not a region name such as eu-west-1", display.Cut(v, 40)))
 			}
 			e.Region = v
 			break
@@ -104,7 +105,7 @@ func ReadEnv(lookup func(string) (string, bool)) (*Env, error) {
 	if v := get("TOKENMGR_AWS_DURATION"); v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil || d < 15*time.Minute || d > 12*time.Hour || d%time.Second != 0 {
-			return nil, bad("TOKENMGR_AWS_DURATION", fmt.Sprintf("%q is not a duration in whole seconds from 15m to 12h", cut(v, 40)))
+			return nil, bad("TOKENMGR_AWS_DURATION", fmt.Sprintf("%q is not a duration in whole seconds from 15m to 12h", display.Cut(v, 40)))
 		}
 		e.Duration = d
 	}
@@ -161,7 +162,7 @@ func (e *Env) NewProvider(ctx context.Context) (*Provider, error) {
 				v = "TOKENMGR_AWS_KEY"
 			}
 			return nil, &tokenmgr.EnvError{Var: v, Problem: fmt.Sprintf(
-				"%q would name both the AWS credentials (TOKENMGR_AWS_KEY) and the web identity token (TOKENMGR_KEY) in the store; give each its own name", cut(awsKey, 80))}
+				"%q would name both the AWS credentials (TOKENMGR_AWS_KEY) and the web identity token (TOKENMGR_KEY) in the store; give each its own name", display.Cut(awsKey, 80))}
 		}
 		if oidc, err = tokenmgr.New(tcfg); err != nil {
 			closeStore(tcfg.Store)

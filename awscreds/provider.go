@@ -20,6 +20,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/tokenmgr/tokenmgr"
+	"github.com/tokenmgr/tokenmgr/internal/display"
 	"github.com/tokenmgr/tokenmgr/internal/record"
 	"github.com/tokenmgr/tokenmgr/store"
 )
@@ -145,9 +146,9 @@ func New(cfg Config) (*Provider, error) {
 	case cfg.RoleARN == "":
 		return nil, errors.New("awscreds: Config.RoleARN is empty")
 	case !strings.HasPrefix(cfg.RoleARN, "arn:") || !strings.Contains(cfg.RoleARN, ":role/"):
-		return nil, fmt.Errorf("awscreds: Config.RoleARN %q is not a role ARN (arn:aws:iam::<account>:role/<name>)", cut(cfg.RoleARN, 80))
+		return nil, fmt.Errorf("awscreds: Config.RoleARN %q is not a role ARN (arn:aws:iam::<account>:role/<name>)", display.Cut(cfg.RoleARN, 80))
 	case !sessionNameRE().MatchString(cfg.RoleSessionName):
-		return nil, fmt.Errorf("awscreds: Config.RoleSessionName %q: want 2 to 64 of A-Z a-z 0-9 _+=,.@-", cut(cfg.RoleSessionName, 80))
+		return nil, fmt.Errorf("awscreds: Config.RoleSessionName %q: want 2 to 64 of A-Z a-z 0-9 _+=,.@-", display.Cut(cfg.RoleSessionName, 80))
 	case cfg.WebIdentity == nil && cfg.WebIdentityTokenFile == "":
 		return nil, errors.New("awscreds: set Config.WebIdentity or Config.WebIdentityTokenFile")
 	case cfg.WebIdentity != nil && cfg.WebIdentityTokenFile != "":
@@ -157,7 +158,7 @@ func New(cfg Config) (*Provider, error) {
 	case cfg.Region == "" && cfg.STSEndpoint == "":
 		return nil, errors.New("awscreds: Config.Region is empty (set AWS_REGION, or Config.STSEndpoint)")
 	case cfg.Region != "" && !regionRE().MatchString(cfg.Region):
-		return nil, fmt.Errorf("awscreds: Config.Region %q is not a region name", cut(cfg.Region, 40))
+		return nil, fmt.Errorf("awscreds: Config.Region %q is not a region name", display.Cut(cfg.Region, 40))
 	}
 	region := cfg.Region
 	if region == "" {
@@ -203,7 +204,7 @@ var regionRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(
 func checkEndpoint(v string) error {
 	u, err := url.Parse(v)
 	if err != nil || u.Host == "" {
-		return fmt.Errorf("%q is not an absolute URL", cut(v, 80))
+		return fmt.Errorf("%q is not an absolute URL", display.Cut(v, 80))
 	}
 	switch {
 	case u.User != nil:

@@ -21,6 +21,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/tokenmgr/tokenmgr"
+	"github.com/tokenmgr/tokenmgr/internal/display"
 	"github.com/tokenmgr/tokenmgr/internal/record"
 )
 
@@ -343,7 +344,7 @@ func stsError(err error, wit string) error {
 	var rde *RedirectError
 	if errors.As(err, &rde) {
 		// Not an answer from STS, nor a network error to retry.
-		rde.Location = cut(redact(rde.Location, wit), 200)
+		rde.Location = display.Cut(redact(rde.Location, wit), 200)
 		return rde
 	}
 	var ae smithy.APIError
@@ -357,7 +358,7 @@ func stsError(err error, wit string) error {
 		if errors.As(err, &rid) {
 			se.RequestID = rid.ServiceRequestID()
 		}
-		te := &tokenmgr.TokenError{Code: se.Code, Description: cut(se.Message, 200), StatusCode: se.StatusCode}
+		te := &tokenmgr.TokenError{Code: se.Code, Description: display.Cut(se.Message, 200), StatusCode: se.StatusCode}
 		se.te = te
 		te.Temporary = temporarySTSCodes[se.Code] || se.StatusCode >= 500 || se.StatusCode == http.StatusTooManyRequests
 		var hr interface{ HTTPResponse() *smithyhttp.Response }
@@ -407,11 +408,4 @@ func redact(s, secret string) string {
 		return s
 	}
 	return strings.ReplaceAll(s, secret, "[REDACTED]")
-}
-
-func cut(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
 }

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Relative says how far t is from now: "in 59m58s" or "3m2s ago".
@@ -63,6 +64,18 @@ func TokenType(t string) string {
 		return "Bearer"
 	}
 	return t
+}
+
+// Cut shortens s to at most n bytes, on a character boundary, marking the
+// cut with "…": for a value quoted in an error that must stay short.
+func Cut(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
 }
 
 // OneLine keeps s on one line: runs of white space, newlines included,

@@ -14,6 +14,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/tokenmgr/tokenmgr"
+	"github.com/tokenmgr/tokenmgr/internal/display"
 	"github.com/tokenmgr/tokenmgr/store"
 )
 
@@ -108,7 +109,7 @@ func parseScheme(s string, schemes ...string) (*url.URL, error) {
 		return nil, errors.New("not a URL")
 	}
 	if !slices.Contains(schemes, u.Scheme) {
-		return nil, fmt.Errorf("scheme %q is not redis, rediss or unix", cut(u.Scheme, 20))
+		return nil, fmt.Errorf("scheme %q is not redis, rediss or unix", display.Cut(u.Scheme, 20))
 	}
 	return u, nil
 }
@@ -126,7 +127,7 @@ func redisURLError(u *url.URL, err error) error {
 			msg = strings.ReplaceAll(msg, p, "xxxxx")
 		}
 	}
-	return errors.New(cut(msg, 200))
+	return errors.New(display.Cut(msg, 200))
 }
 
 // bound gives the timeouts a URL left unset their store defaults: 1s, no
@@ -143,13 +144,6 @@ func bound(dial, read, write, pool *time.Duration, retries, dials *int) {
 	if *dials == 0 {
 		*dials = 1
 	}
-}
-
-func cut(s string, n int) string {
-	if len(s) > n {
-		return s[:n] + "…"
-	}
-	return s
 }
 
 // openFromEnv opens the store for TOKENMGR_STORE=redis.
