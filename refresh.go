@@ -10,8 +10,8 @@ import (
 	"github.com/cenkalti/backoff/v4"
 	"golang.org/x/oauth2"
 
-	"github.com/tokenmgr/tokenmgr/internal/record"
 	"github.com/tokenmgr/tokenmgr/store"
+	"github.com/tokenmgr/tokenmgr/store/record"
 )
 
 // The refresh state machine.

@@ -14,7 +14,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/tokenmgr/tokenmgr/diagnose"
-	"github.com/tokenmgr/tokenmgr/internal/jwtinfo"
+	"github.com/tokenmgr/tokenmgr/diagnose/jwtinfo"
 )
 
 // DiagnoseOptions configures [Diagnose]. The zero value reads the process

@@ -50,7 +50,7 @@
 //
 // # Store
 //
-// Credentials are stored as a tokenmgr record (internal/record) under
+// Credentials are stored as a tokenmgr record (package [github.com/tokenmgr/tokenmgr/store/record]) under
 // Config.Key, default "aws:" + RoleARN: the session token as access_token,
 // with aws_access_key_id and aws_secret_access_key beside it, the expiry,
 // and a fingerprint of the configuration (role, session name, endpoint,

@@ -21,8 +21,8 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/tokenmgr/tokenmgr"
-	"github.com/tokenmgr/tokenmgr/internal/display"
-	"github.com/tokenmgr/tokenmgr/internal/record"
+	"github.com/tokenmgr/tokenmgr/display"
+	"github.com/tokenmgr/tokenmgr/store/record"
 )
 
 // TokenType is the token type of the oauth2.Token that carries AWS

@@ -7,7 +7,7 @@ import (
 	"net/http"
 
 	"github.com/tokenmgr/tokenmgr"
-	"github.com/tokenmgr/tokenmgr/internal/display"
+	"github.com/tokenmgr/tokenmgr/display"
 )
 
 // checkAPI calls TOKENMGR_CHECK_URL with the token and explains the

@@ -8,9 +8,9 @@ import (
 	"strings"
 
 	"github.com/tokenmgr/tokenmgr"
-	"github.com/tokenmgr/tokenmgr/internal/display"
-	"github.com/tokenmgr/tokenmgr/internal/record"
+	"github.com/tokenmgr/tokenmgr/display"
 	"github.com/tokenmgr/tokenmgr/store"
+	"github.com/tokenmgr/tokenmgr/store/record"
 )
 
 // Hint says what to do about an error from tokenmgr, its configuration

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/tokenmgr/tokenmgr"
-	"github.com/tokenmgr/tokenmgr/internal/display"
+	"github.com/tokenmgr/tokenmgr/display"
 )
 
 // Clock.

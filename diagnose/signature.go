@@ -7,7 +7,7 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 
-	"github.com/tokenmgr/tokenmgr/internal/jwtinfo"
+	"github.com/tokenmgr/tokenmgr/diagnose/jwtinfo"
 )
 
 // Why a signature check did not pass; verifySignature wraps them with

@@ -11,9 +11,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/tokenmgr/tokenmgr/internal/display"
-	"github.com/tokenmgr/tokenmgr/internal/record"
+	"github.com/tokenmgr/tokenmgr/display"
 	"github.com/tokenmgr/tokenmgr/store"
+	"github.com/tokenmgr/tokenmgr/store/record"
 )
 
 func (d *diagnosis) checkStore(ctx context.Context) {

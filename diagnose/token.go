@@ -12,9 +12,9 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 
-	"github.com/tokenmgr/tokenmgr/internal/display"
-	"github.com/tokenmgr/tokenmgr/internal/jwtinfo"
-	"github.com/tokenmgr/tokenmgr/internal/record"
+	"github.com/tokenmgr/tokenmgr/diagnose/jwtinfo"
+	"github.com/tokenmgr/tokenmgr/display"
+	"github.com/tokenmgr/tokenmgr/store/record"
 )
 
 // pickToken chooses the token the next checks inspect.

@@ -16,7 +16,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/tokenmgr/tokenmgr/internal/seal"
+	"github.com/tokenmgr/tokenmgr/store/seal"
 )
 
 // FileOptions tune the key derivation of a new encrypted file. They apply

@@ -9,7 +9,7 @@ import (
 
 	"golang.org/x/crypto/chacha20poly1305"
 
-	"github.com/tokenmgr/tokenmgr/internal/seal"
+	"github.com/tokenmgr/tokenmgr/store/seal"
 )
 
 // The encrypted file format, version 1. See FORMAT.md for the rationale.

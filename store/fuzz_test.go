@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
-	"github.com/tokenmgr/tokenmgr/internal/seal"
+	"github.com/tokenmgr/tokenmgr/store/seal"
 )
 
 // Fixed inputs make the genuine files deterministic, so the fuzz target can

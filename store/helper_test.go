@@ -17,7 +17,7 @@ import (
 )
 
 // testOpts keeps scrypt cheap in tests (1 MiB, about a millisecond) and
-// the tests' keys out of the session cache (internal/seal tests it).
+// the tests' keys out of the session cache (store/seal tests it).
 var testOpts = FileOptions{ScryptLogN: 10, KeyCacheTTL: -1}
 
 const testPass = "correct horse battery staple"

@@ -11,9 +11,9 @@ import (
 	"time"
 
 	"github.com/tokenmgr/tokenmgr"
-	"github.com/tokenmgr/tokenmgr/internal/display"
-	"github.com/tokenmgr/tokenmgr/internal/jwtinfo"
-	"github.com/tokenmgr/tokenmgr/internal/record"
+	"github.com/tokenmgr/tokenmgr/diagnose/jwtinfo"
+	"github.com/tokenmgr/tokenmgr/display"
+	"github.com/tokenmgr/tokenmgr/store/record"
 )
 
 var statusCommand = &command{

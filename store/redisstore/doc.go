@@ -20,7 +20,7 @@
 // # What Redis sees
 //
 // Every value is encrypted before it leaves the process, with the
-// encrypted file's AEAD and key handling (internal/seal: XChaCha20-Poly1305
+// encrypted file's AEAD and key handling (store/seal: XChaCha20-Poly1305
 // under a key derived with bounded scrypt from the passphrase, or a raw
 // 32-byte key; a key check that tells a wrong key from modified data).
 // For a passphrase, the salt and scrypt cost are shared by the fleet
@@ -92,7 +92,7 @@
 //
 // # Expiry
 //
-// The store reads the record it is given (internal/record, the Client's
+// The store reads the record it is given (store/record, the Client's
 // own format) for the access token's expiry: a credential without a
 // refresh token expires in Redis Options.ExpiryMargin (1m) after its
 // access token does (SET … PX, relative, so a skewed Redis clock does not

@@ -28,7 +28,7 @@ import (
 	"golang.org/x/oauth2/clientcredentials"
 
 	"github.com/tokenmgr/tokenmgr"
-	"github.com/tokenmgr/tokenmgr/internal/record"
+	"github.com/tokenmgr/tokenmgr/store/record"
 	"github.com/tokenmgr/tokenmgr/tokenmgrtest"
 )
 

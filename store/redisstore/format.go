@@ -9,8 +9,8 @@ import (
 	"io"
 	"strings"
 
-	"github.com/tokenmgr/tokenmgr/internal/seal"
 	"github.com/tokenmgr/tokenmgr/store"
+	"github.com/tokenmgr/tokenmgr/store/seal"
 )
 
 // The stored format, version 1; FORMAT.md has the rationale.

@@ -15,9 +15,9 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/tokenmgr/tokenmgr/internal/record"
-	"github.com/tokenmgr/tokenmgr/internal/seal"
 	"github.com/tokenmgr/tokenmgr/store"
+	"github.com/tokenmgr/tokenmgr/store/record"
+	"github.com/tokenmgr/tokenmgr/store/seal"
 )
 
 // Defaults for Options.

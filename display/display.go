@@ -1,5 +1,8 @@
-// Package display words times, durations and stores for people, the same
-// way in every command of the CLI and in package diagnose.
+// Package display words times, durations, stores and text from outside
+// (a server's message, a URL) for people: shortened on a character
+// boundary, on one line, a URL without its password. The root
+// package's errors, awscreds, the stores, package diagnose and the CLI all
+// use it, so a value reads the same in an error, a log and a terminal.
 package display
 
 import (
