@@ -148,18 +148,28 @@ func (c *Client) refresh(w *work, reason RefreshReason, old *entry, timeout time
 	if out.storeErr != nil {
 		c.storeErrors.Add(1)
 	}
-	if err != nil {
-		if errors.Is(err, ErrSameToken) {
-			c.log.Warn("token source returned the token being replaced; keeping it in service",
-				"reason", reason, "hint", "use tokenmgr.ClientCredentials or tokenmgr.RefreshToken, which always ask the endpoint")
-		} else {
-			c.log.Warn("token refresh failed", "reason", reason, "error", err)
-		}
-	} else {
+	// A background refresh whose deadline was its token's expiry (flight
+	// gives it no more) and that ran out: the next caller refreshes for
+	// itself. Ended by that deadline, it is no failure: one that starts
+	// moments before expiry is cut off on a healthy endpoint.
+	cutOff := err != nil && reason == ReasonEarly && c.ranOut(ctx, old)
+	atExpiry := cutOff && timeout < c.refreshTimeout && cutShort(err)
+	if out.fetchFailed && !atExpiry {
+		c.fetchErrors.Add(1)
+	}
+	switch {
+	case atExpiry:
+		c.log.Debug("background refresh cut off at the token's expiry; the next caller refreshes", "error", err)
+	case errors.Is(err, ErrSameToken):
+		c.log.Warn("token source returned the token being replaced; keeping it in service",
+			"reason", reason, "hint", "use tokenmgr.ClientCredentials or tokenmgr.RefreshToken, which always ask the endpoint")
+	case err != nil:
+		c.log.Warn("token refresh failed", "reason", reason, "error", err)
+	default:
 		ev.Expiry = e.tok.Expiry
 		c.log.Debug("token refreshed", "reason", reason, "from_store", out.fromStore, "expiry", e.tok.Expiry, "took", ev.Duration)
 	}
-	if err != nil && reason == ReasonEarly && c.ranOut(ctx, old) {
+	if cutOff {
 		err = fmt.Errorf("%w: %w", errCutOff, err)
 	}
 	if (err == nil || reason != ReasonEarly) && !errors.Is(err, errAbandoned) {
@@ -250,6 +260,9 @@ func (c *Client) emitRetry(ev RetryEvent) (err error) {
 type outcome struct {
 	fromStore bool  // the token came from the store
 	storeErr  error // reading or saving the store failed; the refresh went on without it
+	// fetchFailed: the token request failed (counted in Stats.FetchErrors
+	// unless the refresh was cut off at its token's expiry).
+	fetchFailed bool
 }
 
 func (c *Client) refreshLocked(ctx context.Context, w *work, old *entry, retry bool) (_ *entry, out outcome, err error) {
@@ -286,7 +299,7 @@ func (c *Client) refreshLocked(ctx context.Context, w *work, old *entry, retry b
 	obtained := c.now()
 	tok, err := c.fetch(ctx, retry)
 	if err != nil {
-		c.fetchErrors.Add(1)
+		out.fetchFailed = true
 		return nil, out, err
 	}
 	c.fetches.Add(1)
