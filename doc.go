@@ -154,6 +154,7 @@
 // [NewFromEnv] (and [ReadEnv], for a look before building a Client) reads:
 //
 //	TOKENMGR_TOKEN_URL              token endpoint (https, or http to loopback)
+//	TOKENMGR_ISSUER                 OpenID issuer a person signs in at (tokenmgr login); https, or http to loopback
 //	TOKENMGR_CLIENT_ID              client ID
 //	TOKENMGR_CLIENT_SECRET          client secret (or _CLIENT_SECRET_FILE: a file holding it)
 //	TOKENMGR_SCOPES                 scopes, separated by spaces or commas
@@ -177,7 +178,10 @@
 // Values, and the contents of the files _FILE variables name, are trimmed
 // of surrounding whitespace alike, so a secret is the same either way.
 // With TOKENMGR_REFRESH_TOKEN the refresh_token grant is used, otherwise
-// client credentials. TOKENMGR_STORE=auto uses the OS keyring when one
+// client credentials. With TOKENMGR_ISSUER the credential is the one a
+// person signed in to with "tokenmgr login" (package login, its own module:
+// the program must import it; see [RegisterLogin] and [ErrLoginRequired]).
+// TOKENMGR_STORE=auto uses the OS keyring when one
 // answers, else the encrypted file when a passphrase is set, else fails
 // with an error naming both ways out; it never falls back to plain text. A
 // static TOKENMGR_ACCESS_TOKEN needs no store. TOKENMGR_STORE=redis shares

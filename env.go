@@ -31,7 +31,7 @@ const KeyringService = "tokenmgr"
 
 // EnvVars lists every variable [NewFromEnv] reads, in documentation order.
 var EnvVars = []string{
-	"TOKENMGR_TOKEN_URL", "TOKENMGR_CLIENT_ID", "TOKENMGR_CLIENT_SECRET", "TOKENMGR_CLIENT_SECRET_FILE",
+	"TOKENMGR_TOKEN_URL", "TOKENMGR_ISSUER", "TOKENMGR_CLIENT_ID", "TOKENMGR_CLIENT_SECRET", "TOKENMGR_CLIENT_SECRET_FILE",
 	"TOKENMGR_SCOPES", "TOKENMGR_AUDIENCE", "TOKENMGR_AUTH_STYLE", "TOKENMGR_REFRESH_TOKEN",
 	"TOKENMGR_ACCESS_TOKEN", "TOKENMGR_KEY", "TOKENMGR_REFRESH_BEFORE", "TOKENMGR_EXPIRY_DELTA",
 	"TOKENMGR_ALLOWED_HOSTS", "TOKENMGR_ALLOW_INSECURE_HTTP", "TOKENMGR_STORE", "TOKENMGR_STORE_PATH",
@@ -51,7 +51,7 @@ func IsSecretVar(name string) bool { return secretVars[name] }
 
 // credentialVars say how to get a token; the store needs none of them.
 var credentialVars = map[string]bool{
-	"TOKENMGR_TOKEN_URL": true, "TOKENMGR_CLIENT_ID": true, "TOKENMGR_CLIENT_SECRET": true,
+	"TOKENMGR_TOKEN_URL": true, "TOKENMGR_ISSUER": true, "TOKENMGR_CLIENT_ID": true, "TOKENMGR_CLIENT_SECRET": true,
 	"TOKENMGR_CLIENT_SECRET_FILE": true, "TOKENMGR_REFRESH_TOKEN": true, "TOKENMGR_ACCESS_TOKEN": true,
 }
 
@@ -75,7 +75,11 @@ func (e *EnvError) Unwrap() error { return e.Err }
 // Env is the configuration read from the environment. Its String and
 // LogValue show no secret.
 type Env struct {
-	TokenURL          string
+	TokenURL string
+	// Issuer is an OpenID issuer a person signs in at (TOKENMGR_ISSUER):
+	// the credential is the one "tokenmgr login" saved (see
+	// [ErrLoginRequired]).
+	Issuer            string
 	ClientID          string
 	ClientSecret      string
 	Scopes            []string
@@ -106,8 +110,16 @@ func ReadEnv(lookup func(string) (string, bool)) (*Env, error) {
 	}
 	bad := func(name, problem string) error { return &EnvError{Var: name, Problem: problem} }
 	switch {
+	case e.Issuer != "" && e.TokenURL != "":
+		return nil, bad("TOKENMGR_ISSUER", "set together with TOKENMGR_TOKEN_URL; the issuer's discovery document names the token endpoint: set one")
+	case e.Issuer != "" && (e.AccessToken != "" || e.RefreshToken != ""):
+		return nil, bad("TOKENMGR_ISSUER", "set together with TOKENMGR_ACCESS_TOKEN or TOKENMGR_REFRESH_TOKEN; the signed-in credential comes from tokenmgr login: set one")
+	case e.Issuer != "" && e.ClientID == "":
+		return nil, bad("TOKENMGR_CLIENT_ID", "not set (needed with TOKENMGR_ISSUER)")
+	case e.Issuer != "":
+		return e, nil
 	case e.TokenURL == "" && e.AccessToken == "":
-		return nil, bad("TOKENMGR_TOKEN_URL", "not set (set it, or TOKENMGR_ACCESS_TOKEN for a static token)")
+		return nil, bad("TOKENMGR_TOKEN_URL", "not set (set it, or TOKENMGR_ISSUER to sign in a person, or TOKENMGR_ACCESS_TOKEN for a static token)")
 	case e.TokenURL != "" && e.AccessToken != "":
 		return nil, bad("TOKENMGR_ACCESS_TOKEN", "set together with TOKENMGR_TOKEN_URL; a static token is never refreshed: set one")
 	case e.TokenURL != "" && e.ClientID == "":
@@ -150,6 +162,12 @@ func ParseEnv(lookup func(string) (string, bool)) (*Env, error) {
 			return nil, bad("TOKENMGR_TOKEN_URL", err.Error())
 		}
 		e.TokenURL = v
+	}
+	if v := get("TOKENMGR_ISSUER"); v != "" {
+		if err := checkTokenURL(v); err != nil {
+			return nil, bad("TOKENMGR_ISSUER", err.Error())
+		}
+		e.Issuer = v
 	}
 	e.ClientID = get("TOKENMGR_CLIENT_ID")
 	secret, err := secretFrom(get, "TOKENMGR_CLIENT_SECRET", "TOKENMGR_CLIENT_SECRET_FILE")
@@ -346,9 +364,17 @@ func splitList(v string) []string {
 }
 
 // TokenSource returns the source the variables describe: static, refresh
-// token or client credentials.
+// token, client credentials, or with TOKENMGR_ISSUER the signed-in
+// credential (whose source the login package provides; see
+// [RegisterLogin]).
 func (e *Env) TokenSource() oauth2.TokenSource {
 	switch {
+	case e.Issuer != "":
+		src, err := e.loginSource()
+		if err != nil {
+			return errSource{err}
+		}
+		return src
 	case e.TokenURL == "":
 		return oauth2.StaticTokenSource(&oauth2.Token{AccessToken: e.AccessToken, TokenType: "Bearer"})
 	case e.RefreshToken != "":
@@ -434,7 +460,12 @@ func (e *Env) isSet(name string) bool {
 // Config returns a Config from the variables, opening the store.
 func (e *Env) Config(ctx context.Context) (Config, error) {
 	var st store.Store
-	if e.TokenURL != "" {
+	if e.Issuer != "" {
+		if _, err := e.loginSource(); err != nil {
+			return Config{}, err
+		}
+	}
+	if e.TokenURL != "" || e.Issuer != "" {
 		// A static token is given afresh each run: nothing to keep, and a
 		// kept one would outlive a change of TOKENMGR_ACCESS_TOKEN.
 		var err error
@@ -475,6 +506,7 @@ func (e Env) GoString() string { return e.String() }
 func (e Env) LogValue() slog.Value {
 	return slog.GroupValue(
 		slog.String("token_url", display.URL(e.TokenURL)),
+		slog.String("issuer", display.URL(e.Issuer)),
 		slog.String("client_id", e.ClientID),
 		slog.Bool("client_secret_set", e.ClientSecret != ""),
 		slog.Bool("refresh_token_set", e.RefreshToken != ""),
@@ -490,6 +522,7 @@ func (e Env) LogValue() slog.Value {
 func (e Env) MarshalJSON() ([]byte, error) {
 	return json.Marshal(struct {
 		TokenURL           string        `json:"token_url,omitempty"`
+		Issuer             string        `json:"issuer,omitempty"`
 		ClientID           string        `json:"client_id,omitempty"`
 		ClientSecretSet    bool          `json:"client_secret_set"`
 		Scopes             []string      `json:"scopes,omitempty"`
@@ -507,7 +540,7 @@ func (e Env) MarshalJSON() ([]byte, error) {
 		StorePassphraseSet bool          `json:"store_passphrase_set"`
 		Set                []string      `json:"set,omitempty"`
 	}{
-		TokenURL: display.URL(e.TokenURL), ClientID: e.ClientID, ClientSecretSet: e.ClientSecret != "",
+		TokenURL: display.URL(e.TokenURL), Issuer: display.URL(e.Issuer), ClientID: e.ClientID, ClientSecretSet: e.ClientSecret != "",
 		Scopes: e.Scopes, Audience: e.Audience, AuthStyle: int(e.AuthStyle),
 		RefreshTokenSet: e.RefreshToken != "", AccessTokenSet: e.AccessToken != "",
 		Key: e.Key, RefreshBefore: e.RefreshBefore, ExpiryDelta: e.ExpiryDelta,

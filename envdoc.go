@@ -11,6 +11,7 @@ type EnvDoc struct {
 // who installed the command and have no package docs at hand.
 var EnvDocs = []EnvDoc{
 	{"TOKENMGR_TOKEN_URL", "token endpoint (https, or http to loopback)"},
+	{"TOKENMGR_ISSUER", "OpenID issuer a person signs in at (tokenmgr login); https, or http to loopback"},
 	{"TOKENMGR_CLIENT_ID", "client ID"},
 	{"TOKENMGR_CLIENT_SECRET", "client secret"},
 	{"TOKENMGR_CLIENT_SECRET_FILE", "a file holding the client secret (instead of TOKENMGR_CLIENT_SECRET)"},
