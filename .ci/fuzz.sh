@@ -13,6 +13,7 @@
 #     other failure, or the same one twice, fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+export GOWORK=off # each module with its own go.mod's versions (see go.work)
 t=${1:-15s}
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
