@@ -13,6 +13,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -284,26 +285,78 @@ var versionCommand = &command{
 	name:     "version",
 	summary:  "print the version",
 	noCommon: true,
-	help: `Prints tokenmgr's module version ("devel" for a build from a work tree)
-and the Go version it was built with.`,
-	run: func(_ context.Context, _ *options, stdout, _ io.Writer) int {
-		fmt.Fprintf(stdout, "tokenmgr %s (%s)\n", moduleVersion(), runtime.Version())
+	help: `Prints tokenmgr's module version ("devel" for a build from a work tree),
+the VCS revision it was built from (with "+dirty" when the work tree had
+changes) and the Go version it was built with, all from the binary's
+build information.`,
+	flags: func(fs *flag.FlagSet, o *options) {
+		fs.BoolVar(&o.json, "json", false, "print JSON for scripts")
+	},
+	run: func(_ context.Context, o *options, stdout, stderr io.Writer) int {
+		bi, _ := debug.ReadBuildInfo()
+		v := readVersion(bi)
+		if !o.json {
+			fmt.Fprintln(stdout, v)
+			return exitOK
+		}
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(v); err != nil {
+			return fail(stderr, "version", err)
+		}
 		return exitOK
 	},
 }
 
-func moduleVersion() string {
-	bi, ok := debug.ReadBuildInfo()
-	if !ok || bi.Main.Version == "" || bi.Main.Version == "(devel)" {
-		v := "devel"
-		if ok {
-			for _, s := range bi.Settings {
-				if s.Key == "vcs.revision" && len(s.Value) >= 12 {
-					v += " " + s.Value[:12]
-				}
-			}
-		}
+// version is what the version command prints, from the build information
+// the Go toolchain writes into the binary.
+type version struct {
+	Module   string    `json:"module"`
+	Version  string    `json:"version"`            // "devel" for a build from a work tree
+	Revision string    `json:"revision,omitempty"` // the VCS commit, when built in a checkout
+	Time     time.Time `json:"time,omitzero"`      // the commit's time
+	Modified bool      `json:"modified,omitempty"` // the work tree had uncommitted changes
+	Go       string    `json:"go"`
+}
+
+// readVersion reads bi, which is nil when the binary has none (built
+// without module support).
+func readVersion(bi *debug.BuildInfo) version {
+	v := version{Module: "github.com/tokenmgr/tokenmgr/cmd/tokenmgr", Version: "devel", Go: runtime.Version()}
+	if bi == nil {
 		return v
 	}
-	return bi.Main.Version
+	if bi.Main.Path != "" {
+		v.Module = bi.Main.Path
+	}
+	if bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		v.Version = bi.Main.Version
+	}
+	if bi.GoVersion != "" {
+		v.Go = bi.GoVersion
+	}
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			v.Revision = s.Value
+		case "vcs.time":
+			v.Time, _ = time.Parse(time.RFC3339, s.Value)
+		case "vcs.modified":
+			v.Modified = s.Value == "true"
+		}
+	}
+	return v
+}
+
+// String is the one line the version command prints: "tokenmgr v1.2.0
+// (go1.26.8)", or "tokenmgr devel 0123456789ab+dirty (go1.26.8)".
+func (v version) String() string {
+	s := "tokenmgr " + v.Version
+	if v.Revision != "" {
+		s += " " + v.Revision[:min(12, len(v.Revision))]
+		if v.Modified {
+			s += "+dirty"
+		}
+	}
+	return s + " (" + v.Go + ")"
 }

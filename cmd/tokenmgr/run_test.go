@@ -7,9 +7,12 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"runtime"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -184,4 +187,38 @@ func TestE2EHelp(t *testing.T) {
 		wantCode(t, r, 2)
 		assert.NotEmpty(t, r.stderr, "%v: a usage error says so on stderr", args)
 	}
+}
+
+func TestReadVersion(t *testing.T) {
+	bi := &debug.BuildInfo{
+		GoVersion: "go1.26.8",
+		Main:      debug.Module{Path: "github.com/tokenmgr/tokenmgr/cmd/tokenmgr", Version: "(devel)"},
+		Settings: []debug.BuildSetting{
+			{Key: "vcs", Value: "git"},
+			{Key: "vcs.revision", Value: "0123456789abcdef0123456789abcdef01234567"},
+			{Key: "vcs.time", Value: "2026-12-07T21:00:00Z"},
+			{Key: "vcs.modified", Value: "true"},
+		},
+	}
+	v := readVersion(bi)
+	assert.Equal(t, "tokenmgr devel 0123456789ab+dirty (go1.26.8)", v.String())
+	assert.Equal(t, "0123456789abcdef0123456789abcdef01234567", v.Revision)
+	assert.Equal(t, time.Date(2026, 12, 7, 21, 0, 0, 0, time.UTC), v.Time)
+
+	bi.Main.Version = "v1.4.0"
+	bi.Settings = nil
+	assert.Equal(t, "tokenmgr v1.4.0 (go1.26.8)", readVersion(bi).String())
+	assert.Equal(t, "tokenmgr devel ("+runtime.Version()+")", readVersion(nil).String())
+}
+
+// The binary the tests build reports what the toolchain wrote into it,
+// as JSON too.
+func TestVersionJSON(t *testing.T) {
+	r := exe(t, &secrets{}, vars{}, "version", "--json")
+	wantCode(t, r, 0)
+	var v struct{ Module, Version, Go string }
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &v), r.stdout)
+	assert.Equal(t, "github.com/tokenmgr/tokenmgr/cmd/tokenmgr", v.Module)
+	assert.Equal(t, runtime.Version(), v.Go)
+	assert.NotEmpty(t, v.Version)
 }
