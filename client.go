@@ -194,6 +194,26 @@ type Stats struct {
 
 // Client hands out valid tokens, refreshing them ahead of expiry. It is
 // safe for concurrent use. Close it to stop background refreshes.
+//
+// A token fetched with lifetime L is, at any moment, in one of three
+// states:
+//
+//	fresh    more than refreshBefore left   served from memory, no lock
+//	stale    less than refreshBefore left   served at once; one background refresh starts
+//	expired  less than expiryDelta left     callers wait for one shared refresh (or leave on their ctx)
+//
+// Left at zero, [Config.RefreshBefore] is min(L/4, 5m) plus up to 10%
+// jitter, so a fleet does not refresh in lockstep, and [Config.ExpiryDelta]
+// is min(L/20, 10s): a one-hour token is refreshed 5 to 5.5 minutes early,
+// a four-second token a second early. A token without expiry is served
+// until a server rejects it. With a [store.Locker] the refresh runs under
+// the store's lock and first re-reads the store, so one process refreshes
+// and the others adopt its token; a rotated refresh token is saved before
+// the new access token is handed out.
+//
+// A panic in code the Client runs for its callers (the Source, the Store,
+// [Config.OnRefresh], [Config.Attach]) is returned to them as a
+// *[PanicError], and every wait is bounded by [Config.RefreshTimeout].
 type Client struct {
 	src      oauth2.TokenSource
 	st       store.Store

@@ -550,8 +550,34 @@ func (e Env) MarshalJSON() ([]byte, error) {
 	})
 }
 
-// NewFromEnv returns a Client configured from the TOKENMGR_* variables
-// (see the package doc for the table).
+// NewFromEnv returns a Client configured from the TOKENMGR_* variables:
+//
+//	TOKENMGR_TOKEN_URL              token endpoint (https, or http to loopback)
+//	TOKENMGR_ISSUER                 OpenID issuer a person signs in at (tokenmgr login)
+//	TOKENMGR_CLIENT_ID              client ID
+//	TOKENMGR_CLIENT_SECRET          client secret (or _CLIENT_SECRET_FILE: a file holding it)
+//	TOKENMGR_SCOPES                 scopes, separated by spaces or commas
+//	TOKENMGR_AUDIENCE               sent as "audience" with the client credentials grant
+//	TOKENMGR_AUTH_STYLE             header | params | auto (default auto)
+//	TOKENMGR_REFRESH_TOKEN          seed for the refresh_token grant; a stored one wins
+//	TOKENMGR_ACCESS_TOKEN           a static token, never refreshed (no TOKEN_URL needed)
+//	TOKENMGR_KEY                    credential name in the store (default "default")
+//	TOKENMGR_REFRESH_BEFORE         Go duration, e.g. 5m (default: scaled to the lifetime)
+//	TOKENMGR_EXPIRY_DELTA           Go duration (default: scaled to the lifetime)
+//	TOKENMGR_ALLOWED_HOSTS          hosts the token may go to, separated by spaces or commas
+//	TOKENMGR_ALLOW_INSECURE_HTTP    true to allow plain http to hosts other than loopback
+//	TOKENMGR_STORE                  auto | keyring | file | memory | redis (default auto)
+//	TOKENMGR_STORE_PATH             the encrypted file (default under os.UserConfigDir)
+//	TOKENMGR_STORE_PASSPHRASE       its passphrase (or _STORE_PASSPHRASE_FILE); with redis, the fleet's
+//	TOKENMGR_REDIS_URL              with TOKENMGR_STORE=redis: redis:// or rediss:// (Sentinel, Cluster: README)
+//
+// With TOKENMGR_REFRESH_TOKEN the refresh_token grant is used, otherwise
+// client credentials; with TOKENMGR_ISSUER the credential a person signed
+// in to (package login must be imported, see [RegisterLogin]). auto uses
+// the OS keyring when one answers, else the encrypted file when a
+// passphrase is set, and never plain text; redis needs package
+// store/redisstore imported (see [RegisterStore]). A bad value is an
+// *[EnvError] naming the variable; a secret is never echoed.
 func NewFromEnv() (*Client, error) {
 	e, err := ReadEnv(nil)
 	if err != nil {
