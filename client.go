@@ -139,6 +139,11 @@ type Config struct {
 	// Attach puts the token on an outgoing request. Nil sets the
 	// Authorization header to "<type> <token>". A request signer goes here.
 	Attach func(req *http.Request, tok *oauth2.Token) error
+
+	// Observer, when set, receives refreshes, token requests, rejections
+	// and store errors as they happen, for metrics and traces (package
+	// oteltokenmgr sets one up in a line). Nil costs nothing.
+	Observer *Observer
 }
 
 // RefreshReason says why a refresh ran, in a [RefreshEvent].
@@ -168,6 +173,7 @@ type RefreshEvent struct {
 	StoreErr error         // the store could not be read or written; the token was not persisted
 	Err      error
 	Duration time.Duration
+	Attempts int // requests made to the Source; 0 when none was (the token came from the store)
 }
 
 // RetryEvent describes a failed token request that the refresh will make
@@ -221,6 +227,7 @@ type Client struct {
 	log      *slog.Logger
 	onEvent  func(RefreshEvent)
 	onRetry  func(RetryEvent)
+	obs      *Observer // nil when Config.Observer is
 	attach   func(*http.Request, *oauth2.Token) error
 	classify Classifier
 	// classifyWait bounds the transport's wait for a rejection's body
@@ -329,6 +336,10 @@ func New(cfg Config) (*Client, error) {
 	}
 	if c.key == "" {
 		c.key = DefaultKey
+	}
+	if cfg.Observer != nil {
+		o := *cfg.Observer // the caller's may change; ours does not
+		c.obs = &o
 	}
 	if f, ok := cfg.Source.(interface{ Fingerprint() string }); ok {
 		c.fingerprint = f.Fingerprint()

@@ -24,7 +24,9 @@ import (
 //
 // The flight recovers a panic into a *PanicError: singleflight.DoChan
 // would re-raise it in a new goroutine, where it would kill the program.
-func (c *Client) flight(reason RefreshReason, old *entry) func() (any, error) {
+//
+// trigger is the context of the call that started it, for an Observer.
+func (c *Client) flight(trigger context.Context, reason RefreshReason, old *entry) func() (any, error) {
 	return func() (v any, err error) {
 		defer c.protect("refresh", &err)
 		if cur := c.cur.Load(); c.usable(cur, old) {
@@ -55,7 +57,7 @@ func (c *Client) flight(reason RefreshReason, old *entry) func() (any, error) {
 		if w == nil || w.finished() {
 			w = &work{done: make(chan struct{})}
 			c.wg.Add(1) // Close waits for the work too, unless it is abandoned
-			go c.run(w, reason, old, timeout, retry)
+			go c.run(w, trigger, reason, old, timeout, retry)
 		}
 		t := time.NewTimer(timeout + abandonGrace)
 		defer t.Stop()
@@ -164,7 +166,7 @@ func (w *work) finished() bool {
 }
 
 // run runs a refresh for w.
-func (c *Client) run(w *work, reason RefreshReason, old *entry, timeout time.Duration, retry bool) {
+func (c *Client) run(w *work, trigger context.Context, reason RefreshReason, old *entry, timeout time.Duration, retry bool) {
 	defer func() {
 		close(w.done)
 		if w.released.CompareAndSwap(false, true) {
@@ -176,7 +178,7 @@ func (c *Client) run(w *work, reason RefreshReason, old *entry, timeout time.Dur
 		c.stuckN.Add(-1)
 	}()
 	defer c.protect("refresh", &w.err)
-	w.e, w.err = c.refresh(w, reason, old, timeout, retry)
+	w.e, w.err = c.refresh(w, trigger, reason, old, timeout, retry)
 }
 
 // abandon gives up waiting for w, whose refresh ignores its deadline.

@@ -25,7 +25,7 @@ import (
 // its Source) replaced by [Redacted]. Stack is the stack of the goroutine that
 // panicked, which holds code locations and no data.
 type PanicError struct {
-	Where string // what panicked: "Source", "Store", "OnRefresh", "OnRetry", "Attach", "refresh" or "store opener <name>"
+	Where string // what panicked: "Source", "Store", "OnRefresh", "OnRetry", "Attach", "refresh", "Observer.<func>" (logged) or "store opener <name>"
 	Value string
 	Stack []byte
 }

@@ -75,7 +75,7 @@ func (c *Client) entry(ctx context.Context) (*entry, error) {
 		case stateFresh:
 			return e, nil
 		case stateStale:
-			c.refreshInBackground(e, now)
+			c.refreshInBackground(ctx, e, now)
 			return e, nil
 		}
 	}
@@ -102,9 +102,10 @@ func (c *Client) refreshWait(ctx context.Context, old *entry, reason RefreshReas
 		if f := c.failed.Load(); f != nil && c.now().Before(f.until) {
 			// A refresh failed moments ago: answer with its error rather
 			// than send the endpoint one request per call.
+			c.observeHeldOff(ctx, "cooldown", "")
 			return nil, f.err
 		}
-		ch := c.sf.DoChan(c.key, c.flight(reason, old))
+		ch := c.sf.DoChan(c.key, c.flight(ctx, reason, old))
 		select {
 		case r := <-ch:
 			if errors.Is(r.Err, errCutOff) && try == 0 {
@@ -138,13 +139,20 @@ func (c *Client) usable(e, old *entry) bool {
 
 // refresh replaces old with a new entry, within timeout. It runs in a
 // work, for a flight. Its context is the Client's, not a caller's, so one
-// caller giving up does not cancel the refresh the others wait for.
-func (c *Client) refresh(w *work, reason RefreshReason, old *entry, timeout time.Duration, retry bool) (*entry, error) {
-	ctx, cancel := context.WithTimeout(c.ctx, timeout)
+// caller giving up does not cancel the refresh the others wait for; only
+// an Observer's values are taken from trigger, the caller's.
+func (c *Client) refresh(w *work, trigger context.Context, reason RefreshReason, old *entry, timeout time.Duration, retry bool) (*entry, error) {
+	base := c.ctx
+	if c.obs != nil && c.obs.RefreshStart != nil {
+		if vals := c.observeStart(trigger, reason); vals != nil {
+			base = valuesCtx{Context: c.ctx, vals: vals}
+		}
+	}
+	ctx, cancel := context.WithTimeout(base, timeout)
 	defer cancel()
 	start := c.now()
 	e, out, err := c.refreshLocked(ctx, w, old, retry)
-	ev := RefreshEvent{Key: c.key, Reason: reason, Stored: out.fromStore, StoreErr: out.storeErr, Err: err, Duration: c.now().Sub(start)}
+	ev := RefreshEvent{Key: c.key, Reason: reason, Stored: out.fromStore, StoreErr: out.storeErr, Err: err, Duration: c.now().Sub(start), Attempts: out.attempts}
 	if out.storeErr != nil {
 		c.storeErrors.Add(1)
 	}
@@ -171,6 +179,9 @@ func (c *Client) refresh(w *work, reason RefreshReason, old *entry, timeout time
 	}
 	if cutOff {
 		err = fmt.Errorf("%w: %w", errCutOff, err)
+	}
+	if c.obs != nil && c.obs.RefreshDone != nil {
+		c.observeDone(ctx, ev)
 	}
 	if (err == nil || reason != ReasonEarly) && !errors.Is(err, errAbandoned) {
 		// A background attempt's failure is the background loop's to
@@ -263,6 +274,7 @@ type outcome struct {
 	// fetchFailed: the token request failed (counted in Stats.FetchErrors
 	// unless the refresh was cut off at its token's expiry).
 	fetchFailed bool
+	attempts    int // calls to the Source
 }
 
 func (c *Client) refreshLocked(ctx context.Context, w *work, old *entry, retry bool) (_ *entry, out outcome, err error) {
@@ -273,6 +285,7 @@ func (c *Client) refreshLocked(ctx context.Context, w *work, old *entry, retry b
 		if l, ok := c.st.(store.Locker); ok {
 			unlock, err := l.Lock(ctx, c.key)
 			if err != nil {
+				c.observeStore(ctx, "lock", err)
 				return nil, out, fmt.Errorf("tokenmgr: locking credential %q: %w", c.key, err)
 			}
 			// Given up by abandon if the refresh gets stuck (see flight).
@@ -281,6 +294,7 @@ func (c *Client) refreshLocked(ctx context.Context, w *work, old *entry, retry b
 		e, err := c.loadStored(ctx, old)
 		if err != nil {
 			out.storeErr = err
+			c.observeStore(ctx, "load", err)
 			c.storeLog(err, slog.LevelWarn, "reading the stored token failed; fetching a new one")
 		}
 		if e != nil {
@@ -297,7 +311,7 @@ func (c *Client) refreshLocked(ctx context.Context, w *work, old *entry, retry b
 		return nil, out, errAbandoned
 	}
 	obtained := c.now()
-	tok, err := c.fetch(ctx, retry)
+	tok, err := c.fetch(ctx, retry, &out.attempts)
 	if err != nil {
 		out.fetchFailed = true
 		return nil, out, err
@@ -362,6 +376,7 @@ func (c *Client) saveLate(e *entry, out *outcome) {
 		unlock, err := l.Lock(ctx, c.key)
 		if err != nil {
 			out.storeErr = err
+			c.observeStore(ctx, "lock", err)
 			c.storeLog(err, slog.LevelError, "saving the token of a refresh that returned late failed; it is in service but will not survive a restart")
 			return
 		}
@@ -370,6 +385,7 @@ func (c *Client) saveLate(e *entry, out *outcome) {
 	r, err := record.Load(ctx, c.st, c.key)
 	if err != nil {
 		out.storeErr = err // saveNew does not write over a newer tokenmgr's record
+		c.observeStore(ctx, "load", err)
 	} else if r != nil && r.Obtained.After(e.obtained) {
 		return // a newer refresh saved its token
 	}
@@ -389,6 +405,7 @@ func (c *Client) saveNew(ctx context.Context, e *entry, out *outcome) {
 		c.saving.CompareAndSwap(e, nil)
 		if err != nil {
 			out.storeErr = err
+			c.observeStore(ctx, "save", err)
 			c.storeLog(err, slog.LevelError, "saving the new token failed; it is in service but will not survive a restart")
 		}
 	}
@@ -470,8 +487,9 @@ type contextSource interface {
 }
 
 // fetch asks the Source for a token, retrying transient failures with
-// backoff while ctx allows when retry is set.
-func (c *Client) fetch(ctx context.Context, retry bool) (*oauth2.Token, error) {
+// backoff while ctx allows when retry is set. It counts its calls to the
+// Source in *attempts.
+func (c *Client) fetch(ctx context.Context, retry bool, attempts *int) (*oauth2.Token, error) {
 	b := backoff.NewExponentialBackOff()
 	b.InitialInterval = 100 * time.Millisecond
 	b.MaxInterval = 5 * time.Second
@@ -481,6 +499,8 @@ func (c *Client) fetch(ctx context.Context, retry bool) (*oauth2.Token, error) {
 	var prev error // the last attempt that ended on its own
 	for attempt := 1; ; attempt++ {
 		tok, err := c.fetchOnce(ctx)
+		*attempts = attempt
+		c.observeRequest(ctx, attempt, err)
 		if err == nil {
 			return tok, nil
 		}
@@ -626,8 +646,9 @@ func (c *Client) isClosed() bool {
 }
 
 // refreshInBackground starts the background loop for a stale entry unless
-// one is running or a failed loop asked to wait.
-func (c *Client) refreshInBackground(e *entry, now time.Time) {
+// one is running or a failed loop asked to wait. trigger is the context of
+// the call that found e stale, for an Observer.
+func (c *Client) refreshInBackground(trigger context.Context, e *entry, now time.Time) {
 	if now.UnixNano() < e.bgAfter.Load() || c.bg.Load() || !c.bg.CompareAndSwap(false, true) {
 		return
 	}
@@ -646,14 +667,17 @@ func (c *Client) refreshInBackground(e *entry, now time.Time) {
 	}
 	c.wg.Add(1)
 	c.mu.Unlock()
-	go c.backgroundLoop(e)
+	if c.obs == nil {
+		trigger = nil // not kept alive for no one
+	}
+	go c.backgroundLoop(trigger, e)
 }
 
 // backgroundLoop refreshes e before it expires. While attempts fail, e
 // stays in service and the loop retries with jittered exponential backoff,
 // each wait at most half the time left, until it succeeds, e expires, the
 // error is permanent, or the Client closes.
-func (c *Client) backgroundLoop(e *entry) {
+func (c *Client) backgroundLoop(trigger context.Context, e *entry) {
 	defer c.wg.Done()
 	defer c.bg.Store(false)
 	defer func() {
@@ -675,7 +699,7 @@ func (c *Client) backgroundLoop(e *entry) {
 		if st, _ := c.state(e); c.cur.Load() != e || st == stateExpired {
 			return // replaced, dropped, or expired while we waited: callers take over
 		}
-		r := <-c.sf.DoChan(c.key, c.flight(ReasonEarly, e))
+		r := <-c.sf.DoChan(c.key, c.flight(trigger, ReasonEarly, e))
 		if r.Err == nil || c.cur.Load() != e {
 			return
 		}

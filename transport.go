@@ -69,26 +69,36 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err != nil {
 		return resp, err
 	}
-	if !maybeAuthError(resp.StatusCode) || !c.classify.classifyResponse(resp, true, c.classifyWait).Retry() {
+	var verdict Classification
+	if maybeAuthError(resp.StatusCode) {
+		verdict = c.classify.classifyResponse(resp, true, c.classifyWait)
+	}
+	if !verdict.Retry() {
 		c.damp.accepted(req.URL)
 		return resp, nil
 	}
+	ctx := req.Context()
 	host := hostKey(req.URL)
 	if c.damp.damped(host, c.now()) || c.dampRejection(host, e) {
+		c.observeRejected(ctx, host, verdict.Code, false)
+		c.observeHeldOff(ctx, "damping", host)
 		return resp, nil
 	}
 	if req.Body != nil && req.Body != http.NoBody && req.GetBody == nil {
 		c.drop(e) // the body is gone: the next request gets a new token
+		c.observeRejected(ctx, host, verdict.Code, false)
 		return resp, nil
 	}
-	e2, err := c.replace(req.Context(), e)
+	e2, err := c.replace(ctx, e)
 	if err != nil {
 		c.log.Warn("could not replace a rejected token; returning the server's answer", "error", err)
+		c.observeRejected(ctx, host, verdict.Code, false)
 		return resp, nil
 	}
 	var body io.ReadCloser
 	if req.GetBody != nil && req.Body != nil && req.Body != http.NoBody {
 		if body, err = req.GetBody(); err != nil {
+			c.observeRejected(ctx, host, verdict.Code, false)
 			return resp, nil
 		}
 	}
@@ -97,6 +107,7 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		if body != nil {
 			body.Close()
 		}
+		c.observeRejected(ctx, host, verdict.Code, false)
 		return resp, nil
 	}
 	if body != nil {
@@ -104,12 +115,18 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	drain(resp)
 	c.replays.Add(1)
+	c.observeRejected(ctx, host, verdict.Code, true)
 	c.log.Debug("replaying request with a fresh token", "host", req.URL.Host)
 	resp, err = t.base.RoundTrip(r3)
 	if err != nil {
 		return resp, err
 	}
-	if maybeAuthError(resp.StatusCode) && c.classify.classifyResponse(resp, true, c.classifyWait).Retry() {
+	verdict = Classification{}
+	if maybeAuthError(resp.StatusCode) {
+		verdict = c.classify.classifyResponse(resp, true, c.classifyWait)
+	}
+	if verdict.Retry() {
+		c.observeRejected(ctx, host, verdict.Code, false)
 		c.dampRejection(host, e2)
 	} else {
 		c.damp.accepted(req.URL)
