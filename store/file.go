@@ -33,7 +33,8 @@ type FileOptions struct {
 	// KeyCacheTTL is how long the key derived from the passphrase stays in
 	// the session cache, so that the next process opening the file (a
 	// command in a shell loop) skips scrypt: the kernel keyring on Linux,
-	// the OS keyring elsewhere, never a file. 0 means DefaultKeyCacheTTL;
+	// never a file nor the OS keyring (which has no expiry); elsewhere each
+	// process derives once. 0 means DefaultKeyCacheTTL;
 	// a negative value turns the session cache off (a process still
 	// derives once).
 	KeyCacheTTL time.Duration

@@ -56,7 +56,9 @@
 // A key derived from a passphrase is also kept for a while
 // ([DefaultKeyCacheTTL], [FileOptions].KeyCacheTTL) where the platform keeps
 // secrets for a session: the kernel's user keyring on Linux (keyctl, with a
-// timeout; never on disk), the OS keyring elsewhere. The entry is named by
+// timeout; never on disk). Elsewhere, and where keyctl is refused, there is
+// no session cache and each process derives once: the OS keyrings have no
+// expiry, so a key kept there would outlive the session. The entry is named by
 // the file's salt and cost and bound to the passphrase, so the next process
 // opening the same file with the same passphrase (a command in a shell loop)
 // skips scrypt, and any other file or passphrase derives as before.

@@ -70,8 +70,8 @@ type Options struct {
 	ScryptLogN, ScryptR, ScryptP int
 
 	// KeyCacheTTL is how long the key derived from the passphrase stays in
-	// the session cache (the kernel keyring on Linux, the OS keyring
-	// elsewhere; never a file), so that short-lived processes such as the
+	// the session cache (the kernel keyring on Linux; none elsewhere;
+	// never a file), so that short-lived processes such as the
 	// tokenmgr command do not each run scrypt. 0 means 15 minutes;
 	// negative turns the cache off. Within a process keys are derived once
 	// either way.

@@ -24,8 +24,11 @@ const DefaultCacheTTL = 15 * time.Minute
 
 // SessionCache returns the platform's session cache with entries expiring
 // after ttl: the kernel's user keyring on Linux (keyctl, readable only by
-// this user's processes, never swapped to disk), the OS keyring (Keychain,
-// Credential Manager) elsewhere. It returns nil where there is none.
+// this user's processes, never swapped to disk, forgotten by the kernel
+// after ttl). It returns nil where there is none: elsewhere, and on Linux
+// where keyctl is refused. The OS keyrings (Keychain, Credential Manager,
+// Secret Service) are not used: they have no expiry, so a key cached there
+// would stay until tokenmgr happened to read it again.
 func SessionCache(ttl time.Duration) Cache {
 	return sessionCache(ttl)
 }

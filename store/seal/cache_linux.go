@@ -1,7 +1,6 @@
 package seal
 
 import (
-	"os"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -14,16 +13,25 @@ import (
 // below), as a Secret Service would allow.
 type keyctlCache struct{ ttl time.Duration }
 
+// sessionCache is the kernel keyring, or nil where keyctl is refused
+// (seccomp profiles such as docker's default forbid it). There is no
+// fallback to the Secret Service: it has no expiry of its own, so an
+// entry (with its expiry written inside) would be deleted only when read,
+// and a key derived once and never looked up again would stay stored,
+// on disk in the user's login keyring, indefinitely. Without the kernel
+// keyring each process derives once, as it does with the cache off.
 func sessionCache(ttl time.Duration) Cache {
-	// Probe once: seccomp profiles (docker's default) forbid keyctl. Then
-	// the Secret Service, when a session bus says there may be one.
-	if _, err := unix.KeyctlGetKeyringID(unix.KEY_SPEC_USER_KEYRING, false); err == nil {
-		return keyctlCache{ttl: ttl}
+	if !keyctlUsable() {
+		return nil
 	}
-	if os.Getenv("DBUS_SESSION_BUS_ADDRESS") != "" {
-		return osKeyringCache{ttl: ttl}
-	}
-	return nil
+	return keyctlCache{ttl: ttl}
+}
+
+// keyctlUsable probes the kernel keyring; tests replace it to stand for a
+// host that refuses keyctl.
+var keyctlUsable = func() bool {
+	_, err := unix.KeyctlGetKeyringID(unix.KEY_SPEC_USER_KEYRING, false)
+	return err == nil
 }
 
 // Permissions: possessor everything, user view/read/search; no group, no

@@ -2,6 +2,7 @@ package seal
 
 import (
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/zalando/go-keyring"
 	"golang.org/x/sys/unix"
 )
 
@@ -85,4 +87,31 @@ func TestKernelCacheAcrossProcesses(t *testing.T) {
 	d, n := counting(NewDeriver([]byte("pass"), labels, c))
 	assert.True(t, open(t, d, p, want.Check[:]))
 	assert.Equal(t, int32(0), n.Load(), "the keys the helper derived came from the kernel keyring")
+}
+
+// TestNoKeyCacheInOSKeyring: where keyctl is refused, a derived key is not
+// kept in the Secret Service, which would keep it until read again: with no
+// expiry of its own, an entry never looked up again would stay forever.
+func TestNoKeyCacheInOSKeyring(t *testing.T) {
+	const service = "tokenmgr-key-cache" // where earlier versions kept keys
+	if _, err := keyring.Get(service, "tokenmgr-probe"); err != nil && !errors.Is(err, keyring.ErrNotFound) {
+		if os.Getenv("TOKENMGR_TEST_KEYRING") == "1" {
+			require.FailNow(t, "the Secret Service is unavailable", "TOKENMGR_TEST_KEYRING=1 but: %v", err)
+		}
+		t.Skipf("no Secret Service (%v); set TOKENMGR_TEST_KEYRING=1 to require one", err)
+	}
+	usable := keyctlUsable
+	keyctlUsable = func() bool { return false } // a container refusing keyctl
+	t.Cleanup(func() { keyctlUsable = usable })
+
+	forgetProcess()
+	p := cheapParams(t)
+	name := cacheName(p, labels)
+	t.Cleanup(func() { _ = keyring.Delete(service, name) })
+	d, n := counting(NewDeriver([]byte("pass"), labels, SessionCache(time.Minute)))
+	_, err := d.Keys(p, nil)
+	require.NoError(t, err)
+	require.Equal(t, int32(1), n.Load())
+	_, err = keyring.Get(service, name)
+	assert.ErrorIs(t, err, keyring.ErrNotFound, "the derived key was written to the Secret Service")
 }
