@@ -16,6 +16,7 @@ import (
 	"golang.org/x/oauth2"
 	"golang.org/x/sync/singleflight"
 
+	"github.com/tokenmgr/tokenmgr/damp"
 	"github.com/tokenmgr/tokenmgr/display"
 	"github.com/tokenmgr/tokenmgr/store"
 )
@@ -251,11 +252,11 @@ type Client struct {
 	stuckN atomic.Int32         // abandoned refreshes still running
 
 	failed   atomic.Pointer[failure] // the last refresh failed, and when to try again
-	failCool *cooldown               // the failure backoff behind failed
+	failCool *damp.Cooldown          // the failure backoff behind failed
 	dropped  atomic.Pointer[entry]   // the last token a server rejected
 	saving   atomic.Pointer[entry]   // a new token being saved, not yet in service
 
-	damp damper // per-host rejection damping
+	damp damp.Hosts // per-host rejection damping (see damping.go)
 
 	mu     sync.Mutex // guards closed and wg.Add
 	closed bool
@@ -332,7 +333,7 @@ func New(cfg Config) (*Client, error) {
 		now:            time.Now,
 		sleep:          sleepCtx,
 		jitter:         randJitter,
-		failCool:       newCooldown(time.Second, 30*time.Second),
+		failCool:       damp.NewCooldown(time.Second, 30*time.Second),
 	}
 	if c.key == "" {
 		c.key = DefaultKey

@@ -239,7 +239,7 @@ func (c *Client) noteFailure(err error) {
 	if err == nil {
 		if c.failed.Load() != nil {
 			c.failed.Store(nil)
-			c.failCool.reset()
+			c.failCool.Reset()
 		}
 		return
 	}
@@ -256,7 +256,7 @@ func (c *Client) noteFailure(err error) {
 		retryAfter = te.RetryAfter
 	}
 	now := c.now()
-	d := c.failCool.fail(now, c.jitter, retryAfter)
+	d := c.failCool.Fail(now, c.jitter, retryAfter)
 	c.failed.Store(&failure{err: err, until: now.Add(d)})
 }
 

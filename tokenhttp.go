@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+
+	"github.com/tokenmgr/tokenmgr/damp"
 )
 
 // errTokenRedirect is wrapped when the token endpoint redirected a token
@@ -40,5 +42,5 @@ func tokenClient(user *http.Client) *http.Client {
 
 // origin names a request's scheme, host and port, for messages.
 func origin(r *http.Request) string {
-	return r.URL.Scheme + "://" + r.URL.Hostname() + ":" + port(r.URL)
+	return r.URL.Scheme + "://" + r.URL.Hostname() + ":" + damp.Port(r.URL)
 }

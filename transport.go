@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"golang.org/x/oauth2"
+
+	"github.com/tokenmgr/tokenmgr/damp"
 )
 
 // The transport.
@@ -74,12 +76,12 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		verdict = c.classify.classifyResponse(resp, true, c.classifyWait)
 	}
 	if !verdict.Retry() {
-		c.damp.accepted(req.URL)
+		c.damp.Accepted(req.URL)
 		return resp, nil
 	}
 	ctx := req.Context()
-	host := hostKey(req.URL)
-	if c.damp.damped(host, c.now()) || c.dampRejection(host, e) {
+	host := damp.HostKey(req.URL)
+	if c.damp.Damped(host, c.now()) || c.dampRejection(host, e) {
 		c.observeRejected(ctx, host, verdict.Code, false)
 		c.observeHeldOff(ctx, "damping", host)
 		return resp, nil
@@ -129,7 +131,7 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		c.observeRejected(ctx, host, verdict.Code, false)
 		c.dampRejection(host, e2)
 	} else {
-		c.damp.accepted(req.URL)
+		c.damp.Accepted(req.URL)
 	}
 	return resp, nil
 }
@@ -137,12 +139,12 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 // dampRejection notes that host rejected e, and reports whether the
 // rejection goes to the caller without a refresh (see damper).
 func (c *Client) dampRejection(host string, e *entry) bool {
-	damp, d := c.rejected(host, e)
-	if damp {
+	damped, d := c.rejected(host, e)
+	if damped {
 		c.log.Warn("a fresh token was rejected too; not refreshing on this host's rejections for a while",
 			"host", host, "for", d)
 	}
-	return damp
+	return damped
 }
 
 // maybeAuthError says which statuses are worth reading a body for: the
@@ -236,17 +238,7 @@ const maxRedirectChain = 64
 // sameOrigin reports whether a and b share scheme, host and port (RFC 6454):
 // an https to http hop on the same host and port is another origin.
 func sameOrigin(a, b *url.URL) bool {
-	return strings.EqualFold(a.Scheme, b.Scheme) && strings.EqualFold(a.Hostname(), b.Hostname()) && port(a) == port(b)
-}
-
-func port(u *url.URL) string {
-	if p := u.Port(); p != "" {
-		return p
-	}
-	if strings.EqualFold(u.Scheme, "http") {
-		return "80"
-	}
-	return "443"
+	return strings.EqualFold(a.Scheme, b.Scheme) && strings.EqualFold(a.Hostname(), b.Hostname()) && damp.Port(a) == damp.Port(b)
 }
 
 // hostPolicy decides which requests may carry the token.

@@ -23,6 +23,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/oauth2"
 
+	"github.com/tokenmgr/tokenmgr/damp"
 	"github.com/tokenmgr/tokenmgr/store"
 	"github.com/tokenmgr/tokenmgr/tokenmgrtest"
 )
@@ -620,9 +621,7 @@ func TestTransportDampingIsPerHost(t *testing.T) {
 		require.NoError(t, err)
 		resp.Body.Close()
 	}
-	c2.damp.mu.Lock()
-	defer c2.damp.mu.Unlock()
-	assert.LessOrEqual(t, len(c2.damp.hosts), maxDampedHosts)
+	assert.LessOrEqual(t, c2.damp.Len(), damp.MaxHosts)
 }
 
 // TestTransportLateRejectionDoesNotDamp: the rejection of an older token
@@ -639,7 +638,7 @@ func TestTransportLateRejectionDoesNotDamp(t *testing.T) {
 		const host = "api.example.com:443"
 		damp, _ := c.rejected(host, a)
 		require.False(t, damp, "a first rejection is replayed")
-		c.damp.accepted(&url.URL{Scheme: "https", Host: "api.example.com"}) // b was accepted
+		c.damp.Accepted(&url.URL{Scheme: "https", Host: "api.example.com"}) // b was accepted
 		time.Sleep(time.Second)
 		damp, _ = c.rejected(host, a) // a request with a, in flight all along
 		require.False(t, damp)

@@ -1,4 +1,4 @@
-package tokenmgr
+package damp
 
 import (
 	"sync"
@@ -7,21 +7,21 @@ import (
 	"github.com/cenkalti/backoff/v4"
 )
 
-// cooldown holds off a repeated action after failures in a row: each
+// Cooldown holds off a repeated action after failures in a row: each
 // failure pushes the end of the cooldown out by a backoff that doubles
 // from first up to max (github.com/cenkalti/backoff/v4, without its own
-// randomisation: the Client adds its jitter on top, so tests can zero it);
+// randomisation: the caller adds its jitter on top, so tests can zero it);
 // a success resets it. It serves both the failure backoff (callers without
 // a token get a failed refresh's error instead of asking again) and the
-// rejection damping (a host that rejects every token does not cost a token
-// request per call). Safe for concurrent use.
-type cooldown struct {
+// rejection damping of [Hosts]. Safe for concurrent use.
+type Cooldown struct {
 	mu    sync.Mutex
 	b     *backoff.ExponentialBackOff
 	until time.Time
 }
 
-func newCooldown(first, max time.Duration) *cooldown {
+// NewCooldown returns a Cooldown whose backoff doubles from first to max.
+func NewCooldown(first, max time.Duration) *Cooldown {
 	b := backoff.NewExponentialBackOff()
 	b.InitialInterval = first
 	b.MaxInterval = max
@@ -29,13 +29,13 @@ func newCooldown(first, max time.Duration) *cooldown {
 	b.RandomizationFactor = 0
 	b.MaxElapsedTime = 0
 	b.Reset()
-	return &cooldown{b: b}
+	return &Cooldown{b: b}
 }
 
-// fail notes a failure at now and returns how long the cooldown lasts: the
+// Fail notes a failure at now and returns how long the cooldown lasts: the
 // next backoff plus jitter, or override when it is positive (a
 // Retry-After).
-func (c *cooldown) fail(now time.Time, jitter func(time.Duration) time.Duration, override time.Duration) time.Duration {
+func (c *Cooldown) Fail(now time.Time, jitter func(time.Duration) time.Duration, override time.Duration) time.Duration {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	d := c.b.NextBackOff()
@@ -49,15 +49,15 @@ func (c *cooldown) fail(now time.Time, jitter func(time.Duration) time.Duration,
 	return d
 }
 
-// active reports whether the cooldown still runs at now.
-func (c *cooldown) active(now time.Time) bool {
+// Active reports whether the cooldown still runs at now.
+func (c *Cooldown) Active(now time.Time) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return now.Before(c.until)
 }
 
-// reset forgets the failures: the next one starts from first again.
-func (c *cooldown) reset() {
+// Reset forgets the failures: the next one starts from first again.
+func (c *Cooldown) Reset() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.b.Reset()

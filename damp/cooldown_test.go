@@ -1,4 +1,4 @@
-package tokenmgr
+package damp
 
 import (
 	"testing"
@@ -13,21 +13,21 @@ import (
 // reset.
 func TestCooldownDoublesToItsCap(t *testing.T) {
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	c := newCooldown(time.Second, 30*time.Second)
+	c := NewCooldown(time.Second, 30*time.Second)
 	var got []time.Duration
 	for range 8 {
-		got = append(got, c.fail(now, nil, 0))
+		got = append(got, c.Fail(now, nil, 0))
 	}
 	s := time.Second
 	assert.Equal(t, []time.Duration{s, 2 * s, 4 * s, 8 * s, 16 * s, 30 * s, 30 * s, 30 * s}, got)
-	assert.True(t, c.active(now.Add(29*time.Second)))
-	assert.False(t, c.active(now.Add(30*time.Second)))
+	assert.True(t, c.Active(now.Add(29*time.Second)))
+	assert.False(t, c.Active(now.Add(30*time.Second)))
 
-	assert.Equal(t, 90*time.Second, c.fail(now, nil, 90*time.Second), "an override wins")
-	assert.True(t, c.active(now.Add(89*time.Second)))
+	assert.Equal(t, 90*time.Second, c.Fail(now, nil, 90*time.Second), "an override wins")
+	assert.True(t, c.Active(now.Add(89*time.Second)))
 
-	c.reset()
-	assert.False(t, c.active(now))
+	c.Reset()
+	assert.False(t, c.Active(now))
 	half := func(d time.Duration) time.Duration { return d / 2 }
-	assert.Equal(t, time.Second+100*time.Millisecond, c.fail(now, half, 0), "jitter (up to a fifth) on top")
+	assert.Equal(t, time.Second+100*time.Millisecond, c.Fail(now, half, 0), "jitter (up to a fifth) on top")
 }
