@@ -6,12 +6,12 @@ import (
 	"slices"
 	"strings"
 	"sync/atomic"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/smithy-go/middleware"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
-	"golang.org/x/oauth2"
+
+	"github.com/tokenmgr/tokenmgr/damp"
 )
 
 // RetryCodes returns the error codes on which a call is given fresh
@@ -53,10 +53,12 @@ func isRetryCode(code string) bool {
 // (compare-and-swap: credentials another call already replaced are not
 // dropped twice), gets fresh ones (one STS call however many calls fail at
 // once) and replays the call once, re-signed. A call whose body cannot be
-// rewound is not replayed. When even fresh credentials are rejected (a
-// role in the wrong account, a trust policy that does not match),
-// rejections are returned as they are for a backoff of 1s doubling to 30s
-// rather than cost an STS call per request.
+// rewound is not replayed: the next call gets the fresh credentials. When
+// even fresh credentials are rejected by a host (a role in the wrong
+// account, an opt-in region not enabled), that host's rejections are
+// returned as they are for a backoff of 1s doubling to 30s, whether or not
+// the bodies can be rewound, rather than cost an STS call per request;
+// other hosts are not held back.
 func (p *Provider) Configure(cfg *aws.Config) {
 	cfg.Credentials = p
 	cfg.APIOptions = append(cfg.APIOptions, p.addMiddleware)
@@ -65,9 +67,19 @@ func (p *Provider) Configure(cfg *aws.Config) {
 // RetryMiddlewareID is the ID of the middleware Configure adds.
 const RetryMiddlewareID = "tokenmgr.awscreds.RefreshRetry"
 
+// hostMiddlewareID is the ID of the middleware that tells the retry
+// middleware which host a call went to.
+const hostMiddlewareID = "tokenmgr.awscreds.RecordHost"
+
 func (p *Provider) addMiddleware(stack *middleware.Stack) error {
 	if _, ok := stack.Finalize.Get(RetryMiddlewareID); ok {
 		return nil
+	}
+	// The endpoint is resolved inside the retry loop (ResolveEndpointV2),
+	// on the loop's copy of the request: the last Finalize middleware
+	// notes the host each attempt went to.
+	if err := stack.Finalize.Add(recordHost{}, middleware.After); err != nil {
+		return err
 	}
 	// Around the SDK's retry loop, so that its own attempts (throttling,
 	// 5xx) are not multiplied, and each replay re-runs identity resolution
@@ -87,11 +99,32 @@ type refreshRetry struct {
 // ID names the middleware in the stack.
 func (*refreshRetry) ID() string { return RetryMiddlewareID }
 
-// slot records the token a call's last attempt was signed with: Retrieve
-// fills it from the context the SDK passes down to identity resolution.
-type slot struct{ tok atomic.Pointer[oauth2.Token] }
+// slot records what a call's last attempt was signed with (Retrieve fills
+// it from the context the SDK passes down to identity resolution) and the
+// host it went to (recordHost). The attempts of one call run one after
+// the other on the caller's goroutine.
+type slot struct {
+	cv   atomic.Pointer[converted]
+	host string // damp.HostKey of the last attempt's URL
+}
 
 type slotKey struct{}
+
+// recordHost notes in the call's slot the host its attempt goes to.
+type recordHost struct{}
+
+func (recordHost) ID() string { return hostMiddlewareID }
+
+func (recordHost) HandleFinalize(ctx context.Context, in middleware.FinalizeInput, next middleware.FinalizeHandler) (
+	middleware.FinalizeOutput, middleware.Metadata, error,
+) {
+	if s, ok := ctx.Value(slotKey{}).(*slot); ok {
+		if r, ok := in.Request.(*smithyhttp.Request); ok && r.URL != nil {
+			s.host = damp.HostKey(r.URL)
+		}
+	}
+	return next.HandleFinalize(ctx, in)
+}
 
 func (m *refreshRetry) HandleFinalize(ctx context.Context, in middleware.FinalizeInput, next middleware.FinalizeHandler) (
 	middleware.FinalizeOutput, middleware.Metadata, error,
@@ -104,39 +137,65 @@ func (m *refreshRetry) HandleFinalize(ctx context.Context, in middleware.Finaliz
 		first.Request = r.Clone() // in stays unsigned, for a replay
 	}
 	out, md, err := next.HandleFinalize(ctx, first)
-	if err == nil {
-		return out, md, nil
-	}
-	code, ok := rejectionCode(err)
-	tok := s.tok.Load()
-	if !ok || tok == nil || ctx.Err() != nil {
+	code, rejected := rejectionCode(err)
+	cv := s.cv.Load()
+	if !rejected || cv == nil {
+		if err == nil || code != "" {
+			p.accepted(s.host) // an answer that is not a rejection
+		}
 		return out, md, err
 	}
-	if p.damped() {
+	if ctx.Err() != nil {
+		return out, md, err
+	}
+	// As the root transport does: the rejection is noted before anything
+	// else, so that a host rejecting every credential is damped whether or
+	// not this call can be replayed.
+	host := s.host
+	if p.damp.Damped(host, p.now()) || p.dampRejection(host, cv, code) {
 		return out, md, err
 	}
 	r, isHTTP := in.Request.(*smithyhttp.Request)
 	if isHTTP {
 		if rewindErr := r.RewindStream(); rewindErr != nil {
-			p.invalidate(tok) // the body is gone: the next call gets fresh credentials
+			p.invalidate(cv.tok) // the body is gone: the next call gets fresh credentials
 			return out, md, err
 		}
 		if m.clone {
 			in.Request = r.Clone()
 		}
 	}
-	p.invalidate(tok)
-	p.log.Info("AWS rejected the credentials; replaying the call with fresh ones", "code", code)
+	p.invalidate(cv.tok)
+	p.log.Info("AWS rejected the credentials; replaying the call with fresh ones", "code", code, "host", host)
 	p.replays.Add(1)
+	s.cv.Store(nil)
 	out, md, err2 := next.HandleFinalize(ctx, in)
-	if err2 == nil {
-		p.rejections.Store(0)
-		return out, md, nil
-	}
-	if _, again := rejectionCode(err2); again {
-		p.damp(code)
+	code2, again := rejectionCode(err2)
+	switch cv2 := s.cv.Load(); {
+	case again && cv2 != nil:
+		p.dampRejection(s.host, cv2, code2)
+	case err2 == nil || code2 != "":
+		p.accepted(s.host)
 	}
 	return out, md, err2
+}
+
+// accepted forgets what host rejected: it answered something else.
+func (p *Provider) accepted(host string) {
+	if host != "" {
+		p.damp.Forget(host)
+	}
+}
+
+// dampRejection notes that host rejected cv's credentials and reports
+// whether the rejection goes to the caller as it is (see damp.Hosts).
+func (p *Provider) dampRejection(host string, cv *converted, code string) bool {
+	damped, d := p.damp.Rejected(host, cv.tok.AccessToken, cv.seen, p.now())
+	if damped {
+		p.log.Warn("fresh AWS credentials were rejected too; not refreshing on this host's rejections for a while",
+			"code", code, "host", host, "for", d)
+	}
+	return damped
 }
 
 // rejectionCode returns the error code of an answer that says the
@@ -148,18 +207,4 @@ func rejectionCode(err error) (string, bool) {
 	}
 	c := ae.ErrorCode()
 	return c, isRetryCode(c)
-}
-
-// damp notes that fresh credentials were rejected too: rejections are
-// returned as they are for a backoff (1s doubling to 30s).
-func (p *Provider) damp(code string) {
-	n := p.rejections.Add(1)
-	d := min(time.Second<<min(n-1, 5), 30*time.Second)
-	p.dampUntil.Store(p.now().Add(d).UnixNano())
-	p.log.Warn("fresh AWS credentials were rejected too; not refreshing on rejections for a while", "code", code, "for", d)
-}
-
-func (p *Provider) damped() bool {
-	u := p.dampUntil.Load()
-	return u != 0 && p.now().UnixNano() < u
 }

@@ -1,15 +1,24 @@
 package awscreds
 
 import (
+	"bytes"
 	"context"
+	"fmt"
+	"io"
+	"strings"
 	"sync"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/aws/smithy-go"
+	"github.com/aws/smithy-go/middleware"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/tokenmgr/tokenmgr/awscreds/ststest"
 )
 
 // The side-by-side run against the SDK's own web identity provider and
@@ -113,4 +122,85 @@ func TestConfigureLeavesOtherErrorsAlone(t *testing.T) {
 	_, err = callerIdentity(t.Context(), cfg)
 	require.Error(t, err)
 	assert.EqualValues(t, 1, f.p.Stats().Replays, "one middleware, one replay")
+}
+
+// unseekableBody makes every call's body a stream that cannot be rewound
+// (an S3 PutObject from a pipe), signed UNSIGNED-PAYLOAD as the SDK needs
+// for one.
+func unseekableBody(stack *middleware.Stack) error {
+	if err := v4.SwapComputePayloadSHA256ForUnsignedPayloadMiddleware(stack); err != nil {
+		return err
+	}
+	if err := v4.AddContentSHA256HeaderMiddleware(stack); err != nil {
+		return err
+	}
+	return stack.Build.Add(middleware.BuildMiddlewareFunc("unseekable", func(ctx context.Context, in middleware.BuildInput, next middleware.BuildHandler) (
+		middleware.BuildOutput, middleware.Metadata, error,
+	) {
+		r := in.Request.(*smithyhttp.Request)
+		b, err := io.ReadAll(r.GetStream())
+		if err != nil {
+			return middleware.BuildOutput{}, middleware.Metadata{}, err
+		}
+		if in.Request, err = r.SetStream(io.MultiReader(bytes.NewReader(b))); err != nil {
+			return middleware.BuildOutput{}, middleware.Metadata{}, err
+		}
+		return next.HandleBuild(ctx, in)
+	}), middleware.After)
+}
+
+// An endpoint that rejects every credential costs a handful of STS calls
+// however many calls reach it, whether or not their bodies can be
+// rewound: the rejection is damped before the body is looked at. Before,
+// a call whose body could not be rewound dropped the credentials and
+// returned before any damping: 20 calls made 20 AssumeRoleWithWebIdentity
+// calls (2 with a rewindable body).
+func TestConfigureUnrewindableBodyRejectionsDamped(t *testing.T) {
+	for _, unseekable := range []bool{false, true} {
+		t.Run(fmt.Sprintf("unseekable=%v", unseekable), func(t *testing.T) {
+			f := newFixture(t, nil, nil)
+			other := ststest.NewServer() // knows none of f.srv's sessions: rejects them all
+			t.Cleanup(other.Close)
+			cfg := awsConfig(other)
+			f.p.Configure(&cfg)
+			if unseekable {
+				cfg.APIOptions = append(cfg.APIOptions, unseekableBody)
+			}
+			for range 20 {
+				_, err := callerIdentity(t.Context(), cfg)
+				var ae smithy.APIError
+				require.ErrorAs(t, err, &ae)
+				require.Equal(t, "InvalidClientTokenId", ae.ErrorCode())
+			}
+			t.Logf("STS calls for 20 rejected calls: %d", f.srv.AssumeCalls())
+			assert.LessOrEqual(t, f.srv.AssumeCalls(), int64(3), "a handful of STS calls, not one per call")
+			assert.GreaterOrEqual(t, other.Rejected(), int64(20))
+		})
+	}
+}
+
+// Damping is per host: an endpoint that rejects every credential (an
+// opt-in region not enabled) does not stop refresh-and-replay on another
+// host. Before, the damping was Provider-wide: a revocation seen by
+// another service was passed on as an error for up to 30 s.
+func TestConfigureDampingIsPerHost(t *testing.T) {
+	f := newFixture(t, nil, nil)
+	other := ststest.NewServer()
+	t.Cleanup(other.Close)
+	bad := awsConfig(other)
+	f.p.Configure(&bad)
+	for range 5 {
+		_, err := callerIdentity(t.Context(), bad)
+		require.Error(t, err)
+	}
+	require.Contains(t, f.logs.String(), "rejected too", "the rejecting host is damped")
+	good := awsConfig(f.srv) // another host: localhost, not 127.0.0.1
+	good.BaseEndpoint = aws.String(strings.Replace(f.srv.URL, "127.0.0.1", "localhost", 1))
+	f.p.Configure(&good)
+	f.srv.RevokeAll()
+	calls := f.srv.AssumeCalls()
+	out, err := callerIdentity(t.Context(), good)
+	require.NoError(t, err, "the healthy host's revoked credentials are replaced and the call replayed")
+	assert.Equal(t, ststest.Account, aws.ToString(out.Account))
+	assert.Equal(t, calls+1, f.srv.AssumeCalls())
 }

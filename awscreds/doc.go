@@ -69,10 +69,12 @@
 // credentials are always temporary). The credentials that request was
 // signed with are dropped by compare-and-swap: if another request already
 // replaced them, the newer ones are used without another STS call. A
-// request whose body cannot be rewound is not replayed. A replay rejected
-// again means fresh credentials are rejected too (a role in the wrong
-// account, a service that does not trust the role): rejections are then
-// returned as they are for a backoff of 1s doubling to 30s.
+// request whose body cannot be rewound is not replayed (the next one gets
+// the fresh credentials). A host that rejects fresh credentials too (a
+// role in the wrong account, an opt-in region not enabled) has its
+// rejections returned as they are for a backoff of 1s doubling to 30s,
+// whatever the bodies, by the rule of package tokenmgr's transport; other
+// hosts keep their refresh-and-replay.
 //
 // # Environment
 //

@@ -20,6 +20,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/tokenmgr/tokenmgr"
+	"github.com/tokenmgr/tokenmgr/damp"
 	"github.com/tokenmgr/tokenmgr/display"
 	"github.com/tokenmgr/tokenmgr/store"
 	"github.com/tokenmgr/tokenmgr/store/record"
@@ -100,9 +101,8 @@ type Provider struct {
 
 	conv atomic.Pointer[converted] // the last token turned into aws.Credentials
 
-	replays    atomic.Int64 // SDK calls replayed with fresh credentials
-	rejections atomic.Int32 // SDK calls rejected even after a replay, in a row
-	dampUntil  atomic.Int64 // Unix ns until which rejections are not replayed
+	replays atomic.Int64 // SDK calls replayed with fresh credentials
+	damp    damp.Hosts   // per-host rejection damping of Configure's middleware, the root transport's rule
 
 	now func() time.Time
 }
@@ -114,6 +114,11 @@ var _ aws.CredentialsProvider = (*Provider)(nil)
 type converted struct {
 	tok   *oauth2.Token
 	creds aws.Credentials
+	// seen is when the Provider first handed tok out, for the rejection
+	// damping's "obtained after the last rejection": no earlier than when
+	// the engine obtained it, and in practice the same moment (the call
+	// that waited for it retrieves it at once).
+	seen time.Time
 }
 
 // sessionNameRE and regionRE are compiled on first use, not at package
@@ -235,15 +240,18 @@ func (p *Provider) Retrieve(ctx context.Context) (aws.Credentials, error) {
 	if err != nil {
 		return aws.Credentials{}, err
 	}
+	cv := p.converted(tok)
 	if s, ok := ctx.Value(slotKey{}).(*slot); ok {
-		s.tok.Store(tok) // the retry middleware invalidates exactly these
+		s.cv.Store(cv) // the retry middleware invalidates exactly these
 	}
-	return p.credentials(tok), nil
+	return cv.creds, nil
 }
 
-func (p *Provider) credentials(tok *oauth2.Token) aws.Credentials {
+func (p *Provider) credentials(tok *oauth2.Token) aws.Credentials { return p.converted(tok).creds }
+
+func (p *Provider) converted(tok *oauth2.Token) *converted {
 	if cv := p.conv.Load(); cv != nil && cv.tok == tok {
-		return cv.creds
+		return cv
 	}
 	id, _ := tok.Extra(record.ExtraAWSAccessKeyID).(string)
 	secret, _ := tok.Extra(record.ExtraAWSSecretAccessKey).(string)
@@ -254,9 +262,9 @@ func (p *Provider) credentials(tok *oauth2.Token) aws.Credentials {
 		Source:          CredentialSource,
 		CanExpire:       !tok.Expiry.IsZero(),
 		Expires:         tok.Expiry,
-	}}
+	}, seen: p.now()}
 	p.conv.Store(cv)
-	return cv.creds
+	return cv
 }
 
 // invalidate takes tok out of service if it still is (compare-and-swap: a
