@@ -44,6 +44,9 @@ type Env struct {
 	// RefusedAttempts is given to the Provider and, without a token file,
 	// to the web identity Client (ReadEnv leaves it 0: no bound).
 	RefusedAttempts int
+	// Observer, when set, is given to the Provider and, without a token
+	// file, to the web identity Client (ReadEnv leaves it nil).
+	Observer *tokenmgr.Observer
 
 	lookup func(string) (string, bool)
 }
@@ -132,7 +135,7 @@ func (e *Env) NewProvider(ctx context.Context) (*Provider, error) {
 	cfg := Config{
 		RoleARN: e.RoleARN, RoleSessionName: e.RoleSessionName, WebIdentityTokenFile: e.WebIdentityTokenFile,
 		Region: e.Region, STSEndpoint: e.STSEndpoint, Duration: e.Duration, Key: e.Key, Logger: e.Logger,
-		RefusedAttempts: e.RefusedAttempts,
+		RefusedAttempts: e.RefusedAttempts, Observer: e.Observer,
 	}
 	var oidc *tokenmgr.Client
 	if e.WebIdentityTokenFile != "" {
@@ -152,6 +155,7 @@ func (e *Env) NewProvider(ctx context.Context) (*Provider, error) {
 		}
 		tcfg.Logger = e.Logger
 		tcfg.RefusedAttempts = e.RefusedAttempts
+		tcfg.Observer = e.Observer
 		if awsKey := cmp.Or(e.Key, "aws:"+e.RoleARN); tcfg.Store != nil && tcfg.Key == awsKey {
 			// One name for both: the Provider's refresh would hold the
 			// name's lock while the web identity Client waits for it, and

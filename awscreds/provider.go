@@ -81,6 +81,12 @@ type Config struct {
 	// for a token endpoint (0: retried until the refresh's deadline, like
 	// other network failures).
 	RefusedAttempts int
+
+	// Observer receives the Provider's refreshes, STS requests (as token
+	// requests), rejections and store errors, as
+	// [tokenmgr.Config.Observer] does (package oteltokenmgr/otelaws sets
+	// one up). Nil costs nothing.
+	Observer *tokenmgr.Observer
 }
 
 // Provider hands out AWS temporary credentials from STS
@@ -191,6 +197,7 @@ func New(cfg Config) (*Provider, error) {
 		Key:             key,
 		Logger:          cfg.Logger,
 		RefusedAttempts: cfg.RefusedAttempts,
+		Observer:        cfg.Observer,
 		// AWS codes a service answers for rejected credentials (see
 		// RetryCodes); the Client's transport replays on them.
 		InvalidTokenCodes: extraTransportCodes,
