@@ -32,7 +32,7 @@ type Config struct {
 	// than a config's TokenSource method, whose cache hands back the token
 	// being replaced (see [ErrSameToken]).
 	//
-	// The Client looks for three optional methods on a Source (both
+	// The Client looks for four optional methods on a Source (both
 	// sources of this package have them all):
 	//
 	//	TokenContext(ctx context.Context) (*oauth2.Token, error)
@@ -44,8 +44,11 @@ type Config struct {
 	//	Fingerprint() string
 	//	    Identifies the configuration (token URL, client, scopes, never
 	//	    a secret). It is stored with the token, and a stored token with
-	//	    another fingerprint is not adopted: changing the configuration
-	//	    fetches a new token instead of using one issued for the old.
+	//	    another fingerprint is neither adopted nor overwritten: the
+	//	    Client fails with [ErrKeyInUse] instead.
+	//	Description() string
+	//	    Names the configuration for people (never a secret); stored
+	//	    with the token, it is what ErrKeyInUse and tokenmgr list show.
 	//	SetRefreshToken(rt string)
 	//	    Takes a refresh token found in the Store (rotated by this or
 	//	    another process), which wins over the seed the Source was built
@@ -238,6 +241,7 @@ type Client struct {
 	hosts        hostPolicy
 
 	fingerprint string // the Source's configuration, stamped on stored records
+	description string // and its description, for people
 
 	refreshBefore, expiryDelta   time.Duration
 	refreshTimeout, tokenTimeout time.Duration
@@ -344,6 +348,9 @@ func New(cfg Config) (*Client, error) {
 	}
 	if f, ok := cfg.Source.(interface{ Fingerprint() string }); ok {
 		c.fingerprint = f.Fingerprint()
+	}
+	if d, ok := cfg.Source.(interface{ Description() string }); ok {
+		c.description = d.Description()
 	}
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)

@@ -88,20 +88,20 @@ func TestStoredTokenOfAnotherConfigurationIsNotAdopted(t *testing.T) {
 	ta, err := a.Token(context.Background())
 	require.NoError(t, err)
 
-	// Same client, other scopes: a different configuration.
+	// Same client, other scopes: a different configuration. It neither
+	// adopts the stored token nor (since ErrKeyInUse) replaces it.
 	cfg := ccConfig(srv)
 	cfg.Scopes = []string{"admin"}
 	b := newTestClient(t, Config{Source: ClientCredentials(cfg), Store: st})
-	tb, err := b.Token(context.Background())
-	require.NoError(t, err)
-	assert.NotEqual(t, ta.AccessToken, tb.AccessToken)
+	_, err = b.Token(context.Background())
+	require.ErrorIs(t, err, ErrKeyInUse)
 	assert.Zero(t, b.Stats().StoreLoads)
 
 	// The same configuration again adopts what is stored.
-	c := newTestClient(t, Config{Source: ClientCredentials(cfg), Store: st})
+	c := newTestClient(t, Config{Source: ClientCredentials(ccConfig(srv)), Store: st})
 	tc, err := c.Token(context.Background())
 	require.NoError(t, err)
-	assert.Equal(t, tb.AccessToken, tc.AccessToken)
+	assert.Equal(t, ta.AccessToken, tc.AccessToken)
 	assert.EqualValues(t, 1, c.Stats().StoreLoads)
 }
 
@@ -357,4 +357,55 @@ func TestRotatedRefreshTokenSavedWhenTheAccessTokenIsTheSame(t *testing.T) {
 	mu.Lock()
 	assert.Equal(t, "rt-3", current, "the stored refresh token was redeemed")
 	mu.Unlock()
+}
+
+// Two configurations under one key: the second neither adopts nor
+// overwrites the first's credential (and its rotated refresh token), it
+// fails with ErrKeyInUse naming both; the first goes on with its own.
+// Before, the second logged at Info level and replaced the record: the
+// first's next refresh redeemed a refresh token the endpoint had rotated
+// away (invalid_grant).
+func TestAnotherConfigurationsCredentialIsNotOverwritten(t *testing.T) {
+	srv := tokenmgrtest.NewServer(tokenmgrtest.Options{Rotate: true, Lifetime: time.Hour})
+	defer srv.Close()
+	st := store.NewMemory()
+	ctx := context.Background()
+	rtCfg := &oauth2.Config{ClientID: srv.ClientID, ClientSecret: srv.ClientSecret, Endpoint: oauth2.Endpoint{TokenURL: srv.TokenURL(), AuthStyle: oauth2.AuthStyleInHeader}}
+	a := newTestClient(t, Config{Source: RefreshToken(rtCfg, srv.IssueRefreshToken()), Store: st})
+	_, err := a.Token(ctx)
+	require.NoError(t, err)
+	before, err := st.Load(ctx, DefaultKey)
+	require.NoError(t, err)
+
+	other := ccConfig(srv)
+	other.Scopes = []string{"other"}
+	b := newTestClient(t, Config{Source: ClientCredentials(other), Store: st})
+	_, err = b.Token(ctx)
+	require.ErrorIs(t, err, ErrKeyInUse)
+	for _, want := range []string{`"default"`, "an OAuth token", "refresh_token grant at " + srv.TokenURL(), "client_credentials grant at " + srv.TokenURL(), "scopes other"} {
+		assert.Contains(t, err.Error(), want)
+	}
+	after, err := st.Load(ctx, DefaultKey)
+	require.NoError(t, err)
+	assert.Equal(t, before, after, "the first configuration's record was overwritten")
+	assert.EqualValues(t, 1, srv.TokenRequests.Load(), "the second configuration asked the endpoint")
+
+	// A new Client of the first configuration (a restart) goes on with the
+	// rotated refresh token it stored.
+	a2 := newTestClient(t, Config{Source: RefreshToken(rtCfg, "seed-used-up"), Store: st})
+	tok, err := a2.Token(ctx)
+	require.NoError(t, err)
+	a2.Invalidate(tok)
+	_, err = a2.Token(ctx)
+	require.NoError(t, err)
+	assert.Zero(t, srv.InvalidGrants.Load())
+
+	// Its own key is the way out.
+	c := newTestClient(t, Config{Source: ClientCredentials(other), Store: st, Key: "other"})
+	_, err = c.Token(ctx)
+	require.NoError(t, err)
+	r, err := record.Load(ctx, st, "other")
+	require.NoError(t, err)
+	assert.Contains(t, r.Config, "client_credentials grant at "+srv.TokenURL())
+	assert.NotContains(t, r.Config, srv.ClientSecret)
 }

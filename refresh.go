@@ -10,6 +10,7 @@ import (
 	"github.com/cenkalti/backoff/v4"
 	"golang.org/x/oauth2"
 
+	"github.com/tokenmgr/tokenmgr/display"
 	"github.com/tokenmgr/tokenmgr/store"
 	"github.com/tokenmgr/tokenmgr/store/record"
 )
@@ -292,6 +293,9 @@ func (c *Client) refreshLocked(ctx context.Context, w *work, old *entry, retry b
 			defer w.locked(unlock)()
 		}
 		e, err := c.loadStored(ctx, old)
+		if errors.Is(err, ErrKeyInUse) {
+			return nil, out, err
+		}
 		if err != nil {
 			out.storeErr = err
 			c.observeStore(ctx, "load", err)
@@ -388,6 +392,10 @@ func (c *Client) saveLate(e *entry, out *outcome) {
 		c.observeStore(ctx, "load", err)
 	} else if r != nil && r.Obtained.After(e.obtained) {
 		return // a newer refresh saved its token
+	} else if err := c.foreign(r); err != nil {
+		out.storeErr = err
+		c.log.Error("not saving the token of a refresh that returned late over another configuration's credential", "error", err)
+		return
 	}
 	c.saveNew(ctx, e, out)
 }
@@ -433,11 +441,8 @@ func (c *Client) loadStored(ctx context.Context, old *entry) (*entry, error) {
 	if r == nil {
 		return nil, nil
 	}
-	if c.fingerprint != "" && r.Source != "" && r.Source != c.fingerprint {
-		// Fetched under another configuration (token URL, client, scopes):
-		// not ours to use. Our next save replaces it.
-		c.log.Info("stored token belongs to another configuration; fetching a new one")
-		return nil, nil
+	if err := c.foreign(r); err != nil {
+		return nil, err
 	}
 	if old != nil && !r.Obtained.After(old.obtained) {
 		// Not newer than the token being replaced: the same one, or an
@@ -467,9 +472,27 @@ func (c *Client) loadStored(ctx context.Context, old *entry) (*entry, error) {
 	return e, nil
 }
 
+// foreign returns an error wrapping ErrKeyInUse when r, stored under the
+// Client's key, was saved by another configuration: it is not ours to use,
+// and replacing it would lose it (its refresh token above all), so the
+// refresh stops before asking the Source. A record or a Source that does
+// not say its configuration is taken as ours, as before fingerprints.
+func (c *Client) foreign(r *record.Record) error {
+	if r == nil || c.fingerprint == "" || r.Source == "" || r.Source == c.fingerprint {
+		return nil
+	}
+	ours := c.description
+	if ours == "" {
+		ours = "fingerprint " + c.fingerprint
+	}
+	return fmt.Errorf("%w: %q in %s holds %s of another configuration (%s), not this one's (%s); "+
+		"nothing was overwritten: give this configuration its own key, or delete the stored credential",
+		ErrKeyInUse, c.key, display.StoreName(c.st), r.Kind(), r.Configuration(), ours)
+}
+
 func (c *Client) save(ctx context.Context, e *entry) error {
 	r := record.FromToken(e.tok, e.obtained)
-	r.Source = c.fingerprint
+	r.Source, r.Config = c.fingerprint, c.description
 	b, err := r.Encode()
 	if err != nil {
 		return err

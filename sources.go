@@ -14,6 +14,8 @@ import (
 
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
+
+	"github.com/tokenmgr/tokenmgr/display"
 )
 
 // ClientCredentials returns a source that asks cfg's token endpoint for a
@@ -32,6 +34,11 @@ type ccSource struct {
 // Fingerprint identifies the configuration, not its secret.
 func (s *ccSource) Fingerprint() string {
 	return fingerprint("client_credentials", s.cfg.TokenURL, s.cfg.ClientID, s.cfg.Scopes, s.cfg.EndpointParams)
+}
+
+// Description names the configuration for people, never its secret.
+func (s *ccSource) Description() string {
+	return describe("client_credentials", s.cfg.TokenURL, s.cfg.ClientID, s.cfg.Scopes)
 }
 
 func (s *ccSource) Token() (*oauth2.Token, error) { return s.TokenContext(context.Background()) }
@@ -215,6 +222,25 @@ func (s *RefreshTokenSource) SetRefreshToken(rt string) {
 // Fingerprint identifies the configuration, not its secrets.
 func (s *RefreshTokenSource) Fingerprint() string {
 	return fingerprint("refresh_token", s.cfg.Endpoint.TokenURL, s.cfg.ClientID, s.cfg.Scopes, nil)
+}
+
+// Description names the configuration for people, never its secrets.
+func (s *RefreshTokenSource) Description() string {
+	return describe("refresh_token", s.cfg.Endpoint.TokenURL, s.cfg.ClientID, s.cfg.Scopes)
+}
+
+// describe is a configuration's description: the token URL without its
+// query or user information, which might carry a secret.
+func describe(grant, tokenURL, clientID string, scopes []string) string {
+	where := "(unparsable URL)"
+	if u, err := url.Parse(tokenURL); err == nil {
+		where = (&url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path}).String()
+	}
+	d := grant + " grant at " + where + ", client " + clientID
+	if len(scopes) > 0 {
+		d += ", scopes " + strings.Join(scopes, " ")
+	}
+	return display.Cut(display.OneLine(d), 300)
 }
 
 // fingerprint hashes what makes one token configuration differ from

@@ -41,6 +41,14 @@ var (
 	// a negative expires_in, or an access_token or token_type that cannot
 	// go in an Authorization header as it is (see the package doc).
 	ErrBadTokenResponse = errors.New("tokenmgr: unusable token response")
+	// ErrKeyInUse is returned instead of fetching a token when the Store
+	// holds, under [Config.Key], a credential another configuration (or
+	// another kind: AWS credentials, an OAuth token) saved: replacing it
+	// would lose it and its refresh token. The error names both
+	// configurations. Give each configuration its own Key, or delete the
+	// stored credential (tokenmgr logout --key) when it is no longer
+	// wanted.
+	ErrKeyInUse = errors.New("tokenmgr: credential name in use by another configuration")
 )
 
 // OAuth error codes of RFC 6749 §5.2 that mean retrying cannot help. Test

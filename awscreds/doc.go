@@ -55,7 +55,9 @@
 // with aws_access_key_id and aws_secret_access_key beside it, the expiry,
 // and a fingerprint of the configuration (role, session name, endpoint,
 // region, duration, web identity origin) so that another configuration
-// never adopts them. The store encrypts them (the file store with
+// never adopts them, nor overwrites them: a Provider whose Key holds
+// another configuration's credential (an OAuth token, another role's)
+// fails with an error wrapping [tokenmgr.ErrKeyInUse]. The store encrypts them (the file store with
 // XChaCha20-Poly1305, the keyring by the OS).
 //
 // # Retry

@@ -208,16 +208,21 @@ func TestStoreRoundTripAndSharing(t *testing.T) {
 	assert.EqualValues(t, 1, srv.AssumeCalls())
 	assert.EqualValues(t, 1, f2.p.Stats().StoreLoads)
 
-	// Another role's Provider sharing the store and key does not adopt
-	// them: the record carries the configuration's fingerprint.
+	// Another role's Provider sharing the store and key neither adopts
+	// them (the record carries the configuration's fingerprint) nor
+	// overwrites them: it fails naming both roles.
 	f3 := newFixture(t, srv, func(c *Config) {
 		c.Store, c.WebIdentityTokenFile = open(), f1.file
 		c.Key, c.RoleARN = "aws:"+testRole, "arn:aws:iam::123456789012:role/other"
 	})
-	c3, err := f3.p.Retrieve(t.Context())
+	_, err = f3.p.Retrieve(t.Context())
+	require.ErrorIs(t, err, tokenmgr.ErrKeyInUse)
+	assert.Contains(t, err.Error(), "AWS role "+testRole)
+	assert.Contains(t, err.Error(), "AWS role arn:aws:iam::123456789012:role/other")
+	assert.EqualValues(t, 1, srv.AssumeCalls())
+	c4, err := f2.p.Retrieve(t.Context())
 	require.NoError(t, err)
-	assert.NotEqual(t, c1.AccessKeyID, c3.AccessKeyID)
-	assert.EqualValues(t, 2, srv.AssumeCalls())
+	assert.Equal(t, c1.SessionToken, c4.SessionToken)
 }
 
 func TestSTSErrors(t *testing.T) {

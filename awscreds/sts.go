@@ -199,6 +199,7 @@ type stsSource struct {
 	tokenFile string
 	ts        oauth2.TokenSource
 	fp        string
+	desc      string
 
 	// dropWebIdentity, when set, tells ts that STS refused a token it
 	// gave (expired or invalid), so that it fetches a new one.
@@ -235,6 +236,13 @@ func newSTSSource(cfg *Config, endpoint, region string) *stsSource {
 		h.Write([]byte{0})
 	}
 	s.fp = hex.EncodeToString(h.Sum(nil)[:12])
+	s.desc = "AWS role " + s.roleARN
+	if s.session != "" {
+		s.desc += ", session " + s.session
+	}
+	if region != "" {
+		s.desc += ", region " + region
+	}
 	return s
 }
 
@@ -242,6 +250,11 @@ func newSTSSource(cfg *Config, endpoint, region string) *stsSource {
 // region, duration, where the web identity comes from), never a secret, so
 // a stored credential is adopted only by the configuration that fetched it.
 func (s *stsSource) Fingerprint() string { return s.fp }
+
+// Description names the configuration for people: the role, session name
+// and region. The root Client stores it with the credentials and names it
+// when it refuses to overwrite them with another configuration's.
+func (s *stsSource) Description() string { return s.desc }
 
 func (s *stsSource) Token() (*oauth2.Token, error) { return s.TokenContext(context.Background()) }
 

@@ -60,6 +60,10 @@ func configHint(err error) string {
 	return "fix " + ee.Var
 }
 
+// keyInUseHint is the way out of tokenmgr.ErrKeyInUse: the stored
+// credential is kept unless its owner says otherwise.
+const keyInUseHint = `give each configuration its own credential name with --key or TOKENMGR_KEY (TOKENMGR_AWS_KEY for AWS credentials); "tokenmgr list" shows the names in use, and "tokenmgr logout --key <name>" deletes a stored credential no longer wanted`
+
 // resetHint is how to start afresh with a store that cannot be read.
 const resetHint = `"tokenmgr logout --reset" deletes the store file (every credential in it; they are fetched again)`
 
@@ -75,6 +79,8 @@ func storeHint(err error) string {
 		return "the file was modified or damaged; start afresh: " + resetHint
 	case errors.Is(err, store.ErrKeyringUnavailable):
 		return "" // its message says how to get a keyring or use the file
+	case errors.Is(err, tokenmgr.ErrKeyInUse):
+		return keyInUseHint
 	case errors.Is(err, record.ErrFormat):
 		return `"tokenmgr logout" deletes the unreadable record`
 	case errors.Is(err, store.ErrFormat):

@@ -120,7 +120,17 @@ func (d *diagnosis) checkCredentials(ctx context.Context) {
 		AllowedHosts:      d.env.AllowedHosts,
 		AllowInsecureHTTP: d.env.AllowInsecureHTTP,
 	}
-	if d.st != nil {
+	switch {
+	case d.st != nil && d.stored != nil && !d.ours(d.stored) && d.env.RefreshToken != "":
+		// A Client would refuse (ErrKeyInUse); redeeming the seed here
+		// would use it up when the server rotates it, with nowhere to
+		// save the new one.
+		d.add(name, Skip, "not asked: the store's credential belongs to another configuration (see store), where a rotated refresh token could not be saved", "")
+		return
+	case d.st != nil && d.stored != nil && !d.ours(d.stored):
+		// The client credentials grant loses nothing: ask without the
+		// store, which keeps the other configuration's credential.
+	case d.st != nil:
 		cfg.Store = &probeStore{st: d.st, seed: d.env.RefreshToken}
 	}
 	c, err := tokenmgr.New(cfg)

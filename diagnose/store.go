@@ -54,6 +54,12 @@ func (d *diagnosis) checkStore(ctx context.Context) {
 	}
 	d.addSecret(rec.AccessToken, rec.RefreshToken, rec.IDToken)
 	d.stored = rec
+	if !d.ours(rec) {
+		// The Client fails with ErrKeyInUse rather than replace it.
+		d.add(name, Fail, fmt.Sprintf("%s holds %q: %s of another configuration (%s): this one's tokens cannot be saved there",
+			sname, d.storeEnv.Key, rec.Kind(), rec.Configuration()), keyInUseHint)
+		return
+	}
 	now := time.Now()
 	var parts []string
 	switch {

@@ -43,6 +43,13 @@ func testContract(t *testing.T, s Store) {
 	got, err = s.Load(ctx, "other")
 	require.NoError(t, err)
 	assert.Equal(t, "o", string(got))
+	if ls, ok := s.(Lister); ok {
+		require.NoError(t, s.Save(ctx, "a", []byte("a")))
+		keys, err := ls.Keys(ctx)
+		require.NoError(t, err)
+		assert.Equal(t, []string{"a", "other"}, keys)
+		require.NoError(t, s.Delete(ctx, "a"))
+	}
 
 	l, ok := s.(Locker)
 	require.True(t, ok, "%T implements Locker", s)
@@ -64,10 +71,16 @@ func testContract(t *testing.T, s Store) {
 	assert.NotContains(t, str, testPass)
 }
 
-func TestContractMemory(t *testing.T) { testContract(t, NewMemory()) }
+func TestContractMemory(t *testing.T) {
+	s := NewMemory()
+	require.Implements(t, (*Lister)(nil), s)
+	testContract(t, s)
+}
 
 func TestContractFile(t *testing.T) {
-	testContract(t, openTestFile(t, filepath.Join(t.TempDir(), "c.enc")))
+	s := openTestFile(t, filepath.Join(t.TempDir(), "c.enc"))
+	require.Implements(t, (*Lister)(nil), s)
+	testContract(t, s)
 }
 
 func TestContractFakeKeyring(t *testing.T) {

@@ -9,9 +9,11 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -320,6 +322,19 @@ func (s *fileStore) Load(ctx context.Context, key string) ([]byte, error) {
 		return nil, fmt.Errorf("store: %s: key %q: %w", s, key, ErrNotFound)
 	}
 	return v, nil
+}
+
+// Keys lists the names of the credentials in the file, sorted; none when
+// there is no file yet.
+func (s *fileStore) Keys(ctx context.Context) ([]string, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	_, entries, err := s.read(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return slices.Sorted(maps.Keys(entries)), nil
 }
 
 // Save stores data under key, rewriting the file atomically.

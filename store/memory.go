@@ -3,6 +3,8 @@ package store
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"sync"
 )
 
@@ -50,6 +52,16 @@ func (m *memory) Delete(ctx context.Context, key string) error {
 	defer m.mu.Unlock()
 	delete(m.data, key)
 	return nil
+}
+
+// Keys lists the names of the credentials held, sorted.
+func (m *memory) Keys(ctx context.Context) ([]string, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return slices.Sorted(maps.Keys(m.data)), nil
 }
 
 func (m *memory) Lock(ctx context.Context, key string) (func(), error) {

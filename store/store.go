@@ -104,3 +104,12 @@ type Store interface {
 type Locker interface {
 	Lock(ctx context.Context, key string) (unlock func(), err error)
 }
+
+// Lister is implemented by stores that can name the credentials they hold:
+// the encrypted file and the memory store. The keyring and Redis stores do
+// not: an OS keyring has no portable way to enumerate its entries, and
+// Redis keeps a hash of each name, never the name. Keys returns the names
+// sorted; it never returns a value.
+type Lister interface {
+	Keys(ctx context.Context) ([]string, error)
+}

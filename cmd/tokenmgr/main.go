@@ -4,6 +4,7 @@
 //
 //	tokenmgr token     print the current valid access token
 //	tokenmgr status    show what is held for the credential, never the token
+//	tokenmgr list      list the credentials in the store and whose each is
 //	tokenmgr doctor    check each thing that can go wrong, one line each
 //	tokenmgr logout    delete the stored credential
 //	tokenmgr version   print the version
@@ -104,7 +105,7 @@ func (o *options) envLookup(base func(string) (string, bool)) func(string) (stri
 var commands []*command
 
 func init() {
-	commands = []*command{tokenCommand, statusCommand, doctorCommand, logoutCommand, versionCommand, awsCredentialProcessCommand}
+	commands = []*command{tokenCommand, statusCommand, listCommand, doctorCommand, logoutCommand, versionCommand, awsCredentialProcessCommand}
 }
 
 func findCommand(name string) *command {

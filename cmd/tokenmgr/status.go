@@ -19,10 +19,12 @@ import (
 var statusCommand = &command{
 	name:    "status",
 	summary: "show what is held for the credential (never the token)",
-	help: `Shows what is held for the credential: the store it is in, the token
-type, its expiry (absolute and relative), its scopes, whether a refresh
-token and an ID token are held, and for a JWT access token the non-secret
-claims iss, sub, aud, exp, iat and nbf with the header's alg and kid.
+	help: `Shows what is held for the credential: the store it is in, the
+configuration that saved it (grant, token URL and client ID, or AWS role;
+"tokenmgr list" shows every credential's), the token type, its expiry
+(absolute and relative), its scopes, whether a refresh token and an ID
+token are held, and for a JWT access token the non-secret claims iss,
+sub, aud, exp, iat and nbf with the header's alg and kid.
 
 It reads the store only: no network, and it works without the
 TOKEN_URL/CLIENT_ID/CLIENT_SECRET variables. With a static
@@ -43,6 +45,8 @@ type statusJSON struct {
 	Store            string     `json:"store"`
 	Source           string     `json:"source"` // "store", "static" or "" when nothing is held
 	Held             bool       `json:"held"`
+	Holds            string     `json:"holds,omitempty"`         // "AWS credentials", "an OAuth token", ...
+	Configuration    string     `json:"configuration,omitempty"` // the configuration that saved it, never a secret
 	TokenType        string     `json:"token_type,omitempty"`
 	Format           string     `json:"format,omitempty"` // jwt, jwe, opaque or malformed
 	FormatError      string     `json:"format_error,omitempty"`
@@ -124,6 +128,7 @@ func runStatus(ctx context.Context, o *options, stdout, stderr io.Writer) int {
 // describe fills out from rec; it copies no token.
 func describe(out *statusJSON, rec *record.Record, now time.Time) {
 	out.Held = true
+	out.Holds, out.Configuration = rec.Kind(), rec.Configuration()
 	out.RefreshToken = rec.RefreshToken != ""
 	out.IDToken = rec.IDToken != ""
 	out.Scopes = strings.Fields(rec.Scope)
@@ -181,6 +186,9 @@ func printStatus(w io.Writer, s *statusJSON, now time.Time) {
 		row("source", "TOKENMGR_ACCESS_TOKEN (static, not stored, never refreshed)")
 	} else {
 		row("store", s.Store)
+	}
+	if s.Configuration != "" {
+		row("saved by", s.Configuration)
 	}
 	if s.TokenType == "" {
 		row("access token", "none (a refresh token alone)")

@@ -6,7 +6,8 @@
 //
 //	{"v":1,"access_token":"…","token_type":"Bearer","refresh_token":"…",
 //	 "expiry":"2026-01-02T15:04:05Z","obtained":"2026-01-02T14:04:05Z",
-//	 "scope":"a b","id_token":"…"}
+//	 "scope":"a b","id_token":"…","source":"3f2a…",
+//	 "config":"client_credentials grant at https://…, client app"}
 //
 // AWS temporary credentials (package awscreds) are a record too: the
 // session token is the access token, and the access key ID and secret
@@ -57,6 +58,10 @@ type Record struct {
 	// of grant, token URL, client ID, scopes and parameters, never of a
 	// secret), so a changed configuration does not adopt it.
 	Source string `json:"source,omitempty"`
+	// Config describes that configuration for people (grant, token URL,
+	// client ID; an AWS role), never a secret: a refusal to overwrite the
+	// record, and tokenmgr status and list, name it.
+	Config string `json:"config,omitempty"`
 	// AWSAccessKeyID and AWSSecretAccessKey complete AWS temporary
 	// credentials, whose session token is AccessToken.
 	AWSAccessKeyID     string `json:"aws_access_key_id,omitempty"`
@@ -153,4 +158,29 @@ func Decode(b []byte) (*Record, error) {
 		return nil, fmt.Errorf("%w: holds neither an access token nor a refresh token", ErrFormat)
 	}
 	return &r, nil
+}
+
+// Kind says what r holds, for people: "AWS credentials", "an OAuth token"
+// or "an OAuth refresh token" (one held without an access token).
+func (r *Record) Kind() string {
+	switch {
+	case r.AWSAccessKeyID != "":
+		return "AWS credentials"
+	case r.AccessToken == "":
+		return "an OAuth refresh token"
+	}
+	return "an OAuth token"
+}
+
+// Configuration names the configuration that saved r, for people: its
+// description, else its fingerprint, else "" (a record of a source that
+// does not say).
+func (r *Record) Configuration() string {
+	switch {
+	case r.Config != "":
+		return r.Config
+	case r.Source != "":
+		return "fingerprint " + r.Source
+	}
+	return ""
 }
