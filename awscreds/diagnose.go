@@ -1,6 +1,7 @@
 package awscreds
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"net/http"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/tokenmgr/tokenmgr/diagnose"
 	"github.com/tokenmgr/tokenmgr/diagnose/jwtinfo"
+	"github.com/tokenmgr/tokenmgr/store/record"
 )
 
 // DiagnoseOptions configures [Diagnose]. The zero value reads the process
@@ -40,6 +42,10 @@ type DiagnoseOptions struct {
 //	                   aud and sub, and exp not past
 //	clock (STS)        local time against the Date header of STS: over 30s
 //	                   off WARN, over 5m FAIL
+//	stored credentials when some are stored for this configuration (what
+//	                   credential_process hands out), tested with a signed
+//	                   sts:GetCallerIdentity before new ones are fetched:
+//	                   FAIL when AWS rejects them (revoked)
 //	sts                a real AssumeRoleWithWebIdentity, its error explained
 //	                   by cause ([Explain]): clock skew, expired web
 //	                   identity, wrong audience, unknown issuer, trust policy
@@ -170,12 +176,17 @@ func Diagnose(ctx context.Context, opts DiagnoseOptions) []diagnose.Check {
 		}
 	}
 
-	// STS, with a Provider of its own: nothing stored.
-	p, err := New(Config{
+	// STS, with a Provider of its own: nothing stored. It is configured
+	// as credential_process's (the token file, or a token source), so
+	// that its fingerprint finds the credentials stored for it.
+	pcfg := Config{
 		RoleARN: env.RoleARN, RoleSessionName: env.RoleSessionName, Region: env.Region, STSEndpoint: env.STSEndpoint,
-		Duration: env.Duration, WebIdentity: oauth2.StaticTokenSource(&oauth2.Token{AccessToken: wit}),
-		HTTPClient: opts.HTTPClient,
-	})
+		Duration: env.Duration, WebIdentityTokenFile: env.WebIdentityTokenFile, HTTPClient: opts.HTTPClient,
+	}
+	if pcfg.WebIdentityTokenFile == "" {
+		pcfg.WebIdentity = oauth2.StaticTokenSource(&oauth2.Token{AccessToken: wit})
+	}
+	p, err := New(pcfg)
 	if err != nil {
 		add("sts", diagnose.Fail, err.Error(), "")
 		skipRest("no credentials")
@@ -184,6 +195,18 @@ func Diagnose(ctx context.Context, opts DiagnoseOptions) []diagnose.Check {
 	defer p.Close()
 	cctx, cancel := context.WithTimeout(ctx, opts.Timeout)
 	defer cancel()
+
+	// The stored credentials, those credential_process hands out now,
+	// are tested before new ones are fetched: a session revoked before it
+	// expires is served from the store until then, and a fresh Provider
+	// would not see it.
+	stsClient.carries = "the session token"
+	stored := storedCredentials(cctx, env, p.src.Fingerprint(), stsClient, skew)
+	if stored.status != "" {
+		secrets = append(secrets, stored.secret...)
+		add("stored credentials", stored.status, stored.msg, stored.hint)
+	}
+
 	creds, err := p.Retrieve(cctx)
 	if err != nil {
 		x := Explain(err, skew)
@@ -194,14 +217,7 @@ func Diagnose(ctx context.Context, opts DiagnoseOptions) []diagnose.Check {
 	secrets = append(secrets, creds.SecretAccessKey, creds.SessionToken)
 	add("sts", diagnose.OK, fmt.Sprintf("AssumeRoleWithWebIdentity gave %s, expiring in %s", creds.AccessKeyID, time.Until(creds.Expires).Round(time.Second)), "")
 
-	stsClient.carries = "the session token"
-	cfg := aws.Config{Region: env.Region, HTTPClient: stsClient, Retryer: func() aws.Retryer { return aws.NopRetryer{} }}
-	if cfg.Region == "" {
-		cfg.Region = "us-east-1"
-	}
-	if env.STSEndpoint != "" {
-		cfg.BaseEndpoint = aws.String(env.STSEndpoint)
-	}
+	cfg := callerConfig(env, stsClient)
 	p.Configure(&cfg)
 	id, err := sts.NewFromConfig(cfg).GetCallerIdentity(cctx, &sts.GetCallerIdentityInput{})
 	if err != nil {
@@ -211,6 +227,69 @@ func Diagnose(ctx context.Context, opts DiagnoseOptions) []diagnose.Check {
 	}
 	add("aws credentials", diagnose.OK, fmt.Sprintf("account %s, %s", aws.ToString(id.Account), aws.ToString(id.Arn)), "")
 	return out
+}
+
+// callerConfig is the aws.Config of the signed GetCallerIdentity calls,
+// reaching STS through hc (which follows no redirect), with no retries.
+func callerConfig(env *Env, hc noRedirects) aws.Config {
+	cfg := aws.Config{Region: env.Region, HTTPClient: hc, Retryer: func() aws.Retryer { return aws.NopRetryer{} }}
+	if cfg.Region == "" {
+		cfg.Region = "us-east-1"
+	}
+	if env.STSEndpoint != "" {
+		cfg.BaseEndpoint = aws.String(env.STSEndpoint)
+	}
+	return cfg
+}
+
+// storedCheck is the outcome of the stored credentials check.
+type storedCheck struct {
+	status    diagnose.Status
+	msg, hint string
+	secret    []string // to redact from every message
+}
+
+// storedCredentials tests the credentials stored for env's configuration
+// (fingerprint fp) with a signed GetCallerIdentity, without fetching any.
+// With none stored, or a store that does not open, there is nothing to
+// report (a zero storedCheck): the line appears only when something is
+// stored under the key.
+func storedCredentials(ctx context.Context, env *Env, fp string, hc noRedirects, skew time.Duration) storedCheck {
+	st, err := env.OpenStore(ctx)
+	if err != nil {
+		return storedCheck{} // credential_process would fail on it too, saying why
+	}
+	defer closeStore(st)
+	key := cmp.Or(env.Key, "aws:"+env.RoleARN)
+	r, err := record.Load(ctx, st, key)
+	switch {
+	case err != nil:
+		return storedCheck{status: diagnose.Warn, msg: fmt.Sprintf("reading %q from the store: %v", key, err)}
+	case r == nil || r.AccessToken == "":
+		return storedCheck{} // none: the first run fetches them
+	case r.AWSAccessKeyID == "" || r.AWSSecretAccessKey == "":
+		return storedCheck{status: diagnose.Warn, msg: fmt.Sprintf("%q in the store is not AWS credentials", key),
+			hint: "give the AWS credentials a name of their own: TOKENMGR_AWS_KEY (or --key)"}
+	case r.Source != "" && r.Source != fp:
+		return storedCheck{status: diagnose.OK, msg: fmt.Sprintf("%q was stored by another configuration: the next run replaces it", key)}
+	}
+	sec := []string{r.AWSSecretAccessKey, r.AccessToken}
+	if !r.Expiry.IsZero() && !time.Now().Before(r.Expiry) {
+		return storedCheck{status: diagnose.OK, secret: sec, msg: fmt.Sprintf("%s under %q expired %s ago: the next run fetches new ones", r.AWSAccessKeyID, key, time.Since(r.Expiry).Round(time.Second))}
+	}
+	creds := aws.Credentials{AccessKeyID: r.AWSAccessKeyID, SecretAccessKey: r.AWSSecretAccessKey, SessionToken: r.AccessToken,
+		Source: CredentialSource, CanExpire: !r.Expiry.IsZero(), Expires: r.Expiry}
+	cfg := callerConfig(env, hc)
+	cfg.Credentials = aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) { return creds, nil })
+	what := fmt.Sprintf("%s under %q, expiring in %s", r.AWSAccessKeyID, key, time.Until(r.Expiry).Round(time.Second))
+	if _, err := sts.NewFromConfig(cfg).GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{}); err != nil {
+		x := Explain(err, skew)
+		if x.Cause == CauseRevoked || x.Cause == CauseExpired {
+			return storedCheck{status: diagnose.Fail, secret: sec, msg: what + ": AWS rejects them: " + x.Message + " (" + string(x.Cause) + ")", hint: revokedProcessHint(key)}
+		}
+		return storedCheck{status: diagnose.Warn, secret: sec, msg: what + ": GetCallerIdentity: " + x.Message + " (" + string(x.Cause) + ")", hint: x.Hint}
+	}
+	return storedCheck{status: diagnose.OK, secret: sec, msg: what + ": accepted"}
 }
 
 // oauthToken gets the web identity token the TOKENMGR_* variables

@@ -74,6 +74,15 @@ func (e Explanation) String() string {
 	return s
 }
 
+// revokedProcessHint says what to do when credentials that
+// credential_process handed out, stored under key, were revoked before
+// they expire: the caller (the AWS CLI, an SDK) cannot tell tokenmgr,
+// which serves the stored ones until less than [ProcessMinRemaining] is
+// left.
+func revokedProcessHint(key string) string {
+	return "through credential_process, replace the stored ones now: tokenmgr aws credential-process --force-refresh (or tokenmgr logout --key " + key + ")"
+}
+
 // skewLimit is how far off a clock may be before an expiry error is put
 // down to it: SigV4 tolerates 15 minutes, JWT validators a few.
 const skewLimit = 5 * time.Minute
@@ -146,7 +155,7 @@ func Explain(err error, skew time.Duration) Explanation {
 		}
 	case "InvalidClientTokenId", "UnrecognizedClientException", "InvalidToken", "InvalidTokenId", "InvalidAccessKeyId":
 		x.Cause = CauseRevoked
-		x.Hint = "AWS does not know these session credentials: revoked (the role's sessions were revoked), for another partition or region endpoint, or garbled; tokenmgr drops them, gets new ones and replays once"
+		x.Hint = "AWS does not know these session credentials: revoked (the role's sessions were revoked), for another partition or region endpoint, or garbled; tokenmgr drops them, gets new ones and replays once; " + revokedProcessHint("aws:<role ARN>")
 		if skewed {
 			x.Cause, x.Hint = CauseClockSkew, clockHint
 		}

@@ -24,7 +24,10 @@ the JSON an AWS SDK or the AWS CLI reads from a credential_process command
   credential_process = tokenmgr aws credential-process
 
 The credentials are kept in the store (TOKENMGR_STORE*), so many processes
-make one STS call between them, and are refreshed ahead of expiry.
+make one STS call between them, and are replaced once less than 15 minutes
+are left (when the AWS CLI and boto3 would run the command again at every
+call). --force-refresh replaces them now: for a session revoked before it
+expires (the caller gets InvalidClientTokenId or InvalidAccessKeyId).
 
 Variables: AWS_ROLE_ARN (required), AWS_WEB_IDENTITY_TOKEN_FILE (re-read at
 every refresh; without it the web identity token comes from the TOKENMGR_*
@@ -41,6 +44,7 @@ why (bad configuration, store, or STS's answer; "tokenmgr doctor" explains
 STS errors); 2 for a usage error.`,
 	flags: func(fs *flag.FlagSet, o *options) {
 		fs.BoolVar(&o.verbose, "v", false, "log refreshes and retries to stderr (never a secret)")
+		fs.BoolVar(&o.forceRefresh, "force-refresh", false, "fetch new credentials from STS even when the ones held are fresh")
 	},
 	run: runAWSCredentialProcess,
 }
@@ -79,7 +83,7 @@ func runAWSCredentialProcess(ctx context.Context, o *options, stdout, stderr io.
 		return fail(stderr, name, err)
 	}
 	defer p.Close()
-	creds, err := p.Retrieve(ctx)
+	out, err := p.CredentialProcess(ctx, o.forceRefresh)
 	if last := rec.last.Load(); err != nil && ctx.Err() != nil && last != nil {
 		err = fmt.Errorf("%w; last attempt: %s", err, strings.TrimPrefix(*last, "tokenmgr: "))
 	}
@@ -89,10 +93,6 @@ func runAWSCredentialProcess(ctx context.Context, o *options, stdout, stderr io.
 			// TOKENMGR_TOKEN_URL for what STS said.
 			return failHint(stderr, name, err, x.Hint)
 		}
-		return fail(stderr, name, err)
-	}
-	out, err := awscreds.CredentialProcessOutput(creds)
-	if err != nil {
 		return fail(stderr, name, err)
 	}
 	if _, err := stdout.Write(out); err != nil {

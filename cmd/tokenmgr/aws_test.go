@@ -241,3 +241,47 @@ func TestAWSCredentialProcessRefusedSTSFailsFast(t *testing.T) {
 	assert.Contains(t, r.stderr, "hint: nothing listens there: check the host and port of the STS endpoint (AWS_ENDPOINT_URL_STS")
 	assert.NotContains(t, r.stderr, "TOKENMGR_TOKEN_URL")
 }
+
+// A session revoked before it expires is served from the store by
+// credential_process (its caller cannot tell tokenmgr): doctor tests the
+// stored credentials before fetching new ones and names the way out,
+// --force-refresh, which replaces them with one STS call.
+func TestAWSCredentialProcessForceRefreshAfterRevocation(t *testing.T) {
+	srv, env := awsVars(t)
+	sec := &secrets{}
+	sec.add("web-identity-token")
+	sec.watch(func() []string {
+		var s []string
+		for _, x := range srv.Sessions() {
+			s = append(s, x.SecretAccessKey, x.SessionToken)
+		}
+		return s
+	})
+	process := func(args ...string) processJSON {
+		t.Helper()
+		r := exe(t, nil, env, append([]string{"aws", "credential-process"}, args...)...) // its stdout is the secrets
+		require.Equal(t, 0, r.code, "%v", r)
+		var pj processJSON
+		require.NoError(t, json.Unmarshal([]byte(r.stdout), &pj))
+		return pj
+	}
+	first := process()
+	srv.Revoke(first.AccessKeyID)
+	assert.Equal(t, first, process(), "served from the store until it expires")
+
+	r := exe(t, sec, env, "doctor")
+	assert.Equal(t, 1, r.code, "%v", r)
+	wantCheck(t, r, "stored credentials", "FAIL", first.AccessKeyID, "revoked")
+	assert.Contains(t, r.stdout, "tokenmgr aws credential-process --force-refresh")
+	assert.Contains(t, r.stdout, "tokenmgr logout --key aws:"+awsRole)
+
+	calls := srv.AssumeCalls()
+	forced := process("--force-refresh")
+	assert.NotEqual(t, first.AccessKeyID, forced.AccessKeyID)
+	assert.Equal(t, calls+1, srv.AssumeCalls(), "one STS call for the forced refresh")
+	assert.Equal(t, forced, process(), "the new credentials are stored")
+
+	r = exe(t, sec, env, "doctor")
+	assert.Equal(t, 0, r.code, "%v", r)
+	wantCheck(t, r, "stored credentials", "OK", forced.AccessKeyID, "accepted")
+}

@@ -44,6 +44,9 @@ set, as the web identity token may come from them):
   aws configuration  the AWS_* variables; role, region, STS endpoint
   web identity       the token file, its iss, aud, sub and exp
   clock (STS)        local time against STS's Date header
+  stored credentials those credential_process hands out, tested with a
+                     signed sts:GetCallerIdentity before new ones are
+                     fetched (rejected: --force-refresh replaces them)
   sts                a real AssumeRoleWithWebIdentity, its error explained by
                      cause: clock skew, expired web identity, wrong audience,
                      unknown issuer, trust policy
