@@ -68,7 +68,7 @@ var (
 // errors.As(err, new(*oauth2.RetrieveError)) keeps working.
 type TokenError struct {
 	Code        string        // OAuth error code ("invalid_client"), empty when the endpoint sent none
-	Description string        // error_description, cut to 200 bytes, control characters escaped
+	Description string        // error_description (else the gist of an answer that is not OAuth's), cut to 200 bytes, control characters escaped
 	StatusCode  int           // HTTP status, 0 when no answer came
 	Temporary   bool          // 5xx, 429, temporarily_unavailable, network errors: worth retrying
 	RetryAfter  time.Duration // from a Retry-After header, 0 when absent
@@ -140,6 +140,11 @@ func endpointError(err error) error {
 	var re *oauth2.RetrieveError
 	if errors.As(err, &re) {
 		e := &TokenError{Code: printable(re.ErrorCode, 100), Description: printable(re.ErrorDescription, 200), Err: err}
+		if e.Code == "" && e.Description == "" {
+			// Not an OAuth error: what the server said instead (a TLS
+			// port's "Client sent an HTTP request to an HTTPS server").
+			e.Description = printable(answerLine(re.Body), 200)
+		}
 		if re.Response != nil {
 			e.StatusCode = re.Response.StatusCode
 			e.RetryAfter = parseRetryAfter(re.Response.Header.Get("Retry-After"), time.Now())
@@ -169,6 +174,24 @@ func endpointError(err error) error {
 		return &TokenError{Temporary: !f.Permanent(), Err: err}
 	}
 	return err
+}
+
+// answerLine is the gist of an answer that is not an OAuth error: an HTML
+// page's title, else the first line of text; "" for anything else.
+func answerLine(body []byte) string {
+	s := strings.TrimSpace(string(body[:min(len(body), 4096)]))
+	if i := strings.Index(strings.ToLower(s), "<title>"); i >= 0 {
+		s = s[i+len("<title>"):]
+		if j := strings.Index(s, "<"); j >= 0 {
+			s = s[:j]
+		}
+		return strings.TrimSpace(s)
+	}
+	if strings.HasPrefix(s, "<") || strings.HasPrefix(s, "{") {
+		return "" // markup or JSON without a title or an error code
+	}
+	line, _, _ := strings.Cut(s, "\n")
+	return strings.TrimSpace(line)
 }
 
 // permanentCodes are the error codes of RFC 6749 §5.2.
@@ -217,6 +240,10 @@ const (
 	// CONNECT with an error (407, 502) is OtherNetwork: net/http gives
 	// only its status text.
 	ProxyFailure
+	// NotTLS: an https URL's server answered the TLS handshake in plain
+	// http (or something else that is not TLS): the URL's scheme or port
+	// is wrong. Not retried.
+	NotTLS
 )
 
 // String names the failure ("connection refused").
@@ -234,6 +261,8 @@ func (f NetworkFailure) String() string {
 		return "network failure"
 	case ProxyFailure:
 		return "proxy failure"
+	case NotTLS:
+		return "server does not speak TLS"
 	}
 	return fmt.Sprintf("NetworkFailure(%d)", int(f))
 }
@@ -249,11 +278,14 @@ func (e *TokenError) NetworkFailure() NetworkFailure {
 }
 
 // Permanent reports whether asking again cannot mend f: a host name that
-// does not exist, a certificate this machine does not trust. The Client
+// does not exist, a certificate this machine does not trust, a server that
+// does not speak TLS at an https URL. The Client
 // returns these at once and retries every other network failure; a
 // [Source] that reaches its endpoint by other means (awscreds' STS calls)
 // follows the same rule through it.
-func (f NetworkFailure) Permanent() bool { return f == NoSuchHost || f == CertificateRejected }
+func (f NetworkFailure) Permanent() bool {
+	return f == NoSuchHost || f == CertificateRejected || f == NotTLS
+}
 
 // networkFailure classifies a failure to get an answer ([NotNetwork] for
 // anything else).
@@ -267,6 +299,8 @@ func networkFailure(err error) NetworkFailure {
 		return ConnectionRefused
 	case isCertificateError(err):
 		return CertificateRejected
+	case isNotTLS(err):
+		return NotTLS
 	case isNetworkError(err) || strings.HasPrefix(err.Error(), bodyReadError):
 		return OtherNetwork
 	}
@@ -291,6 +325,14 @@ func isRefused(err error) bool {
 func isProxyError(err error) bool {
 	var oe *net.OpError
 	return errors.As(err, &oe) && oe.Op == "proxyconnect"
+}
+
+// isNotTLS reports whether the TLS handshake got an answer that is not
+// TLS: net/http's ErrSchemeMismatch when it was plain http, a
+// tls.RecordHeaderError when a RoundTripper returned it unchanged.
+func isNotTLS(err error) bool {
+	var rh tls.RecordHeaderError
+	return errors.Is(err, http.ErrSchemeMismatch) || errors.As(err, &rh)
 }
 
 // isCertificateError reports whether the TLS handshake failed on the

@@ -93,6 +93,35 @@ func TestUntrustedCertificateIsNotRetried(t *testing.T) {
 	assert.Equal(t, tokenmgr.CertificateRejected, te.NetworkFailure())
 }
 
+// An https token URL whose server speaks plain http is not retried: the
+// handshake got an HTTP answer, which the next attempt gets too. Before,
+// it was retried until the deadline (14 attempts in 30 s) as a network
+// failure.
+func TestPlainHTTPServerAtHTTPSURLIsNotRetried(t *testing.T) {
+	srv := httptest.NewServer(http.NotFoundHandler())
+	defer srv.Close()
+	c := unreachableClient(t, "https://"+srv.Listener.Addr().String()+"/token", 15*time.Second)
+	_, err := c.Token(context.Background())
+	var te *tokenmgr.TokenError
+	require.ErrorAs(t, err, &te)
+	assert.False(t, te.Temporary, "%v", err)
+	assert.LessOrEqual(t, te.Attempts, 1)
+	assert.Equal(t, tokenmgr.NotTLS, te.NetworkFailure())
+	assert.True(t, te.NetworkFailure().Permanent())
+}
+
+// The reverse, an http URL at a TLS port, shows what the server said.
+func TestHTTPURLAtTLSPortShowsTheAnswer(t *testing.T) {
+	srv := httptest.NewTLSServer(http.NotFoundHandler())
+	defer srv.Close()
+	c := unreachableClient(t, "http://"+srv.Listener.Addr().String()+"/token", 15*time.Second)
+	_, err := c.Token(context.Background())
+	var te *tokenmgr.TokenError
+	require.ErrorAs(t, err, &te)
+	assert.Equal(t, http.StatusBadRequest, te.StatusCode)
+	assert.Contains(t, err.Error(), "answered 400: Client sent an HTTP request to an HTTPS server")
+}
+
 // NetworkFailure is NotNetwork when the endpoint answered, and
 // OtherNetwork when the connection was cut before an answer came.
 func TestNetworkFailureOfAnswersAndCutConnections(t *testing.T) {
@@ -119,7 +148,7 @@ func TestNetworkFailureOfAnswersAndCutConnections(t *testing.T) {
 	for f, name := range map[tokenmgr.NetworkFailure]string{
 		tokenmgr.NotNetwork: "not a network failure", tokenmgr.NoSuchHost: "no such host",
 		tokenmgr.ConnectionRefused: "connection refused", tokenmgr.CertificateRejected: "certificate rejected",
-		tokenmgr.OtherNetwork: "network failure", tokenmgr.ProxyFailure: "proxy failure",
+		tokenmgr.OtherNetwork: "network failure", tokenmgr.ProxyFailure: "proxy failure", tokenmgr.NotTLS: "server does not speak TLS",
 		tokenmgr.NetworkFailure(99): "NetworkFailure(99)",
 	} {
 		assert.Equal(t, name, f.String())
@@ -347,11 +376,12 @@ func TestProxyFailureIsNotARefusalAtTheTokenURL(t *testing.T) {
 }
 
 // Permanent is the Client's retry rule: only a host name that does not
-// exist and an untrusted certificate are not retried.
+// exist, an untrusted certificate and a server that does not speak TLS at
+// an https URL are not retried.
 func TestNetworkFailurePermanent(t *testing.T) {
 	for f, want := range map[tokenmgr.NetworkFailure]bool{
 		tokenmgr.NotNetwork: false, tokenmgr.NoSuchHost: true, tokenmgr.ConnectionRefused: false,
-		tokenmgr.CertificateRejected: true, tokenmgr.OtherNetwork: false, tokenmgr.ProxyFailure: false,
+		tokenmgr.CertificateRejected: true, tokenmgr.OtherNetwork: false, tokenmgr.ProxyFailure: false, tokenmgr.NotTLS: true,
 	} {
 		assert.Equal(t, want, f.Permanent(), "%v", f)
 	}

@@ -137,12 +137,26 @@ func explainTokenError(err error, env *tokenmgr.Env) (msg, hint string) {
 		return trimTM(te.Error()), ""
 	case te != nil && (te.StatusCode == http.StatusNotFound || te.StatusCode == http.StatusMethodNotAllowed):
 		return trimTM(te.Error()), "no token endpoint at " + tokenURL + ": check its path against the authorization server's documentation or its OIDC discovery document (token_endpoint)"
+	case te != nil && te.StatusCode != 0 && plainToTLS(te.Description):
+		return trimTM(te.Error()), "the server speaks https at that port: use an https:// URL in " + tokenURL
 	case te != nil && te.StatusCode != 0:
 		return trimTM(te.Error()), "check " + tokenURL + ": the server did not answer like an OAuth token endpoint"
 	case te != nil:
 		return NetworkHint(te, "the token endpoint", tokenURL)
 	}
 	return trimTM(err.Error()), ""
+}
+
+// plainToTLS reports whether a server's answer says a plain http request
+// came to its TLS port (Go, nginx and Apache httpd words).
+func plainToTLS(answer string) bool {
+	a := strings.ToLower(answer)
+	for _, w := range []string{"http request to an https server", "plain http request was sent to https port", "speaking plain http to an ssl-enabled server"} {
+		if strings.Contains(a, w) {
+			return true
+		}
+	}
+	return false
 }
 
 // NetworkHint says what a request that got no answer means (te carries no
@@ -167,6 +181,8 @@ func NetworkHint(te *tokenmgr.TokenError, name, where string) (msg, hint string)
 		return msg, "nothing listens there: check the host and port of " + where
 	case tokenmgr.ProxyFailure:
 		return msg, "the proxy (HTTPS_PROXY or HTTP_PROXY) could not be reached, so " + where + " was never asked: check the proxy, or add the host of " + name + " to NO_PROXY"
+	case tokenmgr.NotTLS:
+		return msg, "the server at that host and port speaks plain http, not https: check the port of " + where + " (the server's TLS one); plain http is allowed for loopback only"
 	}
 	return msg, "check " + where + ", the network and any proxy"
 }

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -171,6 +172,34 @@ func TestE2EUnreachableTokenEndpoint(t *testing.T) {
 	}
 	assert.NotContains(t, r.stderr, "attempts", "no such host is not retried")
 	assert.LessOrEqual(t, took, 15*time.Second, "no such host is not retried:\n%s", r)
+}
+
+// An https:// token URL at a plain-http server fails at once, in one line
+// saying the server speaks plain http; before, 14 attempts over 26 s with
+// "check the network and any proxy". The reverse, http:// at a TLS port,
+// shows the server's answer and says to use https.
+func TestE2ETokenURLSchemeMismatch(t *testing.T) {
+	t.Parallel()
+	sec := &secrets{}
+	sec.add("never-shown-secret")
+	plain := httptest.NewServer(http.NotFoundHandler())
+	defer plain.Close()
+	tlsSrv := httptest.NewTLSServer(http.NotFoundHandler())
+	defer tlsSrv.Close()
+	env := vars{"TOKENMGR_CLIENT_ID": "c", "TOKENMGR_CLIENT_SECRET": "never-shown-secret", "TOKENMGR_STORE": "memory"}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	r := exeCtx(ctx, t, sec, env.with("TOKENMGR_TOKEN_URL", "https://"+plain.Listener.Addr().String()+"/token"), "token", "--timeout", "60s")
+	require.NoError(t, ctx.Err(), "still retrying after 20s (--timeout 60s):\n%s", r)
+	wantCode(t, r, 1)
+	assert.Equal(t, 1, strings.Count(r.stderr, "\n"), "one line, no retries:\n%s", r)
+	assert.Contains(t, r.stderr, "speaks plain http, not https")
+	assert.NotContains(t, r.stderr, "attempts")
+
+	r = exe(t, sec, env.with("TOKENMGR_TOKEN_URL", "http://"+tlsSrv.Listener.Addr().String()+"/token"), "token")
+	wantCode(t, r, 1)
+	assert.Contains(t, r.stderr, "answered 400: Client sent an HTTP request to an HTTPS server")
+	assert.Contains(t, r.stderr, "use an https:// URL")
 }
 
 // A refused connection (nothing listens at TOKENMGR_TOKEN_URL's port)
