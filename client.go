@@ -288,6 +288,7 @@ type entry struct {
 	obtained time.Time
 	staleAt  time.Time // zero: never stale
 	expireAt time.Time // zero: never expires
+	replaced bool      // fetched because a server rejected the token before it
 	// bgAfter holds, in Unix nanoseconds, the earliest time a new
 	// background refresh may start for this entry: a failed loop sets it
 	// so requests in the stale window do not restart it one by one.

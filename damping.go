@@ -1,6 +1,10 @@
 package tokenmgr
 
-import "time"
+import (
+	"time"
+
+	"github.com/tokenmgr/tokenmgr/damp"
+)
 
 // Rejection damping is internal/damp's Hosts, one rule for this
 // transport and awscreds' SDK middleware: from the second token a host
@@ -12,5 +16,8 @@ import "time"
 // must be passed on without a refresh (see damp.Hosts.Rejected), and for
 // how long.
 func (c *Client) rejected(host string, e *entry) (damped bool, d time.Duration) {
-	return c.damp.Rejected(host, e.tok.AccessToken, e.obtained, c.now())
+	return c.damp.Reject(damp.Rejection{
+		Host: host, Token: e.tok.AccessToken, Obtained: e.obtained,
+		Replacement: e.replaced && c.cur.Load() == e,
+	}, c.now())
 }

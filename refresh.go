@@ -152,7 +152,7 @@ func (c *Client) refresh(w *work, trigger context.Context, reason RefreshReason,
 	ctx, cancel := context.WithTimeout(base, timeout)
 	defer cancel()
 	start := c.now()
-	e, out, err := c.refreshLocked(ctx, w, old, retry)
+	e, out, err := c.refreshLocked(ctx, w, reason, old, retry)
 	ev := RefreshEvent{Key: c.key, Reason: reason, Stored: out.fromStore, StoreErr: out.storeErr, Err: err, Duration: c.now().Sub(start), Attempts: out.attempts}
 	if out.storeErr != nil {
 		c.storeErrors.Add(1)
@@ -278,7 +278,7 @@ type outcome struct {
 	attempts    int // calls to the Source
 }
 
-func (c *Client) refreshLocked(ctx context.Context, w *work, old *entry, retry bool) (_ *entry, out outcome, err error) {
+func (c *Client) refreshLocked(ctx context.Context, w *work, reason RefreshReason, old *entry, retry bool) (_ *entry, out outcome, err error) {
 	// A panic here is the Store's (or a SetRefreshToken's); the Source's
 	// is caught and named in fetchOnce.
 	defer c.protect("Store", &err)
@@ -302,6 +302,7 @@ func (c *Client) refreshLocked(ctx context.Context, w *work, old *entry, retry b
 			c.storeLog(err, slog.LevelWarn, "reading the stored token failed; fetching a new one")
 		}
 		if e != nil {
+			e.replaced = reason == ReasonInvalid
 			c.storeLoads.Add(1)
 			c.serve(w, old, e)
 			out.fromStore = true
@@ -322,6 +323,7 @@ func (c *Client) refreshLocked(ctx context.Context, w *work, old *entry, retry b
 	}
 	c.fetches.Add(1)
 	e := c.newEntry(tok, obtained)
+	e.replaced = reason == ReasonInvalid
 	if old != nil && tok.AccessToken == old.tok.AccessToken {
 		if tok.RefreshToken != "" && tok.RefreshToken != old.tok.RefreshToken {
 			// The endpoint rotated the refresh token all the same: the

@@ -76,7 +76,7 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		verdict = c.classify.classifyResponse(resp, true, c.classifyWait)
 	}
 	if !verdict.Retry() {
-		c.damp.Accepted(req.URL)
+		c.damp.AcceptedToken(req.URL, e.tok.AccessToken, e.obtained)
 		return resp, nil
 	}
 	ctx := req.Context()
@@ -131,7 +131,7 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		c.observeRejected(ctx, host, verdict.Code, false)
 		c.dampRejection(host, e2)
 	} else {
-		c.damp.Accepted(req.URL)
+		c.damp.AcceptedToken(req.URL, e2.tok.AccessToken, e2.obtained)
 	}
 	return resp, nil
 }

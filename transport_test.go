@@ -764,3 +764,60 @@ func TestCustomAttachAddingAHeaderValueLeavesCallersSliceAlone(t *testing.T) {
 	assert.Equal(t, []string{"caller-value"}, req.Header["X-Auth"])
 	assert.Empty(t, shared[:cap(shared)][1], "the token was written into the caller's array")
 }
+
+// TestTransportManyRejectingHostsBoundTokenRequests: however many hosts
+// reject every token, the token requests their rejections cost per window
+// are bounded (issue 18 item 17: each newly seen host cost one and swapped
+// out the token the others used, and past maxDampedHosts the eviction
+// forgot damped hosts, so about a quarter of the requests refetched).
+func TestTransportManyRejectingHostsBoundTokenRequests(t *testing.T) {
+	const hosts, rounds = 1000, 10 // a request every 3 ms for 30 s
+	synctest.Test(t, func(t *testing.T) {
+		var fetched atomic.Int64
+		src := oauth2.TokenSource(tokenFunc(func() (*oauth2.Token, error) {
+			return &oauth2.Token{AccessToken: fmt.Sprintf("tok-%d", fetched.Add(1))}, nil
+		}))
+		c := newTestClient(t, Config{Source: src})
+		rt := c.Transport(rtFunc(func(r *http.Request) (*http.Response, error) {
+			time.Sleep(3 * time.Millisecond)
+			h := http.Header{"Www-Authenticate": {`Bearer error="invalid_token"`}}
+			return &http.Response{StatusCode: http.StatusUnauthorized, Header: h, Body: http.NoBody, Request: r}, nil
+		}))
+		for range rounds {
+			for i := range hosts {
+				req, _ := http.NewRequest("GET", fmt.Sprintf("https://h%d.example.com/", i), nil)
+				resp, err := rt.RoundTrip(req)
+				require.NoError(t, err)
+				resp.Body.Close()
+			}
+		}
+		t.Logf("%d hosts x %d rounds: %d token requests", hosts, rounds, fetched.Load())
+		// The first token, one replacement, then one per Client-wide
+		// cooldown (1s, 2s, 4s, 8s, 16s): 7 (10001 before).
+		assert.LessOrEqual(t, fetched.Load(), int64(8))
+	})
+}
+
+// TestTransportRepeatedRevocationsReplacedAtOnce: the bound on
+// replacements rejected in turn (TestTransportManyRejectingHostsBound
+// TokenRequests) does not hold off a healthy host whose tokens are revoked
+// one after another: each is replaced and the request replayed at once.
+func TestTransportRepeatedRevocationsReplacedAtOnce(t *testing.T) {
+	srv := tokenmgrtest.NewServer(tokenmgrtest.Options{})
+	defer srv.Close()
+	synctest.Test(t, func(t *testing.T) {
+		c := newBubbleClient(t, srv, Config{Source: ClientCredentials(ccConfig(srv))})
+		hc := &http.Client{Transport: c.Transport(srv.InMemoryTransport())}
+		for i := range 5 {
+			tok, err := c.Token(context.Background())
+			require.NoError(t, err)
+			srv.Revoke(tok.AccessToken)
+			resp, err := hc.Get(srv.URL + "/api")
+			require.NoError(t, err)
+			resp.Body.Close()
+			require.Equal(t, http.StatusOK, resp.StatusCode, "revocation %d", i+1)
+		}
+		assert.EqualValues(t, 6, srv.TokenRequests.Load())
+		assert.EqualValues(t, 5, c.Stats().Replays)
+	})
+}
