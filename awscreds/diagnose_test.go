@@ -41,7 +41,7 @@ func diagnoseEnv(t *testing.T, exp time.Time) (*ststest.Server, map[string]strin
 	return srv, map[string]string{
 		"AWS_ROLE_ARN": testRole, "AWS_WEB_IDENTITY_TOKEN_FILE": file, "AWS_REGION": "us-east-1",
 		"AWS_ENDPOINT_URL_STS": srv.URL,
-		"TOKENMGR_STORE": "memory", // the stored credentials check opens it: not the user's keyring
+		"TOKENMGR_STORE":       "memory", // the stored credentials check opens it: not the user's keyring
 	}, wit
 }
 
