@@ -30,29 +30,8 @@ type Config struct {
 	// Source is where fresh tokens come from. Each call to it should reach
 	// the token endpoint: use [ClientCredentials] or [RefreshToken] rather
 	// than a config's TokenSource method, whose cache hands back the token
-	// being replaced (see [ErrSameToken]).
-	//
-	// The Client looks for four optional methods on a Source (both
-	// sources of this package have them all):
-	//
-	//	TokenContext(ctx context.Context) (*oauth2.Token, error)
-	//	    Called instead of Token, with a context that carries the
-	//	    refresh deadline (and TokenTimeout per attempt) and, as
-	//	    oauth2.HTTPClient, the client for token requests (see
-	//	    TokenHTTPClient). Without it a call cannot be cancelled: it is
-	//	    abandoned at RefreshTimeout and left running.
-	//	Fingerprint() string
-	//	    Identifies the configuration (token URL, client, scopes, never
-	//	    a secret). It is stored with the token, and a stored token with
-	//	    another fingerprint is neither adopted nor overwritten: the
-	//	    Client fails with [ErrKeyInUse] instead.
-	//	Description() string
-	//	    Names the configuration for people (never a secret); stored
-	//	    with the token, it is what ErrKeyInUse and tokenmgr list show.
-	//	SetRefreshToken(rt string)
-	//	    Takes a refresh token found in the Store (rotated by this or
-	//	    another process), which wins over the seed the Source was built
-	//	    with.
+	// being replaced (see [ErrSameToken]). A Source may also implement
+	// [ContextSource], [Fingerprinter], [Describer] and [RefreshTokenSetter].
 	Source oauth2.TokenSource
 
 	// Store keeps the token (and a rotated refresh token) across restarts.
@@ -65,32 +44,24 @@ type Config struct {
 
 	// RefreshBefore is how long before expiry a background refresh starts,
 	// and ExpiryDelta how long before expiry a token is no longer used.
-	// Zero picks both from the token's lifetime; see the package doc.
+	// Zero picks both from the token's lifetime; see [Client].
 	RefreshBefore time.Duration
 	ExpiryDelta   time.Duration
 
 	// RefreshTimeout bounds one refresh, all its attempts included.
 	// Default 1 minute. A refresh still running a second after it (a
 	// Source or Store that ignores its context) is abandoned: its callers
-	// get an error wrapping [context.DeadlineExceeded] and the next call
-	// starts a new refresh: the abandoned one gives up the Store's lock.
-	// The abandoned call's goroutine runs on until the call returns; a
-	// Client leaves at most 4 such behind, then makes new callers wait on
-	// the latest of them. When it returns, its token is put in service
-	// only if no newer one was, and is then saved (under the lock, taken
-	// again) unless the Store holds a newer one; one abandoned before it
-	// asked the Source does not ask it.
+	// get an error wrapping [context.DeadlineExceeded], and the next call
+	// starts a new refresh.
 	RefreshTimeout time.Duration
 
 	// TokenTimeout bounds one request to the token endpoint. Default 30s.
 	TokenTimeout time.Duration
 
-	// TokenHTTPClient is the client context-aware sources use to reach the
-	// token endpoint (it is put in the context as [oauth2.HTTPClient]).
-	// Default [http.DefaultClient]. Either way the Client uses a copy that
-	// never follows a redirect to another origin (scheme, host, port), so
-	// the client credentials go nowhere but the token URL's origin; the
-	// client passed here is not modified.
+	// TokenHTTPClient is the client a [ContextSource] uses to reach the
+	// token endpoint (put in the context as [oauth2.HTTPClient]). Default
+	// [http.DefaultClient]. The Client uses a copy that never follows a
+	// redirect to another origin: the client credentials go nowhere else.
 	TokenHTTPClient *http.Client
 
 	// Logger receives refreshes, retries and failures. It never receives a
@@ -103,25 +74,17 @@ type Config struct {
 	OnRefresh func(RefreshEvent)
 
 	// OnRetry, when set, is called each time a token request fails and
-	// the refresh will try again, before it waits, from the goroutine
-	// making the request: a program a person waits for can say why it is
-	// still waiting. It must not block, nor call the Client's Token (which
-	// would wait for the very refresh it is called from). The background
-	// refresh of a token still in service does not call it (its loop
-	// retries on its own schedule and logs). A panic in it ends the
-	// refresh, whose callers get it as a *[PanicError].
+	// the refresh will try again, before it waits, so that a program a
+	// person waits for can say why. It must not block nor call Token. The
+	// background refresh does not call it. A panic in it ends the refresh,
+	// whose callers get it as a *[PanicError].
 	OnRetry func(RetryEvent)
 
 	// RefusedAttempts, when positive, is how many token requests whose
-	// connection was refused (nothing listens at the token URL's host and
-	// port: a wrong port, a stopped server) a refresh makes before it fails
-	// with the last one's error, which counts the attempts (see
-	// [TokenError].Attempts). A few take well under a second, so a mistyped
-	// port fails at once instead of being retried until RefreshTimeout.
-	// Zero retries a refused connection like any other transient failure,
-	// until RefreshTimeout: a long-running program rides out a token server
-	// being restarted. Other transient failures (5xx, 429, timeouts) are
-	// retried until RefreshTimeout either way.
+	// connection was refused (a wrong port, a stopped server) a refresh
+	// makes before it fails, so a mistyped port fails at once. Zero retries
+	// a refused connection until RefreshTimeout, as other transient
+	// failures are: a long-running program rides out a server restart.
 	RefusedAttempts int
 
 	// AllowedHosts, when set, lists the only hosts the transport sends the
@@ -347,10 +310,10 @@ func New(cfg Config) (*Client, error) {
 		o := *cfg.Observer // the caller's may change; ours does not
 		c.obs = &o
 	}
-	if f, ok := cfg.Source.(interface{ Fingerprint() string }); ok {
+	if f, ok := cfg.Source.(Fingerprinter); ok {
 		c.fingerprint = f.Fingerprint()
 	}
-	if d, ok := cfg.Source.(interface{ Description() string }); ok {
+	if d, ok := cfg.Source.(Describer); ok {
 		c.description = d.Description()
 	}
 	if c.log == nil {

@@ -22,6 +22,13 @@ import (
 // left running, new flights join the latest of them instead of starting
 // another, so a Client leaves at most maxStuck behind.
 //
+// An abandoned refresh gives up the Store's lock at once (abandon), so
+// the next one is not locked out. When its call returns at last, its
+// token is put in service only if no newer one was (serve), and is then
+// saved under the lock, taken again, unless the Store holds a newer
+// record (saveLate); one abandoned before it asked the Source does not
+// ask it (errAbandoned).
+//
 // The flight recovers a panic into a *PanicError: singleflight.DoChan
 // would re-raise it in a new goroutine, where it would kill the program.
 //

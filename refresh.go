@@ -26,7 +26,7 @@ import (
 
 // refreshState is where a token in service stands in its life. The
 // windows that divide it (staleAt, expireAt) are computed once per token by
-// windows (windows.go); the state at a moment is computed here only.
+// windows (refreshwindow.go); the state at a moment is computed here only.
 type refreshState int
 
 const (
@@ -453,7 +453,7 @@ func (c *Client) loadStored(ctx context.Context, old *entry) (*entry, error) {
 		return nil, nil
 	}
 	if r.RefreshToken != "" {
-		if s, ok := c.src.(refreshTokenSetter); ok {
+		if s, ok := c.src.(RefreshTokenSetter); ok {
 			s.SetRefreshToken(r.RefreshToken)
 		}
 	}
@@ -500,15 +500,6 @@ func (c *Client) save(ctx context.Context, e *entry) error {
 		return err
 	}
 	return c.st.Save(ctx, c.key, b)
-}
-
-// refreshTokenSetter is implemented by sources that take a refresh token
-// found in the store (see RefreshToken).
-type refreshTokenSetter interface{ SetRefreshToken(string) }
-
-// contextSource is implemented by sources that honour a context.
-type contextSource interface {
-	TokenContext(ctx context.Context) (*oauth2.Token, error)
 }
 
 // fetch asks the Source for a token, retrying transient failures with
@@ -580,7 +571,7 @@ func cutShort(err error) bool {
 func (c *Client) fetchOnce(ctx context.Context) (*oauth2.Token, error) {
 	var tok *oauth2.Token
 	var err error
-	if cs, ok := c.src.(contextSource); ok {
+	if cs, ok := c.src.(ContextSource); ok {
 		actx, cancel := context.WithTimeoutCause(ctx, c.tokenTimeout, errAttemptTimeout)
 		actx = context.WithValue(actx, oauth2.HTTPClient, c.tokenHTTP)
 		tok, err = c.callSource(actx, cs.TokenContext)

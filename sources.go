@@ -18,6 +18,41 @@ import (
 	"github.com/tokenmgr/tokenmgr/display"
 )
 
+// The optional methods of a [Config.Source]; both sources of this
+// package have them all.
+
+// ContextSource is a Source whose token requests honour a context. The
+// Client calls TokenContext instead of Token, with a context that carries
+// the refresh deadline ([Config.TokenTimeout] per attempt) and, as
+// [oauth2.HTTPClient], the client for token requests
+// ([Config.TokenHTTPClient]). Without it a call cannot be cancelled: it is
+// abandoned at [Config.RefreshTimeout] and left running.
+type ContextSource interface {
+	TokenContext(ctx context.Context) (*oauth2.Token, error)
+}
+
+// Fingerprinter is a Source that identifies its configuration (token URL,
+// client, scopes, never a secret). The fingerprint is stored with the
+// token, and a stored token with another fingerprint is neither adopted
+// nor overwritten: the Client fails with [ErrKeyInUse] instead.
+type Fingerprinter interface {
+	Fingerprint() string
+}
+
+// Describer is a Source that names its configuration for people (never a
+// secret). Stored with the token, it is what [ErrKeyInUse] and
+// tokenmgr list show.
+type Describer interface {
+	Description() string
+}
+
+// RefreshTokenSetter is a Source that takes a refresh token found in the
+// Store (rotated by this or another process), which wins over the seed it
+// was built with.
+type RefreshTokenSetter interface {
+	SetRefreshToken(rt string)
+}
+
 // ClientCredentials returns a source that asks cfg's token endpoint for a
 // new token on every call, with the client credentials grant. Unlike
 // cfg.TokenSource it keeps no cache: caching is the Client's job, and a

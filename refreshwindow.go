@@ -5,7 +5,9 @@ import (
 	"time"
 )
 
-// Refresh windows: the rule is documented in the package doc (doc.go).
+// Refresh windows: when a token turns stale (a background refresh starts)
+// and expired (callers wait for a refresh). The rule is documented on
+// Client; refreshState (refresh.go) says where a token stands at a moment.
 const (
 	maxAutoRefreshBefore = 5 * time.Minute
 	maxAutoExpiryDelta   = 10 * time.Second
