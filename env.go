@@ -35,7 +35,7 @@ var EnvVars = []string{
 	"TOKENMGR_SCOPES", "TOKENMGR_AUDIENCE", "TOKENMGR_AUTH_STYLE", "TOKENMGR_REFRESH_TOKEN",
 	"TOKENMGR_ACCESS_TOKEN", "TOKENMGR_KEY", "TOKENMGR_REFRESH_BEFORE", "TOKENMGR_EXPIRY_DELTA",
 	"TOKENMGR_ALLOWED_HOSTS", "TOKENMGR_ALLOW_INSECURE_HTTP", "TOKENMGR_STORE", "TOKENMGR_STORE_PATH",
-	"TOKENMGR_STORE_PASSPHRASE", "TOKENMGR_STORE_PASSPHRASE_FILE", "TOKENMGR_REDIS_URL",
+	"TOKENMGR_STORE_PASSPHRASE", "TOKENMGR_STORE_PASSPHRASE_FILE", "TOKENMGR_KEY_CACHE", "TOKENMGR_REDIS_URL",
 }
 
 // secretVars are never shown, only as set or unset.
@@ -95,6 +95,7 @@ type Env struct {
 	Store             string // auto, keyring, file, memory, or a registered store such as redis
 	StorePath         string
 	StorePassphrase   []byte
+	KeyCacheOff       bool   // TOKENMGR_KEY_CACHE=off: no session cache of the key derived from the passphrase
 	RedisURL          string // for TOKENMGR_STORE=redis; may hold a password
 	// Set lists the variables that were set, in [EnvVars] order.
 	Set []string
@@ -240,6 +241,13 @@ func ParseEnv(lookup func(string) (string, bool)) (*Env, error) {
 	e.StorePath = get("TOKENMGR_STORE_PATH")
 	if e.StorePassphrase, err = secretFrom(get, "TOKENMGR_STORE_PASSPHRASE", "TOKENMGR_STORE_PASSPHRASE_FILE"); err != nil {
 		return nil, err
+	}
+	switch v := strings.ToLower(get("TOKENMGR_KEY_CACHE")); v {
+	case "", "on":
+	case "off":
+		e.KeyCacheOff = true
+	default:
+		return nil, bad("TOKENMGR_KEY_CACHE", fmt.Sprintf("%q is not on or off", display.Cut(v, 40)))
 	}
 	e.RedisURL = get("TOKENMGR_REDIS_URL") // parsed by the Redis store, which owns the format
 	return e, nil
@@ -421,17 +429,27 @@ func (e *Env) OpenStore(ctx context.Context) (store.Store, error) {
 		if len(e.StorePassphrase) == 0 {
 			return nil, &EnvError{Var: "TOKENMGR_STORE_PASSPHRASE", Problem: "not set (TOKENMGR_STORE=file needs it, or its _FILE form)"}
 		}
-		st, err := store.NewEncryptedFile(path, e.StorePassphrase)
+		st, err := store.NewEncryptedFileWithOptions(path, e.StorePassphrase, e.FileOptions())
 		if err != nil {
 			return nil, err // a true nil, whatever the constructor returns
 		}
 		return st, nil
 	}
-	st, err := store.Auto(ctx, KeyringService, path, e.StorePassphrase)
+	st, err := store.AutoWithOptions(ctx, KeyringService, path, e.StorePassphrase, e.FileOptions())
 	if err != nil {
 		return nil, fmt.Errorf("%w; or TOKENMGR_STORE=memory to keep tokens in memory only", err)
 	}
 	return st, nil
+}
+
+// FileOptions are the encrypted file's options the variables set: with
+// TOKENMGR_KEY_CACHE=off, no session key cache.
+func (e *Env) FileOptions() store.FileOptions {
+	var o store.FileOptions
+	if e.KeyCacheOff {
+		o.KeyCacheTTL = -1
+	}
+	return o
 }
 
 // StoreFilePath returns the encrypted file the store settings name:
@@ -569,6 +587,7 @@ func (e Env) MarshalJSON() ([]byte, error) {
 //	TOKENMGR_STORE                  auto | keyring | file | memory | redis (default auto)
 //	TOKENMGR_STORE_PATH             the encrypted file (default under os.UserConfigDir)
 //	TOKENMGR_STORE_PASSPHRASE       its passphrase (or _STORE_PASSPHRASE_FILE); with redis, the fleet's
+//	TOKENMGR_KEY_CACHE              on | off (default on): keep the key derived from the passphrase in the kernel keyring
 //	TOKENMGR_REDIS_URL              with TOKENMGR_STORE=redis: redis:// or rediss:// (Sentinel, Cluster: README)
 //
 // With TOKENMGR_REFRESH_TOKEN the refresh_token grant is used, otherwise

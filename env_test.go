@@ -253,6 +253,7 @@ func TestReadEnvBad(t *testing.T) {
 		{"blank-client-id", cc(map[string]string{"TOKENMGR_CLIENT_ID": "   "}), "TOKENMGR_CLIENT_ID", nil},
 		{"missing-client-secret", cc(map[string]string{"TOKENMGR_CLIENT_SECRET": ""}), "TOKENMGR_CLIENT_SECRET", nil},
 		{"store", cc(map[string]string{"TOKENMGR_STORE": "s3"}), "TOKENMGR_STORE", nil},
+		{"key-cache", cc(map[string]string{"TOKENMGR_KEY_CACHE": "0"}), "TOKENMGR_KEY_CACHE", nil},
 		{"allowed-hosts-port", cc(map[string]string{"TOKENMGR_ALLOWED_HOSTS": "api.example.com:443"}), "TOKENMGR_ALLOWED_HOSTS", nil},
 		{"allowed-hosts-url", cc(map[string]string{"TOKENMGR_ALLOWED_HOSTS": "ok.example.com,https://api.example.com/"}), "TOKENMGR_ALLOWED_HOSTS", nil},
 		{"allowed-hosts-star", cc(map[string]string{"TOKENMGR_ALLOWED_HOSTS": "*"}), "TOKENMGR_ALLOWED_HOSTS", nil},
@@ -429,4 +430,20 @@ func TestSecretFileAndVariableAgree(t *testing.T) {
 	assert.Equal(t, "pass phrase with inner spaces", fromVars.ClientSecret)
 	assert.Equal(t, fromVars.ClientSecret, fromFiles.ClientSecret)
 	assert.Equal(t, fromVars.StorePassphrase, fromFiles.StorePassphrase)
+}
+
+// TOKENMGR_KEY_CACHE=off turns the session key cache off for the
+// encrypted file OpenStore opens (directly or through auto).
+func TestKeyCacheEnv(t *testing.T) {
+	for v, off := range map[string]bool{"": false, "on": false, " ON ": false, "off": true, "Off": true} {
+		e, err := ParseEnv(mapLookup(map[string]string{"TOKENMGR_KEY_CACHE": v}))
+		require.NoError(t, err, "%q", v)
+		assert.Equal(t, off, e.KeyCacheOff, "%q", v)
+		assert.Equal(t, off, e.FileOptions().KeyCacheTTL < 0, "%q", v)
+	}
+	_, err := ParseEnv(mapLookup(map[string]string{"TOKENMGR_KEY_CACHE": "15m"}))
+	var ee *EnvError
+	require.ErrorAs(t, err, &ee)
+	assert.Equal(t, "TOKENMGR_KEY_CACHE", ee.Var)
+	assert.Contains(t, ee.Problem, `"15m" is not on or off`)
 }

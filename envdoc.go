@@ -29,5 +29,6 @@ var EnvDocs = []EnvDoc{
 	{"TOKENMGR_STORE_PATH", "the encrypted file (default under os.UserConfigDir)"},
 	{"TOKENMGR_STORE_PASSPHRASE", "its passphrase; with redis, the fleet's passphrase, the same on every replica"},
 	{"TOKENMGR_STORE_PASSPHRASE_FILE", "a file holding the passphrase (instead of TOKENMGR_STORE_PASSPHRASE)"},
+	{"TOKENMGR_KEY_CACHE", "on | off (default on): keep the key derived from the passphrase for 15 minutes in the kernel keyring (Linux), readable by this user's processes, so the next run skips scrypt"},
 	{"TOKENMGR_REDIS_URL", "with TOKENMGR_STORE=redis: redis://[user:password@]host[:port][/db], rediss:// for TLS; ?master_name=<name> for Sentinel, ?addr=host:port&addr=… for more Cluster nodes"},
 }

@@ -24,7 +24,11 @@ func (d *diagnosis) checkStore(ctx context.Context) {
 	}
 	sctx, cancel := context.WithTimeout(ctx, d.opts.Timeout)
 	defer cancel()
-	st, err := d.storeEnv.OpenStore(sctx)
+	// The passphrase itself is checked: a key in the session cache would
+	// open the file whatever passphrase is set (see package store).
+	se := *d.storeEnv
+	se.KeyCacheOff = true
+	st, err := se.OpenStore(sctx)
 	if err != nil {
 		d.add(name, Fail, trimTM(err.Error()), Hint(err))
 		return

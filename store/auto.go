@@ -25,7 +25,17 @@ func Auto(ctx context.Context, service, path string, passphrase []byte) (Store, 
 	return autoWith(ctx, osKeyring{}, service, path, passphrase)
 }
 
+// AutoWithOptions is [Auto] with the encrypted file's options (for a file
+// it creates, and its key cache) when it falls back to the file.
+func AutoWithOptions(ctx context.Context, service, path string, passphrase []byte, opts FileOptions) (Store, error) {
+	return autoWithOptions(ctx, osKeyring{}, service, path, passphrase, opts)
+}
+
 func autoWith(ctx context.Context, kr keyringBackend, service, path string, passphrase []byte) (Store, error) {
+	return autoWithOptions(ctx, kr, service, path, passphrase, FileOptions{})
+}
+
+func autoWithOptions(ctx context.Context, kr keyringBackend, service, path string, passphrase []byte, opts FileOptions) (Store, error) {
 	ks := &keyringStore{service: service, kr: kr}
 	if _, ok := kr.(osKeyring); ok {
 		ks.chunk = osChunkSize
@@ -43,7 +53,7 @@ func autoWith(ctx context.Context, kr keyringBackend, service, path string, pass
 				return nil, err
 			}
 		}
-		return NewEncryptedFile(path, passphrase)
+		return NewEncryptedFileWithOptions(path, passphrase, opts)
 	}
 	cause := err
 	var ke *keyringError

@@ -36,9 +36,11 @@ type FileOptions struct {
 	// the session cache, so that the next process opening the file (a
 	// command in a shell loop) skips scrypt: the kernel keyring on Linux,
 	// never a file nor the OS keyring (which has no expiry); elsewhere each
-	// process derives once. 0 means DefaultKeyCacheTTL;
-	// a negative value turns the session cache off (a process still
-	// derives once).
+	// process derives once. Any process of this user may read it while it
+	// lasts, also from another container sharing the kernel, and it opens
+	// this file without the passphrase (see the package doc). 0 means
+	// DefaultKeyCacheTTL; a negative value turns the session cache off (a
+	// process still derives once).
 	KeyCacheTTL time.Duration
 }
 

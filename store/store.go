@@ -58,10 +58,17 @@
 // secrets for a session: the kernel's user keyring on Linux (keyctl, with a
 // timeout; never on disk). Elsewhere, and where keyctl is refused, there is
 // no session cache and each process derives once: the OS keyrings have no
-// expiry, so a key kept there would outlive the session. The entry is named by
-// the file's salt and cost and bound to the passphrase, so the next process
-// opening the same file with the same passphrase (a command in a shell loop)
-// skips scrypt, and any other file or passphrase derives as before.
+// expiry, so a key kept there would outlive the session. The entry holds
+// the keys that open that one file (bound to its salt and cost) and nothing
+// that tests the passphrase faster than scrypt, so the next process opening
+// the file (a command in a shell loop) skips scrypt, and any other file
+// derives as before. Any process of the same user may read the entry,
+// including one in another container or mount namespace sharing the
+// kernel, and while it lasts it opens the file whatever passphrase is
+// given. Entries share 16 slots, so opening many files never fills the
+// user's kernel key quota. A negative [FileOptions].KeyCacheTTL, or
+// TOKENMGR_KEY_CACHE=off for the tokenmgr command and tokenmgr.NewFromEnv,
+// turns the cache off.
 //
 // Writes go to a temporary file in the same directory, fsynced and renamed
 // over the file, then the directory is fsynced: a crash leaves the old or

@@ -236,11 +236,16 @@ func TestE2EDoctorWrongStorePassphrase(t *testing.T) {
 	t.Parallel()
 	s, sec := oauthServer(t, tokenmgrtest.Options{})
 	env := fileStoreVars(t).with(oauthVars(s).flat()...)
-	wantCode(t, exe(t, sec, env, "token"), 0)
+	wantCode(t, exe(t, sec, env.with("TOKENMGR_KEY_CACHE", "on"), "token"), 0) // the key is cached
 	wrong := "not the passphrase " + randText(t)
 	sec.add(wrong)
 	bad := env.with("TOKENMGR_STORE_PASSPHRASE", wrong)
-	r := exe(t, sec, bad, "doctor")
+	// doctor checks the passphrase itself, not the cached key, which
+	// opens the file whatever the passphrase.
+	r := exe(t, sec, bad.with("TOKENMGR_KEY_CACHE", "on"), "doctor")
+	wantCode(t, r, 1)
+	wantCheck(t, r, "store", "FAIL", "wrong passphrase", "TOKENMGR_STORE_PASSPHRASE")
+	r = exe(t, sec, bad, "doctor")
 	wantCode(t, r, 1)
 	wantCheck(t, r, "store", "FAIL", "wrong passphrase", "TOKENMGR_STORE_PASSPHRASE")
 	wantCheck(t, r, "credentials", "OK") // the endpoint is fine; only the store is not

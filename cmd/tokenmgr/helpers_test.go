@@ -102,7 +102,11 @@ func fileStoreVars(t *testing.T) vars {
 	ctx := context.Background()
 	require.NoError(t, st.Save(ctx, "__init", []byte("x")))
 	require.NoError(t, st.Delete(ctx, "__init"))
-	return vars{"TOKENMGR_STORE": "file", "TOKENMGR_STORE_PATH": path, "TOKENMGR_STORE_PASSPHRASE": passphrase}
+	// Without the session key cache: it is shared by every process of the
+	// user (tests running at once among them), and while it holds a file's
+	// key it opens the file whatever the passphrase (package store), which
+	// tests of a wrong passphrase must not meet.
+	return vars{"TOKENMGR_STORE": "file", "TOKENMGR_STORE_PATH": path, "TOKENMGR_STORE_PASSPHRASE": passphrase, "TOKENMGR_KEY_CACHE": "off"}
 }
 
 // result is one run of the binary.

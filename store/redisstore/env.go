@@ -160,7 +160,7 @@ func openFromEnv(ctx context.Context, e *tokenmgr.Env) (store.Store, error) {
 		return nil, &tokenmgr.EnvError{Var: "TOKENMGR_STORE_PASSPHRASE",
 			Problem: "not set (TOKENMGR_STORE=redis encrypts tokens before they reach Redis and needs it, or its _FILE form, the same on every replica)"}
 	}
-	s, err := New(ctx, rdb, Options{Passphrase: e.StorePassphrase, Logger: slog.Default()})
+	s, err := New(ctx, rdb, Options{Passphrase: e.StorePassphrase, KeyCacheTTL: e.FileOptions().KeyCacheTTL, Logger: slog.Default()})
 	if err != nil {
 		rdb.Close()
 		return nil, err

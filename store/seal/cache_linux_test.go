@@ -2,6 +2,7 @@ package seal
 
 import (
 	"crypto/rand"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -61,10 +62,27 @@ func TestKernelCacheEntryExpiresAndIsPrivate(t *testing.T) {
 	assert.NotEqual(t, "perm", strings.Fields(line)[3], "the entry has a timeout: %s", line)
 }
 
+// ownSlots gives this test (and the processes it starts, through
+// TOKENMGR_SEAL_SLOTS) session slots of its own, so that other processes of
+// this user caching keys at the same time do not take the test's slots.
+func ownSlots(t *testing.T) string {
+	t.Helper()
+	prefix := slotPrefix
+	t.Cleanup(func() {
+		for i := range sessionSlots {
+			forget(fmt.Sprintf("%s%02d", slotPrefix, i))
+		}
+		slotPrefix = prefix
+	})
+	slotPrefix = "tokenmgr:test-" + rand.Text()[:10] + ":"
+	return slotPrefix
+}
+
 // TestKernelCacheAcrossProcesses: a process that derived a key leaves it
 // for the next process, which gets it without scrypt.
 func TestKernelCacheAcrossProcesses(t *testing.T) {
 	if salt := os.Getenv("TOKENMGR_SEAL_HELPER"); salt != "" {
+		slotPrefix = os.Getenv("TOKENMGR_SEAL_SLOTS")
 		p := Params{KDF: KDFScrypt, LogN: 10, R: 8, P: 1}
 		copy(p.Salt[:], salt)
 		_, err := NewDeriver([]byte("pass"), labels, SessionCache(time.Minute)).Keys(p, nil)
@@ -72,12 +90,12 @@ func TestKernelCacheAcrossProcesses(t *testing.T) {
 		return
 	}
 	c := kernelCache(t)
+	slots := ownSlots(t)
 	p := Params{KDF: KDFScrypt, LogN: 10, R: 8, P: 1}
 	copy(p.Salt[:], rand.Text())
-	t.Cleanup(func() { forget(cacheName(p, labels)) })
 
 	cmd := exec.Command(os.Args[0], "-test.run=^TestKernelCacheAcrossProcesses$")
-	cmd.Env = append(os.Environ(), "TOKENMGR_SEAL_HELPER="+string(p.Salt[:]))
+	cmd.Env = append(os.Environ(), "TOKENMGR_SEAL_HELPER="+string(p.Salt[:]), "TOKENMGR_SEAL_SLOTS="+slots)
 	out, err := cmd.CombinedOutput()
 	require.NoError(t, err, "%s", out)
 
@@ -87,6 +105,55 @@ func TestKernelCacheAcrossProcesses(t *testing.T) {
 	d, n := counting(NewDeriver([]byte("pass"), labels, c))
 	assert.True(t, open(t, d, p, want.Check[:]))
 	assert.Equal(t, int32(0), n.Load(), "the keys the helper derived came from the kernel keyring")
+}
+
+// userKeys lists the descriptions of the keys in the user keyring that
+// start with prefix.
+func userKeys(t *testing.T, prefix string) []string {
+	t.Helper()
+	buf := make([]byte, 1<<16)
+	n, err := unix.KeyctlBuffer(unix.KEYCTL_READ, unix.KEY_SPEC_USER_KEYRING, buf, 0)
+	require.NoError(t, err)
+	require.LessOrEqual(t, n, len(buf))
+	var out []string
+	for i := 0; i+4 <= n; i += 4 {
+		id := int(int32(binary.NativeEndian.Uint32(buf[i:])))
+		desc, err := unix.KeyctlString(unix.KEYCTL_DESCRIBE, id)
+		if err != nil {
+			continue // expired or removed meanwhile
+		}
+		if f := strings.SplitN(desc, ";", 5); len(f) == 5 && strings.HasPrefix(f[4], prefix) {
+			out = append(out, f[4])
+		}
+	}
+	return out
+}
+
+// TestKernelCacheBoundedForManyFiles: opening many files, each with its own
+// salt, leaves at most sessionSlots keys in the user keyring, whose quota
+// (200 keys for a user by default) other programs need too; and the key of
+// the file opened last is there for the next process.
+func TestKernelCacheBoundedForManyFiles(t *testing.T) {
+	c := kernelCache(t)
+	slots := ownSlots(t)
+	const files = 40
+	var last Params
+	var lastCheck []byte
+	for range files {
+		last = cheapParams(t)
+		k, err := NewDeriver([]byte("pass"), labels, c).Keys(last, nil) // a file created
+		require.NoError(t, err)
+		lastCheck = k.Check[:]
+	}
+	keys := userKeys(t, slots)
+	t.Logf("%d files: %d keys in the user keyring", files, len(keys))
+	assert.LessOrEqual(t, len(keys), sessionSlots)
+	assert.NotEmpty(t, keys)
+
+	forgetProcess()
+	d, n := counting(NewDeriver([]byte("pass"), labels, c))
+	assert.True(t, open(t, d, last, lastCheck))
+	assert.Equal(t, int32(0), n.Load(), "the last file's key is cached")
 }
 
 // TestNoKeyCacheInOSKeyring: where keyctl is refused, a derived key is not
@@ -106,7 +173,7 @@ func TestNoKeyCacheInOSKeyring(t *testing.T) {
 
 	forgetProcess()
 	p := cheapParams(t)
-	name := cacheName(p, labels)
+	name := entryName(cacheID(p, labels))
 	t.Cleanup(func() { _ = keyring.Delete(service, name) })
 	d, n := counting(NewDeriver([]byte("pass"), labels, SessionCache(time.Minute)))
 	_, err := d.Keys(p, nil)

@@ -2,7 +2,9 @@ package seal
 
 import (
 	"bytes"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -33,10 +35,9 @@ func counting(d *Deriver) (*Deriver, *atomic.Int32) {
 // forgetProcess empties the process-wide cache, so that the next Deriver
 // stands for another process.
 func forgetProcess() {
-	c := processCache.(*memCache)
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	clear(c.m)
+	processCache.mu.Lock()
+	defer processCache.mu.Unlock()
+	clear(processCache.m)
 }
 
 // mapCache is an in-memory session Cache.
@@ -100,7 +101,7 @@ func TestDeriverDerivesOncePerParams(t *testing.T) {
 	assert.Equal(t, int32(1), n3.Load())
 }
 
-func TestDeriverCacheBoundToSaltLabelsAndPassphrase(t *testing.T) {
+func TestDeriverCacheBoundToSaltAndLabels(t *testing.T) {
 	forgetProcess()
 	cache := newMapCache()
 	first, n1 := counting(NewDeriver([]byte("pass"), labels, cache))
@@ -119,24 +120,67 @@ func TestDeriverCacheBoundToSaltLabelsAndPassphrase(t *testing.T) {
 	assert.True(t, open(t, next, p, check))
 	assert.Equal(t, int32(0), n2.Load(), "the cached key is used")
 
-	forgetProcess() // a wrong passphrase does not get the cached key
+	// In a process that opened the data with one passphrase, another
+	// passphrase derives (and fails the check), and does not replace the
+	// entry.
 	wrong, n3 := counting(NewDeriver([]byte("wrong"), labels, cache))
 	assert.False(t, open(t, wrong, p, check))
 	assert.Equal(t, int32(1), n3.Load())
-	forgetProcess() // and did not replace the right one's entry
+	forgetProcess()
 	again, n4 := counting(NewDeriver([]byte("pass"), labels, cache))
 	assert.True(t, open(t, again, p, check))
 	assert.Equal(t, int32(0), n4.Load())
 
+	// The entry is not bound to the passphrase (that would take a check
+	// faster than scrypt): in a fresh process another passphrase gets the
+	// cached key, as anyone reading the cache would.
+	forgetProcess()
+	other, n5 := counting(NewDeriver([]byte("other"), labels, cache))
+	assert.True(t, open(t, other, p, check))
+	assert.Equal(t, int32(0), n5.Load())
+
 	forgetProcess() // another file (salt) or format (labels) has no entry
-	other, n5 := counting(NewDeriver([]byte("pass"), labels, cache))
-	_, err = other.Keys(cheapParams(t), nil)
+	newFile, n6 := counting(NewDeriver([]byte("pass"), labels, cache))
+	q := cheapParams(t)
+	kq, err := Derive(q, []byte("pass"), labels)
 	require.NoError(t, err)
-	assert.Equal(t, int32(1), n5.Load())
-	otherFormat, n6 := counting(NewDeriver([]byte("pass"), Labels{Payload: "x", Check: "y"}, cache))
-	_, err = otherFormat.Keys(p, nil)
-	require.NoError(t, err)
+	forgetProcess()
+	assert.True(t, open(t, newFile, q, kq.Check[:]))
 	assert.Equal(t, int32(1), n6.Load())
+	otherLabels := Labels{Payload: "x", Check: "y"}
+	ko, err := Derive(p, []byte("pass"), otherLabels)
+	require.NoError(t, err)
+	forgetProcess()
+	otherFormat, n7 := counting(NewDeriver([]byte("pass"), otherLabels, cache))
+	assert.True(t, open(t, otherFormat, p, ko.Check[:]))
+	assert.Equal(t, int32(1), n7.Load())
+}
+
+// TestSessionEntryHoldsNoPassphraseCheck: the session entry is the id of
+// the data (a hash of the public header fields) and the keys scrypt gave,
+// nothing more: no byte of it can be computed from the passphrase without
+// running scrypt, and its name does not depend on the passphrase.
+func TestSessionEntryHoldsNoPassphraseCheck(t *testing.T) {
+	forgetProcess()
+	cache := newMapCache()
+	p := cheapParams(t)
+	k, err := NewDeriver([]byte("pass"), labels, cache).Keys(p, nil)
+	require.NoError(t, err)
+	require.Len(t, cache.m, 1)
+	id := cacheID(p, labels)
+	want := append(append(id[:], k.Payload[:]...), k.Check[:]...)
+	for name, v := range cache.m {
+		assert.Equal(t, want, v, "the entry is the data's id and the derived keys only")
+		assert.Equal(t, entryName(id), name)
+	}
+
+	forgetProcess() // another passphrase, same data: the same name
+	other := newMapCache()
+	_, err = NewDeriver([]byte("another passphrase"), labels, other).Keys(p, nil)
+	require.NoError(t, err)
+	for name := range other.m {
+		assert.Contains(t, cache.m, name, "the entry's name does not depend on the passphrase")
+	}
 }
 
 func TestDeriverFallsBackWhenCachedKeyFailsKeyCheck(t *testing.T) {
@@ -146,9 +190,8 @@ func TestDeriverFallsBackWhenCachedKeyFailsKeyCheck(t *testing.T) {
 	k, err := NewDeriver([]byte("pass"), labels, nil).Keys(p, nil)
 	require.NoError(t, err)
 	check := k.Check[:]
-	// A forged entry: wrong keys with a valid MAC for the passphrase.
-	forger := NewDeriver([]byte("pass"), labels, nil)
-	cache.Put(cacheName(p, labels), forger.entry(&Keys{Payload: [KeySize]byte{9}, Check: [CheckSize]byte{9}}))
+	id := cacheID(p, labels)
+	toSession(cache, id, &Keys{Payload: [KeySize]byte{9}, Check: [CheckSize]byte{9}}) // wrong keys
 
 	forgetProcess()
 	next, n := counting(NewDeriver([]byte("pass"), labels, cache))
@@ -159,10 +202,55 @@ func TestDeriverFallsBackWhenCachedKeyFailsKeyCheck(t *testing.T) {
 	assert.True(t, open(t, again, p, check))
 	assert.Equal(t, int32(0), n2.Load(), "the entry was replaced by the right keys")
 
-	for _, v := range [][]byte{nil, {1, 2, 3}, bytes.Repeat([]byte{1}, entrySize), bytes.Repeat([]byte{1}, entrySize+1)} {
-		cache.Put(cacheName(p, labels), v)
-		forgetProcess()
-		d, _ := counting(NewDeriver([]byte("pass"), labels, cache))
-		assert.True(t, open(t, d, p, check), "a malformed entry is ignored")
+	otherID := cacheID(cheapParams(t), labels)
+	otherID[0] = id[0] // the same slot
+	var good []byte
+	for _, v := range cache.m {
+		good = bytes.Clone(v)
 	}
+	for _, v := range [][]byte{nil, {1, 2, 3}, bytes.Repeat([]byte{1}, entrySize), bytes.Repeat([]byte{1}, entrySize+1),
+		append(otherID[:], good[len(id):]...)} {
+		cache.Put(entryName(id), v)
+		forgetProcess()
+		d, n := counting(NewDeriver([]byte("pass"), labels, cache))
+		assert.True(t, open(t, d, p, check), "a malformed or another data's entry is ignored")
+		assert.Equal(t, int32(1), n.Load())
+	}
+}
+
+// BenchmarkCacheEntryGuess is an attacker who read a session cache entry
+// testing passphrase guesses against it, as guesses/s. v1 is the earlier
+// entry (the keys and an HMAC-SHA256 of the passphrase under the payload
+// key), rebuilt here for comparison: one HMAC per guess. v2 is today's
+// entry (the keys alone): the cheapest test of a guess is scrypt at the
+// data's cost (the default here, as files and Redis use it), then HKDF.
+func BenchmarkCacheEntryGuess(b *testing.B) {
+	p := Params{KDF: KDFScrypt, LogN: DefaultLogN, R: DefaultR, P: DefaultP, Salt: [SaltSize]byte{1}}
+	k, err := Derive(p, []byte("correct horse"), labels)
+	require.NoError(b, err)
+	guess := []byte("wrong horse")
+	b.Run("entry=v1-hmac", func(b *testing.B) {
+		v1mac := func(secret []byte) []byte {
+			m := hmac.New(sha256.New, k.Payload[:])
+			m.Write([]byte("tokenmgr key cache v1 passphrase"))
+			m.Write(secret)
+			return m.Sum(nil)
+		}
+		stored := v1mac([]byte("correct horse"))
+		for b.Loop() {
+			if hmac.Equal(v1mac(guess), stored) {
+				b.Fatal("guessed")
+			}
+		}
+		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "guesses/s")
+	})
+	b.Run("entry=v2-keys", func(b *testing.B) {
+		for b.Loop() {
+			g, err := Derive(p, guess, labels)
+			if err != nil || g.Payload == k.Payload {
+				b.Fatal("guessed")
+			}
+		}
+		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "guesses/s")
+	})
 }

@@ -8,8 +8,9 @@
 //
 // A [Deriver] derives at most once per salt and cost in a process and, for
 // a passphrase, keeps the keys in a session [Cache] (the kernel keyring on
-// Linux) bound to the labels, salt, cost and passphrase, so that a
-// short-lived process (`tokenmgr token` in a shell loop) skips scrypt.
+// Linux) bound to the labels, salt and cost, never with anything that
+// tests the passphrase faster than scrypt, so that a short-lived process
+// (`tokenmgr token` in a shell loop) skips scrypt.
 package seal
 
 import (
