@@ -13,8 +13,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/tokenmgr/tokenmgr/display"
 	"golang.org/x/oauth2"
@@ -139,11 +137,11 @@ func endpointError(err error) error {
 	}
 	var re *oauth2.RetrieveError
 	if errors.As(err, &re) {
-		e := &TokenError{Code: printable(re.ErrorCode, 100), Description: printable(re.ErrorDescription, 200), Err: err}
+		e := &TokenError{Code: display.Printable(re.ErrorCode, 100), Description: display.Printable(re.ErrorDescription, 200), Err: err}
 		if e.Code == "" && e.Description == "" {
 			// Not an OAuth error: what the server said instead (a TLS
 			// port's "Client sent an HTTP request to an HTTPS server").
-			e.Description = printable(answerLine(re.Body), 200)
+			e.Description = display.Printable(answerLine(re.Body), 200)
 		}
 		if re.Response != nil {
 			e.StatusCode = re.Response.StatusCode
@@ -408,33 +406,4 @@ func parseRetryAfter(v string, now time.Time) time.Duration {
 		return min(t.Sub(now), time.Hour)
 	}
 	return 0
-}
-
-// printable is text a server sent (an error code or description) made safe
-// to print on a terminal or in a line of log: control characters, which
-// RFC 6749 §5.2 does not allow there anyway, are written as Go escapes
-// (\x1b, \n), so an answer cannot move the cursor, recolour the terminal
-// or forge a log line; invalid UTF-8 becomes U+FFFD. Then it is cut to n
-// bytes.
-func printable(s string, n int) string {
-	clean := true
-	for _, r := range s {
-		if r == utf8.RuneError || !unicode.IsPrint(r) && r != ' ' {
-			clean = false
-			break
-		}
-	}
-	if !clean {
-		var b strings.Builder
-		for _, r := range strings.ToValidUTF8(s, "\uFFFD") {
-			if unicode.IsPrint(r) || r == ' ' {
-				b.WriteRune(r)
-			} else {
-				q := strconv.QuoteRune(r)
-				b.WriteString(q[1 : len(q)-1])
-			}
-		}
-		s = b.String()
-	}
-	return display.Cut(s, n)
 }

@@ -8,8 +8,10 @@ package display
 import (
 	"fmt"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -79,6 +81,35 @@ func Cut(s string, n int) string {
 		n--
 	}
 	return s[:n] + "…"
+}
+
+// Printable is text a server sent (an error code, a description, an STS
+// message) made safe to print on a terminal or in a line of log: control characters, which
+// RFC 6749 §5.2 does not allow there anyway, are written as Go escapes
+// (\x1b, \n), so an answer cannot move the cursor, recolour the terminal
+// or forge a log line; invalid UTF-8 becomes U+FFFD. Then it is cut to n
+// bytes.
+func Printable(s string, n int) string {
+	clean := true
+	for _, r := range s {
+		if r == utf8.RuneError || !unicode.IsPrint(r) && r != ' ' {
+			clean = false
+			break
+		}
+	}
+	if !clean {
+		var b strings.Builder
+		for _, r := range strings.ToValidUTF8(s, "\uFFFD") {
+			if unicode.IsPrint(r) || r == ' ' {
+				b.WriteRune(r)
+			} else {
+				q := strconv.QuoteRune(r)
+				b.WriteString(q[1 : len(q)-1])
+			}
+		}
+		s = b.String()
+	}
+	return Cut(s, n)
 }
 
 // OneLine keeps s on one line: runs of white space, newlines included,
