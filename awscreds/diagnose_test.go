@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -173,6 +174,9 @@ func FuzzSTSErrorAnswer(f *testing.F) {
 	f.Add(200, []byte(`<AssumeRoleWithWebIdentityResponse><AssumeRoleWithWebIdentityResult><Credentials><AccessKeyId>A</AccessKeyId></Credentials></AssumeRoleWithWebIdentityResult></AssumeRoleWithWebIdentityResponse>`))
 	f.Add(500, []byte(`not xml`))
 	f.Add(429, []byte(``))
+	f.Add(200, []byte(assumeAnswer("ASIAEXAMPLE", "secret", "session", "0001-01-01T00:00:00Z")))
+	f.Add(200, []byte(assumeAnswer("ASIAEXAMPLE", "secret", "session", time.Now().Add(time.Hour).UTC().Format(time.RFC3339))))
+	f.Add(403, []byte(stsErrorAnswer("AccessDenied", "line&#10;forged&#x2028;"+strings.Repeat("x", 2000))))
 	var mu sync.Mutex
 	var status int
 	var body []byte
@@ -199,9 +203,13 @@ func FuzzSTSErrorAnswer(f *testing.F) {
 			require.NotNil(t, tok, "success without credentials")
 			require.NotEmpty(t, tok.AccessToken, "success without complete credentials")
 			require.False(t, tok.Expiry.IsZero(), "success without complete credentials")
+			require.True(t, tok.Expiry.After(time.Now()) && time.Until(tok.Expiry) <= maxSessionLife, "expiry %v taken", tok.Expiry)
+			require.LessOrEqual(t, len(tok.AccessToken), maxSessionToken)
 			return
 		}
 		require.NotContains(t, err.Error(), "web-identity-secret", "the error shows the web identity token")
+		require.LessOrEqual(t, len(err.Error()), 2<<10, "a long error")
+		require.NotContains(t, err.Error(), "\n", "an error on more than one line")
 		x := Explain(err, 0)
 		require.NotEmpty(t, x.Message, "no explanation for %v", err)
 		require.NotEqual(t, CauseNone, x.Cause, "no explanation for %v", err)

@@ -32,7 +32,9 @@ func (p *Provider) CredentialProcess(ctx context.Context, forceRefresh bool) ([]
 		return nil, err
 	}
 	fresh := p.c.Stats().Fetches > fetches // just fetched from STS by this call
-	short := creds.CanExpire && creds.Expires.Sub(p.now()) < min(ProcessMinRemaining, p.src.duration/2)
+	// Credentials without an expiry (stored from an STS answer without one
+	// before such answers were refused) would be printed for ever.
+	short := !creds.CanExpire || creds.Expires.Sub(p.now()) < min(ProcessMinRemaining, p.src.duration/2)
 	if !fresh && (forceRefresh || short) {
 		p.log.Info("replacing the credentials held for credential_process", "forced", forceRefresh, "expires", creds.Expires)
 		p.Invalidate(creds)

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
@@ -156,9 +157,18 @@ func stsHTTPClient(user *http.Client) noRedirects {
 	return noRedirects{hc: &c}
 }
 
-// Do sends req, and turns a redirect into a *RedirectError.
+// maxSTSAnswer bounds what is read of an answer from STS: its answers
+// are a few KiB (credentials, or an error code and message); a body past
+// this is not read on (an *http.MaxBytesError, permanent).
+const maxSTSAnswer = 1 << 20
+
+// Do sends req, and turns a redirect into a *RedirectError. The body of
+// the answer reads up to maxSTSAnswer bytes.
 func (n noRedirects) Do(req *http.Request) (*http.Response, error) {
 	resp, err := n.hc.Do(req)
+	if err == nil && resp.Body != nil {
+		resp.Body = http.MaxBytesReader(nil, resp.Body, maxSTSAnswer)
+	}
 	if err != nil || resp.StatusCode < 300 || resp.StatusCode > 399 {
 		return resp, err
 	}
@@ -290,11 +300,50 @@ func (s *stsSource) TokenContext(ctx context.Context) (*oauth2.Token, error) {
 		*c.AccessKeyId == "" || *c.SecretAccessKey == "" || *c.SessionToken == "" {
 		return nil, fmt.Errorf("%w: STS answered without complete credentials", tokenmgr.ErrBadTokenResponse)
 	}
+	if err := checkCredentials(*c.AccessKeyId, *c.SecretAccessKey, *c.SessionToken, *c.Expiration, time.Now()); err != nil {
+		return nil, err
+	}
 	tok := &oauth2.Token{AccessToken: *c.SessionToken, TokenType: TokenType, Expiry: *c.Expiration}
 	return tok.WithExtra(map[string]any{
 		record.ExtraAWSAccessKeyID:     *c.AccessKeyId,
 		record.ExtraAWSSecretAccessKey: *c.SecretAccessKey,
 	}), nil
+}
+
+// Bounds on the credentials STS answers with, far above what it gives
+// (a 20-character key ID, a 40-character secret, a session token of a few
+// KiB) and below what would make every signed request fail (a header too
+// large for the service) or fill a store.
+const (
+	maxKeyID        = 128
+	maxSecretKey    = 256
+	maxSessionToken = 16 << 10
+	// maxSessionLife is the longest any AWS session lasts (36 hours, for
+	// GetSessionToken; AssumeRole* give 12 at most).
+	maxSessionLife = 36 * time.Hour
+)
+
+// checkCredentials refuses credentials that would fail every request or
+// never be replaced: an expiry already past or beyond any AWS session
+// (0001-01-01 is what a missing Expiration decodes to), a key ID that is
+// not a word, parts too large, bytes that cannot go in a header.
+func checkCredentials(id, secret, session string, exp, now time.Time) error {
+	bad := func(what string) error { return fmt.Errorf("%w: STS answered %s", tokenmgr.ErrBadTokenResponse, what) }
+	switch {
+	case !exp.After(now):
+		return bad("credentials that have expired (Expiration " + exp.UTC().Format(time.RFC3339) + ")")
+	case exp.Sub(now) > maxSessionLife:
+		return bad("credentials that expire after more than 36 hours (Expiration " + exp.UTC().Format(time.RFC3339) + ")")
+	case len(id) > maxKeyID || strings.ContainsFunc(id, func(r rune) bool { return !(r == '_' || r < 0x80 && (unicode.IsLetter(r) || unicode.IsDigit(r))) }):
+		return bad(fmt.Sprintf("an AccessKeyId that is not up to %d letters and digits", maxKeyID))
+	case len(secret) > maxSecretKey:
+		return bad(fmt.Sprintf("a SecretAccessKey longer than %d bytes", maxSecretKey))
+	case len(session) > maxSessionToken:
+		return bad(fmt.Sprintf("a SessionToken of %d KiB (more than %d KiB)", len(session)>>10, maxSessionToken>>10))
+	case strings.ContainsFunc(secret+session, func(r rune) bool { return r <= ' ' || r >= 0x7f }):
+		return bad("a SecretAccessKey or SessionToken with bytes other than visible ASCII")
+	}
+	return nil
 }
 
 // maxTokenFile bounds what is read of a web identity token file.
@@ -360,9 +409,18 @@ func stsError(err error, wit string) error {
 		rde.Location = display.Cut(redact(rde.Location, wit), 200)
 		return rde
 	}
+	var tooLarge *http.MaxBytesError
+	if errors.As(err, &tooLarge) {
+		// Not STS as it answers (a proxy's page, a wrong endpoint); the
+		// SDK's message may quote the body, so it is not kept.
+		return &tokenmgr.TokenError{Description: fmt.Sprintf("STS answer larger than %d KiB, not read", maxSTSAnswer>>10), Err: tokenmgr.ErrBadTokenResponse}
+	}
 	var ae smithy.APIError
 	if errors.As(err, &ae) {
-		se := &STSError{Code: ae.ErrorCode(), Message: redact(ae.ErrorMessage(), wit)}
+		// What STS says is cut to a line's length and made printable, as
+		// the token endpoint's error is (display.Printable); the web
+		// identity token is blanked before the cut, which could halve it.
+		se := &STSError{Code: display.Printable(ae.ErrorCode(), 100), Message: display.Printable(redact(ae.ErrorMessage(), wit), maxSTSMessage)}
 		var re interface{ HTTPStatusCode() int }
 		if errors.As(err, &re) {
 			se.StatusCode = re.HTTPStatusCode()
@@ -372,6 +430,7 @@ func stsError(err error, wit string) error {
 			se.RequestID = rid.ServiceRequestID()
 		}
 		te := &tokenmgr.TokenError{Code: se.Code, Description: display.Cut(se.Message, 200), StatusCode: se.StatusCode}
+		se.RequestID = display.Printable(se.RequestID, 100)
 		se.te = te
 		te.Temporary = temporarySTSCodes[se.Code] || se.StatusCode >= 500 || se.StatusCode == http.StatusTooManyRequests
 		var hr interface{ HTTPResponse() *smithyhttp.Response }
@@ -380,7 +439,7 @@ func stsError(err error, wit string) error {
 		}
 		return se
 	}
-	re := &redactedError{msg: redact(err.Error(), wit), err: err}
+	re := &redactedError{msg: display.Printable(redact(err.Error(), wit), 1000), err: err}
 	var se *smithyhttp.RequestSendError
 	var ne interface{ Timeout() bool }
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
@@ -397,6 +456,9 @@ func stsError(err error, wit string) error {
 	}
 	return re
 }
+
+// maxSTSMessage bounds the STS message an *STSError keeps.
+const maxSTSMessage = 300
 
 // redactedError keeps an error's chain under a message with the web
 // identity token blanked.
