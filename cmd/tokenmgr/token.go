@@ -54,9 +54,12 @@ is tried 4 times, under a second, not until --timeout. The error then says
 how many attempts were made. Others (a wrong secret, an unknown scope, a
 host name that does not exist) fail at once. A TOKENMGR_STORE chosen
 explicitly that cannot be read or written is an error; with the default
-(auto), or a Redis that does not answer (TOKENMGR_STORE=redis: each
-replica fetches its own token meanwhile), it is a warning and the token is
-still printed. A static
+(auto), a store it picked that then fails to save, or a Redis that does
+not answer (TOKENMGR_STORE=redis: each replica fetches its own token
+meanwhile), is a warning and the token is still printed. auto finding no
+store at all (no keyring answers, no passphrase) is an error naming the
+ways out, TOKENMGR_STORE=memory among them: it never keeps a rotated
+refresh token in memory only by itself. A static
 TOKENMGR_ACCESS_TOKEN that is expired, or not a JWT (so its expiry is
 unknown), is printed with a warning on stderr: it is never refreshed.
 

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -377,4 +378,30 @@ func TestE2ETokenFormats(t *testing.T) {
 	r = exe(t, sec, vars{"TOKENMGR_ACCESS_TOKEN": "static-tok"}, "token", "--force-refresh")
 	assert.Equal(t, 1, r.code, "--force-refresh of a static token: %s", r)
 	assert.Contains(t, r.stderr, "cannot be refreshed")
+}
+
+// With auto and no store at all (no Secret Service, no passphrase) the
+// command fails before asking for a token, naming the ways out, as the
+// README and the help say: it does not fall back to memory by itself,
+// where a rotated refresh token would be lost at exit.
+func TestE2EAutoWithNoStoreIsAnError(t *testing.T) {
+	t.Parallel()
+	s, sec := oauthServer(t, tokenmgrtest.Options{})
+	r := exe(t, sec, oauthVars(s), "token") // no DBUS_SESSION_BUS_ADDRESS, no passphrase
+	wantCode(t, r, 1)
+	assert.Empty(t, r.stdout)
+	for _, w := range []string{"no credential store", "TOKENMGR_STORE_PASSPHRASE", "TOKENMGR_STORE=memory"} {
+		assert.Contains(t, r.stderr, w, "%s", r)
+	}
+	assert.EqualValues(t, 0, s.Issued.Load(), "no token was asked for")
+	wantCode(t, exe(t, sec, oauthVars(s).with("TOKENMGR_STORE", "memory"), "token"), 0)
+
+	readme, err := os.ReadFile("../../README.md")
+	require.NoError(t, err)
+	help := exe(t, nil, nil, "token", "--help")
+	for what, doc := range map[string]string{"README": string(readme), "token --help": help.stdout + help.stderr} {
+		doc = strings.Join(strings.Fields(doc), " ")
+		assert.Contains(t, doc, "finding no store at all (no keyring answers", "%s does not say auto without a store is an error", what)
+		assert.NotContains(t, doc, "with `auto`, or a Redis that does not answer, it is a warning", what)
+	}
 }
