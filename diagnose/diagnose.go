@@ -194,6 +194,8 @@ func (d *diagnosis) checkConfig() {
 		d.addSecret(env.RefreshToken, env.AccessToken, string(env.StorePassphrase))
 		var msg string
 		switch {
+		case env.Issuer != "":
+			msg = fmt.Sprintf("a person's sign-in (tokenmgr login) at %s as client %q", display.URL(env.Issuer), env.ClientID)
 		case env.TokenURL == "":
 			msg = "static TOKENMGR_ACCESS_TOKEN, no token endpoint (never refreshed)"
 		case env.RefreshToken != "":

@@ -98,6 +98,9 @@ func (d *diagnosis) checkCredentials(ctx context.Context) {
 	case d.env == nil:
 		d.add(name, Skip, "no token request: the configuration is unusable", "")
 		return
+	case d.env.Issuer != "":
+		d.add(name, Skip, "a person's sign-in: tokenmgr token refreshes it, tokenmgr login renews it", "")
+		return
 	case d.env.TokenURL == "":
 		d.add(name, Skip, "static TOKENMGR_ACCESS_TOKEN: no token endpoint to ask", "")
 		return

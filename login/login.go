@@ -63,8 +63,9 @@ type Config struct {
 	// programs): the client ID then goes in the request body; a secret
 	// goes in an HTTP Basic header.
 	ClientSecret string
-	// Scopes asked for. With "openid" the ID token is verified; most
-	// issuers give a refresh token only with "offline_access".
+	// Scopes asked for; empty means [DefaultScopes]. With "openid" the ID
+	// token is verified; most issuers give a refresh token only with
+	// "offline_access".
 	Scopes []string
 	// ListenAddr is the browser login's loopback listener. Default
 	// "127.0.0.1:0" (a free port); an address that is not loopback is
@@ -90,6 +91,11 @@ type Config struct {
 	// browser opens, the device code. Default os.Stderr. Never a secret.
 	Prompt io.Writer
 }
+
+// DefaultScopes are asked for when Config.Scopes is empty: who signed in
+// (an ID token with the email and name "tokenmgr status" shows) and a
+// refresh token.
+var DefaultScopes = []string{"openid", "email", "profile", "offline_access"}
 
 // ErrDenied is matched by the error of a sign-in the person or the server
 // refused (access_denied, or another error in the redirect); the error
@@ -129,7 +135,14 @@ func (c *Config) context(ctx context.Context) context.Context {
 	return context.WithValue(ctx, oauth2.HTTPClient, c.HTTPClient)
 }
 
-func (c *Config) wantsIDToken() bool { return slices.Contains(c.Scopes, "openid") }
+func (c *Config) scopes() []string {
+	if len(c.Scopes) == 0 {
+		return DefaultScopes
+	}
+	return c.Scopes
+}
+
+func (c *Config) wantsIDToken() bool { return slices.Contains(c.scopes(), "openid") }
 
 // authStyle is set, never detected: x/oauth2's detection tries a request
 // twice when the first fails, so every pending device poll would go twice
@@ -164,7 +177,7 @@ func (c *Config) fingerprint() string {
 	if where == "" {
 		where = c.Endpoint.TokenURL
 	}
-	sc := slices.Clone(c.Scopes)
+	sc := slices.Clone(c.scopes())
 	slices.Sort(sc)
 	h := sha256.New()
 	for _, s := range []string{"login", where, c.ClientID, strings.Join(sc, " ")} {
@@ -178,7 +191,7 @@ func (c *Config) fingerprint() string {
 func (c *Config) oauth2Config(ep *endpoints, redirectURL string) *oauth2.Config {
 	e := ep.Endpoint
 	e.AuthStyle = c.authStyle()
-	return &oauth2.Config{ClientID: c.ClientID, ClientSecret: c.ClientSecret, Endpoint: e, RedirectURL: redirectURL, Scopes: c.Scopes}
+	return &oauth2.Config{ClientID: c.ClientID, ClientSecret: c.ClientSecret, Endpoint: e, RedirectURL: redirectURL, Scopes: c.scopes()}
 }
 
 // save keeps tok under Store/Key, after everything about it was checked:

@@ -8,9 +8,12 @@ require (
 	github.com/go-jose/go-jose/v4 v4.1.9
 	github.com/tokenmgr/tokenmgr v0.0.0-00010101000000-000000000000
 	github.com/tokenmgr/tokenmgr/awscreds v0.0.0-00010101000000-000000000000
+	github.com/tokenmgr/tokenmgr/login v0.0.0-00010101000000-000000000000
 	github.com/tokenmgr/tokenmgr/store/redisstore v0.0.0-00010101000000-000000000000
 	golang.org/x/oauth2 v0.38.0
 )
+
+require github.com/coreos/go-oidc/v3 v3.21.0 // indirect
 
 require (
 	github.com/aws/aws-sdk-go-v2/internal/configsources v1.5.12 // indirect
@@ -44,6 +47,8 @@ replace github.com/tokenmgr/tokenmgr/awscreds => ../../awscreds
 replace github.com/tokenmgr/tokenmgr/store/redisstore => ../../store/redisstore
 
 replace github.com/tokenmgr/tokenmgr/diagnose => ../../diagnose
+
+replace github.com/tokenmgr/tokenmgr/login => ../../login
 
 // Test dependencies.
 require (

@@ -19,7 +19,10 @@ var logoutCommand = &command{
 	summary: "delete the stored credential",
 	help: `Deletes the credential (access token, refresh token, ID token) from the
 store, so the next "tokenmgr token" asks the token endpoint afresh. It
-does not revoke anything at the authorization server. Like status, it
+does not revoke anything at the authorization server, except with
+--revoke for a person's sign-in (TOKENMGR_ISSUER): the refresh token is
+revoked at the issuer's revocation endpoint first, and not deleted when
+that fails. Like status, it
 works without the TOKEN_URL/CLIENT_ID/CLIENT_SECRET variables. It takes
 the credential's lock first, so it does not race a refresh in progress.
 
@@ -33,6 +36,7 @@ store, --reset is plain logout.
 Exit status: 0 when the credential (or the file) is gone, or was never
 there; 1 when the store cannot be opened or written; 2 for a usage error.`,
 	flags: func(fs *flag.FlagSet, o *options) {
+		fs.BoolVar(&o.revoke, "revoke", false, "first revoke the signed-in refresh token at TOKENMGR_ISSUER (RFC 7009)")
 		fs.BoolVar(&o.reset, "reset", false, "delete the whole encrypted store file, every credential in it, even one that cannot be opened")
 	},
 	run: runLogout,
@@ -45,6 +49,11 @@ func runLogout(ctx context.Context, o *options, stdout, stderr io.Writer) int {
 	}
 	ctx, cancel := context.WithTimeout(ctx, o.timeout)
 	defer cancel()
+	if o.revoke {
+		if code := revoke(ctx, o, stdout, stderr); code != exitOK {
+			return code
+		}
+	}
 	st, err := env.OpenStore(ctx)
 	_, isFile := store.FilePath(st)
 	if o.reset && (env.Store == "file" || env.Store == "auto" && (err != nil || isFile)) {

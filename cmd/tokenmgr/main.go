@@ -3,6 +3,7 @@
 // the tokenmgr package documentation).
 //
 //	tokenmgr token     print the current valid access token
+//	tokenmgr login     sign a person in (browser, or --device) and keep the result
 //	tokenmgr status    show what is held for the credential, never the token
 //	tokenmgr list      list the credentials in the store and whose each is
 //	tokenmgr doctor    check each thing that can go wrong, one line each
@@ -68,7 +69,10 @@ type options struct {
 	format       string
 	forceRefresh bool
 	// logout
-	reset bool
+	reset, revoke bool
+	// login
+	device, noBrowser bool
+	listen            string
 	// doctor
 	checkURL, jwksURL string
 	offline           bool
@@ -105,7 +109,7 @@ func (o *options) envLookup(base func(string) (string, bool)) func(string) (stri
 var commands []*command
 
 func init() {
-	commands = []*command{tokenCommand, statusCommand, listCommand, doctorCommand, logoutCommand, versionCommand, awsCredentialProcessCommand}
+	commands = []*command{tokenCommand, loginCommand, statusCommand, listCommand, doctorCommand, logoutCommand, versionCommand, awsCredentialProcessCommand}
 }
 
 func findCommand(name string) *command {

@@ -243,6 +243,8 @@ func claimRows(row func(k, v string), prefix string, j *jwtJSON, now time.Time) 
 	}
 	opt("issuer (iss)", c.Issuer)
 	opt("subject (sub)", c.Subject)
+	opt("email", display.Cut(display.OneLine(c.Email), 200))
+	opt("name", display.Cut(display.OneLine(c.Name), 200))
 	opt("audience (aud)", strings.Join(c.Audience, ", "))
 	for _, t := range []struct {
 		k string

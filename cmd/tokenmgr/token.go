@@ -94,7 +94,7 @@ func runToken(ctx context.Context, o *options, stdout, stderr io.Writer) int {
 	if err != nil {
 		return fail(stderr, "token", err)
 	}
-	if o.forceRefresh && env.TokenURL == "" {
+	if o.forceRefresh && env.TokenURL == "" && env.Issuer == "" {
 		return fail(stderr, "token", errors.New("--force-refresh: a static TOKENMGR_ACCESS_TOKEN cannot be refreshed; set TOKENMGR_TOKEN_URL and the client credentials instead"))
 	}
 	ctx, cancel := context.WithTimeout(ctx, o.timeout)
@@ -145,7 +145,7 @@ func runToken(ctx context.Context, o *options, stdout, stderr io.Writer) int {
 		}
 		warn(stderr, env, fmt.Sprintf("the token was not saved, so the next run asks the endpoint again: %v", *p))
 	}
-	if env.TokenURL == "" {
+	if env.TokenURL == "" && env.Issuer == "" {
 		warnStatic(stderr, env, tok.AccessToken, time.Now())
 	}
 	if err := printToken(stdout, o.format, tok); err != nil {

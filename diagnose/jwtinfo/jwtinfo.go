@@ -48,6 +48,10 @@ type Claims struct {
 	Expiry    *time.Time `json:"exp,omitempty"`
 	IssuedAt  *time.Time `json:"iat,omitempty"`
 	NotBefore *time.Time `json:"nbf,omitempty"`
+	// Email and Name are OpenID Connect claims of an ID token (who signed
+	// in); empty when absent or not strings.
+	Email string `json:"email,omitempty"`
+	Name  string `json:"name,omitempty"`
 }
 
 // Info is what Parse found.
@@ -192,6 +196,14 @@ func parseClaims(seg string) (Claims, error) {
 	}{{"iss", &c.Issuer}, {"sub", &c.Subject}} {
 		if raw, ok := m[f.name]; ok && json.Unmarshal(raw, f.to) != nil {
 			return Claims{}, bad(f.name, "a string")
+		}
+	}
+	for _, f := range []struct {
+		name string
+		to   *string
+	}{{"email", &c.Email}, {"name", &c.Name}} {
+		if raw, ok := m[f.name]; ok {
+			json.Unmarshal(raw, f.to) // not a registered claim: a wrong type is no error, only not shown
 		}
 	}
 	if raw, ok := m["aud"]; ok {

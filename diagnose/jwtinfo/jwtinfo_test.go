@@ -29,6 +29,14 @@ func TestParse(t *testing.T) {
 	assert.True(t, c.IssuedAt.Equal(time.Unix(1699996400, 5e8)), "iat %v", c.IssuedAt)
 	assert.NotNil(t, c.NotBefore)
 
+	id, err := Parse(seg(`{"alg":"RS256"}`) + "." + seg(`{"sub":"u","email":"a@example.com","name":"A B"}`) + "." + seg("sig"))
+	require.NoError(t, err, "an ID token")
+	assert.Equal(t, "a@example.com", id.Claims.Email)
+	assert.Equal(t, "A B", id.Claims.Name)
+	odd, err := Parse(seg(`{"alg":"RS256"}`) + "." + seg(`{"sub":"u","email":1,"name":{}}`) + "." + seg("sig"))
+	require.NoError(t, err, "email and name of another type are not shown, and no error")
+	assert.Empty(t, odd.Claims.Email)
+
 	one, err := Parse(seg(`{"alg":"none"}`) + "." + seg(`{"aud":"x"}`) + ".")
 	require.NoError(t, err, "alg none")
 	assert.True(t, one.Unsecured())

@@ -217,18 +217,20 @@ func (s *storage) TokenRequestByRefreshToken(_ context.Context, rt string) (op.R
 
 func (s *storage) TerminateSession(context.Context, string, string) error { return nil }
 
-func (s *storage) RevokeToken(_ context.Context, token, userID, _ string) *oidc.Error {
+func (s *storage) RevokeToken(_ context.Context, token, _, _ string) *oidc.Error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if userID == "" {
-		if _, ok := s.refresh[token]; ok {
-			delete(s.refresh, token)
-			s.p.revocations.Add(1)
-		}
+	// A refresh token comes as itself (GetRefreshTokenInfo gives it as
+	// its own ID), an access token as its ID.
+	if _, ok := s.refresh[token]; ok {
+		delete(s.refresh, token)
+		s.p.revocations.Add(1)
 		return nil
 	}
-	delete(s.access, token)
-	s.p.revocations.Add(1)
+	if _, ok := s.access[token]; ok {
+		delete(s.access, token)
+		s.p.revocations.Add(1)
+	}
 	return nil
 }
 
