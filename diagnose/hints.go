@@ -64,6 +64,11 @@ func configHint(err error) string {
 // credential is kept unless its owner says otherwise.
 const keyInUseHint = `give each configuration its own credential name with --key or TOKENMGR_KEY (TOKENMGR_AWS_KEY for AWS credentials); "tokenmgr list" shows the names in use, and "tokenmgr logout --key <name>" deletes a stored credential no longer wanted`
 
+// fromRedis reports whether err comes from the Redis store
+// (store/redisstore, whose errors start "redisstore:"): the file store's
+// ways out (its path, "logout --reset") do not apply there.
+func fromRedis(err error) bool { return strings.Contains(err.Error(), "redisstore: ") }
+
 // resetHint is how to start afresh with a store that cannot be read.
 const resetHint = `"tokenmgr logout --reset" deletes the store file (every credential in it; they are fetched again)`
 
@@ -71,14 +76,22 @@ func storeHint(err error) string {
 	switch {
 	case errors.Is(err, store.ErrUnavailable):
 		return "Redis does not answer in time or refuses the connection: check TOKENMGR_REDIS_URL (host, port, rediss:// for TLS, user and password, db); meanwhile each replica fetches its own tokens"
-	case errors.Is(err, store.ErrWrongKey) && strings.Contains(err.Error(), "Redis"):
+	case errors.Is(err, store.ErrWrongKey) && fromRedis(err):
 		return "TOKENMGR_STORE_PASSPHRASE differs from the one the fleet's tokens in Redis were written with: every replica must use the same passphrase"
+	case errors.Is(err, store.ErrTampered) && fromRedis(err):
+		return `the value in Redis fails authentication: modified by something with write access to Redis, or another credential's; tokenmgr never overwrites it: "tokenmgr logout" (with --key) deletes it for the fleet, and the next token request fetches a new one`
+	case errors.Is(err, store.ErrFormat) && fromRedis(err):
+		return `the value in Redis is not a tokenmgr value, or was written by a newer tokenmgr: check that TOKENMGR_REDIS_URL (host, db) is this fleet's Redis and every replica runs the same tokenmgr; "tokenmgr logout" (with --key) deletes it`
 	case errors.Is(err, store.ErrWrongKey):
 		return "TOKENMGR_STORE_PASSPHRASE does not open the file: use the passphrase it was written with, or start afresh: " + resetHint
 	case errors.Is(err, store.ErrTampered):
 		return "the file was modified or damaged; start afresh: " + resetHint
 	case errors.Is(err, store.ErrKeyringUnavailable):
 		return "" // its message says how to get a keyring or use the file
+	case errors.Is(err, store.ErrUnsafePermissions) && !strings.Contains(err.Error(), "chmod"):
+		// A shared directory (/tmp) or another user's: another path, never
+		// a chmod of a directory others need.
+		return "set TOKENMGR_STORE_PATH to a file in a directory of your own (mkdir -m 700), or unset it for the default"
 	case errors.Is(err, tokenmgr.ErrKeyInUse):
 		return keyInUseHint
 	case errors.Is(err, record.ErrFormat):

@@ -25,6 +25,23 @@ func TestHintsForASharedStore(t *testing.T) {
 	assert.Contains(t, diagnose.Hint(wrong), "same passphrase")
 	assert.NotContains(t, diagnose.Hint(wrong), "file")
 	assert.Contains(t, diagnose.Hint(&tokenmgr.EnvError{Var: "TOKENMGR_REDIS_URL", Problem: "not a URL"}), "rediss://")
+	// A garbage or modified value in Redis: Redis words, not the file's.
+	for _, sentinel := range []error{store.ErrFormat, store.ErrTampered} {
+		bad := fmt.Errorf("redisstore: Redis at 10.0.0.1:6379 (prefix \"tokenmgr:\"): credential \"default\": %w: not a tokenmgr Redis store value (bad magic)", sentinel)
+		h := diagnose.Hint(bad)
+		assert.Contains(t, h, "Redis", "%v", sentinel)
+		assert.NotContains(t, h, "file", "%v", sentinel)
+		assert.NotContains(t, h, "TOKENMGR_STORE_PATH", "%v", sentinel)
+	}
+}
+
+// A store under a shared sticky directory (/tmp) is moved, never fixed
+// with a chmod of the directory other users need.
+func TestHintForAStoreInASharedDirectory(t *testing.T) {
+	err := fmt.Errorf("store: encrypted file /tmp/creds.enc: %w: directory /tmp (mode 1777) is writable by other users; keep the store in a directory of your own instead", store.ErrUnsafePermissions)
+	h := diagnose.Hint(err)
+	assert.Contains(t, h, "TOKENMGR_STORE_PATH")
+	assert.NotContains(t, h, "chmod")
 }
 
 // A proxy that cannot be reached is blamed, not the token URL's host and

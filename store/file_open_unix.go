@@ -45,8 +45,19 @@ func checkDirs(name, path string) error {
 			}
 			sticky := fi.Mode()&fs.ModeSticky != 0
 			if fi.Mode().Perm()&0o022 != 0 && (own || !sticky) {
-				return fmt.Errorf("store: encrypted file %s: %w: directory %s (mode %04o) is writable by other users; run: chmod go-w %s",
-					name, ErrUnsafePermissions, dir, fi.Mode().Perm(), dir)
+				mode := fi.Mode().Perm()
+				if sticky {
+					mode |= 0o1000
+				}
+				fix := "run: chmod go-w " + dir
+				if st, ok := fi.Sys().(*syscall.Stat_t); sticky || ok && int(st.Uid) != uid {
+					// A shared directory (/tmp, /var/tmp) must stay
+					// writable by all; another user's is not ours to
+					// change.
+					fix = "keep the store in a directory of your own instead, such as the default path or one made with mkdir -m 700; do not change " + dir + ", other users need it"
+				}
+				return fmt.Errorf("store: encrypted file %s: %w: directory %s (mode %04o) is writable by other users; %s",
+					name, ErrUnsafePermissions, dir, mode, fix)
 			}
 			own = false
 		}

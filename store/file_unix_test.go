@@ -134,6 +134,10 @@ func TestFileRefusesUnsafePermissions(t *testing.T) {
 	require.NoError(t, os.Chmod(shared, 0o777|os.ModeSticky))
 	_, err = NewEncryptedFileWithOptions(filepath.Join(shared, "creds.enc"), []byte(testPass), testOpts)
 	require.ErrorIs(t, err, ErrUnsafePermissions)
+	// Never "chmod go-w /tmp": other users need it; another path instead.
+	assert.NotContains(t, err.Error(), "chmod")
+	assert.ErrorContains(t, err, "mode 1777")
+	assert.ErrorContains(t, err, "a directory of your own")
 	mine := filepath.Join(shared, "mine")
 	require.NoError(t, os.Mkdir(mine, 0o700))
 	_, err = NewEncryptedFileWithOptions(filepath.Join(mine, "creds.enc"), []byte(testPass), testOpts)

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -130,4 +131,28 @@ func TestLogoutUnreadableRedisValueSaysDeleted(t *testing.T) {
 	r = exe(t, sec, env, "logout")
 	wantCode(t, r, 0)
 	assert.Contains(t, r.stdout, "nothing stored")
+}
+
+// A value in Redis that is not tokenmgr's gets a hint about Redis: before,
+// it got the file store's ("set TOKENMGR_STORE_PATH to another file").
+func TestGarbageRedisValueGetsARedisHint(t *testing.T) {
+	addr := startRedis(t)
+	srv, sec := oauthServer(t, tokenmgrtest.Options{})
+	sec.add(passphrase)
+	env := oauthVars(srv).with("TOKENMGR_STORE", "redis", "TOKENMGR_REDIS_URL", "redis://"+addr+"/0", "TOKENMGR_STORE_PASSPHRASE", passphrase)
+	wantCode(t, exe(t, sec, env, "token"), 0)
+	rdb := redis.NewClient(&redis.Options{Addr: addr})
+	defer rdb.Close()
+	keys, err := rdb.Keys(t.Context(), "*:value").Result()
+	require.NoError(t, err)
+	require.Len(t, keys, 1)
+	require.NoError(t, rdb.Set(t.Context(), keys[0], "not a tokenmgr value", 0).Err())
+
+	for _, cmd := range []string{"status", "doctor"} {
+		r := exe(t, sec, env, cmd)
+		wantCode(t, r, 1)
+		out := r.stdout + r.stderr
+		assert.Contains(t, out, "the value in Redis is not a tokenmgr value", cmd)
+		assert.NotContains(t, out, "TOKENMGR_STORE_PATH", cmd)
+	}
 }
