@@ -52,6 +52,14 @@ func (d *diagnosis) checkStore(ctx context.Context) {
 		d.add(name, Fail, sname+": "+err.Error(), Hint(err))
 		return
 	}
+	if _, isFile := store.FilePath(st); !isFile {
+		// A file's directory was checked above; another store must show
+		// it can save, not only read (a Redis user without EVAL).
+		if err := probeSave(sctx, st); err != nil {
+			d.add(name, Fail, fmt.Sprintf("%s: reads, but nothing can be saved: %v", sname, err), Hint(err))
+			return
+		}
+	}
 	if rec == nil {
 		d.add(name, OK, fmt.Sprintf("%s: nothing stored for %q yet; the next token request fills it", sname, d.storeEnv.Key), "")
 		return
@@ -127,6 +135,34 @@ func dirWritable(dir string) error {
 		}
 		d = parent
 	}
+}
+
+// probeName is the scratch credential probeSave writes and deletes.
+const probeName = "tokenmgr-doctor-probe"
+
+// probeSave saves and deletes a scratch credential as a refresh does,
+// under the store's lock: the same commands (for Redis, the lease and save
+// scripts), so a store that reads but cannot write fails here rather than
+// at every refresh. The value is a record with no secret.
+func probeSave(ctx context.Context, st store.Store) error {
+	if l, ok := st.(store.Locker); ok {
+		unlock, err := l.Lock(ctx, probeName)
+		if err != nil {
+			return fmt.Errorf("taking a lock: %w", err)
+		}
+		defer unlock()
+	}
+	v, err := (&record.Record{AccessToken: "doctor-probe", Expiry: time.Now().Add(time.Minute)}).Encode()
+	if err != nil {
+		return err
+	}
+	if err := st.Save(ctx, probeName, v); err != nil {
+		return fmt.Errorf("saving: %w", err)
+	}
+	if err := st.Delete(ctx, probeName); err != nil {
+		return fmt.Errorf("deleting: %w", err)
+	}
+	return nil
 }
 
 // probeStore lets the credentials check make a real token request with

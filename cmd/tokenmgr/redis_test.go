@@ -156,3 +156,20 @@ func TestGarbageRedisValueGetsARedisHint(t *testing.T) {
 		assert.NotContains(t, out, "TOKENMGR_STORE_PATH", cmd)
 	}
 }
+
+// A Redis user whose ACL allows reads but not the scripts a save runs
+// (EVAL, EVALSHA) fails doctor's store check, saying what to grant: before,
+// doctor read the store and said OK while every save failed.
+func TestDoctorRedisUserWithoutEval(t *testing.T) {
+	addr := startRedis(t)
+	srv, sec := oauthServer(t, tokenmgrtest.Options{})
+	sec.add(passphrase, "app-PASSWORD")
+	admin := redis.NewClient(&redis.Options{Addr: addr})
+	defer admin.Close()
+	require.NoError(t, admin.Do(t.Context(), "ACL", "SETUSER", "app", "on", ">app-PASSWORD", "~*", "&*", "+@all", "-@scripting").Err())
+	env := oauthVars(srv).with("TOKENMGR_STORE", "redis", "TOKENMGR_REDIS_URL", "redis://app:app-PASSWORD@"+addr+"/0", "TOKENMGR_STORE_PASSPHRASE", passphrase)
+
+	r := exe(t, sec, env, "doctor")
+	wantCode(t, r, 1)
+	wantCheck(t, r, "store", "FAIL", "NOPERM", "+@scripting")
+}

@@ -561,8 +561,9 @@ func (s *Store) Delete(ctx context.Context, name string) error {
 }
 
 // do runs one Redis call bounded by the timeout and keeps the health
-// state. redis.Nil passes through. A caller's ctx ending is its own error;
-// any other failure wraps store.ErrUnavailable.
+// state. redis.Nil passes through. A caller's ctx ending is its own error,
+// and an ACL refusal (NOPERM) an error of its own; any other failure wraps
+// store.ErrUnavailable.
 func (s *Store) do(ctx context.Context, what string, f func(context.Context) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -584,6 +585,12 @@ func (s *Store) do(ctx context.Context, what string, f func(context.Context) err
 		// The caller's deadline, reached by the connection's deadline a
 		// moment before the context noticed: not Redis's fault.
 		return context.DeadlineExceeded
+	}
+	if redis.HasErrorPrefix(err, "NOPERM") {
+		// An answer: the ACL user may not run this command (a script's
+		// EVALSHA, PUBLISH). Redis is up, and the next call is refused
+		// too: a misconfiguration to report, not an outage to ride out.
+		return fmt.Errorf("redisstore: %s: %s: %w", s, what, err)
 	}
 	if cctx.Err() != nil {
 		err = fmt.Errorf("no answer within %v", s.timeout)
