@@ -489,8 +489,11 @@ func renameRetry(from, to string) error {
 // Lock takes the lock on one credential, shared by every process using this
 // file: a lock file beside it named from a hash of key.
 func (s *fileStore) Lock(ctx context.Context, key string) (func(), error) {
-	return lockFile(ctx, s.path+"."+keyHash(key)+".lock")
+	return lockFile(ctx, s.lockPath(key))
 }
+
+// lockPath is the lock file of key.
+func (s *fileStore) lockPath(key string) string { return s.path + "." + keyHash(key) + ".lock" }
 
 // keyHash names a credential in lock file names without revealing it.
 func keyHash(parts ...string) string {

@@ -420,11 +420,23 @@ func (k *keyringStore) Lock(ctx context.Context, key string) (func(), error) {
 }
 
 func (k *keyringStore) lock(ctx context.Context, key, suffix string) (func(), error) {
-	dir, err := lockDir()
+	path, err := k.lockPath(key, suffix)
 	if err != nil {
 		return nil, err
 	}
-	return lockFile(ctx, filepath.Join(dir, keyHash(k.service, key)+suffix))
+	return lockFile(ctx, path)
+}
+
+// lockSuffixes end the names of a credential's lock files: refresh, write.
+var lockSuffixes = []string{".lock", ".w.lock"}
+
+// lockPath is the lock file of key ending in suffix.
+func (k *keyringStore) lockPath(key, suffix string) (string, error) {
+	dir, err := lockDir()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(dir, keyHash(k.service, key)+suffix), nil
 }
 
 // lockDir is where the keyring store keeps its lock files.

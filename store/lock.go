@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -52,8 +53,11 @@ var crossProcessLocking = runtime.GOOS != "plan9" && runtime.GOOS != "js" && run
 // missing, in a directory created 0700 when missing), in this process and
 // across processes. It waits until the lock is held or ctx is done. The
 // returned function releases the lock and may be called more than once.
-// Lock files are left in place: removing one while another process waits
-// on it would let two holders in.
+//
+// A lock file may be removed, but only by a holder of its lock
+// (removeLockFile): a waiter that then gets the lock of the removed file
+// sees that path no longer names it and locks the file at path afresh, so
+// two holders never meet on a removed and a new file.
 func lockFile(ctx context.Context, path string) (func(), error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -69,17 +73,25 @@ func lockFile(ctx context.Context, path string) (func(), error) {
 	}
 	fl := flock.New(path, flock.SetFlag(os.O_CREATE|os.O_RDWR), flock.SetPermissions(0o600))
 	if crossProcessLocking {
-		ok, err := fl.TryLockContext(ctx, lockPollInterval)
-		if err == nil && !ok {
-			err = ctx.Err() // TryLockContext returns false only for ctx
-		}
-		if err != nil {
-			fl.Close()
-			<-ch
-			if ctxErr := ctx.Err(); ctxErr != nil && errors.Is(err, ctxErr) {
-				return nil, ctxErr
+		for {
+			ok, err := fl.TryLockContext(ctx, lockPollInterval)
+			if err == nil && !ok {
+				err = ctx.Err() // TryLockContext returns false only for ctx
 			}
-			return nil, fmt.Errorf("store: lock %s: %w", path, err)
+			if err != nil {
+				fl.Close()
+				<-ch
+				if ctxErr := ctx.Err(); ctxErr != nil && errors.Is(err, ctxErr) {
+					return nil, ctxErr
+				}
+				return nil, fmt.Errorf("store: lock %s: %w", path, err)
+			}
+			if stillAt(fl, path) {
+				break
+			}
+			// Removed by its holder while we waited: lock the file at path.
+			fl.Close()
+			fl = flock.New(path, flock.SetFlag(os.O_CREATE|os.O_RDWR), flock.SetPermissions(0o600))
 		}
 	} else if err := touch(path); err != nil {
 		<-ch
@@ -102,4 +114,66 @@ func touch(path string) error {
 		return err
 	}
 	return f.Close()
+}
+
+// stillAt reports whether path still names the file fl has locked.
+func stillAt(fl *flock.Flock, path string) bool {
+	locked, err := fl.Stat()
+	if err != nil {
+		return false
+	}
+	now, err := os.Stat(path)
+	return err == nil && os.SameFile(locked, now)
+}
+
+// removeLocksSupported: a lock file can be removed while locked (unix).
+// Windows refuses to delete a file another process has open.
+var removeLocksSupported = crossProcessLocking && runtime.GOOS != "windows"
+
+// removeLockFile removes the lock file at path, holding its lock while it
+// does (see lockFile). A missing file is not an error.
+func removeLockFile(ctx context.Context, path string) error {
+	if !removeLocksSupported {
+		return nil
+	}
+	if _, err := os.Lstat(path); errors.Is(err, fs.ErrNotExist) {
+		return nil // do not create it to remove it
+	}
+	unlock, err := lockFile(ctx, path)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("store: removing lock file: %w", err)
+	}
+	return nil
+}
+
+// RemoveLocks removes the lock files st keeps for the credential key (the
+// encrypted file's and the keyring's, one or two per credential ever
+// used), for "tokenmgr logout". It takes each lock first, so it waits for
+// a process holding it (until ctx ends) and never lets two holders in;
+// call it without holding key's lock. Other stores, and platforms where an
+// open file cannot be removed (Windows), keep theirs: it returns nil.
+func RemoveLocks(ctx context.Context, st Store, key string) error {
+	var paths []string
+	switch s := st.(type) {
+	case *fileStore:
+		paths = []string{s.lockPath(key)}
+	case *keyringStore:
+		for _, suffix := range lockSuffixes {
+			p, err := s.lockPath(key, suffix)
+			if err != nil {
+				return err
+			}
+			paths = append(paths, p)
+		}
+	}
+	for _, p := range paths {
+		if err := removeLockFile(ctx, p); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -24,7 +24,8 @@ does not revoke anything at the authorization server, except with
 revoked at the issuer's revocation endpoint first, and not deleted when
 that fails. Like status, it
 works without the TOKEN_URL/CLIENT_ID/CLIENT_SECRET variables. It takes
-the credential's lock first, so it does not race a refresh in progress.
+the credential's lock first, so it does not race a refresh in progress,
+and removes the credential's lock files.
 
 With --reset and the encrypted file store (TOKENMGR_STORE=file, or auto
 using the file), it deletes the whole store file instead, with every
@@ -77,6 +78,10 @@ func runLogout(ctx context.Context, o *options, stdout, stderr io.Writer) int {
 	if err := st.Delete(ctx, env.Key); err != nil {
 		return failEnv(stderr, "logout", err, env)
 	}
+	// Then the credential's lock files, which would otherwise pile up, one
+	// per key ever used: each removed under its own lock. Best effort.
+	unlock()
+	_ = store.RemoveLocks(ctx, st, env.Key)
 	switch {
 	case lerr == nil:
 		fmt.Fprintf(stdout, "deleted credential %q from %s\n", env.Key, storeName(st))

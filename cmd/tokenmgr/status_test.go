@@ -167,3 +167,27 @@ func TestE2ELogoutReset(t *testing.T) {
 	_, err = os.Stat(other)
 	require.NoError(t, err, "logout --reset keeps a file that is not a store")
 }
+
+// logout removes the credential's lock file, which would otherwise stay
+// beside the store, one per credential ever used; another credential's
+// stays, and so does the file's writers' lock.
+func TestE2ELogoutRemovesLockFiles(t *testing.T) {
+	t.Parallel()
+	s, sec := oauthServer(t, tokenmgrtest.Options{})
+	file := fileStoreVars(t)
+	path := file["TOKENMGR_STORE_PATH"]
+	locks := func() []string {
+		m, err := filepath.Glob(path + ".*.lock")
+		require.NoError(t, err)
+		return m
+	}
+	wantCode(t, exe(t, sec, oauthVars(s).with(file.flat()...), "token"), 0)
+	wantCode(t, exe(t, sec, oauthVars(s).with(file.flat()...).with("TOKENMGR_KEY", "other"), "token"), 0)
+	require.Len(t, locks(), 2, "one lock file per credential")
+	r := exe(t, sec, file, "logout")
+	wantCode(t, r, 0)
+	assert.Len(t, locks(), 1, "logout removed its credential's lock file: %v", locks())
+	assert.FileExists(t, path+".lock", "the writers' lock stays")
+	wantCode(t, exe(t, sec, oauthVars(s).with(file.flat()...), "token"), 0) // and the lock works afresh
+	assert.Len(t, locks(), 2)
+}
