@@ -14,10 +14,8 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
-	"strings"
 	"sync"
 	"time"
-	"unicode"
 
 	"golang.org/x/oauth2"
 
@@ -246,20 +244,8 @@ func (e *deniedError) Error() string {
 
 func (e *deniedError) Is(target error) bool { return target == ErrDenied }
 
-// printable keeps what a terminal shows as it is, replaces the rest with
-// '?', and cuts the result to n bytes: a server's words, shown to a
-// person.
-func printable(s string, n int) string {
-	s = strings.Map(func(r rune) rune {
-		if r == utf8RuneError || !unicode.IsPrint(r) {
-			return '?'
-		}
-		return r
-	}, s)
-	return display.Cut(s, n)
-}
-
-const utf8RuneError = '\uFFFD'
+// printable is display.Printable: a server's words, shown to a person.
+func printable(s string, n int) string { return display.Printable(s, n) }
 
 // redacted reports a failed request to the issuer with every secret the
 // request held blanked out of the server's answer, which some servers
