@@ -123,3 +123,37 @@ func TestRemoveLocks(t *testing.T) {
 	assert.NoFileExists(t, fs.lockPath("a"), "not created to be removed")
 	require.NoError(t, RemoveLocks(ctx, NewMemory(), "a"))
 }
+
+// TestRemoveLocksKeyring: the keyring store's refresh and write lock files
+// of a credential go; another credential's stay.
+func TestRemoveLocksKeyring(t *testing.T) {
+	if !removeLocksSupported {
+		t.Skip("no lock file removal here")
+	}
+	ctx := context.Background()
+	ks, _ := newFakeKeyringStore(t)
+	require.NoError(t, ks.Save(ctx, "a", []byte("v"))) // the write lock
+	require.NoError(t, ks.Save(ctx, "b", []byte("v")))
+	for _, k := range []string{"a", "b"} {
+		unlock, err := ks.Lock(ctx, k) // the refresh lock
+		require.NoError(t, err)
+		unlock()
+	}
+	var a []string
+	for _, suffix := range lockSuffixes {
+		p, err := ks.lockPath("a", suffix)
+		require.NoError(t, err)
+		require.FileExists(t, p)
+		a = append(a, p)
+	}
+	dir := filepath.Dir(a[0])
+	before, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	require.NoError(t, RemoveLocks(ctx, ks, "a"))
+	for _, p := range a {
+		assert.NoFileExists(t, p)
+	}
+	after, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	assert.Len(t, after, len(before)-2, "b's lock files stay")
+}
