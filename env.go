@@ -597,7 +597,13 @@ func (e Env) MarshalJSON() ([]byte, error) {
 // passphrase is set, and never plain text; redis needs package
 // store/redisstore imported (see [RegisterStore]). A bad value is an
 // *[EnvError] naming the variable; a secret is never echoed.
-func NewFromEnv() (*Client, error) {
+//
+// Each adjust func, in order, may change the Config before New: set a
+// Logger, OnRefresh or an Observer (oteltokenmgr.Instrumented() reports
+// to OpenTelemetry). A Store it sets replaces the one the variables
+// name, which is then closed; the Store NewFromEnv opened is the
+// Client's, closed by Close.
+func NewFromEnv(adjust ...func(*Config)) (*Client, error) {
 	e, err := ReadEnv(nil)
 	if err != nil {
 		return nil, err
@@ -608,10 +614,18 @@ func NewFromEnv() (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	c, err := New(cfg)
+	opened := cfg.Store
+	for _, f := range adjust {
+		f(&cfg)
+	}
 	// The store was opened here, so it is ours to close: on failure now,
 	// else with the Client (a Redis store holds a connection pool).
-	closer, _ := cfg.Store.(io.Closer)
+	closer, _ := opened.(io.Closer)
+	if cfg.Store != opened && closer != nil {
+		closer.Close() // replaced: nobody uses it
+		closer = nil
+	}
+	c, err := New(cfg)
 	if err != nil {
 		if closer != nil {
 			closer.Close()

@@ -143,6 +143,16 @@ func TestNewFromEnvClosesTheStoreItOpened(t *testing.T) {
 	require.NoError(t, c.Close())
 	assert.Equal(t, int32(1), st.closes.Load(), "closed once, by the first Close")
 
+	// adjust changes the Config: a Store it sets stays the caller's, and
+	// the one the variables named is closed at once.
+	st3 := &closingStore{Store: store.NewMemory()}
+	c, err = NewFromEnv(func(cfg *Config) { cfg.Store = st3 }, func(cfg *Config) { cfg.Key = "adjusted" })
+	require.NoError(t, err)
+	assert.Equal(t, "tokenmgr.Client(adjusted)", c.String(), "every adjust func ran")
+	assert.Equal(t, int32(2), st.closes.Load(), "the replaced store is closed")
+	require.NoError(t, c.Close())
+	assert.Zero(t, st3.closes.Load(), "the caller's store stays open")
+
 	// A store passed in Config stays the caller's.
 	st2 := &closingStore{Store: store.NewMemory()}
 	c, err = New(Config{Source: oauth2.StaticTokenSource(&oauth2.Token{AccessToken: "x"}), Store: st2})
