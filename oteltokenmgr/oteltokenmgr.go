@@ -5,6 +5,7 @@
 // requests held off. One line sets it up:
 //
 //	oteltokenmgr.Instrument(&cfg) // before tokenmgr.New(cfg)
+//	c, err := tokenmgr.NewFromEnv(oteltokenmgr.Instrumented()) // or from TOKENMGR_* variables
 //
 // It uses the global providers (otel.GetMeterProvider,
 // otel.GetTracerProvider) unless [WithMeterProvider] or
@@ -87,6 +88,18 @@ func WithTracerProvider(tp trace.TracerProvider) Option {
 // every event.
 func Instrument(cfg *tokenmgr.Config, opts ...Option) {
 	cfg.Observer = chain(NewObserver(opts...), cfg.Observer)
+}
+
+// Instrumented returns a func that instruments a Config as [Instrument]
+// does, for [tokenmgr.NewFromEnv]:
+//
+//	c, err := tokenmgr.NewFromEnv(oteltokenmgr.Instrumented())
+//
+// The program sets up the SDK and its exporters, which read OpenTelemetry's
+// own OTEL_* variables (OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_SERVICE_NAME,
+// …), and installs them as the global providers.
+func Instrumented(opts ...Option) func(*tokenmgr.Config) {
+	return func(cfg *tokenmgr.Config) { Instrument(cfg, opts...) }
 }
 
 // NewObserver returns a [tokenmgr.Observer] reporting metrics and spans,

@@ -401,3 +401,25 @@ func TestInstrumentKeepsObserver(t *testing.T) {
 	require.Len(t, refresh, 1)
 	assert.Equal(t, refresh[0].SpanContext(), seen)
 }
+
+// TestInstrumentedFromEnv: a Client from the TOKENMGR_* variables is
+// instrumented through NewFromEnv's adjust func.
+func TestInstrumentedFromEnv(t *testing.T) {
+	srv := tokenmgrtest.NewServer(tokenmgrtest.Options{})
+	defer srv.Close()
+	for k, v := range map[string]string{
+		"TOKENMGR_TOKEN_URL": srv.TokenURL(), "TOKENMGR_CLIENT_ID": srv.ClientID, "TOKENMGR_CLIENT_SECRET": srv.ClientSecret,
+		"TOKENMGR_AUTH_STYLE": "header", "TOKENMGR_STORE": "memory", "TOKENMGR_KEY": "from-env",
+	} {
+		t.Setenv(k, v)
+	}
+	tm := newTelemetry()
+	c, err := tokenmgr.NewFromEnv(oteltokenmgr.Instrumented(tm.opts...))
+	require.NoError(t, err)
+	defer c.Close()
+	_, err = c.Token(context.Background())
+	require.NoError(t, err)
+	assert.Equal(t, map[string]int64{
+		"tokenmgr.credential=from-env,tokenmgr.outcome=fetched,tokenmgr.reason=initial": 1,
+	}, counts(t, tm.collect(t), "tokenmgr.refreshes"))
+}
