@@ -81,7 +81,7 @@ func TestAutoAuthStyleReportsTheServersCause(t *testing.T) {
 
 	// The refresh_token grant too.
 	src := tokenmgr.RefreshToken(&oauth2.Config{ClientID: s.ClientID, ClientSecret: "wrong-secret",
-		Endpoint: oauth2.Endpoint{TokenURL: s.TokenURL()}}, s.IssueRefreshToken())
+		Endpoint: oauth2.Endpoint{TokenURL: s.TokenURL()}}, s.IssueRefreshToken()).(tokenmgr.ContextSource)
 	_, err = src.TokenContext(ctx)
 	var re *oauth2.RetrieveError
 	require.ErrorAs(t, err, &re)

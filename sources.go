@@ -99,12 +99,9 @@ func (s *ccSource) addSecrets(r *Redactor) { r.AddClient(s.cfg.ClientID, s.cfg.C
 
 func (s *ccSource) tokenURL() string { return s.cfg.TokenURL }
 
-// RefreshTokenSource is a source that redeems a refresh token on every
-// call and follows rotation: when the endpoint returns a new refresh token,
-// the next call uses it. A Client with a Store saves the rotated token
-// before handing out the access token, and a refresh token found in the
-// store replaces the seed.
-type RefreshTokenSource struct {
+// refreshTokenSource redeems a refresh token on every call and follows
+// rotation (see RefreshToken).
+type refreshTokenSource struct {
 	cfg   *oauth2.Config
 	probe authProbe
 	mu    sync.Mutex
@@ -112,18 +109,23 @@ type RefreshTokenSource struct {
 }
 
 // RefreshToken returns a source that redeems refreshToken (the seed) at
-// cfg's token endpoint.
-func RefreshToken(cfg *oauth2.Config, refreshToken string) *RefreshTokenSource {
-	return &RefreshTokenSource{cfg: cfg, rt: refreshToken}
+// cfg's token endpoint on every call and follows rotation: when the
+// endpoint returns a new refresh token, the next call uses it. A Client
+// with a Store saves the rotated token before handing out the access
+// token, and a refresh token found in the store replaces the seed (the
+// source is a [RefreshTokenSetter]). Like [ClientCredentials] it keeps no
+// cache: caching is the Client's job.
+func RefreshToken(cfg *oauth2.Config, refreshToken string) oauth2.TokenSource {
+	return &refreshTokenSource{cfg: cfg, rt: refreshToken}
 }
 
 // Token redeems the current refresh token.
-func (s *RefreshTokenSource) Token() (*oauth2.Token, error) {
+func (s *refreshTokenSource) Token() (*oauth2.Token, error) {
 	return s.TokenContext(context.Background())
 }
 
 // TokenContext redeems the current refresh token with ctx.
-func (s *RefreshTokenSource) TokenContext(ctx context.Context) (*oauth2.Token, error) {
+func (s *refreshTokenSource) TokenContext(ctx context.Context) (*oauth2.Token, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock() // one redemption at a time: a rotating token is single-use
 	if s.rt == "" {
@@ -236,31 +238,31 @@ func redactError(err error, red *Redactor) error {
 	return &r
 }
 
-func (s *RefreshTokenSource) addSecrets(r *Redactor) {
+func (s *refreshTokenSource) addSecrets(r *Redactor) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.addSecretsLocked(r)
 }
 
-func (s *RefreshTokenSource) addSecretsLocked(r *Redactor) {
+func (s *refreshTokenSource) addSecretsLocked(r *Redactor) {
 	r.AddClient(s.cfg.ClientID, s.cfg.ClientSecret)
 	r.Add(s.rt)
 }
 
 // SetRefreshToken replaces the refresh token to redeem next.
-func (s *RefreshTokenSource) SetRefreshToken(rt string) {
+func (s *refreshTokenSource) SetRefreshToken(rt string) {
 	s.mu.Lock()
 	s.rt = rt
 	s.mu.Unlock()
 }
 
 // Fingerprint identifies the configuration, not its secrets.
-func (s *RefreshTokenSource) Fingerprint() string {
+func (s *refreshTokenSource) Fingerprint() string {
 	return fingerprint("refresh_token", s.cfg.Endpoint.TokenURL, s.cfg.ClientID, s.cfg.Scopes, nil)
 }
 
 // Description names the configuration for people, never its secrets.
-func (s *RefreshTokenSource) Description() string {
+func (s *refreshTokenSource) Description() string {
 	return describe("refresh_token", s.cfg.Endpoint.TokenURL, s.cfg.ClientID, s.cfg.Scopes)
 }
 
@@ -292,10 +294,10 @@ func fingerprint(grant, tokenURL, clientID string, scopes []string, params url.V
 	return hex.EncodeToString(h.Sum(nil)[:12])
 }
 
-func (s *RefreshTokenSource) tokenURL() string { return s.cfg.Endpoint.TokenURL }
+func (s *refreshTokenSource) tokenURL() string { return s.cfg.Endpoint.TokenURL }
 
 // String never shows the refresh token.
-func (s *RefreshTokenSource) String() string { return "tokenmgr.RefreshTokenSource" }
+func (s *refreshTokenSource) String() string { return "tokenmgr.RefreshTokenSource" }
 
 // GoString keeps %#v from printing the refresh token field by field.
-func (s *RefreshTokenSource) GoString() string { return s.String() }
+func (s *refreshTokenSource) GoString() string { return s.String() }

@@ -92,7 +92,8 @@ func (s *source) TokenContext(ctx context.Context) (*oauth2.Token, error) {
 		}
 		s.ep = ep
 	}
-	src := tokenmgr.RefreshToken(cfg.oauth2Config(s.ep, ""), s.rt)
+	// RefreshToken's source honours a context (a ContextSource).
+	src := tokenmgr.RefreshToken(cfg.oauth2Config(s.ep, ""), s.rt).(tokenmgr.ContextSource)
 	tok, err := src.TokenContext(ctx)
 	if err != nil {
 		var re *oauth2.RetrieveError
