@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"sync"
 
 	"golang.org/x/oauth2"
@@ -99,7 +100,7 @@ func (s *source) TokenContext(ctx context.Context) (*oauth2.Token, error) {
 		var re *oauth2.RetrieveError
 		if errors.As(err, &re) && re.ErrorCode == "invalid_grant" {
 			te := &tokenmgr.TokenError{Code: "invalid_grant", Description: printable(re.ErrorDescription, 200), StatusCode: statusOf(re), Err: err}
-			return nil, &requiredError{why: "the issuer refused the saved sign-in: " + te.Error(), err: te}
+			return nil, &requiredError{why: "the issuer refused the saved sign-in: " + strings.TrimPrefix(te.Error(), "tokenmgr: "), err: te}
 		}
 		return nil, err
 	}
