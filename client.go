@@ -16,6 +16,7 @@ import (
 	"golang.org/x/oauth2"
 	"golang.org/x/sync/singleflight"
 
+	"github.com/tokenmgr/tokenmgr/classify"
 	"github.com/tokenmgr/tokenmgr/damp"
 	"github.com/tokenmgr/tokenmgr/display"
 	"github.com/tokenmgr/tokenmgr/store"
@@ -100,7 +101,7 @@ type Config struct {
 	AllowInsecureHTTP bool
 
 	// InvalidTokenCodes adds error codes that mean "invalid token" to the
-	// built-in list (see [Classifier]).
+	// built-in list (see [classify.Classifier]).
 	InvalidTokenCodes []string
 
 	// Attach puts the token on an outgoing request. Nil sets the
@@ -196,12 +197,12 @@ type Client struct {
 	onRetry  func(RetryEvent)
 	obs      *Observer // nil when Config.Observer is
 	attach   func(*http.Request, *oauth2.Token) error
-	classify Classifier
+	classify classify.Classifier
 	// classifyWait bounds the transport's wait for a rejection's body
-	// (ClassifyBodyWait). Tests whose subject is not a stalled body raise
+	// (classify.BodyWait). Tests whose subject is not a stalled body raise
 	// it: on a loaded machine the body's reader may not run within 1s.
 	classifyWait time.Duration
-	hosts        hostPolicy
+	hosts        *classify.HostPolicy
 
 	fingerprint string // the Source's configuration, stamped on stored records
 	description string // and its description, for people
@@ -269,7 +270,7 @@ func New(cfg Config) (*Client, error) {
 	if cfg.RefusedAttempts < 0 {
 		return nil, errors.New("tokenmgr: negative Config.RefusedAttempts")
 	}
-	hosts, err := newHostPolicy(cfg.AllowedHosts, cfg.AllowInsecureHTTP)
+	hosts, err := classify.NewHostPolicy(cfg.AllowedHosts, cfg.AllowInsecureHTTP)
 	if err != nil {
 		return nil, err
 	}
@@ -289,8 +290,8 @@ func New(cfg Config) (*Client, error) {
 		onEvent:        cfg.OnRefresh,
 		onRetry:        cfg.OnRetry,
 		attach:         cfg.Attach,
-		classify:       Classifier{Extra: append([]string(nil), cfg.InvalidTokenCodes...)},
-		classifyWait:   ClassifyBodyWait,
+		classify:       classify.Classifier{Extra: append([]string(nil), cfg.InvalidTokenCodes...)},
+		classifyWait:   classify.BodyWait,
 		hosts:          hosts,
 		refreshBefore:  cfg.RefreshBefore,
 		expiryDelta:    cfg.ExpiryDelta,

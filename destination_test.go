@@ -9,9 +9,11 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/oauth2"
+
+	"github.com/tokenmgr/tokenmgr/classify"
 )
 
-// CheckDestination is the transport's rule, not a copy of it: for each URL
+// classify.CheckDestination is the transport's rule, not a copy of it: for each URL
 // it refuses exactly what the transport refuses, with the same error.
 func TestCheckDestinationIsTheTransportRule(t *testing.T) {
 	allowed := []string{"api.example.com", "*.svc.example"}
@@ -34,22 +36,22 @@ func TestCheckDestinationIsTheTransportRule(t *testing.T) {
 	} {
 		u, err := url.Parse(tc.url)
 		require.NoError(t, err)
-		got := CheckDestination(u, allowed, false)
+		got := classify.CheckDestination(u, allowed, false)
 		req, _ := http.NewRequest(http.MethodGet, tc.url, nil)
 		_, terr := tr.RoundTrip(req)
 		if tc.want == nil {
 			assert.NoError(t, got, tc.url)
-			assert.ErrorIs(t, terr, sent, "%s: the transport refused what CheckDestination allows", tc.url)
+			assert.ErrorIs(t, terr, sent, "%s: the transport refused what classify.CheckDestination allows", tc.url)
 			continue
 		}
 		assert.ErrorIs(t, got, tc.want, tc.url)
 		assert.ErrorIs(t, terr, tc.want, tc.url)
 		assert.Equal(t, terr.Error(), got.Error(), tc.url)
 	}
-	assert.ErrorIs(t, CheckDestination(&url.URL{Path: "/x"}, nil, false), ErrNotAbsoluteURL)
-	assert.Error(t, CheckDestination(&url.URL{Scheme: "https", Host: "h"}, []string{"bad/host"}, false))
-	assert.NoError(t, CheckDestination(&url.URL{Scheme: "http", Host: "127.0.0.1:8080"}, nil, false))
-	assert.NoError(t, CheckDestination(&url.URL{Scheme: "http", Host: "h"}, nil, true))
+	assert.ErrorIs(t, classify.CheckDestination(&url.URL{Path: "/x"}, nil, false), classify.ErrNotAbsoluteURL)
+	assert.Error(t, classify.CheckDestination(&url.URL{Scheme: "https", Host: "h"}, []string{"bad/host"}, false))
+	assert.NoError(t, classify.CheckDestination(&url.URL{Scheme: "http", Host: "127.0.0.1:8080"}, nil, false))
+	assert.NoError(t, classify.CheckDestination(&url.URL{Scheme: "http", Host: "h"}, nil, true))
 }
 
 // refusingBase is a base transport that answers every request with an

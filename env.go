@@ -18,6 +18,7 @@ import (
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 
+	"github.com/tokenmgr/tokenmgr/classify"
 	"github.com/tokenmgr/tokenmgr/display"
 	"github.com/tokenmgr/tokenmgr/store"
 )
@@ -221,7 +222,7 @@ func ParseEnv(lookup func(string) (string, bool)) (*Env, error) {
 		*d.to = t
 	}
 	e.AllowedHosts = splitList(get("TOKENMGR_ALLOWED_HOSTS"))
-	if _, err := newHostPolicy(e.AllowedHosts, false); err != nil {
+	if _, err := classify.NewHostPolicy(e.AllowedHosts, false); err != nil {
 		return nil, &EnvError{Var: "TOKENMGR_ALLOWED_HOSTS", Problem: strings.TrimPrefix(err.Error(), "tokenmgr: AllowedHosts ")}
 	}
 	if v := get("TOKENMGR_ALLOW_INSECURE_HTTP"); v != "" {
@@ -364,7 +365,7 @@ var errCleartextTokenURL = errors.New("plain http sends the client secret in the
 
 // cleartext reports whether u is plain http to a host other than loopback.
 func cleartext(u *url.URL) bool {
-	return strings.EqualFold(u.Scheme, "http") && !isLoopback(u.Hostname())
+	return strings.EqualFold(u.Scheme, "http") && !classify.IsLoopback(u.Hostname())
 }
 
 func splitList(v string) []string {

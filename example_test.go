@@ -163,33 +163,6 @@ func ExampleClient_TokenSource() {
 	// token requests: 1
 }
 
-// Classify tells a rejected token from other errors by the error code a
-// response carries, in whatever shape the service sends it.
-func ExampleClassifier_Classify() {
-	var cl tokenmgr.Classifier
-
-	// AWS STS: 403 with an XML error document.
-	sts := []byte(`<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">
-  <Error>
-    <Type>Sender</Type>
-    <Code>InvalidClientTokenId</Code>
-    <Message>The security token included in the request is invalid</Message>
-  </Error>
-  <RequestId>16fc956c-311e-4199-bee1-1680236e9698</RequestId>
-</ErrorResponse>`)
-	v := cl.Classify(http.StatusForbidden, http.Header{"Content-Type": {"text/xml"}}, sts, true)
-	fmt.Println(v.Kind, v.Code, v.Source, "retry:", v.Retry())
-
-	// RFC 6750: the token is fine but lacks a scope.
-	h := http.Header{}
-	h.Set("WWW-Authenticate", `Bearer realm="example", error="insufficient_scope", scope="items:write"`)
-	v = cl.Classify(http.StatusForbidden, h, nil, true)
-	fmt.Println(v.Kind, v.Code, v.Source, "retry:", v.Retry())
-	// Output:
-	// invalid_token InvalidClientTokenId xml retry: true
-	// insufficient_scope insufficient_scope www-authenticate retry: false
-}
-
 // A Redactor blanks a client secret out of text in every encoding a token
 // request carries it in: as is, URL-encoded, and inside the base64 of an
 // HTTP Basic credential.

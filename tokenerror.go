@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tokenmgr/tokenmgr/classify"
 	"github.com/tokenmgr/tokenmgr/display"
 	"golang.org/x/oauth2"
 )
@@ -25,10 +26,10 @@ var (
 	ErrClosed = errors.New("tokenmgr: client closed")
 	// ErrInsecureHTTP is returned instead of sending a token over plain
 	// http to a host that is not loopback (see [Config.AllowInsecureHTTP]).
-	ErrInsecureHTTP = errors.New("tokenmgr: refusing to send a token over plain http")
+	ErrInsecureHTTP = classify.ErrInsecureHTTP
 	// ErrHostNotAllowed is returned instead of sending a token to a host
 	// outside [Config.AllowedHosts].
-	ErrHostNotAllowed = errors.New("tokenmgr: host not in AllowedHosts")
+	ErrHostNotAllowed = classify.ErrHostNotAllowed
 	// ErrSameToken is returned when a refresh was needed but the Source
 	// handed back the very token being replaced (a caching source such as
 	// [oauth2.ReuseTokenSource], or a static token). The token stays in
@@ -168,7 +169,7 @@ func endpointError(err error) error {
 			return fmt.Errorf("%w: %v", ErrBadTokenResponse, err)
 		}
 	}
-	if f := networkFailure(err); f != NotNetwork {
+	if f := networkFailure(err); f != classify.NotNetwork {
 		return &TokenError{Temporary: !f.Permanent(), Err: err}
 	}
 	return err
@@ -211,98 +212,34 @@ var unparseableResponse = []string{
 // the cause with %v, so nothing but the text is left to recognise it by.
 const bodyReadError = "oauth2: cannot fetch token: "
 
-// NetworkFailure says why no answer came from the token endpoint, as
-// [TokenError.NetworkFailure] tells it: the cause a user must fix differs
-// (a typo in the host, a wrong port or stopped server, an untrusted
-// certificate, or the network itself).
-type NetworkFailure int
-
-// The network failures [TokenError.NetworkFailure] tells apart.
-const (
-	// NotNetwork: an answer came, or no request was made.
-	NotNetwork NetworkFailure = iota
-	// NoSuchHost: the host name does not exist (NXDOMAIN). Not retried.
-	NoSuchHost
-	// ConnectionRefused: nothing listens at the host and port. Retried,
-	// at most [Config.RefusedAttempts] times when that is set.
-	ConnectionRefused
-	// CertificateRejected: this machine does not trust the server's TLS
-	// certificate (unknown authority, expired, another host's). Not retried.
-	CertificateRejected
-	// OtherNetwork: any other failure to get an answer (timeout, reset,
-	// DNS server not answering). Retried.
-	OtherNetwork
-	// ProxyFailure: the proxy (HTTPS_PROXY, HTTP_PROXY) was not reached
-	// (refused, unknown host, an https proxy's untrusted certificate), so
-	// the token endpoint was never asked. Retried. A proxy that answers
-	// CONNECT with an error (407, 502) is OtherNetwork: net/http gives
-	// only its status text.
-	ProxyFailure
-	// NotTLS: an https URL's server answered the TLS handshake in plain
-	// http (or something else that is not TLS): the URL's scheme or port
-	// is wrong. Not retried.
-	NotTLS
-)
-
-// String names the failure ("connection refused").
-func (f NetworkFailure) String() string {
-	switch f {
-	case NotNetwork:
-		return "not a network failure"
-	case NoSuchHost:
-		return "no such host"
-	case ConnectionRefused:
-		return "connection refused"
-	case CertificateRejected:
-		return "certificate rejected"
-	case OtherNetwork:
-		return "network failure"
-	case ProxyFailure:
-		return "proxy failure"
-	case NotTLS:
-		return "server does not speak TLS"
-	}
-	return fmt.Sprintf("NetworkFailure(%d)", int(f))
-}
-
-// NetworkFailure tells why no answer came ([NotNetwork] when one did),
+// NetworkFailure tells why no answer came ([classify.NotNetwork] when one did),
 // with the rules the Client retries by, so that a program or a
 // diagnosis can say what to fix without matching platform errors itself.
-func (e *TokenError) NetworkFailure() NetworkFailure {
+func (e *TokenError) NetworkFailure() classify.NetworkFailure {
 	if e == nil || e.StatusCode != 0 || e.Code != "" || e.Err == nil || errors.Is(e.Err, errTokenRedirect) {
-		return NotNetwork
+		return classify.NotNetwork
 	}
 	return networkFailure(e.Err)
 }
 
-// Permanent reports whether asking again cannot mend f: a host name that
-// does not exist, a certificate this machine does not trust, a server that
-// does not speak TLS at an https URL. The Client
-// returns these at once and retries every other network failure; a
-// [Source] that reaches its endpoint by other means (awscreds' STS calls)
-// follows the same rule through it.
-func (f NetworkFailure) Permanent() bool {
-	return f == NoSuchHost || f == CertificateRejected || f == NotTLS
-}
-
-// networkFailure classifies a failure to get an answer ([NotNetwork] for
+// networkFailure classifies a failure to get an answer ([classify.NotNetwork] for
 // anything else).
-func networkFailure(err error) NetworkFailure {
+func networkFailure(err error) classify.NetworkFailure {
 	switch {
 	case isProxyError(err):
-		return ProxyFailure
+		return classify.ProxyFailure
 	case isNoSuchHost(err):
-		return NoSuchHost
+		return classify.NoSuchHost
 	case isRefused(err):
-		return ConnectionRefused
+		return classify.ConnectionRefused
 	case isCertificateError(err):
-		return CertificateRejected
+		return classify.CertificateRejected
 	case isNotTLS(err):
-		return NotTLS
+		return classify.NotTLS
 	case isNetworkError(err) || strings.HasPrefix(err.Error(), bodyReadError):
-		return OtherNetwork
+		return classify.OtherNetwork
 	}
-	return NotNetwork
+	return classify.NotNetwork
 }
 
 // isNoSuchHost reports whether err says the host name does not exist

@@ -1,16 +1,15 @@
 package tokenmgr
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
-	"net/netip"
 	"net/url"
 	"strings"
 
 	"golang.org/x/oauth2"
 
+	"github.com/tokenmgr/tokenmgr/classify"
 	"github.com/tokenmgr/tokenmgr/damp"
 )
 
@@ -53,7 +52,7 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if redirectedAway(req) {
 		return t.base.RoundTrip(req) // no token for another host
 	}
-	if err := c.hosts.check(req.URL); err != nil {
+	if err := c.hosts.Check(req.URL); err != nil {
 		closeBody(req)
 		return nil, err
 	}
@@ -71,9 +70,9 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err != nil {
 		return resp, err
 	}
-	var verdict Classification
+	var verdict classify.Classification
 	if maybeAuthError(resp.StatusCode) {
-		verdict = c.classify.classifyResponse(resp, true, c.classifyWait)
+		verdict = c.classifyResponse(resp)
 	}
 	if !verdict.Retry() {
 		c.damp.AcceptedToken(req.URL, e.tok.AccessToken, e.obtained)
@@ -123,9 +122,9 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err != nil {
 		return resp, err
 	}
-	verdict = Classification{}
+	verdict = classify.Classification{}
 	if maybeAuthError(resp.StatusCode) {
-		verdict = c.classify.classifyResponse(resp, true, c.classifyWait)
+		verdict = c.classifyResponse(resp)
 	}
 	if verdict.Retry() {
 		c.observeRejected(ctx, host, verdict.Code, false)
@@ -145,6 +144,13 @@ func (c *Client) dampRejection(host string, e *entry) bool {
 			"host", host, "for", d)
 	}
 	return damped
+}
+
+// classifyResponse judges a response to a request that carried a token.
+func (c *Client) classifyResponse(resp *http.Response) classify.Classification {
+	cl := c.classify
+	cl.Wait = c.classifyWait
+	return cl.ClassifyResponse(resp, true)
 }
 
 // maybeAuthError says which statuses are worth reading a body for: the
@@ -204,8 +210,8 @@ func drain(resp *http.Response) {
 	if resp.Body == nil {
 		return // a base transport may answer with none
 	}
-	if p, ok := resp.Body.(*peekedBody); ok && !p.finished() {
-		p.Close() // a stalled body: give up the connection rather than wait
+	if classify.Stalled(resp.Body) {
+		resp.Body.Close() // a stalled body: give up the connection rather than wait
 		return
 	}
 	io.CopyN(io.Discard, resp.Body, maxDrain)
@@ -239,85 +245,4 @@ const maxRedirectChain = 64
 // an https to http hop on the same host and port is another origin.
 func sameOrigin(a, b *url.URL) bool {
 	return strings.EqualFold(a.Scheme, b.Scheme) && strings.EqualFold(a.Hostname(), b.Hostname()) && damp.Port(a) == damp.Port(b)
-}
-
-// hostPolicy decides which requests may carry the token.
-type hostPolicy struct {
-	exact    []string // lower-case host names
-	suffixes []string // ".example.com" for "*.example.com"
-	insecure bool
-}
-
-func newHostPolicy(allowed []string, insecure bool) (hostPolicy, error) {
-	p := hostPolicy{insecure: insecure}
-	for _, h := range allowed {
-		h = strings.ToLower(strings.TrimSpace(h))
-		switch {
-		case h == "":
-			continue
-		case strings.HasPrefix(h, "*.") && len(h) > 2 && !strings.Contains(h[2:], "*"):
-			p.suffixes = append(p.suffixes, h[1:])
-		case strings.ContainsAny(h, "*/:@ "):
-			return p, fmt.Errorf("tokenmgr: AllowedHosts entry %q: want a host name or *.domain", h)
-		default:
-			p.exact = append(p.exact, h)
-		}
-	}
-	return p, nil
-}
-
-// CheckDestination reports whether the transport of a Client configured
-// with allowedHosts ([Config.AllowedHosts]) and allowInsecureHTTP
-// ([Config.AllowInsecureHTTP]) would send its token to u: nil when it would,
-// else why not, as an error matching [ErrHostNotAllowed], [ErrInsecureHTTP]
-// or [ErrNotAbsoluteURL]. It is the transport's own rule, for tools (such as
-// package diagnose) that check a URL before any token goes there.
-func CheckDestination(u *url.URL, allowedHosts []string, allowInsecureHTTP bool) error {
-	p, err := newHostPolicy(allowedHosts, allowInsecureHTTP)
-	if err != nil {
-		return err
-	}
-	if u == nil || u.Host == "" {
-		return ErrNotAbsoluteURL
-	}
-	return p.check(u)
-}
-
-// ErrNotAbsoluteURL is returned by [CheckDestination] for a URL without a
-// host.
-var ErrNotAbsoluteURL = errors.New("tokenmgr: not an absolute URL")
-
-func (p *hostPolicy) check(u *url.URL) error {
-	host := u.Hostname()
-	switch {
-	case strings.EqualFold(u.Scheme, "https"):
-	case strings.EqualFold(u.Scheme, "http"):
-		if !p.insecure && !isLoopback(host) {
-			return fmt.Errorf("%w to %s (use https, or set AllowInsecureHTTP)", ErrInsecureHTTP, host)
-		}
-	default:
-		return fmt.Errorf("tokenmgr: unsupported URL scheme %q", u.Scheme)
-	}
-	if len(p.exact) == 0 && len(p.suffixes) == 0 {
-		return nil
-	}
-	for _, h := range p.exact {
-		if strings.EqualFold(h, host) {
-			return nil
-		}
-	}
-	for _, s := range p.suffixes {
-		if len(host) > len(s) && strings.EqualFold(host[len(host)-len(s):], s) {
-			return nil
-		}
-	}
-	return fmt.Errorf("%w: %s", ErrHostNotAllowed, host)
-}
-
-func isLoopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	a, err := netip.ParseAddr(host)
-	return err == nil && a.IsLoopback()
 }

@@ -147,7 +147,7 @@ func TestTransportConcurrentRejectionsOneRefresh(t *testing.T) {
 	})
 	// The subject is one refresh, not a stalled body: with 100 answers
 	// arriving at once on a loaded machine, a body's reader may not run
-	// within ClassifyBodyWait, and the rejection would go back unreplayed.
+	// within classify.BodyWait, and the rejection would go back unreplayed.
 	c.classifyWait = time.Minute
 	hc := c.HTTPClient()
 	hc.Transport.(*transport).base = &http.Transport{MaxIdleConnsPerHost: n}
@@ -481,7 +481,7 @@ func TestAlwaysRejectingAPIIsDamped(t *testing.T) {
 // headers of a 401 or 403 and stalls before the body does not hold
 // RoundTrip for as long as it stalls (issue 10 item 9: classification
 // waited for 64 KiB or EOF). The verdict comes from what arrived within
-// ClassifyBodyWait, and the caller still reads the whole, intact body.
+// classify.BodyWait, and the caller still reads the whole, intact body.
 func TestTransportStalledErrorBodyDoesNotHold(t *testing.T) {
 	for _, tc := range []struct {
 		name, head, tail string
@@ -527,7 +527,7 @@ func TestTransportStalledErrorBodyDoesNotHold(t *testing.T) {
 			var r result
 			select {
 			case r = <-done:
-			case <-time.After(10 * time.Second): // ClassifyBodyWait is 1s
+			case <-time.After(10 * time.Second): // classify.BodyWait is 1s
 				unstall()
 				require.FailNow(t, "RoundTrip held while the server stalled")
 			}

@@ -25,6 +25,7 @@ import (
 	"golang.org/x/oauth2/clientcredentials"
 
 	"github.com/tokenmgr/tokenmgr"
+	"github.com/tokenmgr/tokenmgr/classify"
 	"github.com/tokenmgr/tokenmgr/tokenmgrtest"
 )
 
@@ -58,7 +59,7 @@ func TestNoSuchHostIsNotRetried(t *testing.T) {
 	assert.False(t, te.Temporary)
 	assert.LessOrEqual(t, te.Attempts, 1)
 	assert.NotContains(t, err.Error(), "attempts")
-	assert.Equal(t, tokenmgr.NoSuchHost, te.NetworkFailure())
+	assert.Equal(t, classify.NoSuchHost, te.NetworkFailure())
 }
 
 // A refused connection is retried until the refresh deadline, and the
@@ -75,7 +76,7 @@ func TestRetriedErrorCountsAttempts(t *testing.T) {
 	assert.True(t, te.Temporary)
 	assert.Greater(t, te.Attempts, 1)
 	assert.Contains(t, err.Error(), "attempts)")
-	assert.Equal(t, tokenmgr.ConnectionRefused, te.NetworkFailure())
+	assert.Equal(t, classify.ConnectionRefused, te.NetworkFailure())
 	assert.False(t, errors.Is(err, tokenmgr.ErrInvalidClient))
 }
 
@@ -90,7 +91,7 @@ func TestUntrustedCertificateIsNotRetried(t *testing.T) {
 	assert.False(t, te.Temporary, "%v", err)
 	assert.LessOrEqual(t, te.Attempts, 1)
 	assert.Contains(t, err.Error(), "certificate")
-	assert.Equal(t, tokenmgr.CertificateRejected, te.NetworkFailure())
+	assert.Equal(t, classify.CertificateRejected, te.NetworkFailure())
 }
 
 // An https token URL whose server speaks plain http is not retried: the
@@ -106,7 +107,7 @@ func TestPlainHTTPServerAtHTTPSURLIsNotRetried(t *testing.T) {
 	require.ErrorAs(t, err, &te)
 	assert.False(t, te.Temporary, "%v", err)
 	assert.LessOrEqual(t, te.Attempts, 1)
-	assert.Equal(t, tokenmgr.NotTLS, te.NetworkFailure())
+	assert.Equal(t, classify.NotTLS, te.NetworkFailure())
 	assert.True(t, te.NetworkFailure().Permanent())
 }
 
@@ -136,20 +137,20 @@ func TestNetworkFailureOfAnswersAndCutConnections(t *testing.T) {
 		http.Error(w, "down", http.StatusServiceUnavailable)
 	}))
 	defer srv.Close()
-	for path, want := range map[string]tokenmgr.NetworkFailure{"/token": tokenmgr.NotNetwork, "/cut": tokenmgr.OtherNetwork} {
+	for path, want := range map[string]classify.NetworkFailure{"/token": classify.NotNetwork, "/cut": classify.OtherNetwork} {
 		c := unreachableClient(t, srv.URL+path, time.Second) // retried until then
 		_, err := c.Token(context.Background())
 		var te *tokenmgr.TokenError
 		require.ErrorAs(t, err, &te, path)
 		assert.Equal(t, want, te.NetworkFailure(), "%s: %v", path, err)
 	}
-	assert.Equal(t, tokenmgr.NotNetwork, (*tokenmgr.TokenError)(nil).NetworkFailure())
-	assert.Equal(t, tokenmgr.NotNetwork, (&tokenmgr.TokenError{Code: "invalid_client", Err: errors.New("x")}).NetworkFailure())
-	for f, name := range map[tokenmgr.NetworkFailure]string{
-		tokenmgr.NotNetwork: "not a network failure", tokenmgr.NoSuchHost: "no such host",
-		tokenmgr.ConnectionRefused: "connection refused", tokenmgr.CertificateRejected: "certificate rejected",
-		tokenmgr.OtherNetwork: "network failure", tokenmgr.ProxyFailure: "proxy failure", tokenmgr.NotTLS: "server does not speak TLS",
-		tokenmgr.NetworkFailure(99): "NetworkFailure(99)",
+	assert.Equal(t, classify.NotNetwork, (*tokenmgr.TokenError)(nil).NetworkFailure())
+	assert.Equal(t, classify.NotNetwork, (&tokenmgr.TokenError{Code: "invalid_client", Err: errors.New("x")}).NetworkFailure())
+	for f, name := range map[classify.NetworkFailure]string{
+		classify.NotNetwork: "not a network failure", classify.NoSuchHost: "no such host",
+		classify.ConnectionRefused: "connection refused", classify.CertificateRejected: "certificate rejected",
+		classify.OtherNetwork: "network failure", classify.ProxyFailure: "proxy failure", classify.NotTLS: "server does not speak TLS",
+		classify.NetworkFailure(99): "NetworkFailure(99)",
 	} {
 		assert.Equal(t, name, f.String())
 	}
@@ -314,7 +315,7 @@ func TestDeadlineCutAttemptKeepsTheEndpointsAnswer(t *testing.T) {
 	require.ErrorAs(t, err, &te)
 	assert.Equal(t, http.StatusServiceUnavailable, te.StatusCode, "%v", err)
 	assert.Equal(t, 2, te.Attempts)
-	assert.Equal(t, tokenmgr.NotNetwork, te.NetworkFailure())
+	assert.Equal(t, classify.NotNetwork, te.NetworkFailure())
 	assert.NotContains(t, err.Error(), "deadline")
 	assert.EqualValues(t, 2, calls.Load())
 }
@@ -366,7 +367,7 @@ func TestProxyFailureIsNotARefusalAtTheTokenURL(t *testing.T) {
 			_, err = c.Token(context.Background())
 			var te *tokenmgr.TokenError
 			require.ErrorAs(t, err, &te)
-			assert.Equal(t, tokenmgr.ProxyFailure, te.NetworkFailure(), "%v", err)
+			assert.Equal(t, classify.ProxyFailure, te.NetworkFailure(), "%v", err)
 			assert.False(t, te.NetworkFailure().Permanent())
 			assert.True(t, te.Temporary)
 			assert.Contains(t, err.Error(), "proxyconnect")
@@ -379,9 +380,9 @@ func TestProxyFailureIsNotARefusalAtTheTokenURL(t *testing.T) {
 // exist, an untrusted certificate and a server that does not speak TLS at
 // an https URL are not retried.
 func TestNetworkFailurePermanent(t *testing.T) {
-	for f, want := range map[tokenmgr.NetworkFailure]bool{
-		tokenmgr.NotNetwork: false, tokenmgr.NoSuchHost: true, tokenmgr.ConnectionRefused: false,
-		tokenmgr.CertificateRejected: true, tokenmgr.OtherNetwork: false, tokenmgr.ProxyFailure: false, tokenmgr.NotTLS: true,
+	for f, want := range map[classify.NetworkFailure]bool{
+		classify.NotNetwork: false, classify.NoSuchHost: true, classify.ConnectionRefused: false,
+		classify.CertificateRejected: true, classify.OtherNetwork: false, classify.ProxyFailure: false, classify.NotTLS: true,
 	} {
 		assert.Equal(t, want, f.Permanent(), "%v", f)
 	}
@@ -470,6 +471,6 @@ func TestSourceFileErrorIsNotANetworkFailure(t *testing.T) {
 	assert.EqualValues(t, 1, calls.Load(), "retried")
 	var te *tokenmgr.TokenError
 	if errors.As(err, &te) {
-		assert.Equal(t, tokenmgr.NotNetwork, te.NetworkFailure())
+		assert.Equal(t, classify.NotNetwork, te.NetworkFailure())
 	}
 }

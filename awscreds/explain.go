@@ -9,6 +9,7 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/tokenmgr/tokenmgr"
+	"github.com/tokenmgr/tokenmgr/classify"
 	"github.com/tokenmgr/tokenmgr/diagnose"
 )
 
@@ -174,7 +175,7 @@ func Explain(err error, skew time.Duration) Explanation {
 		// network hints, naming STS's endpoint, not the OAuth token URL.
 		var te *tokenmgr.TokenError
 		var oe *smithy.OperationError
-		if errors.As(err, &oe) && errors.As(err, &te) && te.StatusCode == 0 && te.NetworkFailure() != tokenmgr.NotNetwork {
+		if errors.As(err, &oe) && errors.As(err, &te) && te.StatusCode == 0 && te.NetworkFailure() != classify.NotNetwork {
 			x.Message, x.Hint = diagnose.NetworkHint(te, "STS", "the STS endpoint (AWS_ENDPOINT_URL_STS or AWS_ENDPOINT_URL when set, else https://sts.<AWS_REGION>.amazonaws.com)")
 		}
 	}

@@ -25,6 +25,7 @@ import (
 
 	"github.com/tokenmgr/tokenmgr"
 	"github.com/tokenmgr/tokenmgr/awscreds/ststest"
+	"github.com/tokenmgr/tokenmgr/classify"
 	"github.com/tokenmgr/tokenmgr/store"
 	"github.com/tokenmgr/tokenmgr/tokenmgrtest"
 )
@@ -278,22 +279,22 @@ func TestSTSNetworkFailures(t *testing.T) {
 	t.Cleanup(tlsSTS.Close)
 	for _, tc := range []struct {
 		name, endpoint string
-		want           tokenmgr.NetworkFailure
+		want           classify.NetworkFailure
 		cause          func(t *testing.T, err error)
 	}{
-		{"no such host", "https://sts.does-not-exist.invalid", tokenmgr.NoSuchHost, func(t *testing.T, err error) {
+		{"no such host", "https://sts.does-not-exist.invalid", classify.NoSuchHost, func(t *testing.T, err error) {
 			var de *net.DNSError
 			require.ErrorAs(t, err, &de)
 			assert.True(t, de.IsNotFound, "%v", de)
 		}},
-		{"untrusted certificate", tlsSTS.URL, tokenmgr.CertificateRejected, func(t *testing.T, err error) {
+		{"untrusted certificate", tlsSTS.URL, classify.CertificateRejected, func(t *testing.T, err error) {
 			var ve *tls.CertificateVerificationError
 			require.ErrorAs(t, err, &ve)
 			assert.Contains(t, err.Error(), "certificate")
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if tc.want == tokenmgr.NoSuchHost {
+			if tc.want == classify.NoSuchHost {
 				_, err := net.DefaultResolver.LookupHost(t.Context(), "sts.does-not-exist.invalid")
 				var de *net.DNSError
 				if !errors.As(err, &de) || !de.IsNotFound {
@@ -333,7 +334,7 @@ func TestSTSNetworkFailures(t *testing.T) {
 		var te *tokenmgr.TokenError
 		require.ErrorAs(t, err, &te)
 		assert.True(t, te.Temporary, "a refused connection is retried: %v", err)
-		assert.Equal(t, tokenmgr.ConnectionRefused, te.NetworkFailure())
+		assert.Equal(t, classify.ConnectionRefused, te.NetworkFailure())
 	})
 }
 

@@ -6,7 +6,7 @@ import (
 	"io"
 	"net/http"
 
-	"github.com/tokenmgr/tokenmgr"
+	"github.com/tokenmgr/tokenmgr/classify"
 	"github.com/tokenmgr/tokenmgr/display"
 )
 
@@ -49,7 +49,7 @@ func (d *diagnosis) checkAPI(ctx context.Context) {
 		d.add(name, OK, fmt.Sprintf("%s accepted the %s (%s)", where, d.tokFrom, resp.Status), "")
 		return
 	}
-	var cl tokenmgr.Classifier
+	var cl classify.Classifier
 	v := cl.ClassifyResponse(resp, true)
 	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	code := ""
@@ -58,7 +58,7 @@ func (d *diagnosis) checkAPI(ctx context.Context) {
 	}
 	head := fmt.Sprintf("%s answered %d%s", where, resp.StatusCode, code)
 	switch v.Kind {
-	case tokenmgr.KindInvalidToken:
+	case classify.KindInvalidToken:
 		hint := "the API does not accept this token: check it is meant for this API (issuer, audience, environment); tokenmgr drops a rejected token and fetches a new one"
 		switch d.tokFrom {
 		case fromStore:
@@ -67,15 +67,15 @@ func (d *diagnosis) checkAPI(ctx context.Context) {
 			hint = "the API does not accept this token (expired, revoked, or for another API or environment); " + staticHint
 		}
 		d.add(name, Fail, head+": invalid token: the "+d.tokFrom+" is invalid, expired or revoked for this API", hint)
-	case tokenmgr.KindClockSkew:
+	case classify.KindClockSkew:
 		d.add(name, Fail, head+": the request's time is too far from the server's", "set this machine's clock right (enable NTP)")
-	case tokenmgr.KindInsufficientScope:
+	case classify.KindInsufficientScope:
 		d.add(name, Fail, head+": the token lacks a scope this API needs", "add the scope to TOKENMGR_SCOPES (and allow it for the client)")
-	case tokenmgr.KindClaimsChallenge:
+	case classify.KindClaimsChallenge:
 		d.add(name, Fail, head+": the API wants a token with more claims (claims challenge)", "a plain refresh gives the same kind of token; the client needs to ask for the claims")
-	case tokenmgr.KindAccessDenied:
+	case classify.KindAccessDenied:
 		d.add(name, Fail, head+": the token is valid but not allowed here (access denied)", "grant this client or subject the permission the API needs")
-	case tokenmgr.KindChallenge:
+	case classify.KindChallenge:
 		d.add(name, Warn, head+": the API challenges for a token from somewhere else", "check the WWW-Authenticate header the API sends")
 	default:
 		d.add(name, Warn, head+": an error that says nothing about the token", "check TOKENMGR_CHECK_URL names an endpoint that answers GET")

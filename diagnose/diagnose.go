@@ -13,6 +13,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/tokenmgr/tokenmgr"
+	"github.com/tokenmgr/tokenmgr/classify"
 	"github.com/tokenmgr/tokenmgr/diagnose/jwtinfo"
 	"github.com/tokenmgr/tokenmgr/display"
 	"github.com/tokenmgr/tokenmgr/store"
@@ -287,7 +288,7 @@ func moreEnvErrors(lookup func(string) (string, bool), first error) []error {
 }
 
 // urlProblem says what is wrong with a URL variable that a request will
-// go to, by the transport's rule ([tokenmgr.CheckDestination]).
+// go to, by the transport's rule ([classify.CheckDestination]).
 func urlProblem(name, v string, allowed []string, insecure bool) string {
 	if v == "" {
 		return ""
@@ -296,7 +297,7 @@ func urlProblem(name, v string, allowed []string, insecure bool) string {
 	if err != nil {
 		return name + ": not an absolute URL"
 	}
-	err = tokenmgr.CheckDestination(u, allowed, insecure)
+	err = classify.CheckDestination(u, allowed, insecure)
 	switch {
 	case err == nil:
 		return ""

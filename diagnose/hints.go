@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/tokenmgr/tokenmgr"
+	"github.com/tokenmgr/tokenmgr/classify"
 	"github.com/tokenmgr/tokenmgr/display"
 	"github.com/tokenmgr/tokenmgr/store"
 	"github.com/tokenmgr/tokenmgr/store/record"
@@ -188,15 +189,15 @@ func NetworkHint(te *tokenmgr.TokenError, name, where string) (msg, hint string)
 		msg += fmt.Sprintf(" (after %d attempts)", te.Attempts)
 	}
 	switch te.NetworkFailure() {
-	case tokenmgr.NoSuchHost:
+	case classify.NoSuchHost:
 		return msg, "the host name does not exist: check " + where + " for a typo"
-	case tokenmgr.CertificateRejected:
+	case classify.CertificateRejected:
 		return msg, "this machine does not trust the TLS certificate of " + where + " (self-signed, expired, or for another host): fix the certificate, or add its CA to the system's trust store (or SSL_CERT_FILE)"
-	case tokenmgr.ConnectionRefused:
+	case classify.ConnectionRefused:
 		return msg, "nothing listens there: check the host and port of " + where
-	case tokenmgr.ProxyFailure:
+	case classify.ProxyFailure:
 		return msg, "the proxy (HTTPS_PROXY or HTTP_PROXY) could not be reached, so " + where + " was never asked: check the proxy, or add the host of " + name + " to NO_PROXY"
-	case tokenmgr.NotTLS:
+	case classify.NotTLS:
 		return msg, "the server at that host and port speaks plain http, not https: check the port of " + where + " (the server's TLS one); plain http is allowed for loopback only"
 	}
 	return msg, "check " + where + ", the network and any proxy"

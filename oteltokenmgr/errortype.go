@@ -7,6 +7,7 @@ import (
 	"net/http"
 
 	"github.com/tokenmgr/tokenmgr"
+	"github.com/tokenmgr/tokenmgr/classify"
 	"github.com/tokenmgr/tokenmgr/store"
 )
 
@@ -34,15 +35,15 @@ func errorType(err error) string {
 			return "4xx"
 		}
 		switch te.NetworkFailure() {
-		case tokenmgr.ConnectionRefused:
+		case classify.ConnectionRefused:
 			return "refused"
-		case tokenmgr.NoSuchHost:
+		case classify.NoSuchHost:
 			return "no_such_host"
-		case tokenmgr.CertificateRejected:
+		case classify.CertificateRejected:
 			return "certificate"
-		case tokenmgr.ProxyFailure:
+		case classify.ProxyFailure:
 			return "proxy"
-		case tokenmgr.OtherNetwork:
+		case classify.OtherNetwork:
 			if timeout(err) {
 				return "timeout"
 			}

@@ -35,7 +35,7 @@
 // secret, a URL or a user name.
 //
 // error.type names a failure by the rules tokenmgr retries by
-// ([tokenmgr.TokenError] and [tokenmgr.NetworkFailure]): the OAuth error
+// ([tokenmgr.TokenError] and [github.com/tokenmgr/tokenmgr/classify.NetworkFailure]): the OAuth error
 // code (invalid_client, invalid_grant, …) or AWS code the endpoint
 // answered, else 5xx, 4xx or rate_limited for an answer without one;
 // refused, timeout, no_such_host, certificate, proxy or network when no

@@ -1,4 +1,4 @@
-package tokenmgr
+package classify
 
 import (
 	"bufio"
@@ -266,7 +266,7 @@ func bigBody(prefix, suffix string, n int) []byte {
 	return append(b, suffix...)
 }
 
-// Only the first MaxClassifyBody bytes are looked at, and the caller still
+// Only the first MaxBody bytes are looked at, and the caller still
 // gets every byte, in order, whatever the Content-Length and read sizes.
 func TestClassifyResponseLargeBody(t *testing.T) {
 	cases := []struct {
@@ -276,13 +276,13 @@ func TestClassifyResponseLargeBody(t *testing.T) {
 		code string
 	}{
 		// The code sits in the first 64 KiB: found by the streaming XML reader.
-		{"code-first", bigBody("<Error><Code>ExpiredToken</Code><Message>", "</Message></Error>", 3*MaxClassifyBody), KindInvalidToken, "ExpiredToken"},
+		{"code-first", bigBody("<Error><Code>ExpiredToken</Code><Message>", "</Message></Error>", 3*MaxBody), KindInvalidToken, "ExpiredToken"},
 		// The code sits after the first 64 KiB: not looked at.
-		{"code-after-limit", bigBody("<Error><Message>", "</Message><Code>ExpiredToken</Code></Error>", MaxClassifyBody+100), KindOther, ""},
+		{"code-after-limit", bigBody("<Error><Message>", "</Message><Code>ExpiredToken</Code></Error>", MaxBody+100), KindOther, ""},
 		// JSON cut at 64 KiB does not parse: no code.
-		{"json-cut", bigBody(`{"__type":"ExpiredTokenException","pad":"`, `"}`, MaxClassifyBody+1), KindOther, ""},
+		{"json-cut", bigBody(`{"__type":"ExpiredTokenException","pad":"`, `"}`, MaxBody+1), KindOther, ""},
 		// JSON just under the limit parses.
-		{"json-fits", bigBody(`{"__type":"ExpiredTokenException","pad":"`, `"}`, MaxClassifyBody-2), KindInvalidToken, "ExpiredTokenException"},
+		{"json-fits", bigBody(`{"__type":"ExpiredTokenException","pad":"`, `"}`, MaxBody-2), KindInvalidToken, "ExpiredTokenException"},
 	}
 	readers := []struct {
 		name string
@@ -302,7 +302,7 @@ func TestClassifyResponseLargeBody(t *testing.T) {
 				}
 				var cl Classifier
 				// The subject is the size limit, not a stalled body: 64 KiB
-				// one byte a read under -race can outlast ClassifyBodyWait
+				// one byte a read under -race can outlast BodyWait
 				// on a loaded machine.
 				got := cl.classifyResponse(resp, true, time.Minute)
 				assert.Equal(t, tc.kind, got.Kind, "%s/%s/%d", tc.name, rd.name, length)

@@ -1,4 +1,12 @@
-package tokenmgr
+// Package classify holds the rules tokenmgr's transport sends a token by
+// and judges the answers with: what an error response means for the token
+// that was sent ([Classifier]: invalid, clock skew, access denied, …), which
+// hosts may receive the token ([CheckDestination], [HostPolicy]), and why no
+// answer came from a token endpoint ([NetworkFailure]). The transport, the
+// tokenmgr doctor (package diagnose) and the command line share these rules
+// through it, so a check made before any token is sent is the rule the
+// transport applies.
+package classify
 
 import (
 	"bytes"
@@ -68,8 +76,8 @@ type Classification struct {
 // Retry reports whether the transport refreshes and replays on this verdict.
 func (c Classification) Retry() bool { return c.Kind == KindInvalidToken }
 
-// MaxClassifyBody is how much of a response body is read to classify it.
-const MaxClassifyBody = 64 << 10
+// MaxBody is how much of a response body is read to classify it.
+const MaxBody = 64 << 10
 
 var invalidTokenCodes = map[string]bool{
 	"invalidclienttokenid":        true,
@@ -100,14 +108,17 @@ var deniedCodes = map[string]bool{
 // "invalid token" (compared case-insensitively).
 type Classifier struct {
 	Extra []string
+	// Wait bounds the wait for an error response's body in
+	// [Classifier.ClassifyResponse]; zero means [BodyWait].
+	Wait time.Duration
 }
 
 // Classify judges a response from its status, headers and the first bytes of
-// its body (at most [MaxClassifyBody] are looked at). carried says whether the
+// its body (at most [MaxBody] are looked at). carried says whether the
 // request carried a token: only then is a bare 401 an invalid token.
 func (cl *Classifier) Classify(status int, h http.Header, body []byte, carried bool) Classification {
-	if len(body) > MaxClassifyBody {
-		body = body[:MaxClassifyBody]
+	if len(body) > MaxBody {
+		body = body[:MaxBody]
 	}
 	if status >= 500 {
 		// A server failure says nothing about the token: never refresh.
@@ -163,13 +174,17 @@ func (cl *Classifier) extra(code string) bool {
 // ClassifyResponse classifies resp and leaves resp.Body intact for the
 // caller. When the headers decide (an RFC 6750 challenge naming the error,
 // an X-Amzn-ErrorType), the body is not read. Otherwise it looks at up to
-// [MaxClassifyBody] bytes of the body, but waits for them at most
-// [ClassifyBodyWait] (or until the request's context ends): a server that
+// [MaxBody] bytes of the body, but waits for them at most
+// Wait (or until the request's context ends): a server that
 // sends its headers and stalls does not hold the caller, who gets the
 // verdict from what had arrived and then reads the whole body as it comes.
 // A HEAD response is judged on status and headers alone.
 func (cl *Classifier) ClassifyResponse(resp *http.Response, carried bool) Classification {
-	return cl.classifyResponse(resp, carried, ClassifyBodyWait)
+	wait := cl.Wait
+	if wait <= 0 {
+		wait = BodyWait
+	}
+	return cl.classifyResponse(resp, carried, wait)
 }
 
 // classifyResponse is ClassifyResponse waiting at most wait for the body.
@@ -185,9 +200,9 @@ func (cl *Classifier) classifyResponse(resp *http.Response, carried bool, wait t
 	return cl.Classify(resp.StatusCode, resp.Header, body, carried)
 }
 
-// ClassifyBodyWait bounds how long [Classifier.ClassifyResponse] waits for
+// BodyWait bounds how long [Classifier.ClassifyResponse] waits for
 // the body of an error response.
-const ClassifyBodyWait = time.Second
+const BodyWait = time.Second
 
 // headersDecide reports whether the headers alone give the verdict, so the
 // body need not be waited for. It follows [Classifier.Classify]'s order: a
@@ -204,13 +219,13 @@ func headersDecide(status int, h http.Header) bool {
 	return ch.present && (ch.claims != "" || ch.err == "insufficient_claims" || ch.err == "insufficient_scope" || ch.err == "invalid_token")
 }
 
-// peekBody reads up to MaxClassifyBody bytes of resp.Body (fewer when
+// peekBody reads up to MaxBody bytes of resp.Body (fewer when
 // Content-Length says so) in a goroutine and returns what arrived within
 // wait; resp.Body is replaced by a body that gives the caller those bytes
 // and then the rest. The goroutine ends when its read does: at the bytes
 // wanted, the end of the body, an error, or when the body is closed.
 func peekBody(ctx context.Context, resp *http.Response, wait time.Duration) []byte {
-	n := int64(MaxClassifyBody)
+	n := int64(MaxBody)
 	if resp.ContentLength > 0 && resp.ContentLength < n {
 		n = resp.ContentLength // a zero is often a hand-built response's unset field: read anyway
 	}
@@ -227,6 +242,14 @@ func peekBody(ctx context.Context, resp *http.Response, wait time.Duration) []by
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return bytes.Clone(p.buf)
+}
+
+// Stalled reports whether body is one [Classifier.ClassifyResponse] left
+// in a response whose rest has not arrived: a caller discarding the
+// response should close it rather than wait to drain it.
+func Stalled(body io.Reader) bool {
+	p, ok := body.(*peekedBody)
+	return ok && !p.finished()
 }
 
 // peekedBody is a response body whose first bytes a classifier read.
