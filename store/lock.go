@@ -71,27 +71,12 @@ func lockFile(ctx context.Context, path string) (func(), error) {
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
-	fl := flock.New(path, flock.SetFlag(os.O_CREATE|os.O_RDWR), flock.SetPermissions(0o600))
+	fl := newFlock(path)
 	if crossProcessLocking {
-		for {
-			ok, err := fl.TryLockContext(ctx, lockPollInterval)
-			if err == nil && !ok {
-				err = ctx.Err() // TryLockContext returns false only for ctx
-			}
-			if err != nil {
-				fl.Close()
-				<-ch
-				if ctxErr := ctx.Err(); ctxErr != nil && errors.Is(err, ctxErr) {
-					return nil, ctxErr
-				}
-				return nil, fmt.Errorf("store: lock %s: %w", path, err)
-			}
-			if stillAt(fl, path) {
-				break
-			}
-			// Removed by its holder while we waited: lock the file at path.
-			fl.Close()
-			fl = flock.New(path, flock.SetFlag(os.O_CREATE|os.O_RDWR), flock.SetPermissions(0o600))
+		var err error
+		if fl, err = lockAt(ctx, fl, path); err != nil {
+			<-ch
+			return nil, err
 		}
 	} else if err := touch(path); err != nil {
 		<-ch
@@ -114,6 +99,36 @@ func touch(path string) error {
 		return err
 	}
 	return f.Close()
+}
+
+func newFlock(path string) *flock.Flock {
+	return flock.New(path, flock.SetFlag(os.O_CREATE|os.O_RDWR), flock.SetPermissions(0o600))
+}
+
+// lockAt locks fl, made for path, and returns the lock held on the file
+// path names then. A holder may remove the file (removeLockFile) between
+// the waiter's opening it and getting its lock: the waiter then holds the
+// lock of a file no longer at path, beside whoever locked the new one, so
+// it drops that lock and locks the file at path.
+func lockAt(ctx context.Context, fl *flock.Flock, path string) (*flock.Flock, error) {
+	for {
+		ok, err := fl.TryLockContext(ctx, lockPollInterval)
+		if err == nil && !ok {
+			err = ctx.Err() // TryLockContext returns false only for ctx
+		}
+		if err != nil {
+			fl.Close()
+			if ctxErr := ctx.Err(); ctxErr != nil && errors.Is(err, ctxErr) {
+				return nil, ctxErr
+			}
+			return nil, fmt.Errorf("store: lock %s: %w", path, err)
+		}
+		if stillAt(fl, path) {
+			return fl, nil
+		}
+		fl.Close()
+		fl = newFlock(path)
+	}
 }
 
 // stillAt reports whether path still names the file fl has locked.

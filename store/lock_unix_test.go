@@ -24,70 +24,38 @@ func flockFD(t *testing.T, path string) func() {
 	return func() { f.Close() }
 }
 
-// TestLockFileRemovedWhileWaiting: a lock file removed by its holder
-// (removeLockFile) while a waiter waits on it does not let the waiter in
-// beside the holder of the new file at that path.
+// TestLockFileRemovedWhileWaiting: a waiter that gets the lock of a file
+// its holder removed meanwhile (it opened the file before the removal and
+// locked it after the holder let go) does not stay in beside the holder
+// of the new file at that path; it waits for that one.
 func TestLockFileRemovedWhileWaiting(t *testing.T) {
 	if !removeLocksSupported {
 		t.Skip("no lock file removal here")
 	}
 	path := filepath.Join(t.TempDir(), "k.lock")
-	releaseOld := flockFD(t, path) // another process holds the lock
-
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	waiting := make(chan struct{})
-	type got struct {
-		unlock func()
-		err    error
-	}
-	res := make(chan got, 1)
-	wctx, wcancel := context.WithCancel(ctx)
-	defer wcancel()
-	go func() {
-		close(waiting)
-		u, err := lockFile(wctx, path) // waits on the file now at path
-		res <- got{u, err}
-	}()
-	<-waiting
-	// The waiter has the old file open once it polls; wait for that.
-	require.Eventually(t, func() bool { return openBy(t, path) }, 10*time.Second, 5*time.Millisecond)
-
-	// The holder removes the file, and a third process locks a new one.
+	// The waiter has just got the lock of the file at path...
+	fl := newFlock(path)
+	ok, err := fl.TryLock()
+	require.NoError(t, err)
+	require.True(t, ok)
+	// ...which its previous holder had removed, and another process has
+	// locked the new file at path.
 	require.NoError(t, os.Remove(path))
 	releaseNew := flockFD(t, path)
-	releaseOld()
-	select {
-	case r := <-res:
-		if r.err == nil {
-			r.unlock()
-		}
-		require.Fail(t, "the waiter got the lock of a removed file while another process holds the file at its path", "err %v", r.err)
-	case <-time.After(10 * lockPollInterval):
-	}
-	releaseNew()
-	r := <-res
-	require.NoError(t, r.err, "the waiter gets the new file's lock once it is free")
-	r.unlock()
-}
 
-// openBy reports whether a file descriptor of this process other than the
-// test's own refers to path's file (the waiter's).
-func openBy(t *testing.T, path string) bool {
-	t.Helper()
-	want, err := os.Stat(path)
-	require.NoError(t, err)
-	ents, err := os.ReadDir("/proc/self/fd")
-	if err != nil {
-		return true // no /proc: trust the poll interval
+	ctx, cancel := context.WithTimeout(context.Background(), 10*lockPollInterval)
+	defer cancel()
+	got, err := lockAt(ctx, fl, path)
+	if err == nil {
+		got.Close()
 	}
-	n := 0
-	for _, e := range ents {
-		if fi, err := os.Stat(filepath.Join("/proc/self/fd", e.Name())); err == nil && os.SameFile(fi, want) {
-			n++
-		}
-	}
-	return n >= 2
+	require.ErrorIs(t, err, context.DeadlineExceeded, "the waiter kept the lock of a removed file while another process holds the file at its path")
+
+	releaseNew()
+	got, err = lockAt(context.Background(), newFlock(path), path)
+	require.NoError(t, err, "the waiter gets the new file's lock once it is free")
+	assert.True(t, stillAt(got, path))
+	got.Close()
 }
 
 // TestRemoveLocks: RemoveLocks removes a credential's lock files, waiting
