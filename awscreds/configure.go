@@ -153,12 +153,15 @@ func (m *refreshRetry) HandleFinalize(ctx context.Context, in middleware.Finaliz
 	// not this call can be replayed.
 	host := s.host
 	if p.damp.Damped(host, p.now()) || p.dampRejection(host, cv, code) {
+		p.observeRejected(ctx, host, code, false)
+		p.observeHeldOff(ctx, host)
 		return out, md, err
 	}
 	r, isHTTP := in.Request.(*smithyhttp.Request)
 	if isHTTP {
 		if rewindErr := r.RewindStream(); rewindErr != nil {
 			p.invalidate(cv.tok) // the body is gone: the next call gets fresh credentials
+			p.observeRejected(ctx, host, code, false)
 			return out, md, err
 		}
 		if m.clone {
@@ -168,11 +171,13 @@ func (m *refreshRetry) HandleFinalize(ctx context.Context, in middleware.Finaliz
 	p.invalidate(cv.tok)
 	p.log.Info("AWS rejected the credentials; replaying the call with fresh ones", "code", code, "host", host)
 	p.replays.Add(1)
+	p.observeRejected(ctx, host, code, true)
 	s.cv.Store(nil)
 	out, md, err2 := next.HandleFinalize(ctx, in)
 	code2, again := rejectionCode(err2)
 	switch cv2 := s.cv.Load(); {
 	case again && cv2 != nil:
+		p.observeRejected(ctx, s.host, code2, false)
 		p.dampRejection(s.host, cv2, code2)
 	case err2 == nil || code2 != "":
 		p.accepted(s.host)

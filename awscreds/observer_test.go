@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"sync"
 	"testing"
 
@@ -54,4 +55,54 @@ func TestObserverSeesSTS(t *testing.T) {
 		fmt.Sprintf("request %s #1 %q", key, ""),
 		"done " + key + " initial attempts=1 failed=false",
 	}, got)
+}
+
+// TestObserverSeesConfigureRejections: the rejections Configure's
+// middleware replays, and those it returns while a host is damped, reach
+// Config.Observer as the root transport's do; a panic in it is logged and
+// the call goes on.
+func TestObserverSeesConfigureRejections(t *testing.T) {
+	var mu sync.Mutex
+	var got []string
+	obs := &tokenmgr.Observer{
+		Rejected: func(_ context.Context, key, host, code string, replayed bool) {
+			mu.Lock()
+			got = append(got, fmt.Sprintf("rejected %s %s replayed=%v", host, code, replayed))
+			mu.Unlock()
+		},
+		HeldOff: func(_ context.Context, key, cause, host string) {
+			mu.Lock()
+			got = append(got, "heldoff "+cause+" "+host)
+			mu.Unlock()
+			panic("observer broke")
+		},
+	}
+	f := newFixture(t, nil, func(c *Config) { c.Observer = obs })
+	cfg := awsConfig(f.srv)
+	f.p.Configure(&cfg)
+	_, err := callerIdentity(t.Context(), cfg)
+	require.NoError(t, err)
+	f.srv.RevokeAll()
+	_, err = callerIdentity(t.Context(), cfg)
+	require.NoError(t, err)
+	f.srv.RejectAll(true)
+	for range 3 {
+		_, err = callerIdentity(t.Context(), cfg)
+		require.Error(t, err)
+	}
+	u, err := url.Parse(f.srv.URL)
+	require.NoError(t, err)
+	host := u.Hostname() + ":" + u.Port()
+	mu.Lock()
+	defer mu.Unlock()
+	assert.Equal(t, []string{
+		"rejected " + host + " InvalidClientTokenId replayed=true",  // revoked: replayed
+		"rejected " + host + " InvalidClientTokenId replayed=true",  // rejected: replayed once
+		"rejected " + host + " InvalidClientTokenId replayed=false", // the fresh ones too
+		"rejected " + host + " InvalidClientTokenId replayed=false", // then damped
+		"heldoff damping " + host,
+		"rejected " + host + " InvalidClientTokenId replayed=false",
+		"heldoff damping " + host,
+	}, got)
+	assert.Contains(t, f.logs.String(), "Config.Observer panicked")
 }

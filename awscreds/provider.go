@@ -110,6 +110,8 @@ type Provider struct {
 	replays atomic.Int64 // SDK calls replayed with fresh credentials
 	damp    damp.Hosts   // per-host rejection damping of Configure's middleware, the root transport's rule
 
+	obs *tokenmgr.Observer // Config.Observer, for Configure's rejections; nil when unset
+
 	now func() time.Time
 }
 
@@ -186,6 +188,10 @@ func New(cfg Config) (*Provider, error) {
 	}
 	src := newSTSSource(&cfg, cfg.STSEndpoint, region)
 	p := &Provider{key: key, log: cfg.Logger, now: time.Now, src: src}
+	if cfg.Observer != nil {
+		o := *cfg.Observer // the caller's may change; ours does not
+		p.obs = &o
+	}
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
 	}
