@@ -62,16 +62,26 @@
 // Lease: partitioned from Redis, or paused), a second replica takes the
 // lease and fetches too; the fleet pays one extra token request, and both
 // tokens are valid. What must not happen is the first holder's late save
-// replacing the second's newer token. Each lease carries a fence, Redis's
-// clock (TIME, in microseconds) when it was granted, and each value the
-// fence of the lease it was saved under; the save script drops a save
-// whose fence is lower than the stored value's (Save returns nil: in the
-// order of the leases, that token was saved and replaced at once). So the
-// value in Redis is always the token of the latest lease, and the Client's
-// own rule (a replica adopts a stored token only when it was obtained
-// after the one it holds) keeps every replica from stepping back to an
-// older token. A save without a lease (Redis was unavailable when the
-// refresh began) is fenced with Redis's clock at the save.
+// replacing the second's newer token. Each lease is granted a fence, a
+// number: Redis's clock (TIME, in microseconds), or one more than the
+// stored value's fence when that is not lower, so the fences of one
+// credential only grow even when Redis's clock steps back (an NTP step, a
+// VM restored, a failover to a replica with a slower clock). Each value
+// carries the fence of the lease it was saved under, inside the
+// authenticated data: no one without the key can change it (such a value
+// fails authentication, and is never overwritten). The save script drops
+// a save whose fence is lower than the stored value's only when the
+// writer no longer holds its lease (Save returns nil: in the order of the
+// leases, that token was saved and replaced at once). So the value in
+// Redis is always the token of the latest lease, and the Client's own rule
+// (a replica adopts a stored token only when it was obtained after the
+// one it holds) keeps every replica from stepping back to an older token.
+// A save without a lease (Redis was unavailable when the refresh began) is
+// granted a fence the same way just before it. A save is stored, or an
+// error, or dropped for the token of a later lease: a stored fence more
+// than a minute ahead of Redis's clock is not obeyed, and a writer
+// without a lease gets an error naming Redis and its clock (a lease
+// holder saves).
 //
 // With a rotating refresh token, the two fetches redeem the same refresh
 // token: the authorization server answers one with invalid_grant or, with

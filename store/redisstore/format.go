@@ -13,12 +13,12 @@ import (
 	"github.com/tokenmgr/tokenmgr/store/seal"
 )
 
-// The stored format, version 1; FORMAT.md has the rationale.
+// The stored format, version 2; FORMAT.md has the rationale.
 //
 //	header (48 bytes), the record under <prefix>header and the start of every value:
 //	offset size field
 //	0      8    magic "TOKENMGR"
-//	8      1    format version, 1
+//	8      1    format version: 1 in the header record, 2 in a value
 //	9      1    KDF: 1 = scrypt of a passphrase, 2 = raw 32-byte key
 //	10     1    scrypt log2(N) (0 with KDF 2)
 //	11     1    scrypt r       (0 with KDF 2)
@@ -30,13 +30,15 @@ import (
 //
 //	value: header (48) | fence (16) | nonce (24) | XChaCha20-Poly1305
 //	ciphertext and tag of the record under HKDF-SHA256(K, salt, "tokenmgr
-//	redis v1 payload"), with additional data header | credential name.
-//	The fence is 16 ASCII digits, Redis's clock in microseconds when the
-//	writer's lease was granted (or when it wrote, without a lease); a save
-//	whose fence is lower than the stored one's is dropped.
+//	redis v1 payload"), with additional data header | fence | credential
+//	name. The fence is 16 ASCII digits, a number ordering the saves of one
+//	credential (see Store.Save). A version 1 value (written by an older
+//	tokenmgr) has the same layout but its additional data leaves the fence
+//	out: it is read, and its fence is not trusted.
 const (
 	magic      = "TOKENMGR"
-	version    = 1
+	version    = 2 // of a value; a version 1 value is still read
+	recVersion = 1 // of the header record, whose layout version 2 did not change: old replicas still start
 	kindRedis  = 'R'
 	headerSize = 48
 	offVersion = 8
@@ -49,22 +51,27 @@ const (
 	minValue   = offNonce + seal.NonceSize + seal.Overhead
 	// maxValue bounds what Load accepts: a record and the format's overhead.
 	maxValue = store.MaxValueSize + minValue
+	// maxFence bounds a fence, far above any clock reading in microseconds
+	// (year 2255) and below 2^53, so that Lua's numbers hold it exactly.
+	maxFence = 9_000_000_000_000_000
 )
 
 var labels = seal.Labels{Payload: "tokenmgr redis v1 payload", Check: "tokenmgr redis v1 key check"}
 
 // header is a parsed, bounded header.
 type header struct {
-	params seal.Params
-	check  [seal.CheckSize]byte
-	raw    [headerSize]byte
+	params  seal.Params
+	check   [seal.CheckSize]byte
+	raw     [headerSize]byte
+	version byte
 }
 
 // newHeader builds the header for params and keys.
 func newHeader(p seal.Params, k *seal.Keys) *header {
 	h := &header{params: p, check: k.Check}
 	copy(h.raw[:], magic)
-	h.raw[offVersion] = version
+	h.raw[offVersion] = recVersion
+	h.version = recVersion
 	h.raw[offKDF], h.raw[offKDF+1], h.raw[offKDF+2], h.raw[offKDF+3] = p.KDF, p.LogN, p.R, p.P
 	h.raw[offKind] = kindRedis
 	copy(h.raw[offSalt:], p.Salt[:])
@@ -85,13 +92,13 @@ func parseHeader(b []byte, lim seal.Limits) (*header, error) {
 	switch v := b[offVersion]; {
 	case v > version:
 		return nil, fmt.Errorf("%w: written in format version %d by a newer tokenmgr; this one reads version %d, upgrade it", store.ErrFormat, v, version)
-	case v != version:
+	case v == 0:
 		return nil, fmt.Errorf("%w: unknown format version %d", store.ErrFormat, v)
 	}
 	if b[14]|b[15] != 0 {
 		return nil, fmt.Errorf("%w: reserved header bytes are not zero", store.ErrFormat)
 	}
-	h := &header{params: seal.Params{KDF: b[offKDF], LogN: b[offKDF+1], R: b[offKDF+2], P: b[offKDF+3]}}
+	h := &header{params: seal.Params{KDF: b[offKDF], LogN: b[offKDF+1], R: b[offKDF+2], P: b[offKDF+3]}, version: b[offVersion]}
 	switch h.params.KDF {
 	case seal.KDFScrypt:
 		if err := lim.Check(int(h.params.LogN), int(h.params.R), int(h.params.P)); err != nil {
@@ -110,38 +117,56 @@ func parseHeader(b []byte, lim seal.Limits) (*header, error) {
 	return h, nil
 }
 
-// additionalData binds a value to its header and credential name, so a
-// value moved to another credential's key fails authentication.
-func additionalData(h *header, name string) []byte {
-	ad := make([]byte, 0, headerSize+len(name))
-	ad = append(ad, h.raw[:]...)
+// additionalData binds a value to everything before its nonce (its
+// header, and from version 2 on its fence) and to its credential name, so
+// a value moved to another credential's key, or given another fence, fails
+// authentication.
+func additionalData(prefix []byte, name string) []byte {
+	ad := make([]byte, 0, len(prefix)+len(name))
+	ad = append(ad, prefix...)
 	return append(ad, name...)
 }
 
 // sealValue encrypts plain for credential name under h and k, with a nonce
-// read from rnd. fence is the writer's lease fence (formatFence), or zeros
-// for the save script to fill in with Redis's clock.
+// read from rnd, as a version 2 value whose fence (formatFence; zeros if
+// not 16 bytes) is authenticated.
 func sealValue(h *header, k *seal.Keys, name string, fence string, plain []byte, rnd io.Reader) ([]byte, error) {
 	if len(fence) != fenceSize {
 		fence = strings.Repeat("0", fenceSize)
 	}
 	out := make([]byte, offNonce+seal.NonceSize, minValue+len(plain))
 	copy(out, h.raw[:])
+	out[offVersion] = version
 	copy(out[headerSize:], fence)
 	nonce := out[offNonce:]
 	if _, err := io.ReadFull(rnd, nonce); err != nil {
 		return nil, fmt.Errorf("reading random nonce: %w", err)
 	}
-	return k.Seal(out, nonce, plain, additionalData(h, name)), nil
+	return k.Seal(out, nonce, plain, additionalData(out[:offNonce], name)), nil
 }
 
-// formatFence is a fence as stored: 16 decimal digits, so that Redis
-// compares fences as strings.
-func formatFence(us int64) string { return fmt.Sprintf("%0*d", fenceSize, us) }
+// formatFence is a fence as stored: 16 decimal digits.
+func formatFence(f int64) string { return fmt.Sprintf("%0*d", fenceSize, f) }
+
+// parseFence reads a stored fence, 16 decimal digits at most maxFence.
+func parseFence(b []byte) (int64, bool) {
+	if len(b) != fenceSize {
+		return 0, false
+	}
+	var f int64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		f = f*10 + int64(c-'0')
+	}
+	return f, f <= maxFence
+}
 
 // openValue authenticates and decrypts a value of credential name. keys
-// returns the keys for a header's parameters and key check. Errors wrap store.ErrFormat,
-// store.ErrWrongKey or store.ErrTampered and never quote the value.
+// returns the keys for a header's parameters and key check. Errors wrap
+// store.ErrFormat, store.ErrWrongKey or store.ErrTampered and never quote
+// the value.
 func openValue(b []byte, name string, lim seal.Limits, keys func(seal.Params, []byte) (*seal.Keys, error)) ([]byte, error) {
 	if len(b) > maxValue {
 		return nil, fmt.Errorf("%w: value of %d bytes, more than %d", store.ErrFormat, len(b), maxValue)
@@ -153,6 +178,10 @@ func openValue(b []byte, name string, lim seal.Limits, keys func(seal.Params, []
 	if len(b) < minValue {
 		return nil, fmt.Errorf("%w: value is truncated (%d bytes, at least %d needed)", store.ErrFormat, len(b), minValue)
 	}
+	authenticated := b[:headerSize] // version 1: the fence is not authenticated, and not trusted
+	if h.version >= 2 {
+		authenticated = b[:offNonce]
+	}
 	k, err := keys(h.params, h.check[:])
 	if err != nil {
 		return nil, err
@@ -160,9 +189,15 @@ func openValue(b []byte, name string, lim seal.Limits, keys func(seal.Params, []
 	if !k.CheckMatches(h.check[:]) {
 		return nil, store.ErrWrongKey
 	}
-	plain, err := k.Open(nil, b[offNonce:offNonce+seal.NonceSize], b[offNonce+seal.NonceSize:], additionalData(h, name))
+	plain, err := k.Open(nil, b[offNonce:offNonce+seal.NonceSize], b[offNonce+seal.NonceSize:], additionalData(authenticated, name))
 	if err != nil {
 		return nil, store.ErrTampered
+	}
+	if _, ok := parseFence(b[headerSize:offNonce]); h.version >= 2 && !ok {
+		// Authenticated, so written with the key, yet not a fence the
+		// save script can compare.
+		clear(plain)
+		return nil, fmt.Errorf("%w: the fence is not %d decimal digits up to %d", store.ErrFormat, fenceSize, int64(maxFence))
 	}
 	return plain, nil
 }

@@ -81,9 +81,10 @@ func FuzzParseURL(f *testing.F) {
 	})
 }
 
-// FuzzOpenValue: stored bytes from Redis never panic the reader, cost at
-// most the bounded key derivation, and errors are one of the store's
-// sentinels; a sealed value round-trips.
+// FuzzOpenValue: stored bytes from Redis (either format version) never
+// panic the reader, cost at most the bounded key derivation, and errors
+// are one of the store's sentinels; a sealed value round-trips, and one
+// that opens as version 2 has a fence the save script can compare.
 func FuzzOpenValue(f *testing.F) {
 	lim := seal.Limits{MinLogN: 10, MaxLogN: 11, MaxR: 8, MaxP: 2, MaxMem: 2 << 20, MaxWork: 1 << 15}
 	secret := []byte("fuzz")
@@ -108,13 +109,27 @@ func FuzzOpenValue(f *testing.F) {
 		}
 		k, err := seal.Derive(p, sk, labels)
 		require.NoError(f, err)
-		v, err := sealValue(newHeader(p, k), k, "name", formatFence(1), []byte(`{"v":1,"access_token":"x"}`), rand.Reader)
-		require.NoError(f, err)
-		f.Add(v, "name")
+		h := newHeader(p, k)
+		for _, fence := range []int64{1, maxFence, maxFence + 1} {
+			v, err := sealValue(h, k, "name", formatFence(fence), []byte(`{"v":1,"access_token":"x"}`), rand.Reader)
+			require.NoError(f, err)
+			f.Add(v, "name")
+		}
+		// Version 1: the fence outside the additional data.
+		v1 := make([]byte, offNonce+seal.NonceSize)
+		copy(v1, h.raw[:])
+		v1[offVersion] = 1
+		copy(v1[headerSize:], "~~~~~~~~~~~~~~~~")
+		v1 = k.Seal(v1, v1[offNonce:], []byte(`{"v":1,"access_token":"x"}`), append(bytes.Clone(v1[:headerSize]), "name"...))
+		f.Add(v1, "name")
 	}
 	f.Add([]byte("TOKENMGR"), "")
 	f.Fuzz(func(t *testing.T, b []byte, name string) {
 		plain, err := openValue(b, name, lim, keys)
+		if err == nil && b[offVersion] >= 2 {
+			_, ok := parseFence(b[headerSize:offNonce])
+			require.True(t, ok, "opened with a fence that is not a number")
+		}
 		if err == nil {
 			k, _ := keys(mustHeader(t, b, lim).params, nil)
 			again, err := sealValue(mustHeader(t, b, lim), k, name, "", plain, rand.Reader)

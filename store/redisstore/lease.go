@@ -5,8 +5,10 @@ import (
 	crand "crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"net"
+	"strconv"
 	"sync"
 	"time"
 
@@ -15,15 +17,44 @@ import (
 	"github.com/tokenmgr/tokenmgr/store"
 )
 
-// takeScript takes the lease and returns its fence: Redis's clock in
-// microseconds, which orders the leases of one credential. 0: not taken.
-// KEYS[1] lease key; ARGV[1] token, ARGV[2] lease in ms.
-var takeScript = redis.NewScript(`
-if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+// fenceLua defines fence(value key), which grants a fence: Redis's clock
+// (TIME) in microseconds, or one more than the fence of the value stored
+// under the key when that is not lower. Fences of one credential so only
+// grow, whatever Redis's clock does: after it steps back (an NTP step, a
+// VM restored, a failover to a replica with a slower clock) the next lease
+// is still ordered after the stored value, whose save would otherwise
+// drop every save until the clock caught up. The stored fence read here
+// is not authenticated (Redis holds no key); it only ever raises a
+// fence, and is bounded (maxFence) so that a forged one cannot overflow
+// it. It returns {fence, clock}. GETRANGE reads 16 bytes, not the value.
+var fenceLua = `
+local function fence(vkey)
   local t = redis.call('TIME')
-  return tonumber(t[1]) * 1000000 + tonumber(t[2])
+  local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+  local f = now
+  local s = redis.pcall('GETRANGE', vkey, 48, 63)
+  if type(s) == 'string' and string.find(s, '^%d%d%d%d%d%d%d%d%d%d%d%d%d%d%d%d$') then
+    local n = tonumber(s)
+    if n >= f and n < ` + strconv.FormatInt(maxFence, 10) + ` then f = n + 1 end
+  end
+  return {f, now}
 end
-return 0
+`
+
+// takeScript takes the lease and grants its fence (fenceLua), which
+// orders the leases and saves of one credential. {0, 0}: not taken.
+// KEYS[1] lease key, KEYS[2] value key; ARGV[1] token, ARGV[2] lease in ms.
+var takeScript = redis.NewScript(fenceLua + `
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+  return fence(KEYS[2])
+end
+return {0, 0}
+`)
+
+// fenceScript grants a fence (fenceLua) to a save without a lease.
+// KEYS[1] value key.
+var fenceScript = redis.NewScript(fenceLua + `
+return fence(KEYS[1])
 `)
 
 // releaseScript deletes the lease only for its holder and wakes the
@@ -79,15 +110,15 @@ func (s *Store) Lock(ctx context.Context, name string) (func(), error) {
 		}
 	}()
 	for {
-		var fence int64
+		var fence []int64
 		sent := false
 		err := s.do(ctx, "take the refresh lease", func(ctx context.Context) error {
 			var err error
 			sent = true
-			fence, err = takeScript.Run(ctx, s.rdb, []string{key}, token, s.lease.Milliseconds()).Int64()
+			fence, err = takeScript.Run(ctx, s.rdb, []string{key, s.valueKey(name)}, token, s.lease.Milliseconds()).Int64Slice()
 			return err
 		})
-		held := fence > 0
+		held := err == nil && len(fence) == 2 && fence[0] > 0
 		if err != nil && sent {
 			// Redis may have taken the lease for us and answered too
 			// late: left alone, it would keep every replica waiting
@@ -100,7 +131,8 @@ func (s *Store) Lock(ctx context.Context, name string) (func(), error) {
 		case err != nil:
 			return nil, err // the caller's ctx ended
 		case held:
-			return s.hold(name, key, ch, token, formatFence(fence)), nil
+			s.fenceAhead(name, fence[0], fence[1])
+			return s.hold(name, key, ch, token, formatFence(fence[0])), nil
 		}
 		if ps == nil && pubsub {
 			// Subscribe, then try again at once: a release between the
@@ -129,6 +161,34 @@ func (s *Store) Lock(ctx context.Context, name string) (func(), error) {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
+	}
+}
+
+// nextFence grants a fence to a save without a lease (fenceLua).
+func (s *Store) nextFence(ctx context.Context, name string) (string, error) {
+	var f []int64
+	err := s.do(ctx, "grant a fence", func(ctx context.Context) error {
+		var err error
+		f, err = fenceScript.Run(ctx, s.rdb, []string{s.valueKey(name)}).Int64Slice()
+		return err
+	})
+	if err != nil {
+		return "", err
+	}
+	if len(f) != 2 || f[0] <= 0 || f[0] > maxFence {
+		return "", fmt.Errorf("redisstore: %s: the fence script answered %v", s, f)
+	}
+	s.fenceAhead(name, f[0], f[1])
+	return formatFence(f[0]), nil
+}
+
+// fenceAhead logs a fence granted more than maxFenceSkew ahead of Redis's
+// clock: the stored value's fence was ahead of it, so Redis's clock
+// stepped back since that value was saved.
+func (s *Store) fenceAhead(name string, fence, clock int64) {
+	if d := time.Duration(fence-clock) * time.Microsecond; d > maxFenceSkew {
+		s.log.Warn("the stored value's fence is ahead of Redis's clock: the clock stepped back (an NTP step, a VM restored, a failover to a replica with a slower clock), or someone changed the value in Redis; saves stay ordered after it",
+			"store", s.String(), "credential", name, "behind", d.Round(time.Millisecond))
 	}
 }
 
@@ -168,7 +228,7 @@ func (s *Store) pollInterval() time.Duration {
 // and has this Store's saves of name carry the lease's fence meanwhile.
 func (s *Store) hold(name, key, ch, token, fence string) func() {
 	s.mu.Lock()
-	s.fences[name] = fence
+	s.held[name] = heldLease{fence: fence, token: token}
 	s.mu.Unlock()
 	stop, done := make(chan struct{}), make(chan struct{})
 	go s.renew(key, token, stop, done)
@@ -178,8 +238,8 @@ func (s *Store) hold(name, key, ch, token, fence string) func() {
 			close(stop)
 			<-done
 			s.mu.Lock()
-			if s.fences[name] == fence {
-				delete(s.fences, name)
+			if s.held[name].token == token {
+				delete(s.held, name)
 			}
 			s.mu.Unlock()
 			ctx, cancel := context.WithTimeout(context.Background(), s.timeout)

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -101,10 +102,10 @@ type Store struct {
 	create  seal.Params   // KDF and cost of a header this Store creates
 	lim     seal.Limits
 
-	initMu sync.Mutex        // serialises header set-up
-	mu     sync.Mutex        // guards hdr, fences and seen
-	hdr    *header           // the header this Store writes under; nil until known
-	fences map[string]string // credential → fence of the lease this Store holds
+	initMu sync.Mutex           // serialises header set-up
+	mu     sync.Mutex           // guards hdr, held and seen
+	hdr    *header              // the header this Store writes under; nil until known
+	held   map[string]heldLease // credential → the lease this Store holds
 	// seen maps a credential to the SHA-1 (hex) of the value this Store
 	// last found in Redis and authenticated (Load), or wrote (Save): the
 	// digest Save's first try passes, so that replacing the value a
@@ -142,7 +143,7 @@ func New(ctx context.Context, rdb redis.UniversalClient, opts Options) (*Store, 
 		rand:    rand.Reader,
 		pollCap: 200 * time.Millisecond,
 		lim:     seal.DefaultLimits,
-		fences:  make(map[string]string),
+		held:    make(map[string]heldLease),
 		seen:    make(map[string]string),
 	}
 	if s.prefix == "" {
@@ -398,42 +399,59 @@ func (s *Store) lastSeen(name string) string {
 // before it saves, so the script normally runs once. Redis holds no key,
 // so authentication cannot happen in the script; comparing the whole
 // value makes the check and the replacement one atomic step.
-// It also drops a save whose fence is lower than the stored value's: a
-// replica whose lease expired while it fetched does not replace the token
-// of the replica that held the lease after it. A save without a lease gets
-// Redis's clock as its fence.
 //
-//	KEYS[1] value key
+// Once the digest matches, the fence of the value there is one the writer
+// authenticated (from version 2 on it is in the additional data; a
+// version 1 value's is not, and is not compared). When it is higher than
+// the writer's: a writer that still holds its lease saves all the same
+// (no lease was granted after one still held, so that value is not a
+// later lease's); otherwise the save is dropped, since the value there
+// was saved under a lease granted after the writer's (leases are granted
+// fences above the stored one's, see fenceLua): the writer's lease ran
+// out while it fetched, and its token is older. A stored fence more than
+// ARGV[5] µs ahead of Redis's clock is no later lease's either: the
+// script reports it instead of obeying it.
+//
+//	KEYS[1] value key, KEYS[2] lease key
 //	ARGV[1] new value, ARGV[2] TTL in ms (0: none),
 //	ARGV[3] SHA-1 (hex) of the value the writer authenticated ("" none),
-//	ARGV[4] the writer's fence ("" none)
+//	ARGV[4] the writer's fence, ARGV[5] the largest skew allowed, in µs,
+//	ARGV[6] the writer's lease token ("" none)
 //
-// It returns {1, fence} when saved (the fence written, so the writer knows
-// the bytes stored), {2, ""} when dropped for a newer fence, {0, value}
-// when the value there is not the one the writer authenticated.
+// It returns {1, ""} when saved, {2, ""} when dropped for a newer fence,
+// {3, how far ahead in µs} for a fence from the future, {0, value} when
+// the value there is not the one the writer authenticated.
 var saveScript = redis.NewScript(`
-local fence = ARGV[4]
-if fence == '' then
-  local t = redis.call('TIME')
-  fence = string.format('%016.0f', tonumber(t[1]) * 1000000 + tonumber(t[2]))
-end
 local cur = redis.call('GET', KEYS[1])
 if cur then
   if redis.sha1hex(cur) ~= ARGV[3] then
     return {0, cur}
   end
-  if string.sub(cur, 49, 64) > fence then
-    return {2, ''}
+  if string.byte(cur, 9) >= 2 then
+    local stored = tonumber(string.sub(cur, 49, 64))
+    if stored > tonumber(ARGV[4]) and (ARGV[6] == '' or redis.call('GET', KEYS[2]) ~= ARGV[6]) then
+      local t = redis.call('TIME')
+      local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+      if stored > now + tonumber(ARGV[5]) then
+        return {3, string.format('%.0f', stored - now)}
+      end
+      return {2, ''}
+    end
   end
 end
-local v = string.sub(ARGV[1], 1, 48) .. fence .. string.sub(ARGV[1], 65)
 if tonumber(ARGV[2]) > 0 then
-  redis.call('SET', KEYS[1], v, 'PX', ARGV[2])
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 else
-  redis.call('SET', KEYS[1], v)
+  redis.call('SET', KEYS[1], ARGV[1])
 end
-return {1, fence}
+return {1, ''}
 `)
+
+// maxFenceSkew is how far ahead of Redis's clock a stored fence may be
+// and still be obeyed by the save script: beyond it, Redis's clock
+// stepped back (an NTP step, a VM restored, a failover to a replica with
+// a slower clock), and the save reports it.
+const maxFenceSkew = time.Minute
 
 // Save encrypts data and stores it under name. A credential without a
 // refresh token expires on its own ExpiryMargin after its access token
@@ -451,7 +469,15 @@ func (s *Store) Save(ctx context.Context, name string, data []byte) error {
 	if err != nil {
 		return err
 	}
-	fence := s.fence(name)
+	l := s.holding(name)
+	fence := l.fence
+	if fence == "" {
+		// No lease (Redis did not answer Lock, or the caller took none):
+		// a fence from Redis, above the stored value's.
+		if fence, err = s.nextFence(ctx, name); err != nil {
+			return err
+		}
+	}
 	val, err := sealValue(h, k, name, fence, data, s.rand)
 	if err != nil {
 		return fmt.Errorf("redisstore: %s: %w", s, err)
@@ -465,7 +491,8 @@ func (s *Store) Save(ctx context.Context, name string, data []byte) error {
 		var res []any
 		err := s.do(ctx, "save", func(ctx context.Context) error {
 			var err error
-			res, err = saveScript.Run(ctx, s.rdb, []string{s.valueKey(name)}, val, ttl.Milliseconds(), vetted, fence).Slice()
+			res, err = saveScript.Run(ctx, s.rdb, []string{s.valueKey(name), s.leaseKey(name)},
+				val, ttl.Milliseconds(), vetted, fence, maxFenceSkew.Microseconds(), l.token).Slice()
 			return err
 		})
 		if err != nil {
@@ -476,14 +503,7 @@ func (s *Store) Save(ctx context.Context, name string, data []byte) error {
 		}
 		switch n, _ := res[0].(int64); n {
 		case 1:
-			// What the script stored: ours, with the fence it used.
-			if used, _ := res[1].(string); len(used) == fenceSize {
-				written := make([]byte, 0, len(val))
-				written = append(append(append(written, val[:headerSize]...), used...), val[headerSize+fenceSize:]...)
-				s.setSeen(name, digest(written))
-			} else {
-				s.setSeen(name, "")
-			}
+			s.setSeen(name, digest(val))
 			s.shareHeader(ctx, h)
 			return nil
 		case 2:
@@ -493,6 +513,14 @@ func (s *Store) Save(ctx context.Context, name string, data []byte) error {
 			s.setSeen(name, "")
 			s.log.Debug("a newer token from another replica is in Redis; not replacing it", "store", s.String(), "credential", name)
 			return nil
+		case 3:
+			ahead, _ := res[1].(string)
+			us, _ := strconv.ParseInt(ahead, 10, 64)
+			s.setSeen(name, "")
+			return fmt.Errorf("redisstore: %s: credential %q: not saved: the value there carries a fence %v ahead of Redis's clock (more than %v): "+
+				"Redis's clock stepped back (an NTP step, a VM restored, a failover to a replica with a slower clock), "+
+				"and this save holds no lease (it ran out, or none was taken) to be ordered after that value; the next save under a lease replaces it",
+				s, name, (time.Duration(us) * time.Microsecond).Round(time.Millisecond), maxFenceSkew)
 		}
 		cur, _ := res[1].(string)
 		if err := s.vet(name, []byte(cur)); err != nil {
@@ -534,11 +562,16 @@ func (s *Store) shareHeader(ctx context.Context, h *header) {
 	})
 }
 
-// fence returns the fence of the lease this Store holds on name, or "".
-func (s *Store) fence(name string) string {
+// heldLease is a refresh lease this Store holds: its fence, which its
+// saves carry, and its token, by which the save script knows it is still
+// held.
+type heldLease struct{ fence, token string }
+
+// holding returns the lease this Store holds on name, or a zero heldLease.
+func (s *Store) holding(name string) heldLease {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.fences[name]
+	return s.held[name]
 }
 
 // ttl is how long a stored record is kept: until its access token expires
