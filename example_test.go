@@ -163,19 +163,6 @@ func ExampleClient_TokenSource() {
 	// token requests: 1
 }
 
-// A Redactor blanks a client secret out of text in every encoding a token
-// request carries it in: as is, URL-encoded, and inside the base64 of an
-// HTTP Basic credential.
-func ExampleRedactor() {
-	var r tokenmgr.Redactor
-	r.AddClient("my-client", "s3cret/+value")
-	fmt.Println(r.Redact("form body: client_secret=s3cret%2F%2Bvalue"))
-	fmt.Println(r.Redact("header: Authorization: Basic bXktY2xpZW50OnMzY3JldCUyRiUyQnZhbHVl"))
-	// Output:
-	// form body: client_secret=[REDACTED]
-	// header: Authorization: Basic [REDACTED]
-}
-
 // OnRefresh sees every refresh attempt with the reason it ran, as a
 // RefreshReason to switch on; a panic in a Source comes back as a
 // *PanicError instead of ending the program.

@@ -6,6 +6,7 @@ import (
 
 	"golang.org/x/oauth2"
 
+	"github.com/tokenmgr/tokenmgr/redact"
 	"github.com/tokenmgr/tokenmgr/store/record"
 )
 
@@ -22,7 +23,7 @@ import (
 // Value is the panic value as text, with every secret the Client knows
 // (its tokens, including one being saved, with their refresh tokens, ID
 // tokens and AWS secret keys, and the client secret and refresh token of
-// its Source) replaced by [Redacted]. Stack is the stack of the goroutine that
+// its Source) replaced by [redact.Redacted]. Stack is the stack of the goroutine that
 // panicked, which holds code locations and no data.
 type PanicError struct {
 	Where string // what panicked: "Source", "Store", "OnRefresh", "OnRetry", "Attach", "refresh", "Observer.<func>" (logged) or "store opener <name>"
@@ -62,9 +63,9 @@ func (c *Client) panicError(where string, r any, also ...*oauth2.Token) *PanicEr
 
 // redactor knows every secret the Client holds or can learn from its
 // Source.
-func (c *Client) redactor() *Redactor {
-	r := &Redactor{}
-	if s, ok := c.src.(interface{ addSecrets(*Redactor) }); ok {
+func (c *Client) redactor() *redact.Redactor {
+	r := &redact.Redactor{}
+	if s, ok := c.src.(interface{ addSecrets(*redact.Redactor) }); ok {
 		s.addSecrets(r)
 	}
 	for _, e := range []*entry{c.cur.Load(), c.dropped.Load(), c.saving.Load()} {
@@ -77,7 +78,7 @@ func (c *Client) redactor() *Redactor {
 
 // addToken makes r look for tok's secrets: its access and refresh tokens,
 // ID token and AWS secret key.
-func addToken(r *Redactor, tok *oauth2.Token) {
+func addToken(r *redact.Redactor, tok *oauth2.Token) {
 	if tok == nil {
 		return
 	}

@@ -27,6 +27,7 @@ import (
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 
+	"github.com/tokenmgr/tokenmgr/redact"
 	"github.com/tokenmgr/tokenmgr/store"
 	"github.com/tokenmgr/tokenmgr/store/record"
 	"github.com/tokenmgr/tokenmgr/tokenmgrtest"
@@ -981,7 +982,7 @@ func TestGoStringHidesSecrets(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, st.Save(context.Background(), "k", rec))
 	c := newTestClient(t, Config{Source: rts, Store: st, Key: "k"})
-	red := NewRedactor("refresh-s3cr3t-value", "access-s3cr3t-value")
+	red := redact.New("refresh-s3cr3t-value", "access-s3cr3t-value")
 	red.AddClient("id", "client-s3cr3t-value")
 	for _, v := range []any{rts, st, red, c} {
 		for _, f := range []string{"%v", "%+v", "%#v", "%s"} {
@@ -1031,7 +1032,7 @@ func TestSecretsEchoedInEveryEncoding(t *testing.T) {
 				var re *oauth2.RetrieveError
 				require.ErrorAs(t, err, &re)
 				shown := fmt.Sprintf("%v\n%+v\n%#v\n%s\n%s\n%s\n%v\n", err, err, re, re.Body, re.ErrorDescription, re.ErrorURI, re.Response.Header) + logs.String()
-				require.Contains(t, shown, Redacted, "the echo was redacted, not lost")
+				require.Contains(t, shown, redact.Redacted, "the echo was redacted, not lost")
 				for _, enc := range secretEncodings(id, secret, rt) {
 					assert.NotContains(t, shown, enc)
 				}

@@ -16,6 +16,7 @@ import (
 	"golang.org/x/oauth2/clientcredentials"
 
 	"github.com/tokenmgr/tokenmgr/display"
+	"github.com/tokenmgr/tokenmgr/redact"
 )
 
 // The optional methods of a [Config.Source]; both sources of this
@@ -88,14 +89,14 @@ func (s *ccSource) TokenContext(ctx context.Context) (*oauth2.Token, error) {
 		return c.Token(ctx)
 	})
 	if err != nil {
-		r := &Redactor{}
+		r := &redact.Redactor{}
 		s.addSecrets(r)
 		return nil, redactError(err, r)
 	}
 	return tok, nil
 }
 
-func (s *ccSource) addSecrets(r *Redactor) { r.AddClient(s.cfg.ClientID, s.cfg.ClientSecret) }
+func (s *ccSource) addSecrets(r *redact.Redactor) { r.AddClient(s.cfg.ClientID, s.cfg.ClientSecret) }
 
 func (s *ccSource) tokenURL() string { return s.cfg.TokenURL }
 
@@ -143,7 +144,7 @@ func (s *refreshTokenSource) TokenContext(ctx context.Context) (*oauth2.Token, e
 		return c.TokenSource(ctx, &oauth2.Token{RefreshToken: s.rt}).Token()
 	})
 	if err != nil {
-		r := &Redactor{}
+		r := &redact.Redactor{}
 		s.addSecretsLocked(r)
 		return nil, redactError(err, r)
 	}
@@ -208,10 +209,10 @@ func mayBeAuthMethod(err error) bool {
 }
 
 // redactError blanks the secrets a request presented, in every encoding
-// the request used (see [Redactor]), wherever the token endpoint's answer
+// the request used (see [redact.Redactor]), wherever the token endpoint's answer
 // quotes them: some echo the bad refresh token in error_description, or
 // the whole request in the body.
-func redactError(err error, red *Redactor) error {
+func redactError(err error, red *redact.Redactor) error {
 	var re *oauth2.RetrieveError
 	if err == nil || !errors.As(err, &re) {
 		return err
@@ -238,13 +239,13 @@ func redactError(err error, red *Redactor) error {
 	return &r
 }
 
-func (s *refreshTokenSource) addSecrets(r *Redactor) {
+func (s *refreshTokenSource) addSecrets(r *redact.Redactor) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.addSecretsLocked(r)
 }
 
-func (s *refreshTokenSource) addSecretsLocked(r *Redactor) {
+func (s *refreshTokenSource) addSecretsLocked(r *redact.Redactor) {
 	r.AddClient(s.cfg.ClientID, s.cfg.ClientSecret)
 	r.Add(s.rt)
 }

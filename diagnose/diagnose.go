@@ -16,6 +16,7 @@ import (
 	"github.com/tokenmgr/tokenmgr/classify"
 	"github.com/tokenmgr/tokenmgr/diagnose/jwtinfo"
 	"github.com/tokenmgr/tokenmgr/display"
+	"github.com/tokenmgr/tokenmgr/redact"
 	"github.com/tokenmgr/tokenmgr/store"
 	"github.com/tokenmgr/tokenmgr/store/record"
 )
@@ -130,7 +131,7 @@ type diagnosis struct {
 	info    *jwtinfo.Info
 	infoErr error
 
-	secrets tokenmgr.Redactor // redacted from every message
+	secrets redact.Redactor // redacted from every message
 }
 
 // Where the inspected token came from.

@@ -19,8 +19,8 @@ import (
 
 	"golang.org/x/oauth2"
 
-	"github.com/tokenmgr/tokenmgr"
 	"github.com/tokenmgr/tokenmgr/display"
+	"github.com/tokenmgr/tokenmgr/redact"
 )
 
 // callbackPath is the redirect URI's path on the loopback listener.
@@ -251,7 +251,7 @@ func printable(s string, n int) string { return display.Printable(s, n) }
 // request held blanked out of the server's answer, which some servers
 // quote.
 func redacted(what string, err error, cfg *Config, secrets ...string) error {
-	r := tokenmgr.NewRedactor(secrets...)
+	r := redact.New(secrets...)
 	r.AddClient(cfg.ClientID, cfg.ClientSecret)
 	var re *oauth2.RetrieveError
 	if errors.As(err, &re) {

@@ -10,7 +10,7 @@ import (
 	"net/url"
 	"strings"
 
-	"github.com/tokenmgr/tokenmgr"
+	"github.com/tokenmgr/tokenmgr/redact"
 	"github.com/tokenmgr/tokenmgr/store/record"
 )
 
@@ -73,7 +73,7 @@ func Revoke(ctx context.Context, cfg Config) error {
 	if e.Code == "unsupported_token_type" && hint == "access_token" {
 		return nil // RFC 7009 §2.2.1: the server revokes no access tokens; the grant had no refresh token
 	}
-	red := tokenmgr.NewRedactor(tok)
+	red := redact.New(tok)
 	red.AddClient(cfg.ClientID, cfg.ClientSecret)
 	msg := fmt.Sprintf("answered %d", resp.StatusCode)
 	if e.Code != "" {

@@ -1,4 +1,8 @@
-package tokenmgr
+// Package redact blanks secrets out of text in every encoding a token
+// request carries them in. It is the one place tokenmgr, its stores and
+// its command redact: use it for any text that may quote a request to a
+// token endpoint (an error from the server, a panic value, a log line).
+package redact
 
 import (
 	"bytes"
@@ -23,8 +27,7 @@ const minRedact = 4
 // Redactor blanks secrets out of text in every encoding a token request
 // carries them in, so that a server quoting the request back (in an
 // error_description, a body, a header) cannot make a log line or error
-// message show one. It is the one place tokenmgr and its CLI redact: use
-// it for any text that may quote a request to the token endpoint.
+// message show one.
 //
 // For each secret it looks for the secret as is, URL-encoded (the form
 // body's and url.QueryEscape's encoding, and url.PathEscape's), JSON-escaped
@@ -40,8 +43,8 @@ type Redactor struct {
 	pats []string // longest first, so a longer encoding wins over a piece of it
 }
 
-// NewRedactor returns a [Redactor] that knows secrets.
-func NewRedactor(secrets ...string) *Redactor {
+// New returns a [Redactor] that knows secrets.
+func New(secrets ...string) *Redactor {
 	r := &Redactor{}
 	r.Add(secrets...)
 	return r
@@ -134,11 +137,11 @@ func asciiJSON(s string) string {
 // a Redactor, or a log of it, would print them otherwise.
 func (r *Redactor) String() string {
 	if r == nil {
-		return "tokenmgr.Redactor(none)"
+		return "redact.Redactor(none)"
 	}
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	return fmt.Sprintf("tokenmgr.Redactor(%d patterns)", len(r.pats))
+	return fmt.Sprintf("redact.Redactor(%d patterns)", len(r.pats))
 }
 
 // GoString keeps %#v from printing the secrets field by field.
@@ -173,14 +176,4 @@ func (r *Redactor) RedactBytes(b []byte) []byte {
 		}
 	}
 	return b
-}
-
-// Redactor returns a [Redactor] that knows every secret e holds: the
-// client secret (with its Basic credential), refresh token, static access
-// token and store passphrase.
-func (e *Env) Redactor() *Redactor {
-	r := &Redactor{}
-	r.AddClient(e.ClientID, e.ClientSecret)
-	r.Add(e.RefreshToken, e.AccessToken, string(e.StorePassphrase))
-	return r
 }
