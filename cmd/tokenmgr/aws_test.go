@@ -285,3 +285,29 @@ func TestAWSCredentialProcessForceRefreshAfterRevocation(t *testing.T) {
 	assert.Equal(t, 0, r.code, "%v", r)
 	wantCheck(t, r, "stored credentials", "OK", forced.AccessKeyID, "accepted")
 }
+
+// status of AWS credentials shows what they are (the access key ID, the
+// expiry), not the OAuth rows: before, "scopes none reported" and
+// "refresh token none" for credentials that have neither.
+func TestStatusAWSCredentials(t *testing.T) {
+	srv, env := awsVars(t)
+	r := exe(t, nil, env, "aws", "credential-process")
+	require.Equal(t, 0, r.code, "%v", r)
+	sess := srv.Sessions()
+	require.Len(t, sess, 1)
+	sec := &secrets{}
+	sec.add(sess[0].SecretAccessKey, sess[0].SessionToken)
+	r = exe(t, sec, env, "status", "--key", "aws:"+awsRole)
+	require.Equal(t, 0, r.code, "%v", r)
+	assert.Contains(t, r.stdout, "AWS temporary credentials, access key ID "+sess[0].AccessKeyID)
+	assert.Contains(t, r.stdout, "expires")
+	for _, oauthOnly := range []string{"scopes", "refresh token", "id token", "AWS4-HMAC-SHA256"} {
+		assert.NotContains(t, r.stdout, oauthOnly)
+	}
+	r = exe(t, sec, env, "status", "--key", "aws:"+awsRole, "--json")
+	require.Equal(t, 0, r.code, "%v", r)
+	var js statusJSON
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &js))
+	assert.Equal(t, sess[0].AccessKeyID, js.AccessKeyID)
+	assert.Equal(t, "AWS credentials", js.Holds)
+}

@@ -46,6 +46,7 @@ type statusJSON struct {
 	Source           string     `json:"source"` // "store", "static" or "" when nothing is held
 	Held             bool       `json:"held"`
 	Holds            string     `json:"holds,omitempty"`         // "AWS credentials", "an OAuth token", ...
+	AccessKeyID      string     `json:"access_key_id,omitempty"` // AWS credentials' key ID (not a secret)
 	Configuration    string     `json:"configuration,omitempty"` // the configuration that saved it, never a secret
 	TokenType        string     `json:"token_type,omitempty"`
 	Format           string     `json:"format,omitempty"` // jwt, jwe, opaque or malformed
@@ -129,6 +130,7 @@ func runStatus(ctx context.Context, o *options, stdout, stderr io.Writer) int {
 func describe(out *statusJSON, rec *record.Record, now time.Time) {
 	out.Held = true
 	out.Holds, out.Configuration = rec.Kind(), rec.Configuration()
+	out.AccessKeyID = rec.AWSAccessKeyID
 	out.RefreshToken = rec.RefreshToken != ""
 	out.IDToken = rec.IDToken != ""
 	out.Scopes = strings.Fields(rec.Scope)
@@ -190,9 +192,14 @@ func printStatus(w io.Writer, s *statusJSON, now time.Time) {
 	if s.Configuration != "" {
 		row("saved by", s.Configuration)
 	}
-	if s.TokenType == "" {
+	aws := s.AccessKeyID != "" // AWS credentials: no scopes, refresh or ID token
+	switch {
+	case aws:
+		row("type", "AWS temporary credentials, access key ID "+s.AccessKeyID)
+	case s.TokenType == "":
 		row("access token", "none (a refresh token alone)")
-	} else {
+	}
+	if s.TokenType != "" && !aws {
 		kind := s.Format
 		switch {
 		case s.Format == "malformed":
@@ -204,6 +211,8 @@ func printStatus(w io.Writer, s *statusJSON, now time.Time) {
 			}
 		}
 		row("type", s.TokenType+" ("+kind+")")
+	}
+	if s.TokenType != "" {
 		switch {
 		case s.Expiry == nil:
 			row("expires", "unknown (no expiry given)")
@@ -218,10 +227,10 @@ func printStatus(w io.Writer, s *statusJSON, now time.Time) {
 	}
 	if len(s.Scopes) > 0 {
 		row("scopes", strings.Join(s.Scopes, " "))
-	} else if s.Source == "store" {
+	} else if s.Source == "store" && !aws {
 		row("scopes", "none reported")
 	}
-	if s.Source == "store" {
+	if s.Source == "store" && !aws {
 		row("refresh token", heldOrNot(s.RefreshToken))
 		row("id token", heldOrNot(s.IDToken))
 	}
