@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net/url"
 	"os"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/tokenmgr/tokenmgr/classify"
 	"github.com/tokenmgr/tokenmgr/display"
+	"github.com/tokenmgr/tokenmgr/secretfile"
 	"github.com/tokenmgr/tokenmgr/store"
 )
 
@@ -310,35 +312,16 @@ func secretFrom(get func(string) string, name, fileVar string) ([]byte, error) {
 // maxSecretFile bounds a secret file: a key or passphrase, not /dev/zero.
 const maxSecretFile = 64 << 10
 
+// readSecretFile reads a _FILE variable's file by secretfile's rule (a
+// regular file, not waited on, bounded); its errors hold no path (see
+// secretFrom): only the cause.
 func readSecretFile(path string) ([]byte, error) {
-	// Errors drop the path (see secretFrom): only the cause is kept.
-	noPath := func(err error) error {
-		var pe *os.PathError
-		if errors.As(err, &pe) {
-			return pe.Err
-		}
-		return err
+	b, err := secretfile.Read(path, maxSecretFile)
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return nil, pe.Err
 	}
-	fi, err := os.Stat(path)
-	if err != nil {
-		return nil, noPath(err)
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, errors.New("not a regular file")
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, noPath(err)
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, maxSecretFile+1))
-	if err != nil {
-		return nil, errors.New("read failed")
-	}
-	if len(b) > maxSecretFile {
-		return nil, fmt.Errorf("larger than %d KiB", maxSecretFile>>10)
-	}
-	return b, nil
+	return b, err
 }
 
 func checkTokenURL(v string) error {

@@ -283,7 +283,10 @@ func isCertificateError(err error) bool {
 // withAttempts records on a *TokenError how many requests led to it.
 func withAttempts(err error, n int) error {
 	var te *TokenError
-	if n <= 1 || !errors.As(err, &te) {
+	if n <= 1 || !errors.As(err, &te) || te.Attempts > 0 {
+		// Counted already: a Source that is itself a Client (awscreds'
+		// web identity) counted its token requests; asking it again while
+		// it holds its failure makes none.
 		return err
 	}
 	c := *te

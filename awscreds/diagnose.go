@@ -100,15 +100,9 @@ func Diagnose(ctx context.Context, opts DiagnoseOptions) []diagnose.Check {
 	// Web identity.
 	var wit string
 	if env.WebIdentityTokenFile != "" {
-		b, err := readLimited(env.WebIdentityTokenFile, maxTokenFile)
-		wit = strings.TrimSpace(string(b))
-		switch {
-		case err != nil:
-			add("web identity", diagnose.Fail, "cannot read AWS_WEB_IDENTITY_TOKEN_FILE: "+err.Error(), "the file is written by kubelet (EKS IRSA: a projected service account token) or the CI runner; check the path and that this user may read it")
-			skipRest("no web identity token")
-			return out
-		case wit == "":
-			add("web identity", diagnose.Fail, env.WebIdentityTokenFile+" is empty", "")
+		var err error
+		if wit, err = readTokenFile(env.WebIdentityTokenFile); err != nil {
+			add("web identity", diagnose.Fail, "AWS_WEB_IDENTITY_TOKEN_FILE: "+strings.TrimPrefix(err.Error(), "awscreds: "), Explain(err, 0).Hint)
 			skipRest("no web identity token")
 			return out
 		}
@@ -137,6 +131,9 @@ func Diagnose(ctx context.Context, opts DiagnoseOptions) []diagnose.Check {
 			c := info.Claims
 			msg := fmt.Sprintf("JWT from %s for audience %s, subject %s", orNone(c.Issuer), orNone(strings.Join(c.Audience, ",")), orNone(c.Subject))
 			switch {
+			case len(c.Audience) == 0:
+				add("web identity", diagnose.Fail, msg+": no aud claim",
+					"STS refuses a web identity token without an audience (InvalidIdentityToken: Incorrect token audience): ask the issuer for one that is a client ID of the role's IAM OIDC provider (sts.amazonaws.com for EKS IRSA and GitHub Actions)")
 			case c.Expiry != nil && !time.Now().Before(*c.Expiry):
 				add("web identity", diagnose.Fail, msg+fmt.Sprintf(": expired %s ago", time.Since(*c.Expiry).Round(time.Second)),
 					"what writes the token must refresh it (kubelet, the CI runner, the OAuth issuer); tokenmgr re-reads the file at every refresh")

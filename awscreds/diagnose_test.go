@@ -73,6 +73,22 @@ func TestDiagnoseOK(t *testing.T) {
 	assert.EqualValues(t, 1, srv.AssumeCalls())
 }
 
+// A web identity token without an audience fails the web identity
+// check: STS refuses it. Before, doctor passed it ("audience (none)").
+func TestDiagnoseNoAudience(t *testing.T) {
+	srv, env, _ := diagnoseEnv(t, time.Now().Add(time.Hour))
+	seg := func(v any) string {
+		b, _ := json.Marshal(v)
+		return base64.RawURLEncoding.EncodeToString(b)
+	}
+	wit := seg(map[string]string{"alg": "RS256"}) + "." + seg(map[string]any{"iss": "https://oidc.example.com", "sub": "app", "exp": time.Now().Add(time.Hour).Unix()}) + ".c2ln"
+	require.NoError(t, os.WriteFile(env["AWS_WEB_IDENTITY_TOKEN_FILE"], []byte(wit), 0o600))
+	m := checksByName(t, Diagnose(t.Context(), DiagnoseOptions{Lookup: mapLookup(env), HTTPClient: srv.Client()}), wit)
+	assert.Equal(t, diagnose.Fail, m["web identity"].Status)
+	assert.Contains(t, m["web identity"].Message, "no aud claim")
+	assert.Contains(t, m["web identity"].Hint, "audience")
+}
+
 func TestDiagnoseWrongAudience(t *testing.T) {
 	srv, env, wit := diagnoseEnv(t, time.Now().Add(time.Hour))
 	srv.FailNext(ststest.ErrInvalidIdentityToken)

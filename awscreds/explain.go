@@ -102,6 +102,11 @@ func Explain(err error, skew time.Duration) Explanation {
 	skewed := skew > skewLimit || skew < -skewLimit
 	clockHint := fmt.Sprintf("this machine's clock is %s AWS's: set it right (enable NTP, e.g. timedatectl set-ntp true)", roundSkew(skew))
 	lc := strings.ToLower(msg)
+	var tfe *tokenFileError
+	if errors.As(err, &tfe) {
+		x.Hint = "AWS_WEB_IDENTITY_TOKEN_FILE (Config.WebIdentityTokenFile) must name a regular file holding the token, readable by this user: kubelet writes it for EKS IRSA (a projected service account token), the CI runner for GitHub Actions"
+		return x
+	}
 	if errors.Is(err, ErrRedirect) {
 		rde := &RedirectError{}
 		errors.As(err, &rde)
@@ -186,7 +191,10 @@ func Explain(err error, skew time.Duration) Explanation {
 // (AssumeRoleWithWebIdentity) gave it.
 func errorCode(err error) (code, msg string, fromSTS bool) {
 	var se *STSError
-	if errors.As(err, &se) {
+	if errors.As(err, &se) && se.Code == "" {
+		return "", se.Message, true // no answer
+	}
+	if se != nil {
 		return se.Code, se.Code + ": " + se.Message, true
 	}
 	var ae interface {

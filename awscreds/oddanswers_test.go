@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/tokenmgr/tokenmgr"
 	"github.com/tokenmgr/tokenmgr/awscreds/ststest"
+	"github.com/tokenmgr/tokenmgr/classify"
 )
 
 // assumeAnswer is an AssumeRoleWithWebIdentity answer with the given
@@ -81,4 +83,56 @@ func TestSTSOddAnswersRefused(t *testing.T) {
 			assert.EqualValues(t, 1, p.Stats().Fetches+p.Stats().FetchErrors, "refused at once, not retried")
 		})
 	}
+}
+
+// refusedAddr is a loopback address where nothing listens.
+func refusedAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	require.NoError(t, ln.Close())
+	return addr
+}
+
+// With STS down on an http URL the error says STS and what the connection
+// did, counted once: before, "tokenmgr: token endpoint: operation error
+// STS: AssumeRoleWithWebIdentity, https response error StatusCode: 0,
+// RequestID: , request send failed, Post …".
+func TestSTSDownSaysSTS(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "token")
+	require.NoError(t, os.WriteFile(file, []byte("web-identity-token"), 0o600))
+	p, err := New(Config{RoleARN: testRole, WebIdentityTokenFile: file, Region: "us-east-1",
+		STSEndpoint: "http://" + refusedAddr(t), RefusedAttempts: 4})
+	require.NoError(t, err)
+	defer p.Close()
+	_, err = p.Retrieve(t.Context())
+	require.Error(t, err)
+	msg := err.Error()
+	assert.Contains(t, msg, "STS")
+	assert.Contains(t, msg, "connection refused")
+	assert.NotContains(t, msg, "https response error")
+	assert.NotContains(t, msg, "token endpoint")
+	assert.Equal(t, 1, strings.Count(msg, "(after 4 attempts)"), msg)
+	var te *tokenmgr.TokenError
+	require.ErrorAs(t, err, &te)
+	assert.Equal(t, classify.ConnectionRefused, te.NetworkFailure())
+	assert.Contains(t, Explain(err, 0).Hint, "STS endpoint")
+}
+
+// With the web identity issuer down, its Client's count of attempts is
+// said once: before, "… (after 4 attempts) (after 4 attempts)".
+func TestIssuerDownAttemptsSaidOnce(t *testing.T) {
+	_, _, vars := oauthWebIdentity(t, "AWS_ENDPOINT_URL_STS")
+	vars["TOKENMGR_TOKEN_URL"] = "http://" + refusedAddr(t) + "/token"
+	e, err := ReadEnv(mapLookup(vars))
+	require.NoError(t, err)
+	e.RefusedAttempts = 4
+	p, err := e.NewProvider(t.Context())
+	require.NoError(t, err)
+	defer p.Close()
+	_, err = p.Retrieve(t.Context())
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "web identity")
+	assert.Equal(t, 1, strings.Count(err.Error(), "attempts)"), err.Error())
 }

@@ -7,8 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -23,6 +23,7 @@ import (
 
 	"github.com/tokenmgr/tokenmgr"
 	"github.com/tokenmgr/tokenmgr/display"
+	"github.com/tokenmgr/tokenmgr/secretfile"
 	"github.com/tokenmgr/tokenmgr/store/record"
 )
 
@@ -30,7 +31,9 @@ import (
 // credentials inside the refresh engine (and in the store).
 const TokenType = "AWS4-HMAC-SHA256"
 
-// STSError is an error answer from STS, as the SDK decoded it. It
+// STSError is an error answer from STS, as the SDK decoded it, or, with
+// no StatusCode and no Code, a request that got no answer (Message says
+// what the connection did: refused, timed out, no such host). It
 // unwraps to a *tokenmgr.TokenError (which says whether it is temporary,
 // for the refresh engine's backoff), so errors.As finds either. Its
 // message never carries the web identity token (it is blanked if STS
@@ -351,15 +354,8 @@ const maxTokenFile = 64 << 10
 
 func (s *stsSource) webIdentity() (string, *oauth2.Token, error) {
 	if s.tokenFile != "" {
-		b, err := readLimited(s.tokenFile, maxTokenFile)
-		if err != nil {
-			return "", nil, fmt.Errorf("awscreds: reading the web identity token file: %w", err)
-		}
-		t := strings.TrimSpace(string(b))
-		if t == "" {
-			return "", nil, fmt.Errorf("awscreds: web identity token file %s is empty", s.tokenFile)
-		}
-		return t, nil, nil
+		t, err := readTokenFile(s.tokenFile)
+		return t, nil, err
 	}
 	tok, err := safeToken(s.ts)
 	if err != nil {
@@ -371,6 +367,30 @@ func (s *stsSource) webIdentity() (string, *oauth2.Token, error) {
 	return tok.AccessToken, tok, nil
 }
 
+// tokenFileError is the error of a web identity token file that cannot
+// be read, or is empty; [Explain] gives its hint.
+type tokenFileError struct{ err error } // an *fs.PathError
+
+func (e *tokenFileError) Error() string { return "awscreds: web identity token file: " + e.err.Error() }
+
+func (e *tokenFileError) Unwrap() error { return e.err }
+
+// readTokenFile reads the web identity token from path by the rule of
+// the root package's _FILE variables (package secretfile): a regular file
+// (a directory or a named pipe is refused at once, a pipe not waited on),
+// of at most maxTokenFile bytes, trimmed, not empty.
+func readTokenFile(path string) (string, error) {
+	b, err := secretfile.Read(path, maxTokenFile)
+	if err != nil {
+		return "", &tokenFileError{err}
+	}
+	t := strings.TrimSpace(string(b))
+	if t == "" {
+		return "", &tokenFileError{&fs.PathError{Op: "read", Path: path, Err: errors.New("file is empty")}}
+	}
+	return t, nil
+}
+
 // safeToken calls ts, turning a panic into an error.
 func safeToken(ts oauth2.TokenSource) (tok *oauth2.Token, err error) {
 	defer func() {
@@ -379,22 +399,6 @@ func safeToken(ts oauth2.TokenSource) (tok *oauth2.Token, err error) {
 		}
 	}()
 	return ts.Token()
-}
-
-func readLimited(path string, n int64) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, n+1))
-	if err != nil {
-		return nil, err
-	}
-	if int64(len(b)) > n {
-		return nil, fmt.Errorf("%s is larger than %d bytes", path, n)
-	}
-	return b, nil
 }
 
 // stsError turns what the SDK returned into a *RedirectError, an
@@ -452,7 +456,15 @@ func stsError(err error, wit string) error {
 		// than retried until the caller's deadline.
 		te := &tokenmgr.TokenError{Err: re}
 		te.Temporary = !te.NetworkFailure().Permanent()
-		return te
+		// No answer came: an *STSError with no status, saying STS and
+		// what the connection did (Post "…": dial tcp …: connection
+		// refused), not the SDK's "https response error StatusCode: 0"
+		// nor the TokenError's "token endpoint".
+		msg := re.msg
+		if se != nil && se.Err != nil {
+			msg = display.Printable(redact(se.Err.Error(), wit), 1000)
+		}
+		return &STSError{Message: msg, te: te}
 	}
 	return re
 }

@@ -1,0 +1,5 @@
+//go:build !unix
+
+package secretfile
+
+const openNonblock = 0
