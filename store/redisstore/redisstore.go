@@ -73,7 +73,9 @@ type Options struct {
 	// KeyCacheTTL is how long the key derived from the passphrase stays in
 	// the session cache (the kernel keyring on Linux; none elsewhere;
 	// never a file), so that short-lived processes such as the
-	// tokenmgr command do not each run scrypt. 0 means 15 minutes;
+	// tokenmgr command do not each run scrypt. While it lasts, a process of
+	// the same user on this host opens the fleet's data with it whatever
+	// passphrase it was given (see package store). 0 means 15 minutes;
 	// negative turns the cache off. Within a process keys are derived once
 	// either way.
 	KeyCacheTTL time.Duration
