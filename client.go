@@ -189,20 +189,14 @@ type Stats struct {
 // [Config.OnRefresh], [Config.Attach]) is returned to them as a
 // *[PanicError], and every wait is bounded by [Config.RefreshTimeout].
 type Client struct {
-	src      oauth2.TokenSource
-	st       store.Store
-	key      string
-	log      *slog.Logger
-	onEvent  func(RefreshEvent)
-	onRetry  func(RetryEvent)
-	obs      *Observer // nil when Config.Observer is
-	attach   func(*http.Request, *oauth2.Token) error
-	classify classify.Classifier
-	// classifyWait bounds the transport's wait for a rejection's body
-	// (classify.BodyWait). Tests whose subject is not a stalled body raise
-	// it: on a loaded machine the body's reader may not run within 1s.
-	classifyWait time.Duration
-	hosts        *classify.HostPolicy
+	src     oauth2.TokenSource
+	st      store.Store
+	key     string
+	log     *slog.Logger
+	onEvent func(RefreshEvent)
+	onRetry func(RetryEvent)
+	obs     *Observer  // nil when Config.Observer is
+	send    *sendRules // the transport's: hosts, Attach, classifier, damping
 
 	fingerprint string // the Source's configuration, stamped on stored records
 	description string // and its description, for people
@@ -223,8 +217,6 @@ type Client struct {
 	failCool *damp.Cooldown          // the failure backoff behind failed
 	dropped  atomic.Pointer[entry]   // the last token a server rejected
 	saving   atomic.Pointer[entry]   // a new token being saved, not yet in service
-
-	damp damp.Hosts // per-host rejection damping (see damping.go)
 
 	mu     sync.Mutex // guards closed and wg.Add
 	closed bool
@@ -283,16 +275,17 @@ func New(cfg Config) (*Client, error) {
 		}
 	}
 	c := &Client{
-		src:            cfg.Source,
-		st:             cfg.Store,
-		key:            cfg.Key,
-		log:            cfg.Logger,
-		onEvent:        cfg.OnRefresh,
-		onRetry:        cfg.OnRetry,
-		attach:         cfg.Attach,
-		classify:       classify.Classifier{Extra: append([]string(nil), cfg.InvalidTokenCodes...)},
-		classifyWait:   classify.BodyWait,
-		hosts:          hosts,
+		src:     cfg.Source,
+		st:      cfg.Store,
+		key:     cfg.Key,
+		log:     cfg.Logger,
+		onEvent: cfg.OnRefresh,
+		onRetry: cfg.OnRetry,
+		send: &sendRules{
+			hosts:    hosts,
+			attach:   cfg.Attach,
+			classify: classify.Classifier{Extra: append([]string(nil), cfg.InvalidTokenCodes...)},
+		},
 		refreshBefore:  cfg.RefreshBefore,
 		expiryDelta:    cfg.ExpiryDelta,
 		refreshTimeout: cfg.RefreshTimeout,

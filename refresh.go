@@ -462,7 +462,7 @@ func (c *Client) loadStored(ctx context.Context, old *entry) (*entry, error) {
 		// with a rotated refresh token (see refreshLocked).
 		return nil, nil
 	}
-	if checkToken(r.Token(), c.attach == nil) != nil {
+	if checkToken(r.Token(), c.send.attach == nil) != nil {
 		// A record this configuration could not have saved: not served.
 		c.log.Warn("stored token is not usable in a request header; fetching a new one")
 		return nil, nil
@@ -589,7 +589,7 @@ func (c *Client) fetchOnce(ctx context.Context) (*oauth2.Token, error) {
 	if err != nil {
 		return nil, endpointError(err)
 	}
-	if err := checkToken(tok, c.attach == nil); err != nil {
+	if err := checkToken(tok, c.send.attach == nil); err != nil {
 		return nil, err
 	}
 	if tok.Expiry.IsZero() {

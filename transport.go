@@ -1,11 +1,14 @@
 package tokenmgr
 
 import (
+	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"golang.org/x/oauth2"
 
@@ -35,12 +38,65 @@ func (c *Client) Transport(base http.RoundTripper) http.RoundTripper {
 	if base == nil {
 		base = http.DefaultTransport
 	}
-	return &transport{c: c, base: base}
+	return &transport{cred: c, rules: c.send, base: base}
 }
 
+// transport sends requests with a credential, by rules shared by the
+// transports of one Client. It knows nothing of how the credential is
+// refreshed: the Client's engine does that.
 type transport struct {
-	c    *Client
-	base http.RoundTripper
+	cred  credential
+	rules *sendRules
+	base  http.RoundTripper
+}
+
+// credential is what a transport needs of the Client: the token to send,
+// its replacement when a server rejects it, and where to report.
+type credential interface {
+	// entry returns the token to send.
+	entry(ctx context.Context) (*entry, error)
+	// replace returns a token to use instead of e, which a server
+	// rejected: a newer one in service, or one shared refresh's.
+	replace(ctx context.Context, e *entry) (*entry, error)
+	// drop takes e out of service unless it has been replaced.
+	drop(e *entry) bool
+	// inService reports whether e is the token in service.
+	inService(e *entry) bool
+	// clock returns the time damping is judged by.
+	clock() time.Time
+	// logger receives the transport's log records.
+	logger() *slog.Logger
+	// attachPanic turns a panic in Config.Attach into an error, redacted
+	// of tok too.
+	attachPanic(r any, tok *oauth2.Token) error
+	// rejected reports a rejection by host, replayed or not; held off, a
+	// rejection passed on without a refresh (damping).
+	rejected(ctx context.Context, host, code string, replayed bool)
+	heldOff(ctx context.Context, host string)
+}
+
+// sendRules are a Client's rules for sending its token: where it may go,
+// how it is attached, how answers are judged, and the per-host damping of
+// rejections.
+type sendRules struct {
+	hosts    *classify.HostPolicy
+	classify classify.Classifier // Wait bounds the wait for a rejection's body
+	attach   func(*http.Request, *oauth2.Token) error
+	damp     damp.Hosts
+}
+
+// The Client is its transports' credential.
+
+func (c *Client) inService(e *entry) bool                    { return c.cur.Load() == e }
+func (c *Client) clock() time.Time                           { return c.now() }
+func (c *Client) logger() *slog.Logger                       { return c.log }
+func (c *Client) attachPanic(r any, tok *oauth2.Token) error { return c.panicError("Attach", r, tok) }
+func (c *Client) heldOff(ctx context.Context, host string)   { c.observeHeldOff(ctx, "damping", host) }
+func (c *Client) rejected(ctx context.Context, host, code string, replayed bool) {
+	if replayed {
+		c.replays.Add(1)
+	}
+	c.observeRejected(ctx, host, code, replayed)
 }
 
 // maxDrain bounds how much of a rejected response is read so its
@@ -48,11 +104,11 @@ type transport struct {
 const maxDrain = 64 << 10
 
 func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
-	c := t.c
+	c, r := t.cred, t.rules
 	if redirectedAway(req) {
 		return t.base.RoundTrip(req) // no token for another host
 	}
-	if err := c.hosts.Check(req.URL); err != nil {
+	if err := r.hosts.Check(req.URL); err != nil {
 		closeBody(req)
 		return nil, err
 	}
@@ -61,7 +117,7 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		closeBody(req)
 		return nil, err
 	}
-	r2, err := c.authorize(req, e)
+	r2, err := t.authorize(req, e)
 	if err != nil {
 		closeBody(req)
 		return nil, err
@@ -72,85 +128,77 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	var verdict classify.Classification
 	if maybeAuthError(resp.StatusCode) {
-		verdict = c.classifyResponse(resp)
+		verdict = r.classify.ClassifyResponse(resp, true)
 	}
 	if !verdict.Retry() {
-		c.damp.AcceptedToken(req.URL, e.tok.AccessToken, e.obtained)
+		r.damp.AcceptedToken(req.URL, e.tok.AccessToken, e.obtained)
 		return resp, nil
 	}
 	ctx := req.Context()
 	host := damp.HostKey(req.URL)
-	if c.damp.Damped(host, c.now()) || c.dampRejection(host, e) {
-		c.observeRejected(ctx, host, verdict.Code, false)
-		c.observeHeldOff(ctx, "damping", host)
+	if r.damp.Damped(host, c.clock()) || t.dampRejection(host, e) {
+		c.rejected(ctx, host, verdict.Code, false)
+		c.heldOff(ctx, host)
 		return resp, nil
 	}
 	if req.Body != nil && req.Body != http.NoBody && req.GetBody == nil {
 		c.drop(e) // the body is gone: the next request gets a new token
-		c.observeRejected(ctx, host, verdict.Code, false)
+		c.rejected(ctx, host, verdict.Code, false)
 		return resp, nil
 	}
 	e2, err := c.replace(ctx, e)
 	if err != nil {
-		c.log.Warn("could not replace a rejected token; returning the server's answer", "error", err)
-		c.observeRejected(ctx, host, verdict.Code, false)
+		c.logger().Warn("could not replace a rejected token; returning the server's answer", "error", err)
+		c.rejected(ctx, host, verdict.Code, false)
 		return resp, nil
 	}
 	var body io.ReadCloser
 	if req.GetBody != nil && req.Body != nil && req.Body != http.NoBody {
 		if body, err = req.GetBody(); err != nil {
-			c.observeRejected(ctx, host, verdict.Code, false)
+			c.rejected(ctx, host, verdict.Code, false)
 			return resp, nil
 		}
 	}
-	r3, err := c.authorize(req, e2)
+	r3, err := t.authorize(req, e2)
 	if err != nil {
 		if body != nil {
 			body.Close()
 		}
-		c.observeRejected(ctx, host, verdict.Code, false)
+		c.rejected(ctx, host, verdict.Code, false)
 		return resp, nil
 	}
 	if body != nil {
 		r3.Body = body
 	}
 	drain(resp)
-	c.replays.Add(1)
-	c.observeRejected(ctx, host, verdict.Code, true)
-	c.log.Debug("replaying request with a fresh token", "host", req.URL.Host)
+	c.rejected(ctx, host, verdict.Code, true)
+	c.logger().Debug("replaying request with a fresh token", "host", req.URL.Host)
 	resp, err = t.base.RoundTrip(r3)
 	if err != nil {
 		return resp, err
 	}
 	verdict = classify.Classification{}
 	if maybeAuthError(resp.StatusCode) {
-		verdict = c.classifyResponse(resp)
+		verdict = r.classify.ClassifyResponse(resp, true)
 	}
 	if verdict.Retry() {
-		c.observeRejected(ctx, host, verdict.Code, false)
-		c.dampRejection(host, e2)
+		c.rejected(ctx, host, verdict.Code, false)
+		t.dampRejection(host, e2)
 	} else {
-		c.damp.AcceptedToken(req.URL, e2.tok.AccessToken, e2.obtained)
+		r.damp.AcceptedToken(req.URL, e2.tok.AccessToken, e2.obtained)
 	}
 	return resp, nil
 }
 
 // dampRejection notes that host rejected e, and reports whether the
-// rejection goes to the caller without a refresh (see damper).
-func (c *Client) dampRejection(host string, e *entry) bool {
-	damped, d := c.rejected(host, e)
+// rejection goes to the caller without a refresh (see damp.Hosts).
+func (t *transport) dampRejection(host string, e *entry) bool {
+	damped, d := t.rules.rejected(t.cred, host, e)
 	if damped {
-		c.log.Warn("a fresh token was rejected too; not refreshing on this host's rejections for a while",
+		t.cred.logger().Warn("a fresh token was rejected too; not refreshing on this host's rejections for a while",
 			"host", host, "for", d)
 	}
 	return damped
-}
-
-// classifyResponse judges a response to a request that carried a token.
-func (c *Client) classifyResponse(resp *http.Response) classify.Classification {
-	cl := c.classify
-	cl.Wait = c.classifyWait
-	return cl.ClassifyResponse(resp, true)
 }
 
 // maybeAuthError says which statuses are worth reading a body for: the
@@ -167,7 +215,7 @@ func maybeAuthError(status int) bool {
 // which the caller's other requests may share. For a Config.Attach the URL
 // is a copy too: one that puts the token in the query must not write it
 // into the caller's URL (which http.Client quotes in its errors).
-func (c *Client) authorize(req *http.Request, e *entry) (*http.Request, error) {
+func (t *transport) authorize(req *http.Request, e *entry) (*http.Request, error) {
 	r2 := new(http.Request)
 	*r2 = *req
 	h := make(http.Header, len(req.Header)+1)
@@ -175,12 +223,12 @@ func (c *Client) authorize(req *http.Request, e *entry) (*http.Request, error) {
 		h[k] = v[:len(v):len(v)]
 	}
 	r2.Header = h
-	if c.attach != nil {
+	if t.rules.attach != nil {
 		if req.URL != nil {
 			u := *req.URL
 			r2.URL = &u
 		}
-		if err := c.callAttach(r2, e.tok); err != nil {
+		if err := t.callAttach(r2, e.tok); err != nil {
 			return nil, fmt.Errorf("tokenmgr: attaching token: %w", err)
 		}
 		return r2, nil
@@ -191,13 +239,13 @@ func (c *Client) authorize(req *http.Request, e *entry) (*http.Request, error) {
 
 // callAttach calls Config.Attach, recovering a panic, whose value is
 // redacted of tok too: it may have left service while Attach ran.
-func (c *Client) callAttach(req *http.Request, tok *oauth2.Token) (err error) {
+func (t *transport) callAttach(req *http.Request, tok *oauth2.Token) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			err = c.panicError("Attach", r, tok)
+			err = t.cred.attachPanic(r, tok)
 		}
 	}()
-	return c.attach(req, tok)
+	return t.rules.attach(req, tok)
 }
 
 func closeBody(req *http.Request) {

@@ -148,7 +148,7 @@ func TestTransportConcurrentRejectionsOneRefresh(t *testing.T) {
 	// The subject is one refresh, not a stalled body: with 100 answers
 	// arriving at once on a loaded machine, a body's reader may not run
 	// within classify.BodyWait, and the rejection would go back unreplayed.
-	c.classifyWait = time.Minute
+	c.send.classify.Wait = time.Minute
 	hc := c.HTTPClient()
 	hc.Transport.(*transport).base = &http.Transport{MaxIdleConnsPerHost: n}
 	var wg sync.WaitGroup
@@ -621,7 +621,7 @@ func TestTransportDampingIsPerHost(t *testing.T) {
 		require.NoError(t, err)
 		resp.Body.Close()
 	}
-	assert.LessOrEqual(t, c2.damp.Len(), damp.MaxHosts)
+	assert.LessOrEqual(t, c2.send.damp.Len(), damp.MaxHosts)
 }
 
 // TestTransportLateRejectionDoesNotDamp: the rejection of an older token
@@ -636,18 +636,18 @@ func TestTransportLateRejectionDoesNotDamp(t *testing.T) {
 		time.Sleep(time.Second)
 		b := &entry{tok: &oauth2.Token{AccessToken: "token-b"}, obtained: time.Now()}
 		const host = "api.example.com:443"
-		damp, _ := c.rejected(host, a)
+		damp, _ := c.send.rejected(c, host, a)
 		require.False(t, damp, "a first rejection is replayed")
-		c.damp.Accepted(&url.URL{Scheme: "https", Host: "api.example.com"}) // b was accepted
+		c.send.damp.Accepted(&url.URL{Scheme: "https", Host: "api.example.com"}) // b was accepted
 		time.Sleep(time.Second)
-		damp, _ = c.rejected(host, a) // a request with a, in flight all along
+		damp, _ = c.send.rejected(c, host, a) // a request with a, in flight all along
 		require.False(t, damp)
 		time.Sleep(time.Second)
-		damp, _ = c.rejected(host, b) // b is revoked
+		damp, _ = c.send.rejected(c, host, b) // b is revoked
 		assert.False(t, damp, "b was obtained before a's late rejection: not evidence that the host rejects every token")
 		time.Sleep(time.Second)
 		c2 := &entry{tok: &oauth2.Token{AccessToken: "token-c"}, obtained: time.Now()}
-		damp, _ = c.rejected(host, c2)
+		damp, _ = c.send.rejected(c, host, c2)
 		assert.True(t, damp, "a token fetched after b's rejection, rejected too: damped")
 	})
 }
