@@ -1,6 +1,9 @@
 package tokenmgr
 
-import "context"
+import (
+	"context"
+	"time"
+)
 
 // Observer receives what a Client does, for metrics and traces, as
 // net/http/httptrace.ClientTrace receives what a request does: package
@@ -46,6 +49,12 @@ type Observer struct {
 	// and its error is returned again; "damping" when host keeps rejecting
 	// fresh tokens and its rejection is returned as it came.
 	HeldOff func(ctx context.Context, key, cause, host string)
+
+	// StoreLocked is called when a refresh has taken the Store's lock (a
+	// [store.Locker]: a file lock, a Redis lease), with how long it waited
+	// for it: a long wait is another process refreshing for all of them,
+	// or stuck.
+	StoreLocked func(ctx context.Context, key string, waited time.Duration)
 
 	// StoreError is called when the Store fails: op is "lock", "load" or
 	// "save". A refresh goes on without a Store that cannot be read or
@@ -124,4 +133,9 @@ func (c *Client) observeStore(ctx context.Context, op string, err error) {
 	}
 	defer c.observePanic("StoreError")
 	c.obs.StoreError(ctx, c.key, op, err)
+}
+
+func (c *Client) observeLocked(ctx context.Context, waited time.Duration) {
+	defer c.observePanic("StoreLocked")
+	c.obs.StoreLocked(ctx, c.key, waited)
 }

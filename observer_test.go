@@ -334,3 +334,28 @@ func TestObserverCostsNothingOnTheHotPath(t *testing.T) {
 type roundTripFunc func(*http.Request) (*http.Response, error)
 
 func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// TestObserverStoreLocked: a refresh reports how long it waited for the
+// Store's lock, here held by another holder for 5 seconds.
+func TestObserverStoreLocked(t *testing.T) {
+	srv := tokenmgrtest.NewServer(tokenmgrtest.Options{})
+	defer srv.Close()
+	synctest.Test(t, func(t *testing.T) {
+		st := store.NewMemory()
+		waits := make(chan time.Duration, 2)
+		c := newBubbleClient(t, srv, Config{Source: ClientCredentials(ccConfig(srv)), Store: st, Observer: &Observer{
+			StoreLocked: func(_ context.Context, key string, waited time.Duration) { waits <- waited },
+		}})
+		unlock, err := st.(store.Locker).Lock(context.Background(), DefaultKey)
+		require.NoError(t, err)
+		done := make(chan error)
+		go func() {
+			_, err := c.Token(context.Background())
+			done <- err
+		}()
+		time.Sleep(5 * time.Second)
+		unlock()
+		require.NoError(t, <-done)
+		assert.Equal(t, 5*time.Second, <-waits)
+	})
+}

@@ -284,10 +284,17 @@ func (c *Client) refreshLocked(ctx context.Context, w *work, reason RefreshReaso
 	defer c.protect("Store", &err)
 	if c.st != nil {
 		if l, ok := c.st.(store.Locker); ok {
+			var asked time.Time
+			if c.obs != nil && c.obs.StoreLocked != nil {
+				asked = time.Now()
+			}
 			unlock, err := l.Lock(ctx, c.key)
 			if err != nil {
 				c.observeStore(ctx, "lock", err)
 				return nil, out, fmt.Errorf("tokenmgr: locking credential %q: %w", c.key, err)
+			}
+			if !asked.IsZero() {
+				c.observeLocked(ctx, time.Since(asked))
 			}
 			// Given up by abandon if the refresh gets stuck (see flight).
 			defer w.locked(unlock)()
