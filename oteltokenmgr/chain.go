@@ -2,6 +2,7 @@ package oteltokenmgr
 
 import (
 	"context"
+	"time"
 
 	"github.com/tokenmgr/tokenmgr"
 )
@@ -64,6 +65,14 @@ func chain(a, b *tokenmgr.Observer) *tokenmgr.Observer {
 				f(ctx, key, op, err)
 			}
 			g(ctx, key, op, err)
+		}
+	}
+	if f, g := a.StoreLocked, b.StoreLocked; g != nil {
+		o.StoreLocked = func(ctx context.Context, key string, waited time.Duration) {
+			if f != nil {
+				f(ctx, key, waited)
+			}
+			g(ctx, key, waited)
 		}
 	}
 	return &o

@@ -49,7 +49,7 @@ type otelObserver struct {
 	tracer trace.Tracer
 
 	refreshes, tokenRequests, rejections, replays, heldOff, storeErrors, sts metric.Int64Counter
-	duration                                                                 metric.Float64Histogram
+	duration, lockWait                                                       metric.Float64Histogram
 
 	mu     sync.Mutex
 	expiry map[string]time.Time // per credential: the expiry of the token in service; zero: none
@@ -93,6 +93,12 @@ func newObserver(c conf.Config) *otelObserver {
 	if err != nil {
 		otel.Handle(err)
 	}
+	o.lockWait, err = m.Float64Histogram("tokenmgr.store.lock_wait", metric.WithUnit("s"),
+		metric.WithDescription("How long refreshes waited for the Store's lock (a Redis lease, a file lock): another process refreshing for all."),
+		metric.WithExplicitBucketBoundaries(0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60))
+	if err != nil {
+		otel.Handle(err)
+	}
 	_, err = m.Float64ObservableGauge("tokenmgr.token.time_left", metric.WithUnit("s"),
 		metric.WithDescription("Time until the token in service expires; 0 when a refresh left none in service."),
 		metric.WithFloat64Callback(o.observeTimeLeft))
@@ -110,6 +116,7 @@ func (o *otelObserver) observer() *tokenmgr.Observer {
 		Rejected:     o.rejected,
 		HeldOff:      o.heldOffCall,
 		StoreError:   o.storeError,
+		StoreLocked:  o.storeLocked,
 	}
 }
 
@@ -250,4 +257,8 @@ func (o *otelObserver) storeError(ctx context.Context, key, op string, err error
 		span.AddEvent("tokenmgr.store_error", trace.WithAttributes(ev...))
 	}
 	o.storeErrors.Add(ctx, 1, metric.WithAttributes(append(ev, keyCredential.String(key))...))
+}
+
+func (o *otelObserver) storeLocked(ctx context.Context, key string, waited time.Duration) {
+	o.lockWait.Record(ctx, waited.Seconds(), metric.WithAttributes(keyCredential.String(key)))
 }

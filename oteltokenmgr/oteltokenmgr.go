@@ -23,6 +23,7 @@
 //	tokenmgr.replays            {request}   counter    credential, server.address, server.port
 //	tokenmgr.held_off           {request}   counter    credential, cause, server.address, server.port
 //	tokenmgr.store.errors       {error}     counter    credential, operation, error.type
+//	tokenmgr.store.lock_wait    s           histogram  credential
 //	tokenmgr.aws.sts.requests   {request}   counter    credential, error.type (otelaws only)
 //
 // The attributes are tokenmgr.credential (the Config.Key), tokenmgr.reason
@@ -41,6 +42,11 @@
 // refused, timeout, no_such_host, certificate, proxy or network when no
 // answer came; bad_response, same_token, panic, canceled, closed,
 // unavailable (a shared store's server is down) or other.
+//
+// tokenmgr.store.lock_wait is how long a refresh waited for the Store's
+// lock (a Redis lease, a file lock): long waits are another process
+// refreshing for the fleet, or stuck. A Redis outage is counted in
+// tokenmgr.store.errors with error.type unavailable.
 //
 // tokenmgr.token.time_left is the time until the expiry of the last
 // token a refresh put in service, per credential; 0 after a refresh that

@@ -188,6 +188,10 @@ func TestMetricsAndSpans(t *testing.T) {
 		assert.Equal(t, uint64(1), dp.Count)
 		assert.Greater(t, dp.Sum, 0.0)
 	}
+	lw := metric(t, rm, "tokenmgr.store.lock_wait").Data.(metricdata.Histogram[float64])
+	require.Len(t, lw.DataPoints, 1)
+	assert.Equal(t, "tokenmgr.credential=api", attrs(lw.DataPoints[0].Attributes))
+	assert.Equal(t, uint64(2), lw.DataPoints[0].Count, "both refreshes took the memory store's lock")
 	gauge := metric(t, rm, "tokenmgr.token.time_left")
 	assert.Equal(t, "s", gauge.Unit)
 	g := gauge.Data.(metricdata.Gauge[float64])
