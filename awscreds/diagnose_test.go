@@ -89,6 +89,45 @@ func TestDiagnoseNoAudience(t *testing.T) {
 	assert.Contains(t, m["web identity"].Hint, "audience")
 }
 
+// Against an S3-compatible STS without GetCallerIdentity (MinIO) a
+// healthy set-up is not a failure: the check is a warning naming why.
+// Before, doctor exited 1 on it ("aws credentials" FAIL, cause other).
+func TestDiagnoseSTSWithoutGetCallerIdentity(t *testing.T) {
+	srv, env, wit := diagnoseEnv(t, time.Now().Add(time.Hour))
+	srv.NoGetCallerIdentity = true
+	cs := Diagnose(t.Context(), DiagnoseOptions{Lookup: mapLookup(env), HTTPClient: srv.Client()})
+	m := checksByName(t, cs, append(secretsOf(srv), wit)...)
+	assert.Equal(t, diagnose.OK, m["sts"].Status)
+	assert.Equal(t, diagnose.Warn, m["aws credentials"].Status, "%s", m["aws credentials"])
+	assert.Contains(t, m["aws credentials"].Message, string(CauseUnsupported))
+	assert.Contains(t, m["aws credentials"].Hint, "MinIO")
+	r := diagnose.Report{}
+	r.Add(cs...)
+	assert.True(t, r.OK(), "a warning, not a failure")
+}
+
+// With STS, or the web identity issuer, refusing connections, doctor
+// says what is down after a few refused attempts, not "waiting for a
+// token: context deadline exceeded" at its Timeout (15 s before; the
+// Timeout here is a minute, so a pass is no luck of timing).
+func TestDiagnoseSTSOrIssuerDownFast(t *testing.T) {
+	_, env, _ := diagnoseEnv(t, time.Now().Add(time.Hour))
+	env["AWS_ENDPOINT_URL_STS"] = "http://" + refusedAddr(t)
+	cs := Diagnose(t.Context(), DiagnoseOptions{Lookup: mapLookup(env), Timeout: time.Minute})
+	m := checksByName(t, cs)
+	assert.Equal(t, diagnose.Fail, m["sts"].Status)
+	assert.Contains(t, m["sts"].Message, "cannot reach STS")
+	assert.Contains(t, m["sts"].Message, "connection refused")
+	assert.NotContains(t, m["sts"].Message, "deadline")
+
+	_, _, vars := oauthWebIdentity(t, "AWS_ENDPOINT_URL_STS")
+	vars["TOKENMGR_TOKEN_URL"] = "http://" + refusedAddr(t) + "/token"
+	m = checksByName(t, Diagnose(t.Context(), DiagnoseOptions{Lookup: mapLookup(vars), Timeout: time.Minute}))
+	assert.Equal(t, diagnose.Fail, m["web identity"].Status)
+	assert.Contains(t, m["web identity"].Message, "connection refused")
+	assert.NotContains(t, m["web identity"].Message, "deadline")
+}
+
 func TestDiagnoseWrongAudience(t *testing.T) {
 	srv, env, wit := diagnoseEnv(t, time.Now().Add(time.Hour))
 	srv.FailNext(ststest.ErrInvalidIdentityToken)
@@ -171,6 +210,15 @@ func TestExplain(t *testing.T) {
 	}
 	assert.Contains(t, Explain(sts("ValidationError", "The requested DurationSeconds exceeds the MaxSessionDuration set for this role."), 0).Hint, "TOKENMGR_AWS_DURATION")
 	assert.Contains(t, Explain(sts("RegionDisabledException", "STS is not activated in this region"), 0).Hint, "activate")
+	// MinIO's STS codes (cmd/sts-errors.go) get a cause and a hint, not
+	// "other".
+	for _, code := range []string{"InvalidParameterValue", "InvalidClientGrantsToken", "MissingParameter", "MalformedPolicyDocument",
+		"InsecureConnection", "STSNotInitialized", "STSIAMNotInitialized", "InternalError"} {
+		x := Explain(sts(code, "m"), 0)
+		assert.NotEqual(t, CauseOther, x.Cause, code)
+		assert.NotEmpty(t, x.Hint, code)
+	}
+	assert.Equal(t, CauseUnsupported, Explain(svc("NotImplemented"), 0).Cause)
 	assert.Equal(t, Explanation{}, Explain(nil, 0))
 	assert.Contains(t, Explain(svc("ExpiredToken"), -10*time.Minute).Hint, "10m0s ahead of AWS's")
 }

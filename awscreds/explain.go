@@ -53,6 +53,18 @@ const (
 	CauseIdPUnreachable Cause = "idp_unreachable"
 	// CauseThrottled: too many requests; retried with backoff.
 	CauseThrottled Cause = "throttled"
+	// CauseUnavailable: STS answered that it cannot serve now (a 5xx:
+	// InternalError, ServiceUnavailable, MinIO's STSNotInitialized and
+	// STSIAMNotInitialized); retried with backoff.
+	CauseUnavailable Cause = "unavailable"
+	// CauseInvalidRequest: STS refused the request itself (MinIO's
+	// MissingParameter, MalformedPolicyDocument, InsecureConnection).
+	CauseInvalidRequest Cause = "invalid_request"
+	// CauseUnsupported: the endpoint does not implement the call
+	// (NotImplemented, InvalidAction, MethodNotAllowed…): an
+	// S3-compatible STS such as MinIO has AssumeRoleWithWebIdentity but
+	// no GetCallerIdentity.
+	CauseUnsupported Cause = "unsupported"
 	// CauseOther: anything else; Message says what.
 	CauseOther Cause = "other"
 )
@@ -171,6 +183,21 @@ func Explain(err error, skew time.Duration) Explanation {
 		} else {
 			x.Hint = "STS refused a parameter: check AWS_ROLE_ARN (arn:aws:iam::<account>:role/<name>) and AWS_ROLE_SESSION_NAME"
 		}
+	case "InvalidParameterValue", "InvalidClientGrantsToken":
+		// MinIO's answer when the web identity token fails its OpenID
+		// checks (cmd/sts-errors.go), or the role ARN is not configured.
+		x.Cause = CauseInvalidWebIdentity
+		x.Hint = "the STS (MinIO) refused the web identity token or a parameter: the token's issuer, audience (the client ID MinIO's OpenID configuration names), signature or expiry, or a role ARN it does not know; its server log says which"
+	case "MissingParameter":
+		x.Cause, x.Hint = CauseInvalidRequest, "the STS (MinIO) wants a parameter it did not get: check AWS_ROLE_ARN and the web identity token"
+	case "MalformedPolicyDocument":
+		x.Cause, x.Hint = CauseInvalidRequest, "the STS refused the session policy as malformed"
+	case "InsecureConnection":
+		x.Cause, x.Hint = CauseInvalidRequest, "the STS requires TLS: use an https:// AWS_ENDPOINT_URL_STS (or AWS_ENDPOINT_URL)"
+	case "STSNotInitialized", "STSIAMNotInitialized", "InternalError", "InternalFailure", "ServiceUnavailable":
+		x.Cause, x.Hint = CauseUnavailable, "the STS cannot serve now (starting up, or an identity provider it relies on failed); tokenmgr retries with backoff, and its server log says why"
+	case "NotImplemented", "InvalidAction", "MethodNotAllowed", "UnknownOperationException", "UnsupportedOperation":
+		x.Cause, x.Hint = CauseUnsupported, "this endpoint does not implement the call: an S3-compatible STS (MinIO) has AssumeRoleWithWebIdentity but no GetCallerIdentity"
 	case "RegionDisabledException":
 		x.Hint = "STS is not activated in this region for the account: activate it (IAM, Account settings) or use another region's endpoint"
 	case "Throttling", "ThrottlingException", "RequestLimitExceeded":

@@ -93,6 +93,10 @@ type Server struct {
 	// *Error is STS's answer. Set it before the first request; once the
 	// server may be answering, use [Server.SetCheckWebIdentity].
 	CheckWebIdentity func(token string) *Error
+	// NoGetCallerIdentity answers GetCallerIdentity 501 NotImplemented, as
+	// an S3-compatible STS (MinIO) that has AssumeRoleWithWebIdentity but
+	// not it.
+	NoGetCallerIdentity bool
 
 	mu        sync.Mutex
 	sessions  map[string]*sessionState
@@ -399,6 +403,10 @@ func (s *Server) signed(w http.ResponseWriter, r *http.Request, body []byte) {
 func (s *Server) serve(w http.ResponseWriter, r *http.Request, body []byte, svc string, sess Session) {
 	if svc == "sts" {
 		form, _ := url.ParseQuery(string(body))
+		if form.Get("Action") == "GetCallerIdentity" && s.NoGetCallerIdentity {
+			writeErr(w, "sts", &Error{"NotImplemented", "A header you provided implies functionality that is not implemented", 501})
+			return
+		}
 		if form.Get("Action") == "GetCallerIdentity" {
 			w.Header().Set("Content-Type", "text/xml")
 			fmt.Fprintf(w, `<GetCallerIdentityResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">

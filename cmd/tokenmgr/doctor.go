@@ -90,9 +90,10 @@ func runDoctor(ctx context.Context, o *options, stdout, stderr io.Writer) int {
 	}
 	if withAWS {
 		r.Add(awscreds.Diagnose(ctx, awscreds.DiagnoseOptions{
-			Lookup:  o.lookup,
-			Offline: o.offline,
-			Timeout: min(o.timeout, 15*time.Second),
+			Lookup:          o.lookup,
+			Offline:         o.offline,
+			Timeout:         min(o.timeout, 15*time.Second),
+			RefusedAttempts: refusedAttempts,
 		})...)
 	}
 	if o.json {
