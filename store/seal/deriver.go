@@ -49,10 +49,11 @@ func NewDeriver(secret []byte, l Labels, cache Cache) *Deriver {
 // keys' check with the stored one: a mismatch then is a wrong secret.
 // The caller checks p against its Limits first.
 //
-// A key from the session cache is not bound to the passphrase (see
-// entryName): while it is cached, it opens the data it was derived for
-// whatever passphrase this Deriver holds, unless this process has already
-// opened that data with another passphrase.
+// A key from the session cache is not bound to the passphrase: binding it
+// would take a check faster than scrypt, which anyone reading the cache
+// could run against guesses. So while it is cached it opens the data it
+// was derived for whatever passphrase this Deriver holds, unless this
+// process has already opened that data with another passphrase.
 func (d *Deriver) Keys(p Params, check []byte) (*Keys, error) {
 	if k := d.recent(p); k != nil {
 		return k, nil // same Params and secret: deriving again gives the same keys
