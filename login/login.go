@@ -63,9 +63,9 @@ type Config struct {
 	// programs): the client ID then goes in the request body; a secret
 	// goes in an HTTP Basic header.
 	ClientSecret string
-	// Scopes asked for; empty means [DefaultScopes]. With "openid" the ID
-	// token is verified; most issuers give a refresh token only with
-	// "offline_access".
+	// Scopes asked for; empty means [DefaultScopes] with an Issuer, none
+	// with an Endpoint. With "openid" the ID token is verified; most
+	// issuers give a refresh token only with "offline_access".
 	Scopes []string
 	// ListenAddr is the browser login's loopback listener. Default
 	// "127.0.0.1:0" (a free port); an address that is not loopback is
@@ -92,7 +92,8 @@ type Config struct {
 	Prompt io.Writer
 }
 
-// DefaultScopes are asked for when Config.Scopes is empty: who signed in
+// DefaultScopes are asked for when Config.Scopes is empty and an Issuer
+// is set: who signed in
 // (an ID token with the email and name "tokenmgr status" shows) and a
 // refresh token.
 var DefaultScopes = []string{"openid", "email", "profile", "offline_access"}
@@ -136,7 +137,7 @@ func (c *Config) context(ctx context.Context) context.Context {
 }
 
 func (c *Config) scopes() []string {
-	if len(c.Scopes) == 0 {
+	if len(c.Scopes) == 0 && c.Issuer != "" {
 		return DefaultScopes
 	}
 	return c.Scopes

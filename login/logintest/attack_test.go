@@ -294,3 +294,21 @@ func TestDiscoveryChecks(t *testing.T) {
 	require.ErrorIs(t, err, login.ErrNotLoopback)
 	unchanged(t, st, before)
 }
+
+// The redirect URI is http://127.0.0.1:<port>/callback, the port the one
+// ListenAddr names.
+func TestListenAddrPort(t *testing.T) {
+	p := start(t, logintest.Options{})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	ln.Close()
+	cfg := config(p, store.NewMemory())
+	cfg.ListenAddr = addr
+	cfg.OpenURL = func(ctx context.Context, authURL string) error {
+		assert.Equal(t, "http://"+addr+"/callback", redirectURI(t, authURL))
+		return p.Browse(ctx, authURL)
+	}
+	_, err = login.Browser(ctxT(t), cfg)
+	require.NoError(t, err)
+}

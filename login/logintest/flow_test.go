@@ -183,3 +183,29 @@ func TestConfidentialClientBrowserLogin(t *testing.T) {
 	require.NoError(t, err, "refresh with the secret")
 	assert.EqualValues(t, 1, p.Rotations())
 }
+
+// Without an issuer, Config.Endpoint is used as it is: no discovery, and
+// no ID token kept (nothing could verify it).
+func TestEndpointWithoutIssuer(t *testing.T) {
+	p := start(t, logintest.Options{})
+	st := store.NewMemory()
+	cfg := config(p, st)
+	cfg.Issuer = ""
+	cfg.Endpoint = oauth2.Endpoint{AuthURL: p.Issuer + "/authorize", TokenURL: p.Issuer + "/oauth/token", DeviceAuthURL: p.Issuer + "/device_authorization"}
+	_, err := login.Browser(ctxT(t), cfg)
+	require.NoError(t, err)
+	_, err = login.Device(ctxT(t), cfg)
+	require.NoError(t, err)
+	assert.Zero(t, p.Requests("/.well-known/openid-configuration"))
+	r := stored(t, st, "default")
+	assert.Empty(t, r.IDToken, "unverifiable: not kept")
+	c, err := login.NewClient(ctxT(t), cfg)
+	require.NoError(t, err)
+	defer c.Close()
+	tok, err := c.Token(ctxT(t))
+	require.NoError(t, err)
+	c.Invalidate(tok)
+	_, err = c.Token(ctxT(t))
+	require.NoError(t, err)
+	assert.EqualValues(t, 1, p.Rotations())
+}
