@@ -9,12 +9,9 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"golang.org/x/oauth2"
-	"golang.org/x/sync/singleflight"
 
 	"github.com/tokenmgr/tokenmgr/classify"
 	"github.com/tokenmgr/tokenmgr/damp"
@@ -189,66 +186,11 @@ type Stats struct {
 // [Config.OnRefresh], [Config.Attach]) is returned to them as a
 // *[PanicError], and every wait is bounded by [Config.RefreshTimeout].
 type Client struct {
-	src     oauth2.TokenSource
-	st      store.Store
-	key     string
-	log     *slog.Logger
-	onEvent func(RefreshEvent)
-	onRetry func(RetryEvent)
-	obs     *Observer  // nil when Config.Observer is
-	send    *sendRules // the transport's: hosts, Attach, classifier, damping
-
-	fingerprint string // the Source's configuration, stamped on stored records
-	description string // and its description, for people
-
-	refreshBefore, expiryDelta   time.Duration
-	refreshTimeout, tokenTimeout time.Duration
-	maxRefused                   int // Config.RefusedAttempts
-	tokenHTTP                    *http.Client
-
-	cur atomic.Pointer[entry] // the token in service; nil when none
-	sf  singleflight.Group
-	bg  atomic.Bool // a background refresh loop is running
-
-	stuck  atomic.Pointer[work] // the latest abandoned refresh still running
-	stuckN atomic.Int32         // abandoned refreshes still running
-
-	failed   atomic.Pointer[failure] // the last refresh failed, and when to try again
-	failCool *damp.Cooldown          // the failure backoff behind failed
-	dropped  atomic.Pointer[entry]   // the last token a server rejected
-	saving   atomic.Pointer[entry]   // a new token being saved, not yet in service
-
-	mu     sync.Mutex // guards closed and wg.Add
-	closed bool
-
+	engine            // the token in service and its refreshes
+	send   *sendRules // the transport's rules: hosts, Attach, classifier, damping
 	// ownedStore is the store NewFromEnv opened for this Client; Close
 	// closes it. A Store passed in Config stays the caller's to close.
 	ownedStore io.Closer
-	wg         sync.WaitGroup
-	ctx        context.Context // canceled by Close; parent of every refresh
-	cancel     context.CancelFunc
-
-	fetches, fetchErrors, storeLoads, storeErrors, invalidations, replays atomic.Int64
-
-	// Seams for tests.
-	now    func() time.Time
-	sleep  func(ctx context.Context, d time.Duration) error
-	jitter func(max time.Duration) time.Duration
-}
-
-// entry is a token in service with its precomputed header and windows.
-type entry struct {
-	tok      *oauth2.Token
-	early    *oauth2.Token // tok with Expiry moved up, for TokenSource
-	auth     []string      // Authorization header value
-	obtained time.Time
-	staleAt  time.Time // zero: never stale
-	expireAt time.Time // zero: never expires
-	replaced bool      // fetched because a server rejected the token before it
-	// bgAfter holds, in Unix nanoseconds, the earliest time a new
-	// background refresh may start for this entry: a failed loop sets it
-	// so requests in the stale window do not restart it one by one.
-	bgAfter atomic.Int64
 }
 
 // New returns a Client. It fails only when the configuration is unusable.
@@ -274,18 +216,19 @@ func New(cfg Config) (*Client, error) {
 			return nil, fmt.Errorf("tokenmgr: Config.Source's token URL %s: %w", display.Cut(display.URL(s.tokenURL()), 200), errCleartextTokenURL)
 		}
 	}
-	c := &Client{
-		src:     cfg.Source,
-		st:      cfg.Store,
-		key:     cfg.Key,
-		log:     cfg.Logger,
-		onEvent: cfg.OnRefresh,
-		onRetry: cfg.OnRetry,
-		send: &sendRules{
-			hosts:    hosts,
-			attach:   cfg.Attach,
-			classify: classify.Classifier{Extra: append([]string(nil), cfg.InvalidTokenCodes...)},
-		},
+	c := &Client{send: &sendRules{
+		hosts:    hosts,
+		attach:   cfg.Attach,
+		classify: classify.Classifier{Extra: append([]string(nil), cfg.InvalidTokenCodes...)},
+	}}
+	c.engine = engine{
+		src:            cfg.Source,
+		st:             cfg.Store,
+		key:            cfg.Key,
+		log:            cfg.Logger,
+		onEvent:        cfg.OnRefresh,
+		onRetry:        cfg.OnRetry,
+		header:         cfg.Attach == nil,
 		refreshBefore:  cfg.RefreshBefore,
 		expiryDelta:    cfg.ExpiryDelta,
 		refreshTimeout: cfg.RefreshTimeout,

@@ -706,7 +706,7 @@ func TestFaultConcurrentCallersOneFlight(t *testing.T) {
 		}()
 	}
 	// Hold the first attempt until every caller waits on its flight.
-	waitForStacks(t, "tokenmgr.(*Client).refreshWait", callers)
+	waitForStacks(t, "tokenmgr.(*engine).refreshWait", callers)
 	close(gate)
 	wg.Wait()
 	close(errs)

@@ -33,7 +33,7 @@ import (
 // would re-raise it in a new goroutine, where it would kill the program.
 //
 // trigger is the context of the call that started it, for an Observer.
-func (c *Client) flight(trigger context.Context, reason RefreshReason, old *entry) func() (any, error) {
+func (c *engine) flight(trigger context.Context, reason RefreshReason, old *entry) func() (any, error) {
 	return func() (v any, err error) {
 		defer c.protect("refresh", &err)
 		if cur := c.cur.Load(); c.usable(cur, old) {
@@ -145,7 +145,7 @@ func (w *work) abandonLock() (unlock func()) {
 // a Store's release may wait for the very call that is stuck (one
 // connection for both), and the flight's callers, and Close, must not wait
 // with it. A panic in it is logged, not the program's end.
-func (c *Client) unlockAbandoned(unlock func()) {
+func (c *engine) unlockAbandoned(unlock func()) {
 	var err error
 	defer func() {
 		if err != nil {
@@ -173,7 +173,7 @@ func (w *work) finished() bool {
 }
 
 // run runs a refresh for w.
-func (c *Client) run(w *work, trigger context.Context, reason RefreshReason, old *entry, timeout time.Duration, retry bool) {
+func (c *engine) run(w *work, trigger context.Context, reason RefreshReason, old *entry, timeout time.Duration, retry bool) {
 	defer func() {
 		close(w.done)
 		if w.released.CompareAndSwap(false, true) {
@@ -189,7 +189,7 @@ func (c *Client) run(w *work, trigger context.Context, reason RefreshReason, old
 }
 
 // abandon gives up waiting for w, whose refresh ignores its deadline.
-func (c *Client) abandon(w *work, timeout time.Duration) error {
+func (c *engine) abandon(w *work, timeout time.Duration) error {
 	if unlock := w.abandonLock(); unlock != nil {
 		// Released before the callers hear (and Close closes a store it
 		// owns) when the Store releases at once, as this module's do.

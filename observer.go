@@ -80,7 +80,7 @@ func (c valuesCtx) Value(key any) any {
 }
 
 // observePanic logs a panic in an Observer func. Defer it directly.
-func (c *Client) observePanic(what string) {
+func (c *engine) observePanic(what string) {
 	if r := recover(); r != nil {
 		c.log.Error("Config.Observer panicked", "func", what, "error", c.panicError("Observer."+what, r))
 	}
@@ -89,7 +89,7 @@ func (c *Client) observePanic(what string) {
 // observeStart calls Observer.RefreshStart with trigger, the context of the
 // call that started the refresh, and returns the context to take the
 // refresh's values from (nil: none).
-func (c *Client) observeStart(trigger context.Context, reason RefreshReason) (vals context.Context) {
+func (c *engine) observeStart(trigger context.Context, reason RefreshReason) (vals context.Context) {
 	if trigger == nil {
 		trigger = context.Background()
 	}
@@ -98,12 +98,12 @@ func (c *Client) observeStart(trigger context.Context, reason RefreshReason) (va
 	return c.obs.RefreshStart(trigger, c.key, reason)
 }
 
-func (c *Client) observeDone(ctx context.Context, ev RefreshEvent) {
+func (c *engine) observeDone(ctx context.Context, ev RefreshEvent) {
 	defer c.observePanic("RefreshDone")
 	c.obs.RefreshDone(ctx, ev)
 }
 
-func (c *Client) observeRequest(ctx context.Context, attempt int, err error) {
+func (c *engine) observeRequest(ctx context.Context, attempt int, err error) {
 	if c.obs == nil || c.obs.TokenRequest == nil {
 		return
 	}
@@ -111,7 +111,7 @@ func (c *Client) observeRequest(ctx context.Context, attempt int, err error) {
 	c.obs.TokenRequest(ctx, c.key, attempt, err)
 }
 
-func (c *Client) observeRejected(ctx context.Context, host, code string, replayed bool) {
+func (c *engine) observeRejected(ctx context.Context, host, code string, replayed bool) {
 	if c.obs == nil || c.obs.Rejected == nil {
 		return
 	}
@@ -119,7 +119,7 @@ func (c *Client) observeRejected(ctx context.Context, host, code string, replaye
 	c.obs.Rejected(ctx, c.key, host, code, replayed)
 }
 
-func (c *Client) observeHeldOff(ctx context.Context, cause, host string) {
+func (c *engine) observeHeldOff(ctx context.Context, cause, host string) {
 	if c.obs == nil || c.obs.HeldOff == nil {
 		return
 	}
@@ -127,7 +127,7 @@ func (c *Client) observeHeldOff(ctx context.Context, cause, host string) {
 	c.obs.HeldOff(ctx, c.key, cause, host)
 }
 
-func (c *Client) observeStore(ctx context.Context, op string, err error) {
+func (c *engine) observeStore(ctx context.Context, op string, err error) {
 	if c.obs == nil || c.obs.StoreError == nil {
 		return
 	}
@@ -135,7 +135,7 @@ func (c *Client) observeStore(ctx context.Context, op string, err error) {
 	c.obs.StoreError(ctx, c.key, op, err)
 }
 
-func (c *Client) observeLocked(ctx context.Context, waited time.Duration) {
+func (c *engine) observeLocked(ctx context.Context, waited time.Duration) {
 	defer c.observePanic("StoreLocked")
 	c.obs.StoreLocked(ctx, c.key, waited)
 }

@@ -40,7 +40,7 @@ func (e *PanicError) Error() string {
 // (recover only works in the deferred function itself):
 //
 //	defer c.protect("Source", &err)
-func (c *Client) protect(where string, err *error) {
+func (c *engine) protect(where string, err *error) {
 	if r := recover(); r != nil {
 		*err = c.panicError(where, r)
 	}
@@ -48,7 +48,7 @@ func (c *Client) protect(where string, err *error) {
 
 // panicError makes the *PanicError of a panic; also are tokens the
 // panicking code was handed, which may have left service meanwhile.
-func (c *Client) panicError(where string, r any, also ...*oauth2.Token) *PanicError {
+func (c *engine) panicError(where string, r any, also ...*oauth2.Token) *PanicError {
 	pe := &PanicError{Where: where, Stack: debug.Stack()}
 	// The panic value is user data: it may quote a token or secret.
 	// Not logged here: a panicking slog.Handler would panic again. The
@@ -63,7 +63,7 @@ func (c *Client) panicError(where string, r any, also ...*oauth2.Token) *PanicEr
 
 // redactor knows every secret the Client holds or can learn from its
 // Source.
-func (c *Client) redactor() *redact.Redactor {
+func (c *engine) redactor() *redact.Redactor {
 	r := &redact.Redactor{}
 	if s, ok := c.src.(interface{ addSecrets(*redact.Redactor) }); ok {
 		s.addSecrets(r)

@@ -41,7 +41,7 @@ func (s refreshState) String() string { return stateNames[s] }
 
 // state returns e's state now, and the time it read (zero when it needed
 // none: a token without expiry is fresh until a server rejects it).
-func (c *Client) state(e *entry) (s refreshState, now time.Time) {
+func (c *engine) state(e *entry) (s refreshState, now time.Time) {
 	if e.staleAt.IsZero() {
 		return stateFresh, now
 	}
@@ -69,7 +69,7 @@ var errAbandoned = fmt.Errorf("tokenmgr: refresh abandoned before it asked the S
 var errAttemptTimeout = errors.New("tokenmgr: token request timed out")
 
 // entry returns the token to send, refreshing as its state requires.
-func (c *Client) entry(ctx context.Context) (*entry, error) {
+func (c *engine) entry(ctx context.Context) (*entry, error) {
 	e := c.cur.Load()
 	if e != nil {
 		switch st, now := c.state(e); st {
@@ -95,7 +95,7 @@ func (c *Client) entry(ctx context.Context) (*entry, error) {
 // refreshWait waits for the shared refresh that replaces old (nil: there is
 // no token yet). The caller may leave on ctx; the refresh goes on for the
 // others.
-func (c *Client) refreshWait(ctx context.Context, old *entry, reason RefreshReason) (*entry, error) {
+func (c *engine) refreshWait(ctx context.Context, old *entry, reason RefreshReason) (*entry, error) {
 	for try := 0; ; try++ {
 		if c.isClosed() {
 			return nil, ErrClosed
@@ -130,7 +130,7 @@ func (c *Client) refreshWait(ctx context.Context, old *entry, reason RefreshReas
 
 // usable reports whether e can be served instead of refreshing to replace
 // old: it is a different token and not yet stale.
-func (c *Client) usable(e, old *entry) bool {
+func (c *engine) usable(e, old *entry) bool {
 	if e == nil || (old != nil && e.tok.AccessToken == old.tok.AccessToken) {
 		return false
 	}
@@ -142,7 +142,7 @@ func (c *Client) usable(e, old *entry) bool {
 // work, for a flight. Its context is the Client's, not a caller's, so one
 // caller giving up does not cancel the refresh the others wait for; only
 // an Observer's values are taken from trigger, the caller's.
-func (c *Client) refresh(w *work, trigger context.Context, reason RefreshReason, old *entry, timeout time.Duration, retry bool) (*entry, error) {
+func (c *engine) refresh(w *work, trigger context.Context, reason RefreshReason, old *entry, timeout time.Duration, retry bool) (*entry, error) {
 	base := c.ctx
 	if c.obs != nil && c.obs.RefreshStart != nil {
 		if vals := c.observeStart(trigger, reason); vals != nil {
@@ -206,7 +206,7 @@ func (c *Client) refresh(w *work, trigger context.Context, reason RefreshReason,
 // fires late on a loaded machine, and a Store that judges the deadline by
 // the clock (redisstore does when its connection's deadline comes first)
 // fails with context.DeadlineExceeded while ctx.Err() is still nil.
-func (c *Client) ranOut(ctx context.Context, old *entry) bool {
+func (c *engine) ranOut(ctx context.Context, old *entry) bool {
 	if ctx.Err() != nil {
 		return true
 	}
@@ -217,7 +217,7 @@ func (c *Client) ranOut(ctx context.Context, old *entry) bool {
 }
 
 // emit calls the OnRefresh hook, recovering a panic.
-func (c *Client) emit(ev RefreshEvent) (err error) {
+func (c *engine) emit(ev RefreshEvent) (err error) {
 	defer c.protect("OnRefresh", &err)
 	c.onEvent(ev)
 	return nil
@@ -236,7 +236,7 @@ type failure struct {
 // wait out, until it passes. A transient failure is not remembered: the
 // refresh already spent its retries, so the next caller may try afresh. A
 // success forgets everything.
-func (c *Client) noteFailure(err error) {
+func (c *engine) noteFailure(err error) {
 	if err == nil {
 		if c.failed.Load() != nil {
 			c.failed.Store(nil)
@@ -262,7 +262,7 @@ func (c *Client) noteFailure(err error) {
 }
 
 // emitRetry calls the OnRetry hook, recovering a panic.
-func (c *Client) emitRetry(ev RetryEvent) (err error) {
+func (c *engine) emitRetry(ev RetryEvent) (err error) {
 	defer c.protect("OnRetry", &err)
 	c.onRetry(ev)
 	return nil
@@ -278,7 +278,7 @@ type outcome struct {
 	attempts    int // calls to the Source
 }
 
-func (c *Client) refreshLocked(ctx context.Context, w *work, reason RefreshReason, old *entry, retry bool) (_ *entry, out outcome, err error) {
+func (c *engine) refreshLocked(ctx context.Context, w *work, reason RefreshReason, old *entry, retry bool) (_ *entry, out outcome, err error) {
 	// A panic here is the Store's (or a SetRefreshToken's); the Source's
 	// is caught and named in fetchOnce.
 	defer c.protect("Store", &err)
@@ -364,7 +364,7 @@ func (c *Client) refreshLocked(ctx context.Context, w *work, reason RefreshReaso
 // serve puts e, which replaces old, in service, and reports whether it
 // did; unless w was abandoned and, ending late, would replace a token a
 // newer refresh put in service.
-func (c *Client) serve(w *work, old, e *entry) bool {
+func (c *engine) serve(w *work, old, e *entry) bool {
 	if !w.wasAbandoned() {
 		c.publish(e)
 		return true
@@ -379,7 +379,7 @@ func (c *Client) serve(w *work, old, e *entry) bool {
 // lock at abandon, so saveLate takes it again (its deadline long past, on
 // a new one), and saves only when the store holds nothing newer than e (a
 // refresh since, by another process).
-func (c *Client) saveLate(e *entry, out *outcome) {
+func (c *engine) saveLate(e *entry, out *outcome) {
 	if c.st == nil {
 		return
 	}
@@ -411,7 +411,7 @@ func (c *Client) saveLate(e *entry, out *outcome) {
 
 // saveNew saves a freshly fetched e, unless the store holds a record of a
 // newer tokenmgr; a failure is noted in out and logged.
-func (c *Client) saveNew(ctx context.Context, e *entry, out *outcome) {
+func (c *engine) saveNew(ctx context.Context, e *entry, out *outcome) {
 	switch {
 	case c.st == nil:
 	case errors.Is(out.storeErr, record.ErrNewer):
@@ -431,7 +431,7 @@ func (c *Client) saveNew(ctx context.Context, e *entry, out *outcome) {
 // storeLog logs a store error at level, or at debug level when the store
 // is a shared one whose server is unavailable (store.ErrUnavailable): such a
 // store logs the outage once itself, and the refresh goes on without it.
-func (c *Client) storeLog(err error, level slog.Level, msg string) {
+func (c *engine) storeLog(err error, level slog.Level, msg string) {
 	if errors.Is(err, store.ErrUnavailable) {
 		level = slog.LevelDebug
 	}
@@ -442,7 +442,7 @@ func (c *Client) storeLog(err error, level slog.Level, msg string) {
 // configuration, is newer than old and not yet stale; a stored (rotated)
 // refresh token newer than old is passed to the source even when the
 // access token is not usable: it wins over the seed.
-func (c *Client) loadStored(ctx context.Context, old *entry) (*entry, error) {
+func (c *engine) loadStored(ctx context.Context, old *entry) (*entry, error) {
 	r, err := record.Load(ctx, c.st, c.key)
 	if err != nil {
 		return nil, fmt.Errorf("tokenmgr: %w", err)
@@ -469,7 +469,7 @@ func (c *Client) loadStored(ctx context.Context, old *entry) (*entry, error) {
 		// with a rotated refresh token (see refreshLocked).
 		return nil, nil
 	}
-	if checkToken(r.Token(), c.send.attach == nil) != nil {
+	if checkToken(r.Token(), c.header) != nil {
 		// A record this configuration could not have saved: not served.
 		c.log.Warn("stored token is not usable in a request header; fetching a new one")
 		return nil, nil
@@ -486,7 +486,7 @@ func (c *Client) loadStored(ctx context.Context, old *entry) (*entry, error) {
 // and replacing it would lose it (its refresh token above all), so the
 // refresh stops before asking the Source. A record or a Source that does
 // not say its configuration is taken as ours, as before fingerprints.
-func (c *Client) foreign(r *record.Record) error {
+func (c *engine) foreign(r *record.Record) error {
 	if r == nil || c.fingerprint == "" || r.Source == "" || r.Source == c.fingerprint {
 		return nil
 	}
@@ -499,7 +499,7 @@ func (c *Client) foreign(r *record.Record) error {
 		ErrKeyInUse, c.key, display.StoreName(c.st), r.Kind(), r.Configuration(), ours)
 }
 
-func (c *Client) save(ctx context.Context, e *entry) error {
+func (c *engine) save(ctx context.Context, e *entry) error {
 	r := record.FromToken(e.tok, e.obtained)
 	r.Source, r.Config = c.fingerprint, c.description
 	b, err := r.Encode()
@@ -512,7 +512,7 @@ func (c *Client) save(ctx context.Context, e *entry) error {
 // fetch asks the Source for a token, retrying transient failures with
 // backoff while ctx allows when retry is set. It counts its calls to the
 // Source in *attempts.
-func (c *Client) fetch(ctx context.Context, retry bool, attempts *int) (*oauth2.Token, error) {
+func (c *engine) fetch(ctx context.Context, retry bool, attempts *int) (*oauth2.Token, error) {
 	b := backoff.NewExponentialBackOff()
 	b.InitialInterval = 100 * time.Millisecond
 	b.MaxInterval = 5 * time.Second
@@ -575,7 +575,7 @@ func cutShort(err error) bool {
 	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)
 }
 
-func (c *Client) fetchOnce(ctx context.Context) (*oauth2.Token, error) {
+func (c *engine) fetchOnce(ctx context.Context) (*oauth2.Token, error) {
 	var tok *oauth2.Token
 	var err error
 	if cs, ok := c.src.(ContextSource); ok {
@@ -596,7 +596,7 @@ func (c *Client) fetchOnce(ctx context.Context) (*oauth2.Token, error) {
 	if err != nil {
 		return nil, endpointError(err)
 	}
-	if err := checkToken(tok, c.send.attach == nil); err != nil {
+	if err := checkToken(tok, c.header); err != nil {
 		return nil, err
 	}
 	if tok.Expiry.IsZero() {
@@ -617,12 +617,12 @@ func (c *Client) fetchOnce(ctx context.Context) (*oauth2.Token, error) {
 }
 
 // callSource calls the Source, recovering a panic.
-func (c *Client) callSource(ctx context.Context, token func(context.Context) (*oauth2.Token, error)) (tok *oauth2.Token, err error) {
+func (c *engine) callSource(ctx context.Context, token func(context.Context) (*oauth2.Token, error)) (tok *oauth2.Token, err error) {
 	defer c.protect("Source", &err)
 	return token(ctx)
 }
 
-func (c *Client) newEntry(tok *oauth2.Token, obtained time.Time) *entry {
+func (c *engine) newEntry(tok *oauth2.Token, obtained time.Time) *entry {
 	e := &entry{tok: tok, obtained: obtained, auth: []string{tok.Type() + " " + tok.AccessToken}}
 	e.staleAt, e.expireAt = windows(obtained, tok.Expiry, c.refreshBefore, c.expiryDelta, c.jitter)
 	e.early = tok
@@ -638,10 +638,10 @@ func (c *Client) newEntry(tok *oauth2.Token, obtained time.Time) *entry {
 	return e
 }
 
-func (c *Client) publish(e *entry) { c.cur.Store(e) }
+func (c *engine) publish(e *entry) { c.cur.Store(e) }
 
 // drop takes e out of service unless it has already been replaced.
-func (c *Client) drop(e *entry) bool {
+func (c *engine) drop(e *entry) bool {
 	if c.cur.CompareAndSwap(e, nil) {
 		c.dropped.Store(e)
 		c.invalidations.Add(1)
@@ -654,7 +654,7 @@ func (c *Client) drop(e *entry) bool {
 // replace returns a token to use instead of e, which a server rejected:
 // the newer token when another goroutine already replaced it, else the
 // result of one shared refresh.
-func (c *Client) replace(ctx context.Context, e *entry) (*entry, error) {
+func (c *engine) replace(ctx context.Context, e *entry) (*entry, error) {
 	c.drop(e)
 	if cur := c.cur.Load(); cur != nil && cur.tok.AccessToken != e.tok.AccessToken {
 		return cur, nil
@@ -662,7 +662,7 @@ func (c *Client) replace(ctx context.Context, e *entry) (*entry, error) {
 	return c.refreshWait(ctx, e, ReasonInvalid)
 }
 
-func (c *Client) isClosed() bool {
+func (c *engine) isClosed() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.closed
@@ -671,7 +671,7 @@ func (c *Client) isClosed() bool {
 // refreshInBackground starts the background loop for a stale entry unless
 // one is running or a failed loop asked to wait. trigger is the context of
 // the call that found e stale, for an Observer.
-func (c *Client) refreshInBackground(trigger context.Context, e *entry, now time.Time) {
+func (c *engine) refreshInBackground(trigger context.Context, e *entry, now time.Time) {
 	if now.UnixNano() < e.bgAfter.Load() || c.bg.Load() || !c.bg.CompareAndSwap(false, true) {
 		return
 	}
@@ -700,7 +700,7 @@ func (c *Client) refreshInBackground(trigger context.Context, e *entry, now time
 // stays in service and the loop retries with jittered exponential backoff,
 // each wait at most half the time left, until it succeeds, e expires, the
 // error is permanent, or the Client closes.
-func (c *Client) backgroundLoop(trigger context.Context, e *entry) {
+func (c *engine) backgroundLoop(trigger context.Context, e *entry) {
 	defer c.wg.Done()
 	defer c.bg.Store(false)
 	defer func() {

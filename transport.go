@@ -38,7 +38,7 @@ func (c *Client) Transport(base http.RoundTripper) http.RoundTripper {
 	if base == nil {
 		base = http.DefaultTransport
 	}
-	return &transport{cred: c, rules: c.send, base: base}
+	return &transport{cred: &c.engine, rules: c.send, base: base}
 }
 
 // transport sends requests with a credential, by rules shared by the
@@ -85,14 +85,14 @@ type sendRules struct {
 	damp     damp.Hosts
 }
 
-// The Client is its transports' credential.
+// The engine is its Client's transports' credential.
 
-func (c *Client) inService(e *entry) bool                    { return c.cur.Load() == e }
-func (c *Client) clock() time.Time                           { return c.now() }
-func (c *Client) logger() *slog.Logger                       { return c.log }
-func (c *Client) attachPanic(r any, tok *oauth2.Token) error { return c.panicError("Attach", r, tok) }
-func (c *Client) heldOff(ctx context.Context, host string)   { c.observeHeldOff(ctx, "damping", host) }
-func (c *Client) rejected(ctx context.Context, host, code string, replayed bool) {
+func (c *engine) inService(e *entry) bool                    { return c.cur.Load() == e }
+func (c *engine) clock() time.Time                           { return c.now() }
+func (c *engine) logger() *slog.Logger                       { return c.log }
+func (c *engine) attachPanic(r any, tok *oauth2.Token) error { return c.panicError("Attach", r, tok) }
+func (c *engine) heldOff(ctx context.Context, host string)   { c.observeHeldOff(ctx, "damping", host) }
+func (c *engine) rejected(ctx context.Context, host, code string, replayed bool) {
 	if replayed {
 		c.replays.Add(1)
 	}
