@@ -342,17 +342,15 @@ func (s *Store) createHeader(ctx context.Context) error {
 // fails authentication is an error wrapping store.ErrWrongKey or
 // store.ErrTampered; Redis not answering, one wrapping store.ErrUnavailable.
 func (s *Store) Load(ctx context.Context, name string) ([]byte, error) {
-	var b []byte
-	err := s.do(ctx, "load", func(ctx context.Context) error {
-		var err error
-		b, err = s.rdb.Get(ctx, s.valueKey(name)).Bytes()
-		return err
-	})
+	b, err := s.get(ctx, name)
 	if errors.Is(err, redis.Nil) {
 		s.setSeen(name, "")
 		return nil, fmt.Errorf("redisstore: %s: credential %q: %w", s, name, store.ErrNotFound)
 	}
 	if err != nil {
+		if errors.Is(err, store.ErrFormat) {
+			s.setSeen(name, "")
+		}
 		return nil, err
 	}
 	plain, err := openValue(b, name, s.lim, s.keysFor)
@@ -362,6 +360,50 @@ func (s *Store) Load(ctx context.Context, name string) ([]byte, error) {
 	}
 	s.setSeen(name, digest(b))
 	return plain, nil
+}
+
+// get reads the value of name, but never more than one byte past the
+// largest value Load accepts, whoever wrote it: GETRANGE, one command, so
+// the bound and the read are one atomic step. A value over the bound is
+// an error naming its size (STRLEN, asked then), wrapping store.ErrFormat;
+// a missing one redis.Nil (EXISTS tells it from an empty one).
+func (s *Store) get(ctx context.Context, name string) ([]byte, error) {
+	key := s.valueKey(name)
+	var b []byte
+	err := s.do(ctx, "load", func(ctx context.Context) error {
+		var err error
+		b, err = s.rdb.GetRange(ctx, key, 0, maxValue).Bytes()
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > 0 && len(b) <= maxValue {
+		return b, nil
+	}
+	if len(b) == 0 {
+		// GETRANGE answers "" for a missing value and an empty one.
+		var n int64
+		err := s.do(ctx, "load", func(ctx context.Context) error {
+			var err error
+			n, err = s.rdb.Exists(ctx, key).Result()
+			return err
+		})
+		switch {
+		case err != nil:
+			return nil, err
+		case n == 0:
+			return nil, redis.Nil
+		}
+		return nil, fmt.Errorf("redisstore: %s: credential %q: %w: the value is empty", s, name, store.ErrFormat)
+	}
+	n := int64(len(b)) // at least; STRLEN tells the size, for the error
+	_ = s.do(ctx, "load", func(ctx context.Context) error {
+		l, err := s.rdb.StrLen(ctx, key).Result()
+		n = max(n, l)
+		return err
+	})
+	return nil, fmt.Errorf("redisstore: %s: credential %q: %w: value of %d bytes, more than %d; not read", s, name, store.ErrFormat, n, maxValue)
 }
 
 // digest is the SHA-1 of a stored value in hex, as the save script's
@@ -418,12 +460,19 @@ func (s *Store) lastSeen(name string) string {
 //	ARGV[1] new value, ARGV[2] TTL in ms (0: none),
 //	ARGV[3] SHA-1 (hex) of the value the writer authenticated ("" none),
 //	ARGV[4] the writer's fence, ARGV[5] the largest skew allowed, in µs,
-//	ARGV[6] the writer's lease token ("" none)
+//	ARGV[6] the writer's lease token ("" none), ARGV[7] the largest value
+//	Load accepts (maxValue)
 //
 // It returns {1, ""} when saved, {2, ""} when dropped for a newer fence,
-// {3, how far ahead in µs} for a fence from the future, {0, value} when
-// the value there is not the one the writer authenticated.
+// {3, how far ahead in µs} for a fence from the future, {4, its size}
+// for a value there larger than Load accepts (not sent, not replaced:
+// no replica reads more than maxValue of a value, whoever wrote it),
+// {0, value} when the value there is not the one the writer authenticated.
 var saveScript = redis.NewScript(`
+local n = redis.call('STRLEN', KEYS[1])
+if n > tonumber(ARGV[7]) then
+  return {4, tostring(n)}
+end
 local cur = redis.call('GET', KEYS[1])
 if cur then
   if redis.sha1hex(cur) ~= ARGV[3] then
@@ -494,7 +543,7 @@ func (s *Store) Save(ctx context.Context, name string, data []byte) error {
 		err := s.do(ctx, "save", func(ctx context.Context) error {
 			var err error
 			res, err = saveScript.Run(ctx, s.rdb, []string{s.valueKey(name), s.leaseKey(name)},
-				val, ttl.Milliseconds(), vetted, fence, maxFenceSkew.Microseconds(), l.token).Slice()
+				val, ttl.Milliseconds(), vetted, fence, maxFenceSkew.Microseconds(), l.token, maxValue).Slice()
 			return err
 		})
 		if err != nil {
@@ -523,6 +572,11 @@ func (s *Store) Save(ctx context.Context, name string, data []byte) error {
 				"Redis's clock stepped back (an NTP step, a VM restored, a failover to a replica with a slower clock), "+
 				"and this save holds no lease (it ran out, or none was taken) to be ordered after that value; the next save under a lease replaces it",
 				s, name, (time.Duration(us) * time.Microsecond).Round(time.Millisecond), maxFenceSkew)
+		case 4:
+			size, _ := res[1].(string)
+			s.setSeen(name, "")
+			return fmt.Errorf("redisstore: %s: credential %q: the value there is unreadable; not overwritten (tokenmgr logout deletes it): %w: value of %s bytes, more than %d",
+				s, name, store.ErrFormat, size, maxValue)
 		}
 		cur, _ := res[1].(string)
 		if err := s.vet(name, []byte(cur)); err != nil {
