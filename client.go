@@ -16,11 +16,13 @@ import (
 	"github.com/tokenmgr/tokenmgr/classify"
 	"github.com/tokenmgr/tokenmgr/damp"
 	"github.com/tokenmgr/tokenmgr/display"
+	"github.com/tokenmgr/tokenmgr/envconfig"
+	"github.com/tokenmgr/tokenmgr/internal/wire"
 	"github.com/tokenmgr/tokenmgr/store"
 )
 
 // DefaultKey is the credential name used when [Config.Key] is empty.
-const DefaultKey = "default"
+const DefaultKey = envconfig.DefaultKey
 
 // Config configures a Client. Only Source is required; the zero value of
 // every other field is a sensible default.
@@ -212,8 +214,8 @@ func New(cfg Config) (*Client, error) {
 	// to their token URL: the rule TOKENMGR_TOKEN_URL follows holds from Go
 	// too (AllowInsecureHTTP is the transport's, never the secret's).
 	if s, ok := cfg.Source.(interface{ tokenURL() string }); ok {
-		if u, err := url.Parse(s.tokenURL()); err == nil && cleartext(u) {
-			return nil, fmt.Errorf("tokenmgr: Config.Source's token URL %s: %w", display.Cut(display.URL(s.tokenURL()), 200), errCleartextTokenURL)
+		if u, err := url.Parse(s.tokenURL()); err == nil && wire.Cleartext(u) {
+			return nil, fmt.Errorf("tokenmgr: Config.Source's token URL %s: %w", display.Cut(display.URL(s.tokenURL()), 200), wire.ErrCleartextTokenURL)
 		}
 	}
 	c := &Client{send: &sendRules{

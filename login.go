@@ -5,6 +5,8 @@ import (
 	"sync"
 
 	"golang.org/x/oauth2"
+
+	"github.com/tokenmgr/tokenmgr/envconfig"
 )
 
 // ErrLoginRequired is matched (errors.Is) by the error of a credential a
@@ -16,7 +18,7 @@ var ErrLoginRequired = errors.New("tokenmgr: sign-in required: run tokenmgr logi
 
 var loginRegistry struct {
 	mu  sync.RWMutex
-	new func(e *Env) oauth2.TokenSource
+	new func(e *envconfig.Env) oauth2.TokenSource
 }
 
 // RegisterLogin makes TOKENMGR_ISSUER usable: package login (its own
@@ -25,7 +27,7 @@ var loginRegistry struct {
 // so a program that imports it serves that credential from [NewFromEnv]
 // while programs that do not never compile go-oidc. It panics when called
 // twice or with nil.
-func RegisterLogin(source func(e *Env) oauth2.TokenSource) {
+func RegisterLogin(source func(e *envconfig.Env) oauth2.TokenSource) {
 	if source == nil {
 		panic("tokenmgr: RegisterLogin: nil source")
 	}
@@ -42,22 +44,22 @@ const loginPackage = "github.com/tokenmgr/tokenmgr/login"
 
 // loginSource returns the registered source for e's issuer, or says which
 // package to import.
-func (e *Env) loginSource() (oauth2.TokenSource, error) {
+func loginSource(e *envconfig.Env) (oauth2.TokenSource, error) {
 	loginRegistry.mu.RLock()
 	newSource := loginRegistry.new
 	loginRegistry.mu.RUnlock()
 	if newSource == nil {
-		return nil, &EnvError{Var: "TOKENMGR_ISSUER", Problem: "signing in a person needs the login package compiled in: import _ \"" +
+		return nil, &envconfig.Error{Var: "TOKENMGR_ISSUER", Problem: "signing in a person needs the login package compiled in: import _ \"" +
 			loginPackage + "\" in the program (the tokenmgr command includes it)"}
 	}
 	src := newSource(e)
 	if src == nil {
-		return nil, &EnvError{Var: "TOKENMGR_ISSUER", Problem: "the login package returned no token source"}
+		return nil, &envconfig.Error{Var: "TOKENMGR_ISSUER", Problem: "the login package returned no token source"}
 	}
 	return src, nil
 }
 
-// errSource is a source that fails with err: what [Env.TokenSource]
+// errSource is a source that fails with err: what [SourceFromEnv]
 // returns when the variables name a source this program cannot build.
 type errSource struct{ err error }
 

@@ -8,10 +8,12 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/oauth2"
+
+	"github.com/tokenmgr/tokenmgr/envconfig"
 )
 
 // withLogin registers source as the login package would, for one test.
-func withLogin(t *testing.T, source func(e *Env) oauth2.TokenSource) {
+func withLogin(t *testing.T, source func(e *envconfig.Env) oauth2.TokenSource) {
 	t.Helper()
 	loginRegistry.mu.Lock()
 	prev := loginRegistry.new
@@ -32,20 +34,20 @@ var issuerEnv = map[string]string{
 // Without the login package, TOKENMGR_ISSUER is an error that names the
 // package to import, as TOKENMGR_STORE=redis names redisstore.
 func TestIssuerNeedsTheLoginPackage(t *testing.T) {
-	withLogin(t, func(*Env) oauth2.TokenSource { return nil })
+	withLogin(t, func(*envconfig.Env) oauth2.TokenSource { return nil })
 	loginRegistry.mu.Lock()
 	loginRegistry.new = nil
 	loginRegistry.mu.Unlock()
 
-	e, err := ReadEnv(mapLookup(issuerEnv))
+	e, err := envconfig.Read(mapLookup(issuerEnv), envconfig.NeedCredential)
 	require.NoError(t, err)
 	assert.Equal(t, "https://id.example.com", e.Issuer)
-	_, err = e.Config(context.Background())
-	var ee *EnvError
+	_, err = ConfigFromEnv(context.Background(), e)
+	var ee *envconfig.Error
 	require.ErrorAs(t, err, &ee)
 	assert.Equal(t, "TOKENMGR_ISSUER", ee.Var)
 	assert.Contains(t, err.Error(), `import _ "github.com/tokenmgr/tokenmgr/login"`)
-	_, err = e.TokenSource().Token()
+	_, err = SourceFromEnv(e).Token()
 	assert.ErrorAs(t, err, &ee, "TokenSource fails the same way")
 }
 
@@ -53,16 +55,16 @@ func TestIssuerNeedsTheLoginPackage(t *testing.T) {
 // the store the variables name.
 func TestIssuerUsesTheRegisteredSource(t *testing.T) {
 	want := oauth2.StaticTokenSource(&oauth2.Token{AccessToken: "a"})
-	var got *Env
-	withLogin(t, func(e *Env) oauth2.TokenSource { got = e; return want })
-	e, err := ReadEnv(mapLookup(issuerEnv))
+	var got *envconfig.Env
+	withLogin(t, func(e *envconfig.Env) oauth2.TokenSource { got = e; return want })
+	e, err := envconfig.Read(mapLookup(issuerEnv), envconfig.NeedCredential)
 	require.NoError(t, err)
-	cfg, err := e.Config(context.Background())
+	cfg, err := ConfigFromEnv(context.Background(), e)
 	require.NoError(t, err)
 	assert.Equal(t, want, cfg.Source)
 	assert.NotNil(t, cfg.Store, "the signed-in credential is kept in the store")
 	assert.Same(t, e, got)
-	assert.Panics(t, func() { RegisterLogin(func(*Env) oauth2.TokenSource { return want }) }, "twice")
+	assert.Panics(t, func() { RegisterLogin(func(*envconfig.Env) oauth2.TokenSource { return want }) }, "twice")
 }
 
 func TestIssuerEnvBad(t *testing.T) {
@@ -78,8 +80,8 @@ func TestIssuerEnvBad(t *testing.T) {
 		"with refresh":   {map[string]string{"TOKENMGR_ISSUER": "https://id.example.com", "TOKENMGR_CLIENT_ID": "c", "TOKENMGR_REFRESH_TOKEN": envRefresh}, "TOKENMGR_ISSUER", "set one"},
 	} {
 		t.Run(name, func(t *testing.T) {
-			_, err := ReadEnv(mapLookup(tc.env))
-			var ee *EnvError
+			_, err := envconfig.Read(mapLookup(tc.env), envconfig.NeedCredential)
+			var ee *envconfig.Error
 			require.ErrorAs(t, err, &ee)
 			assert.Equal(t, tc.bad, ee.Var)
 			assert.Contains(t, err.Error(), tc.problem)
@@ -87,7 +89,7 @@ func TestIssuerEnvBad(t *testing.T) {
 		})
 	}
 	// Loopback may be plain http.
-	_, err := ReadEnv(mapLookup(map[string]string{"TOKENMGR_ISSUER": "http://127.0.0.1:9/x", "TOKENMGR_CLIENT_ID": "c"}))
+	_, err := envconfig.Read(mapLookup(map[string]string{"TOKENMGR_ISSUER": "http://127.0.0.1:9/x", "TOKENMGR_CLIENT_ID": "c"}), envconfig.NeedCredential)
 	assert.NoError(t, err)
 }
 

@@ -26,7 +26,7 @@ import (
 // its Source) replaced by [redact.Redacted]. Stack is the stack of the goroutine that
 // panicked, which holds code locations and no data.
 type PanicError struct {
-	Where string // what panicked: "Source", "Store", "OnRefresh", "OnRetry", "Attach", "refresh", "Observer.<func>" (logged) or "store opener <name>"
+	Where string // what panicked: "Source", "Store", "OnRefresh", "OnRetry", "Attach", "refresh" or "Observer.<func>" (logged)
 	Value string
 	Stack []byte
 }

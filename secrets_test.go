@@ -27,6 +27,7 @@ import (
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 
+	"github.com/tokenmgr/tokenmgr/envconfig"
 	"github.com/tokenmgr/tokenmgr/redact"
 	"github.com/tokenmgr/tokenmgr/store"
 	"github.com/tokenmgr/tokenmgr/store/record"
@@ -523,9 +524,9 @@ func TestSecretsNeverShown(t *testing.T) {
 			"TOKENMGR_REFRESH_BEFORE":   "30s",
 			"TOKENMGR_ALLOWED_HOSTS":    "127.0.0.1",
 		}
-		e, err := ReadEnv(secretLookup(env))
+		e, err := envconfig.Read(secretLookup(env), envconfig.NeedCredential)
 		require.NoError(t, err)
-		cfg, err := e.Config(ctx)
+		cfg, err := ConfigFromEnv(ctx, e)
 		require.NoError(t, err)
 		cfg.TokenHTTPClient = k.tokenHTTP()
 		c := k.newClient(cfg)
@@ -542,9 +543,9 @@ func TestSecretsNeverShown(t *testing.T) {
 
 		// A static access token from the environment is a secret too.
 		static := k.distinctive("static access token")
-		e2, err := ReadEnv(secretLookup(map[string]string{"TOKENMGR_ACCESS_TOKEN": static, "TOKENMGR_ALLOW_INSECURE_HTTP": "true"}))
+		e2, err := envconfig.Read(secretLookup(map[string]string{"TOKENMGR_ACCESS_TOKEN": static, "TOKENMGR_ALLOW_INSECURE_HTTP": "true"}), envconfig.NeedCredential)
 		require.NoError(t, err)
-		cfg2, err := e2.Config(ctx)
+		cfg2, err := ConfigFromEnv(ctx, e2)
 		require.NoError(t, err)
 		c2 := k.newClient(cfg2)
 		_, err = c2.Token(ctx)
@@ -609,17 +610,17 @@ func TestSecretsNeverShown(t *testing.T) {
 			{"TOKENMGR_CLIENT_ID": "<unset>"},
 		}
 		for _, over := range bad {
-			_, err := ReadEnv(secretLookup(with(over)))
+			_, err := envconfig.Read(secretLookup(with(over)), envconfig.NeedCredential)
 			require.Error(t, err, "%v", over)
-			var ee *EnvError
+			var ee *envconfig.Error
 			require.ErrorAs(t, err, &ee)
 			k.show(fmt.Sprintf("ReadEnv error for %q", keysOf(over)), err)
-			k.show("EnvError fields", *ee)
+			k.show("envconfig.Error fields", *ee)
 		}
 		// A store that cannot be opened: the passphrase is not in the error.
-		e, err := ReadEnv(secretLookup(with(map[string]string{"TOKENMGR_STORE": "file", "TOKENMGR_STORE_PATH": dir})))
+		e, err := envconfig.Read(secretLookup(with(map[string]string{"TOKENMGR_STORE": "file", "TOKENMGR_STORE_PATH": dir})), envconfig.NeedCredential)
 		require.NoError(t, err)
-		_, err = e.Config(context.Background())
+		_, err = ConfigFromEnv(context.Background(), e)
 		require.Error(t, err, "a directory is not a store file")
 		k.show("Config error", err)
 		k.show("env", fmt.Sprintf("%v %+v", e, e))
@@ -927,18 +928,18 @@ func (r *secretRecorder) lastAuth() string {
 	return r.auth[len(r.auth)-1]
 }
 
-// TestSecretsEnvByValue: an Env printed or logged by value (a struct field
-// of type Env, or *e) must not show its secrets either.
+// TestSecretsEnvByValue: an envconfig.Env printed or logged by value (a struct field
+// of type envconfig.Env, or *e) must not show its secrets either.
 func TestSecretsEnvByValue(t *testing.T) {
 	secret := "ENV-BY-VALUE-SECRET-" + strings.Repeat("5a", 12)
-	e, err := ReadEnv(secretLookup(map[string]string{
+	e, err := envconfig.Read(secretLookup(map[string]string{
 		"TOKENMGR_TOKEN_URL": "https://auth.example.com/token", "TOKENMGR_CLIENT_ID": "id",
 		"TOKENMGR_CLIENT_SECRET": secret,
-	}))
+	}), envconfig.NeedCredential)
 	require.NoError(t, err)
 	var logs bytes.Buffer
 	slog.New(slog.NewJSONHandler(&logs, nil)).Info("config", "env", *e)
-	type settings struct{ Env Env }
+	type settings struct{ Env envconfig.Env }
 	shown := fmt.Sprintf("%v %+v", *e, settings{*e}) + logs.String()
 	// Fixed in d05df5e (value receivers).
 	assert.NotContains(t, shown, secret)
@@ -961,10 +962,10 @@ func TestErrorValueHoldsNoCredentials(t *testing.T) {
 }
 
 func TestEnvGoStringHidesSecrets(t *testing.T) {
-	e, err := ReadEnv(func(n string) (string, bool) {
+	e, err := envconfig.Read(func(n string) (string, bool) {
 		v, ok := map[string]string{"TOKENMGR_TOKEN_URL": "https://auth.example.com/t", "TOKENMGR_CLIENT_ID": "id", "TOKENMGR_CLIENT_SECRET": "s3cr3t-value"}[n]
 		return v, ok
-	})
+	}, envconfig.NeedCredential)
 	require.NoError(t, err)
 	for _, f := range []string{"%v", "%+v", "%#v", "%s"} {
 		assert.NotContains(t, fmt.Sprintf(f, e), "s3cr3t-value", f)
@@ -974,7 +975,7 @@ func TestEnvGoStringHidesSecrets(t *testing.T) {
 
 // TestGoStringHidesSecrets: %#v, which ignores String, shows no refresh
 // token of a RefreshTokenSource and no stored record of a memory store, as
-// Env's GoString keeps it from showing Env's secrets.
+// envconfig.Env's GoString keeps it from showing envconfig.Env's secrets.
 func TestGoStringHidesSecrets(t *testing.T) {
 	rts := RefreshToken(&oauth2.Config{ClientID: "id", ClientSecret: "client-s3cr3t-value"}, "refresh-s3cr3t-value")
 	st := store.NewMemory()

@@ -96,7 +96,7 @@
 // TOKENMGR_STORE_PASSPHRASE(_FILE) name; NewFromEnv opens it, so
 // [Provider.Close] closes it (a Redis store's connection pool), while a
 // Config.Store passed to [New] stays the caller's. A bad value is a
-// *tokenmgr.EnvError naming the variable.
+// *envconfig.Error naming the variable.
 //
 // # Secrets
 //

@@ -13,6 +13,7 @@ import (
 
 	"github.com/tokenmgr/tokenmgr"
 	"github.com/tokenmgr/tokenmgr/display"
+	"github.com/tokenmgr/tokenmgr/envconfig"
 	"github.com/tokenmgr/tokenmgr/store"
 )
 
@@ -53,13 +54,13 @@ type Env struct {
 
 // ReadEnv reads the AWS variables (see the package doc) through lookup
 // (os.LookupEnv when nil). It returns the first bad value as a
-// *tokenmgr.EnvError naming the variable.
+// *envconfig.Error naming the variable.
 func ReadEnv(lookup func(string) (string, bool)) (*Env, error) {
 	if lookup == nil {
 		lookup = os.LookupEnv
 	}
 	e := &Env{lookup: lookup}
-	bad := func(name, problem string) error { return &tokenmgr.EnvError{Var: name, Problem: problem} }
+	bad := func(name, problem string) error { return &envconfig.Error{Var: name, Problem: problem} }
 	get := func(name string) string {
 		v, _ := lookup(name)
 		return strings.TrimSpace(v)
@@ -145,11 +146,11 @@ func (e *Env) NewProvider(ctx context.Context) (*Provider, error) {
 		}
 		cfg.Store = st
 	} else {
-		te, err := tokenmgr.ReadEnv(e.lookup)
+		te, err := envconfig.Read(e.lookup, envconfig.NeedCredential)
 		if err != nil {
 			return nil, fmt.Errorf("%w (with AWS_WEB_IDENTITY_TOKEN_FILE unset, the web identity token comes from the TOKENMGR_* OAuth configuration)", err)
 		}
-		tcfg, err := te.Config(ctx)
+		tcfg, err := tokenmgr.ConfigFromEnv(ctx, te)
 		if err != nil {
 			return nil, err
 		}
@@ -165,7 +166,7 @@ func (e *Env) NewProvider(ctx context.Context) (*Provider, error) {
 			if e.Key != "" {
 				v = "TOKENMGR_AWS_KEY"
 			}
-			return nil, &tokenmgr.EnvError{Var: v, Problem: fmt.Sprintf(
+			return nil, &envconfig.Error{Var: v, Problem: fmt.Sprintf(
 				"%q would name both the AWS credentials (TOKENMGR_AWS_KEY) and the web identity token (TOKENMGR_KEY) in the store; give each its own name", display.Cut(awsKey, 80))}
 		}
 		if oidc, err = tokenmgr.New(tcfg); err != nil {
@@ -206,12 +207,12 @@ func (e *Env) OpenStore(ctx context.Context) (store.Store, error) {
 	if e.lookup == nil {
 		e.lookup = os.LookupEnv
 	}
-	te, err := tokenmgr.ParseEnv(func(name string) (string, bool) {
+	te, err := envconfig.Read(func(name string) (string, bool) {
 		if !storeVars[name] {
 			return "", false
 		}
 		return e.lookup(name)
-	})
+	}, envconfig.NeedNothing)
 	if err != nil {
 		return nil, err
 	}

@@ -9,8 +9,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/tokenmgr/tokenmgr"
 	"github.com/tokenmgr/tokenmgr/awscreds/ststest"
+	"github.com/tokenmgr/tokenmgr/envconfig"
 )
 
 func mapLookup(m map[string]string) func(string) (string, bool) {
@@ -56,7 +56,7 @@ func TestReadEnvErrorsNameTheVariable(t *testing.T) {
 			}
 			m[name] = val
 			_, err := ReadEnv(mapLookup(m))
-			var ee *tokenmgr.EnvError
+			var ee *envconfig.Error
 			require.ErrorAs(t, err, &ee)
 			assert.Equal(t, name, ee.Var)
 		})
@@ -118,7 +118,7 @@ func TestNewProviderFromEnvOAuth(t *testing.T) {
 	e, err = ReadEnv(mapLookup(env))
 	require.NoError(t, err)
 	_, err = e.NewProvider(t.Context())
-	var ee *tokenmgr.EnvError
+	var ee *envconfig.Error
 	require.ErrorAs(t, err, &ee)
 	assert.Equal(t, "TOKENMGR_CLIENT_ID", ee.Var)
 	assert.Contains(t, err.Error(), "AWS_WEB_IDENTITY_TOKEN_FILE")
@@ -138,7 +138,7 @@ func FuzzReadEnv(f *testing.F) {
 		}
 		e, err := ReadEnv(mapLookup(m))
 		if err != nil {
-			var ee *tokenmgr.EnvError
+			var ee *envconfig.Error
 			require.ErrorAs(t, err, &ee)
 			require.Contains(t, err.Error(), ee.Var, "the error names its variable")
 			if ee.Var != "AWS_ROLE_ARN" && ee.Var != "AWS_REGION" {

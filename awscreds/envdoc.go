@@ -1,10 +1,10 @@
 package awscreds
 
-import "github.com/tokenmgr/tokenmgr"
+import "github.com/tokenmgr/tokenmgr/envconfig"
 
 // EnvDocs documents each of [EnvVars], in the same order, for "tokenmgr
 // --help" (a user of go install has no package docs at hand).
-var EnvDocs = []tokenmgr.EnvDoc{
+var EnvDocs = []envconfig.Doc{
 	{Name: "AWS_ROLE_ARN", Doc: "aws: the role to assume with STS AssumeRoleWithWebIdentity"},
 	{Name: "AWS_WEB_IDENTITY_TOKEN_FILE", Doc: "aws: file holding the web identity token, re-read at every refresh (unset: the TOKENMGR_* OAuth token)"},
 	{Name: "AWS_ROLE_SESSION_NAME", Doc: `aws: session name (default "tokenmgr")`},

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tokenmgr/tokenmgr"
+	"github.com/tokenmgr/tokenmgr/envconfig"
 )
 
 // Without a token file the web identity token is an OAuth credential kept
@@ -44,7 +45,7 @@ func TestNewProviderRefusesOneNameForBothCredentials(t *testing.T) {
 				p.Close()
 				require.Fail(t, "NewProvider accepted one name for both credentials", "Retrieve: %v", err)
 			}
-			var ee *tokenmgr.EnvError
+			var ee *envconfig.Error
 			require.ErrorAs(t, err, &ee)
 			assert.Equal(t, c.blamed, ee.Var)
 			assert.Zero(t, idp.TokenRequests.Load())

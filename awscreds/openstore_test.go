@@ -8,7 +8,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/tokenmgr/tokenmgr"
+	"github.com/tokenmgr/tokenmgr/envconfig"
 	"github.com/tokenmgr/tokenmgr/store"
 )
 
@@ -19,7 +19,7 @@ func TestOpenStorePassesTheRedisURL(t *testing.T) {
 	// Registered once per process: RegisterStore panics on a second
 	// registration, which killed the test binary under -count=2.
 	registerShared.Do(func() {
-		tokenmgr.RegisterStore("awscreds-test-shared", func(_ context.Context, e *tokenmgr.Env) (store.Store, error) {
+		envconfig.RegisterStore("awscreds-test-shared", func(_ context.Context, e *envconfig.Env) (store.Store, error) {
 			sharedURL.Store(&e.RedisURL)
 			return store.NewMemory(), nil
 		})

@@ -22,6 +22,7 @@ import (
 	"github.com/tokenmgr/tokenmgr"
 	"github.com/tokenmgr/tokenmgr/damp"
 	"github.com/tokenmgr/tokenmgr/display"
+	"github.com/tokenmgr/tokenmgr/envconfig"
 	"github.com/tokenmgr/tokenmgr/store"
 	"github.com/tokenmgr/tokenmgr/store/record"
 )
@@ -148,7 +149,7 @@ func New(cfg Config) (*Provider, error) {
 		for _, n := range []string{"AWS_ENDPOINT_URL_STS", "AWS_ENDPOINT_URL"} {
 			if v := strings.TrimSpace(os.Getenv(n)); v != "" {
 				if err := checkEndpoint(v); err != nil {
-					return nil, &tokenmgr.EnvError{Var: n, Problem: err.Error()}
+					return nil, &envconfig.Error{Var: n, Problem: err.Error()}
 				}
 				cfg.STSEndpoint = v
 				break

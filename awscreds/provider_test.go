@@ -26,6 +26,7 @@ import (
 	"github.com/tokenmgr/tokenmgr"
 	"github.com/tokenmgr/tokenmgr/awscreds/ststest"
 	"github.com/tokenmgr/tokenmgr/classify"
+	"github.com/tokenmgr/tokenmgr/envconfig"
 	"github.com/tokenmgr/tokenmgr/store"
 	"github.com/tokenmgr/tokenmgr/tokenmgrtest"
 )
@@ -443,7 +444,7 @@ func TestNewReadsEndpointVariable(t *testing.T) {
 
 	t.Setenv("AWS_ENDPOINT_URL_STS", "http://sts.example.com")
 	_, err = New(Config{RoleARN: testRole, WebIdentityTokenFile: "/t", Region: "us-east-1"})
-	var ee *tokenmgr.EnvError
+	var ee *envconfig.Error
 	require.ErrorAs(t, err, &ee)
 	assert.Equal(t, "AWS_ENDPOINT_URL_STS", ee.Var)
 }

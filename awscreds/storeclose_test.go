@@ -12,8 +12,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/tokenmgr/tokenmgr"
 	"github.com/tokenmgr/tokenmgr/awscreds/ststest"
+	"github.com/tokenmgr/tokenmgr/envconfig"
 	"github.com/tokenmgr/tokenmgr/store"
 	"github.com/tokenmgr/tokenmgr/tokenmgrtest"
 )
@@ -61,7 +61,7 @@ var (
 // with TOKENMGR_REDIS_URL=name opens.
 func newClosingStore(t *testing.T, name string) *closingStore {
 	registerClosing.Do(func() {
-		tokenmgr.RegisterStore("awscreds-test-closing", func(_ context.Context, e *tokenmgr.Env) (store.Store, error) {
+		envconfig.RegisterStore("awscreds-test-closing", func(_ context.Context, e *envconfig.Env) (store.Store, error) {
 			st, ok := closingStores.Load(e.RedisURL)
 			if !ok {
 				return nil, errors.New("no closingStore named " + e.RedisURL)

@@ -16,12 +16,13 @@ import (
 	"github.com/tokenmgr/tokenmgr/classify"
 	"github.com/tokenmgr/tokenmgr/diagnose/jwtinfo"
 	"github.com/tokenmgr/tokenmgr/display"
+	"github.com/tokenmgr/tokenmgr/envconfig"
 	"github.com/tokenmgr/tokenmgr/redact"
 	"github.com/tokenmgr/tokenmgr/store"
 	"github.com/tokenmgr/tokenmgr/store/record"
 )
 
-// Variables read by [Run] beside the [tokenmgr.EnvVars]: they name what
+// Variables read by [Run] beside the [envconfig.Vars]: they name what
 // to check, and are not part of a Client's configuration.
 const (
 	// CheckURLVar names an API URL to call with the token: the answer is
@@ -32,8 +33,8 @@ const (
 	JWKSURLVar = "TOKENMGR_JWKS_URL"
 )
 
-// EnvDocs documents the variables [Run] reads beside [tokenmgr.EnvDocs].
-var EnvDocs = []tokenmgr.EnvDoc{
+// EnvDocs documents the variables [Run] reads beside [envconfig.Docs].
+var EnvDocs = []envconfig.Doc{
 	{Name: CheckURLVar, Doc: "doctor: an API URL to call with the token (its answer is explained)"},
 	{Name: JWKSURLVar, Doc: "doctor: the issuer's key set, to verify a JWT (default: OIDC discovery from iss)"},
 }
@@ -113,10 +114,10 @@ type diagnosis struct {
 	http   *http.Client
 	report Report
 
-	env      *tokenmgr.Env // nil when the configuration is unusable
-	storeEnv *tokenmgr.Env // env, or the store settings alone
-	st       store.Store   // the store, when it opened and is usable
-	opened   store.Store   // the store opened, closed when Run returns
+	env      *envconfig.Env // nil when the configuration is unusable
+	storeEnv *envconfig.Env // env, or the store settings alone
+	st       store.Store    // the store, when it opened and is usable
+	opened   store.Store    // the store opened, closed when Run returns
 	stored   *record.Record
 	fresh    *oauth2.Token
 
@@ -157,12 +158,12 @@ func (d *diagnosis) redact(s string) string { return d.secrets.Redact(s) }
 func (d *diagnosis) checkConfig() {
 	var set []string
 	anySet := false
-	for _, n := range append(append([]string(nil), tokenmgr.EnvVars...), CheckURLVar, JWKSURLVar) {
+	for _, n := range append(append([]string(nil), envconfig.Vars...), CheckURLVar, JWKSURLVar) {
 		v, ok := d.lookup(n)
 		anySet = anySet || ok
-		short := strings.TrimPrefix(n, tokenmgr.EnvPrefix)
+		short := strings.TrimPrefix(n, envconfig.Prefix)
 		switch {
-		case tokenmgr.IsSecretVar(n):
+		case envconfig.IsSecret(n):
 			// Secrets are shown as set or unset, never by value.
 			switch {
 			case !ok:
@@ -180,13 +181,13 @@ func (d *diagnosis) checkConfig() {
 	d.checkURL, _ = d.lookup(CheckURLVar)
 	d.jwksURL, _ = d.lookup(JWKSURLVar)
 	d.checkURL, d.jwksURL = strings.TrimSpace(d.checkURL), strings.TrimSpace(d.jwksURL)
-	env, err := tokenmgr.ReadEnv(d.lookup)
+	env, err := envconfig.Read(d.lookup, envconfig.NeedCredential)
 	if err != nil {
 		d.add("configuration", Fail, trimTM(err.Error()), Hint(err))
 		for _, more := range moreEnvErrors(d.lookup, err) {
 			d.add("configuration", Fail, trimTM(more.Error()), Hint(more))
 		}
-		if se, serr := tokenmgr.ReadStoreEnv(d.lookup); serr == nil {
+		if se, serr := envconfig.Read(d.lookup, envconfig.NeedStore); serr == nil {
 			d.storeEnv = se
 			d.addSecret(string(se.StorePassphrase))
 		}
@@ -238,12 +239,12 @@ func (d *diagnosis) hostRules() (allowed []string, insecure bool) {
 		return d.storeEnv.AllowedHosts, d.storeEnv.AllowInsecureHTTP
 	}
 	// Another variable is bad: read this one alone, by the library's rule.
-	only, err := tokenmgr.ParseEnv(func(name string) (string, bool) {
+	only, err := envconfig.Read(func(name string) (string, bool) {
 		if name == "TOKENMGR_ALLOWED_HOSTS" {
 			return d.lookup(name)
 		}
 		return "", false
-	})
+	}, envconfig.NeedNothing)
 	if err != nil {
 		// An unusable list allows nothing: CheckDestination refuses every
 		// URL for it, naming the bad entry.
@@ -264,22 +265,22 @@ func moreEnvErrors(lookup func(string) (string, bool), first error) []error {
 	hidden := map[string]bool{}
 	err := first
 	var more []error
-	for range len(tokenmgr.EnvVars) {
-		var ee *tokenmgr.EnvError
-		if !errors.As(err, &ee) || strings.HasPrefix(ee.Problem, "not set") || hidden[ee.Var] || tokenmgr.IsCredentialVar(ee.Var) {
+	for range len(envconfig.Vars) {
+		var ee *envconfig.Error
+		if !errors.As(err, &ee) || strings.HasPrefix(ee.Problem, "not set") || hidden[ee.Var] || envconfig.IsCredential(ee.Var) {
 			break
 		}
 		hidden[ee.Var] = true
-		_, err = tokenmgr.ReadEnv(func(name string) (string, bool) {
+		_, err = envconfig.Read(func(name string) (string, bool) {
 			if hidden[name] {
 				return "", false
 			}
 			return lookup(name)
-		})
+		}, envconfig.NeedCredential)
 		if err == nil {
 			break
 		}
-		var next *tokenmgr.EnvError
+		var next *envconfig.Error
 		if errors.As(err, &next) && strings.HasPrefix(next.Problem, "not set") {
 			break // caused by the hiding, or reported already
 		}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/tokenmgr/tokenmgr"
 	"github.com/tokenmgr/tokenmgr/diagnose"
+	"github.com/tokenmgr/tokenmgr/envconfig"
 )
 
 // A service logs a diagnosis at start-up: one line, with the checks that
@@ -54,12 +55,12 @@ func ExampleRun() {
 // words "tokenmgr doctor" uses.
 func ExampleExplain() {
 	env := map[string]string{"TOKENMGR_TOKEN_URL": "https://auth.example.com/token", "TOKENMGR_CLIENT_ID": "svc"}
-	_, err := tokenmgr.ReadEnv(func(name string) (string, bool) { v, ok := env[name]; return v, ok })
+	_, err := envconfig.Read(func(name string) (string, bool) { v, ok := env[name]; return v, ok }, envconfig.NeedCredential)
 	msg, _ := diagnose.Explain(err, nil) // the message says what to set: no hint
 	fmt.Println(msg)
 
 	err = &tokenmgr.TokenError{Code: "invalid_scope", StatusCode: 400}
-	msg, hint := diagnose.Explain(err, &tokenmgr.Env{Scopes: []string{"read", "admin"}})
+	msg, hint := diagnose.Explain(err, &envconfig.Env{Scopes: []string{"read", "admin"}})
 	fmt.Println(msg)
 	fmt.Println("hint:", hint)
 	// Output:

@@ -10,12 +10,13 @@ import (
 	"github.com/tokenmgr/tokenmgr"
 	"github.com/tokenmgr/tokenmgr/classify"
 	"github.com/tokenmgr/tokenmgr/display"
+	"github.com/tokenmgr/tokenmgr/envconfig"
 	"github.com/tokenmgr/tokenmgr/store"
 	"github.com/tokenmgr/tokenmgr/store/record"
 )
 
 // Hint says what to do about an error from tokenmgr, its configuration
-// (an *tokenmgr.EnvError) or its stores, in the words "tokenmgr doctor"
+// (an *envconfig.Error) or its stores, in the words "tokenmgr doctor"
 // uses; "" when there is nothing to add to the error's own message. The
 // CLI prints it after a failed command.
 func Hint(err error) string {
@@ -28,7 +29,7 @@ func Hint(err error) string {
 // and the scopes asked for). msg is err's message, reworded for a token
 // endpoint's error. Neither adds a secret to what err says (tokenmgr's
 // errors hold none); hint names variables, never their secret values.
-func Explain(err error, env *tokenmgr.Env) (msg, hint string) {
+func Explain(err error, env *envconfig.Env) (msg, hint string) {
 	if err == nil {
 		return "", ""
 	}
@@ -44,7 +45,7 @@ func Explain(err error, env *tokenmgr.Env) (msg, hint string) {
 }
 
 func configHint(err error) string {
-	var ee *tokenmgr.EnvError
+	var ee *envconfig.Error
 	if !errors.As(err, &ee) || strings.HasPrefix(ee.Problem, "not set (") {
 		return "" // the problem says what to set
 	}
@@ -110,7 +111,7 @@ func storeHint(err error) string {
 }
 
 // explainTokenError says what a failed token request means.
-func explainTokenError(err error, env *tokenmgr.Env) (msg, hint string) {
+func explainTokenError(err error, env *envconfig.Env) (msg, hint string) {
 	var te *tokenmgr.TokenError
 	status := ""
 	if errors.As(err, &te) && te.StatusCode != 0 {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/tokenmgr/tokenmgr"
 	"github.com/tokenmgr/tokenmgr/diagnose"
+	"github.com/tokenmgr/tokenmgr/envconfig"
 	"github.com/tokenmgr/tokenmgr/store"
 )
 
@@ -24,7 +25,7 @@ func TestHintsForASharedStore(t *testing.T) {
 	wrong := fmt.Errorf("redisstore: Redis at 10.0.0.1:6379: %w: the header record was made with another passphrase", store.ErrWrongKey)
 	assert.Contains(t, diagnose.Hint(wrong), "same passphrase")
 	assert.NotContains(t, diagnose.Hint(wrong), "file")
-	assert.Contains(t, diagnose.Hint(&tokenmgr.EnvError{Var: "TOKENMGR_REDIS_URL", Problem: "not a URL"}), "rediss://")
+	assert.Contains(t, diagnose.Hint(&envconfig.Error{Var: "TOKENMGR_REDIS_URL", Problem: "not a URL"}), "rediss://")
 	// A garbage or modified value in Redis: Redis words, not the file's.
 	for _, sentinel := range []error{store.ErrFormat, store.ErrTampered} {
 		bad := fmt.Errorf("redisstore: Redis at 10.0.0.1:6379 (prefix \"tokenmgr:\"): credential \"default\": %w: not a tokenmgr Redis store value (bad magic)", sentinel)
@@ -51,9 +52,9 @@ func TestExplainProxyFailure(t *testing.T) {
 	require.NoError(t, err)
 	proxy := &url.URL{Scheme: "http", Host: ln.Addr().String()}
 	require.NoError(t, ln.Close())
-	env := &tokenmgr.Env{TokenURL: "https://auth.example.com/token", ClientID: "c", ClientSecret: "a-secret-1"}
+	env := &envconfig.Env{TokenURL: "https://auth.example.com/token", ClientID: "c", ClientSecret: "a-secret-1"}
 	c, err := tokenmgr.New(tokenmgr.Config{
-		Source:          env.TokenSource(),
+		Source:          tokenmgr.SourceFromEnv(env),
 		TokenHTTPClient: &http.Client{Transport: &http.Transport{Proxy: http.ProxyURL(proxy)}},
 		RefreshTimeout:  300 * time.Millisecond,
 	})

@@ -113,7 +113,7 @@ func (d *diagnosis) checkCredentials(ctx context.Context) {
 		grant = "refresh_token grant"
 	}
 	cfg := tokenmgr.Config{
-		Source:         d.env.TokenSource(),
+		Source:         tokenmgr.SourceFromEnv(d.env),
 		Key:            d.env.Key,
 		RefreshTimeout: min(d.opts.Timeout, 10*time.Second), // a diagnosis, not a long wait
 		// Nothing listening at the port is reported after a second try

@@ -14,6 +14,7 @@ import (
 
 	"github.com/tokenmgr/tokenmgr"
 	"github.com/tokenmgr/tokenmgr/diagnose"
+	"github.com/tokenmgr/tokenmgr/envconfig"
 	"github.com/tokenmgr/tokenmgr/store"
 	"github.com/tokenmgr/tokenmgr/tokenmgrtest"
 )
@@ -39,12 +40,12 @@ func storeForA(t *testing.T, a *tokenmgrtest.Server) (rtA string, with func(vars
 		return v
 	}
 	rtA = a.IssueRefreshToken()
-	envA, err := tokenmgr.ReadEnv(with(vars{"TOKENMGR_TOKEN_URL": a.TokenURL(), "TOKENMGR_CLIENT_ID": a.ClientID,
-		"TOKENMGR_CLIENT_SECRET": a.ClientSecret, "TOKENMGR_REFRESH_TOKEN": rtA}).lookup)
+	envA, err := envconfig.Read(with(vars{"TOKENMGR_TOKEN_URL": a.TokenURL(), "TOKENMGR_CLIENT_ID": a.ClientID,
+		"TOKENMGR_CLIENT_SECRET": a.ClientSecret, "TOKENMGR_REFRESH_TOKEN": rtA}).lookup, envconfig.NeedCredential)
 	require.NoError(t, err)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	cfg, err := envA.Config(ctx)
+	cfg, err := tokenmgr.ConfigFromEnv(ctx, envA)
 	require.NoError(t, err)
 	// The same file, made at a low scrypt cost: diagnose.Run reads it with
 	// the file's parameters, and at the default cost (2^15) the race
@@ -138,7 +139,7 @@ func TestRunLeavesTheStoreAloneWithoutRotation(t *testing.T) {
 	defer b.Close()
 	_, with := storeForA(t, a)
 	stored := func() []byte {
-		e, err := tokenmgr.ReadStoreEnv(with(nil).lookup)
+		e, err := envconfig.Read(with(nil).lookup, envconfig.NeedStore)
 		require.NoError(t, err)
 		st, err := e.OpenStore(context.Background())
 		require.NoError(t, err)

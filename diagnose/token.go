@@ -12,6 +12,7 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 
+	"github.com/tokenmgr/tokenmgr"
 	"github.com/tokenmgr/tokenmgr/diagnose/jwtinfo"
 	"github.com/tokenmgr/tokenmgr/display"
 	"github.com/tokenmgr/tokenmgr/store/record"
@@ -42,7 +43,7 @@ func (d *diagnosis) ours(r *record.Record) bool {
 	if d.env == nil || r.Source == "" {
 		return true
 	}
-	f, ok := d.env.TokenSource().(interface{ Fingerprint() string })
+	f, ok := tokenmgr.SourceFromEnv(d.env).(interface{ Fingerprint() string })
 	return !ok || f.Fingerprint() == r.Source
 }
 

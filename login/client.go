@@ -11,10 +11,11 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/tokenmgr/tokenmgr"
+	"github.com/tokenmgr/tokenmgr/envconfig"
 )
 
 func init() {
-	tokenmgr.RegisterLogin(func(e *tokenmgr.Env) oauth2.TokenSource {
+	tokenmgr.RegisterLogin(func(e *envconfig.Env) oauth2.TokenSource {
 		return newSource(Config{Issuer: e.Issuer, ClientID: e.ClientID, ClientSecret: e.ClientSecret, Scopes: e.Scopes, Key: e.Key})
 	})
 }

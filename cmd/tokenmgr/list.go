@@ -9,8 +9,8 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/tokenmgr/tokenmgr"
 	"github.com/tokenmgr/tokenmgr/display"
+	"github.com/tokenmgr/tokenmgr/envconfig"
 	"github.com/tokenmgr/tokenmgr/store"
 	"github.com/tokenmgr/tokenmgr/store/record"
 )
@@ -51,7 +51,7 @@ type listJSON struct {
 }
 
 func runList(ctx context.Context, o *options, stdout, stderr io.Writer) int {
-	env, err := tokenmgr.ReadStoreEnv(o.lookup)
+	env, err := envconfig.Read(o.lookup, envconfig.NeedStore)
 	if err != nil {
 		return fail(stderr, "list", err)
 	}

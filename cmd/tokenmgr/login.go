@@ -8,8 +8,8 @@ import (
 	"io"
 	"time"
 
-	"github.com/tokenmgr/tokenmgr"
 	"github.com/tokenmgr/tokenmgr/diagnose/jwtinfo"
+	"github.com/tokenmgr/tokenmgr/envconfig"
 	"github.com/tokenmgr/tokenmgr/login"
 	"github.com/tokenmgr/tokenmgr/store"
 )
@@ -96,8 +96,8 @@ func person(c jwtinfo.Claims) string {
 
 // loginConfig reads the sign-in's configuration and opens its store; on
 // failure it reports and returns a nil Config with the exit code.
-func loginConfig(ctx context.Context, o *options, stderr io.Writer, cmd string) (*login.Config, *tokenmgr.Env, store.Store, int) {
-	env, err := tokenmgr.ReadEnv(o.lookup)
+func loginConfig(ctx context.Context, o *options, stderr io.Writer, cmd string) (*login.Config, *envconfig.Env, store.Store, int) {
+	env, err := envconfig.Read(o.lookup, envconfig.NeedCredential)
 	if err != nil {
 		return nil, nil, nil, fail(stderr, cmd, err)
 	}

@@ -9,8 +9,8 @@ import (
 	"os"
 	"strings"
 
-	"github.com/tokenmgr/tokenmgr"
 	"github.com/tokenmgr/tokenmgr/display"
+	"github.com/tokenmgr/tokenmgr/envconfig"
 	"github.com/tokenmgr/tokenmgr/store"
 )
 
@@ -44,7 +44,7 @@ there; 1 when the store cannot be opened or written; 2 for a usage error.`,
 }
 
 func runLogout(ctx context.Context, o *options, stdout, stderr io.Writer) int {
-	env, err := tokenmgr.ReadStoreEnv(o.lookup)
+	env, err := envconfig.Read(o.lookup, envconfig.NeedStore)
 	if err != nil {
 		return fail(stderr, "logout", err)
 	}
@@ -96,7 +96,7 @@ func runLogout(ctx context.Context, o *options, stdout, stderr io.Writer) int {
 }
 
 // resetFile deletes the encrypted store file and says what went with it.
-func resetFile(stdout, stderr io.Writer, env *tokenmgr.Env) int {
+func resetFile(stdout, stderr io.Writer, env *envconfig.Env) int {
 	path, err := env.StoreFilePath()
 	if err != nil {
 		return failEnv(stderr, "logout", err, env)

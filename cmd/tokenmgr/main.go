@@ -32,6 +32,7 @@ import (
 	"github.com/tokenmgr/tokenmgr/awscreds"
 	"github.com/tokenmgr/tokenmgr/diagnose"
 	"github.com/tokenmgr/tokenmgr/display"
+	"github.com/tokenmgr/tokenmgr/envconfig"
 )
 
 func main() {
@@ -153,7 +154,7 @@ func printMainHelp(w io.Writer) {
 // variablesHelp lists the variables from the library's own tables: a user
 // of "go install" has no package docs at hand.
 func variablesHelp() string {
-	docs := slices.Concat(tokenmgr.EnvDocs, diagnose.EnvDocs, awscreds.EnvDocs)
+	docs := slices.Concat(envconfig.Docs, diagnose.EnvDocs, awscreds.EnvDocs)
 	width := 0
 	for _, d := range docs {
 		width = max(width, len(d.Name))
@@ -264,7 +265,7 @@ func fail(stderr io.Writer, cmd string, err error) int {
 // failEnv is fail with what to do about err (see [diagnose.Explain]) for
 // the configuration env (nil when unknown), every secret env knows of
 // redacted: defence in depth against an endpoint that echoes one.
-func failEnv(stderr io.Writer, cmd string, err error, env *tokenmgr.Env) int {
+func failEnv(stderr io.Writer, cmd string, err error, env *envconfig.Env) int {
 	_, hint := diagnose.Explain(err, env)
 	return printFail(stderr, cmd, err, hint, env)
 }
@@ -274,7 +275,7 @@ func failHint(stderr io.Writer, cmd string, err error, hint string) int {
 	return printFail(stderr, cmd, err, hint, nil)
 }
 
-func printFail(stderr io.Writer, cmd string, err error, hint string, env *tokenmgr.Env) int {
+func printFail(stderr io.Writer, cmd string, err error, hint string, env *envconfig.Env) int {
 	line := "tokenmgr " + cmd + ": " + strings.TrimPrefix(err.Error(), "tokenmgr: ")
 	if hint != "" {
 		line += "; hint: " + hint

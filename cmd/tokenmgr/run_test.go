@@ -17,9 +17,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/tokenmgr/tokenmgr"
 	"github.com/tokenmgr/tokenmgr/awscreds"
 	"github.com/tokenmgr/tokenmgr/diagnose"
+	"github.com/tokenmgr/tokenmgr/envconfig"
 	"github.com/tokenmgr/tokenmgr/tokenmgrtest"
 )
 
@@ -139,16 +139,16 @@ func TestColour(t *testing.T) {
 
 func TestReadStoreEnv(t *testing.T) {
 	// Only the store variables: enough for status and logout.
-	e, err := tokenmgr.ReadStoreEnv(vars{"TOKENMGR_STORE": "memory", "TOKENMGR_KEY": "k"}.lookup)
+	e, err := envconfig.Read(vars{"TOKENMGR_STORE": "memory", "TOKENMGR_KEY": "k"}.lookup, envconfig.NeedStore)
 	require.NoError(t, err, "store only")
 	assert.Equal(t, "k", e.Key)
 	assert.Empty(t, e.AccessToken)
 	// TOKEN_URL set without the client ID still reads the store settings.
-	e, err = tokenmgr.ReadStoreEnv(vars{"TOKENMGR_TOKEN_URL": "https://x.example/token", "TOKENMGR_STORE": "memory"}.lookup)
+	e, err = envconfig.Read(vars{"TOKENMGR_TOKEN_URL": "https://x.example/token", "TOKENMGR_STORE": "memory"}.lookup, envconfig.NeedStore)
 	require.NoError(t, err, "partial")
 	assert.Equal(t, "memory", e.Store)
 	// Any other bad value is still an error.
-	_, err = tokenmgr.ReadStoreEnv(vars{"TOKENMGR_STORE": "floppy"}.lookup)
+	_, err = envconfig.Read(vars{"TOKENMGR_STORE": "floppy"}.lookup, envconfig.NeedStore)
 	require.ErrorContains(t, err, "TOKENMGR_STORE", "bad store")
 }
 
@@ -165,7 +165,7 @@ func TestE2EHelp(t *testing.T) {
 		if args[0] != "help" || len(args) == 1 {
 			// The variables, from the library's table: a go install user
 			// has no package docs.
-			for _, d := range slices.Concat(tokenmgr.EnvDocs, diagnose.EnvDocs, awscreds.EnvDocs) {
+			for _, d := range slices.Concat(envconfig.Docs, diagnose.EnvDocs, awscreds.EnvDocs) {
 				assert.Contains(t, r.stdout, d.Name+"  ", "%v lists %s", args, d.Name)
 				assert.Contains(t, r.stdout, d.Doc, "%v lists %s with its doc", args, d.Name)
 			}

@@ -10,9 +10,9 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/tokenmgr/tokenmgr"
 	"github.com/tokenmgr/tokenmgr/diagnose/jwtinfo"
 	"github.com/tokenmgr/tokenmgr/display"
+	"github.com/tokenmgr/tokenmgr/envconfig"
 	"github.com/tokenmgr/tokenmgr/store/record"
 )
 
@@ -82,7 +82,7 @@ func runStatus(ctx context.Context, o *options, stdout, stderr io.Writer) int {
 		}
 		return fail(stderr, "status", err)
 	}
-	env, err := tokenmgr.ReadStoreEnv(o.lookup)
+	env, err := envconfig.Read(o.lookup, envconfig.NeedStore)
 	if err != nil {
 		return failed(statusJSON{}, err)
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/tokenmgr/tokenmgr/diagnose"
 	"github.com/tokenmgr/tokenmgr/diagnose/jwtinfo"
 	"github.com/tokenmgr/tokenmgr/display"
+	"github.com/tokenmgr/tokenmgr/envconfig"
 	"github.com/tokenmgr/tokenmgr/store"
 )
 
@@ -90,7 +91,7 @@ func runToken(ctx context.Context, o *options, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "tokenmgr token: --format %q: want one of %s\n", display.OneLine(o.format), strings.Join(tokenFormats, ", "))
 		return exitUsage
 	}
-	env, err := tokenmgr.ReadEnv(o.lookup)
+	env, err := envconfig.Read(o.lookup, envconfig.NeedCredential)
 	if err != nil {
 		return fail(stderr, "token", err)
 	}
@@ -99,7 +100,7 @@ func runToken(ctx context.Context, o *options, stdout, stderr io.Writer) int {
 	}
 	ctx, cancel := context.WithTimeout(ctx, o.timeout)
 	defer cancel()
-	cfg, err := env.Config(ctx)
+	cfg, err := tokenmgr.ConfigFromEnv(ctx, env)
 	if err != nil {
 		return failEnv(stderr, "token", err, env)
 	}
@@ -162,7 +163,7 @@ const refusedAttempts = 4
 
 // reportRetry says on stderr, in one line, that a token request failed and
 // will be made again: a slow "token" is never a silent one.
-func reportRetry(stderr io.Writer, env *tokenmgr.Env, ev tokenmgr.RetryEvent) {
+func reportRetry(stderr io.Writer, env *envconfig.Env, ev tokenmgr.RetryEvent) {
 	msg, _ := diagnose.Explain(ev.Err, env)
 	line := fmt.Sprintf("tokenmgr token: attempt %d failed at TOKENMGR_TOKEN_URL (%s): %s; retrying in %s",
 		ev.Attempt, display.URL(env.TokenURL), msg, display.Duration(ev.Wait))
@@ -183,18 +184,18 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 
 // explicitStore reports whether the store was chosen by name (variable or
 // flag), rather than left to auto.
-func explicitStore(env *tokenmgr.Env) bool {
+func explicitStore(env *envconfig.Env) bool {
 	return slices.Contains(env.Set, "TOKENMGR_STORE") && env.Store != "auto"
 }
 
 // warn prints one warning line on stderr, secrets redacted.
-func warn(stderr io.Writer, env *tokenmgr.Env, msg string) {
+func warn(stderr io.Writer, env *envconfig.Env, msg string) {
 	fmt.Fprintf(stderr, "tokenmgr token: warning: %s\n", display.OneLine(env.Redactor().Redact(strings.TrimPrefix(msg, "tokenmgr: "))))
 }
 
 // warnStatic warns about a static token that is expired, not yet valid,
 // or whose expiry cannot be read: it is printed all the same.
-func warnStatic(stderr io.Writer, env *tokenmgr.Env, tok string, now time.Time) {
+func warnStatic(stderr io.Writer, env *envconfig.Env, tok string, now time.Time) {
 	const never = "; a static TOKENMGR_ACCESS_TOKEN is never refreshed: set a new one, or TOKENMGR_TOKEN_URL and the client credentials"
 	info, err := jwtinfo.Parse(tok)
 	switch {

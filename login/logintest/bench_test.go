@@ -16,6 +16,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/tokenmgr/tokenmgr"
+	"github.com/tokenmgr/tokenmgr/envconfig"
 	"github.com/tokenmgr/tokenmgr/login"
 	"github.com/tokenmgr/tokenmgr/login/logintest"
 	"github.com/tokenmgr/tokenmgr/store"
@@ -80,7 +81,7 @@ func BenchmarkTokenAfterLogin(b *testing.B) {
 				env = append(env, k+"="+v)
 			}
 		}
-		st := store.NewKeyring(tokenmgr.KeyringService)
+		st := store.NewKeyring(envconfig.KeyringService)
 		b.Cleanup(func() { st.Delete(context.Background(), key) })
 		benchTokenAfterLogin(b, p, env, st, key)
 	})

@@ -13,12 +13,12 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/tokenmgr/tokenmgr"
 	"github.com/tokenmgr/tokenmgr/display"
+	"github.com/tokenmgr/tokenmgr/envconfig"
 	"github.com/tokenmgr/tokenmgr/store"
 )
 
-func init() { tokenmgr.RegisterStore("redis", openFromEnv) }
+func init() { envconfig.RegisterStore("redis", openFromEnv) }
 
 // ParseURL parses a TOKENMGR_REDIS_URL naming a single server:
 // redis://[user:password@]host[:port][/db] or rediss://… for TLS (or
@@ -147,17 +147,17 @@ func bound(dial, read, write, pool *time.Duration, retries, dials *int) {
 }
 
 // openFromEnv opens the store for TOKENMGR_STORE=redis.
-func openFromEnv(ctx context.Context, e *tokenmgr.Env) (store.Store, error) {
+func openFromEnv(ctx context.Context, e *envconfig.Env) (store.Store, error) {
 	if e.RedisURL == "" {
-		return nil, &tokenmgr.EnvError{Var: "TOKENMGR_REDIS_URL", Problem: "not set (TOKENMGR_STORE=redis needs it, e.g. rediss://user:password@redis.internal:6380/0)"}
+		return nil, &envconfig.Error{Var: "TOKENMGR_REDIS_URL", Problem: "not set (TOKENMGR_STORE=redis needs it, e.g. rediss://user:password@redis.internal:6380/0)"}
 	}
 	rdb, err := NewClient(e.RedisURL)
 	if err != nil {
-		return nil, &tokenmgr.EnvError{Var: "TOKENMGR_REDIS_URL", Problem: err.Error()}
+		return nil, &envconfig.Error{Var: "TOKENMGR_REDIS_URL", Problem: err.Error()}
 	}
 	if len(e.StorePassphrase) == 0 {
 		rdb.Close()
-		return nil, &tokenmgr.EnvError{Var: "TOKENMGR_STORE_PASSPHRASE",
+		return nil, &envconfig.Error{Var: "TOKENMGR_STORE_PASSPHRASE",
 			Problem: "not set (TOKENMGR_STORE=redis encrypts tokens before they reach Redis and needs it, or its _FILE form, the same on every replica)"}
 	}
 	s, err := New(ctx, rdb, Options{Passphrase: e.StorePassphrase, KeyCacheTTL: e.FileOptions().KeyCacheTTL, Logger: slog.Default()})

@@ -20,6 +20,7 @@ import (
 	"golang.org/x/oauth2/clientcredentials"
 
 	"github.com/tokenmgr/tokenmgr"
+	"github.com/tokenmgr/tokenmgr/envconfig"
 	"github.com/tokenmgr/tokenmgr/tokenmgrtest"
 )
 
@@ -192,7 +193,7 @@ func TestCluster(t *testing.T) {
 	shareOneToken(t, url, nodes...)
 
 	// TOKENMGR_STORE=redis with this URL opens the same store.
-	env, err := openFromEnv(context.Background(), &tokenmgr.Env{RedisURL: url, StorePassphrase: []byte(testPass)})
+	env, err := openFromEnv(context.Background(), &envconfig.Env{RedisURL: url, StorePassphrase: []byte(testPass)})
 	require.NoError(t, err)
 	defer env.(*Store).Close()
 	assert.Contains(t, env.(*Store).String(), "Redis Cluster at "+nodes[0].Addr)
@@ -226,7 +227,7 @@ func TestSentinel(t *testing.T) {
 
 	shareOneToken(t, url, master)
 
-	env, err := openFromEnv(context.Background(), &tokenmgr.Env{RedisURL: url, StorePassphrase: []byte(testPass)})
+	env, err := openFromEnv(context.Background(), &envconfig.Env{RedisURL: url, StorePassphrase: []byte(testPass)})
 	require.NoError(t, err)
 	defer env.(*Store).Close()
 	_, err = env.Load(context.Background(), credName)

@@ -1,15 +1,15 @@
-package tokenmgr
+package envconfig
 
-// EnvDoc says in one line what a variable is for.
-type EnvDoc struct {
+// Doc says in one line what a variable is for.
+type Doc struct {
 	Name string // "TOKENMGR_TOKEN_URL"
 	Doc  string // "token endpoint (https, or http to loopback)"
 }
 
-// EnvDocs documents each of [EnvVars], in the same order. It is the table
+// Docs documents each of [Vars], in the same order. It is the table
 // the package documentation shows and "tokenmgr --help" prints, for users
 // who installed the command and have no package docs at hand.
-var EnvDocs = []EnvDoc{
+var Docs = []Doc{
 	{"TOKENMGR_TOKEN_URL", "token endpoint (https, or http to loopback)"},
 	{"TOKENMGR_ISSUER", "OpenID issuer a person signs in at (tokenmgr login); https, or http to loopback"},
 	{"TOKENMGR_CLIENT_ID", "client ID"},

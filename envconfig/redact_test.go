@@ -1,4 +1,4 @@
-package tokenmgr
+package envconfig
 
 import (
 	"encoding/base64"

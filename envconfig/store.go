@@ -1,7 +1,8 @@
-package tokenmgr
+package envconfig
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"reflect"
@@ -20,6 +21,11 @@ var storeOpeners struct {
 	mu sync.RWMutex
 	m  map[string]StoreOpener
 }
+
+// ErrOpenerPanic is wrapped by the error of a registered store opener that
+// panicked: the message has the panic value, redacted of every secret the
+// Env holds, and the stack.
+var ErrOpenerPanic = errors.New("tokenmgr: panic in store opener")
 
 // externalStores are TOKENMGR_STORE values served by packages outside the
 // root module, and the package to import for each.
@@ -60,7 +66,7 @@ func registeredStore(name string) (StoreOpener, bool) {
 	return open, ok
 }
 
-// storeNames lists the TOKENMGR_STORE values ParseEnv accepts.
+// storeNames lists the TOKENMGR_STORE values Read accepts.
 func storeNames() []string {
 	names := []string{"auto", "keyring", "file", "memory"}
 	var more []string
@@ -84,7 +90,7 @@ func (e *Env) openRegistered(ctx context.Context) (st store.Store, err error) {
 	open, ok := registeredStore(e.Store)
 	if !ok {
 		pkg := externalStores[e.Store]
-		return nil, &EnvError{Var: "TOKENMGR_STORE", Problem: fmt.Sprintf(
+		return nil, &Error{Var: "TOKENMGR_STORE", Problem: fmt.Sprintf(
 			"%q needs its store compiled in: import _ %q in the program (the tokenmgr command includes it)", e.Store, pkg)}
 	}
 	defer func() {
@@ -92,7 +98,7 @@ func (e *Env) openRegistered(ctx context.Context) (st store.Store, err error) {
 		// value, which may quote the passphrase, redacted of every secret
 		// e holds), and a nil pointer in the interface is no store.
 		if r := recover(); r != nil {
-			st, err = nil, &PanicError{Where: "store opener " + e.Store, Value: e.Redactor().Redact(fmt.Sprint(r)), Stack: debug.Stack()}
+			st, err = nil, fmt.Errorf("%w: %q: %s\n\n%s", ErrOpenerPanic, e.Store, e.Redactor().Redact(fmt.Sprint(r)), debug.Stack())
 		}
 		if err == nil && isNil(st) {
 			st, err = nil, fmt.Errorf("tokenmgr: the %q store opener returned no store", e.Store)

@@ -1,4 +1,4 @@
-package tokenmgr
+package envconfig
 
 import "github.com/tokenmgr/tokenmgr/redact"
 
