@@ -38,9 +38,10 @@
 // answers with a redirect (a 3xx status) gets a [*RedirectError]
 // (errors.Is [ErrRedirect]) at the first answer: the redirect is not
 // followed, since the request carries the web identity token, nor
-// retried, since the endpoint will redirect again; [Diagnose] follows no
-// redirect from STS either.
-// [Explain] says what an STS error means and what to do.
+// retried, since the endpoint will redirect again. What an STS error
+// means and what to do is said by package awsdiag of the diagnose module
+// (Explain, and Run, the AWS checks of tokenmgr doctor), off the SDK
+// path.
 //
 // The web identity token comes from Config.WebIdentityTokenFile, re-read
 // at every refresh (EKS IRSA, GitHub Actions, GKE and AKS federation), or

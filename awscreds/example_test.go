@@ -94,17 +94,3 @@ func ExampleProvider_Transport() {
 	fmt.Println(resp.Status, "signature verified:", srv.SignedOK() == 1)
 	// Output: 200 OK signature verified: true
 }
-
-// Explain says what an STS error comes down to.
-func ExampleExplain() {
-	srv := ststest.NewServer()
-	defer srv.Close()
-	srv.FailNext(ststest.ErrInvalidIdentityToken)
-	p := newProvider(srv)
-	defer p.Close()
-
-	_, err := p.Retrieve(context.Background())
-	x := awscreds.Explain(err, 0)
-	fmt.Println(x.Cause, x.Code)
-	// Output: wrong_audience InvalidIdentityToken
-}

@@ -98,6 +98,7 @@ type Provider struct {
 	c     *tokenmgr.Client
 	owned *tokenmgr.Client // the web identity Client NewFromEnv made, closed with the Provider
 	src   *stsSource
+	st    store.Store // Config.Store, for Stored
 	key   string
 	log   *slog.Logger
 
@@ -188,7 +189,7 @@ func New(cfg Config) (*Provider, error) {
 		key = "aws:" + cfg.RoleARN
 	}
 	src := newSTSSource(&cfg, cfg.STSEndpoint, region)
-	p := &Provider{key: key, log: cfg.Logger, now: time.Now, src: src}
+	p := &Provider{key: key, log: cfg.Logger, now: time.Now, src: src, st: cfg.Store}
 	if cfg.Observer != nil {
 		o := *cfg.Observer // the caller's may change; ours does not
 		p.obs = &o
@@ -319,6 +320,26 @@ func (p *Provider) Close() error {
 	}
 	return err
 }
+
+// Stored returns the credentials stored for p's configuration under its
+// key (what the next process would adopt, what credential_process hands
+// out), without calling STS; ok is false when none are, or they were
+// stored by another configuration. With no Config.Store there are none.
+func (p *Provider) Stored(ctx context.Context) (creds aws.Credentials, ok bool, err error) {
+	if p.st == nil {
+		return aws.Credentials{}, false, nil
+	}
+	r, err := record.Load(ctx, p.st, p.key)
+	if err != nil || r == nil || r.AccessToken == "" || r.AWSAccessKeyID == "" || r.AWSSecretAccessKey == "" ||
+		r.Source != "" && r.Source != p.src.Fingerprint() {
+		return aws.Credentials{}, false, err
+	}
+	return aws.Credentials{AccessKeyID: r.AWSAccessKeyID, SecretAccessKey: r.AWSSecretAccessKey, SessionToken: r.AccessToken,
+		Source: CredentialSource, CanExpire: !r.Expiry.IsZero(), Expires: r.Expiry}, true, nil
+}
+
+// Key returns the name of p's credentials in the store.
+func (p *Provider) Key() string { return p.key }
 
 // String names the credentials, never a secret.
 func (p *Provider) String() string { return "awscreds.Provider(" + p.key + ")" }

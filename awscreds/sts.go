@@ -1,6 +1,7 @@
 package awscreds
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -79,9 +80,9 @@ var ErrRedirect = errors.New("awscreds: STS endpoint answered a redirect")
 
 // RedirectError is returned when the STS endpoint answers
 // AssumeRoleWithWebIdentity with a redirect (an HTTP 3xx status, such as
-// 307 Temporary Redirect with a Location on another host), and so is
-// [Diagnose]'s signed GetCallerIdentity. The redirect is never followed:
-// the request carries the web identity token (or, signed, the session
+// 307 Temporary Redirect with a Location on another host), and so is a
+// signed call through [NoRedirectClient] (tokenmgr doctor's
+// GetCallerIdentity). The redirect is never followed: the request carries the web identity token (or, signed, the session
 // token), which goes to the endpoint configured and nowhere else. Nor is
 // it retried: the endpoint will redirect again until its configuration
 // (Config.STSEndpoint, AWS_ENDPOINT_URL_STS, AWS_ENDPOINT_URL) is mended.
@@ -95,16 +96,12 @@ type RedirectError struct {
 	// without user information, query or fragment; empty when absent.
 	Location string
 
-	carries string // what the request carried; empty: the web identity token
-	te      *tokenmgr.TokenError
-}
+	// Carries names what the request carried, and so was not sent on:
+	// "the web identity token" (AssumeRoleWithWebIdentity) or "the
+	// session token" (a signed call through [NoRedirectClient]).
+	Carries string
 
-// carried names what the request that was redirected carried.
-func (e *RedirectError) carried() string {
-	if e.carries == "" {
-		return "the web identity token"
-	}
-	return e.carries
+	te *tokenmgr.TokenError
 }
 
 // Error names the endpoint, the status and the Location.
@@ -120,7 +117,7 @@ func (e *RedirectError) Error() string {
 		b.WriteString(e.Location)
 	}
 	b.WriteString("; not followed: the request carries ")
-	b.WriteString(e.carried())
+	b.WriteString(cmp.Or(e.Carries, "the web identity token"))
 	return b.String()
 }
 
@@ -138,12 +135,24 @@ func (e *RedirectError) Unwrap() error {
 
 // noRedirects reaches STS through hc, which follows no redirect: a 3xx
 // answer becomes a *RedirectError. Every call to STS goes through one
-// (AssumeRoleWithWebIdentity, and Diagnose's unsigned GET and signed
-// GetCallerIdentity): net/http drops Authorization on a redirect to
+// (AssumeRoleWithWebIdentity, and doctor's signed GetCallerIdentity): net/http drops Authorization on a redirect to
 // another host, but not X-Amz-Security-Token, nor a form body.
 type noRedirects struct {
 	hc      *http.Client
 	carries string // for RedirectError; empty: the web identity token
+}
+
+// NoRedirectClient returns the aws.HTTPClient every call to STS goes
+// through (nil c: the AWS SDK's default transport): a copy of c that
+// follows no redirect, whatever its CheckRedirect says, and turns a 3xx
+// answer into a [*RedirectError] saying the request carried carries ("the
+// session token" for a signed call): net/http would send
+// X-Amz-Security-Token, or a form body, on to another host. Answers are
+// read up to 1 MiB.
+func NoRedirectClient(c *http.Client, carries string) aws.HTTPClient {
+	n := stsHTTPClient(c)
+	n.carries = carries
+	return n
 }
 
 // stsHTTPClient returns what reaches STS: user (the AWS SDK's default
@@ -179,7 +188,7 @@ func (n noRedirects) Do(req *http.Request) (*http.Response, error) {
 	resp.Body.Close()
 	u := *req.URL
 	u.User, u.RawQuery, u.Fragment = nil, "", ""
-	re := &RedirectError{Endpoint: u.String(), StatusCode: resp.StatusCode, carries: n.carries}
+	re := &RedirectError{Endpoint: u.String(), StatusCode: resp.StatusCode, Carries: cmp.Or(n.carries, "the web identity token")}
 	if resp.Header.Get("Location") != "" {
 		if loc, err := resp.Location(); err == nil {
 			loc.User, loc.RawQuery, loc.ForceQuery, loc.Fragment = nil, "", false, ""
@@ -354,7 +363,7 @@ const maxTokenFile = 64 << 10
 
 func (s *stsSource) webIdentity() (string, *oauth2.Token, error) {
 	if s.tokenFile != "" {
-		t, err := readTokenFile(s.tokenFile)
+		t, err := ReadTokenFile(s.tokenFile)
 		return t, nil, err
 	}
 	tok, err := safeToken(s.ts)
@@ -367,19 +376,27 @@ func (s *stsSource) webIdentity() (string, *oauth2.Token, error) {
 	return tok.AccessToken, tok, nil
 }
 
+// ErrWebIdentityFile is matched (errors.Is) by the error of a web identity
+// token file that cannot be read, is not a regular file, or is empty.
+var ErrWebIdentityFile = errors.New("awscreds: web identity token file")
+
 // tokenFileError is the error of a web identity token file that cannot
-// be read, or is empty; [Explain] gives its hint.
+// be read, or is empty.
 type tokenFileError struct{ err error } // an *fs.PathError
 
 func (e *tokenFileError) Error() string { return "awscreds: web identity token file: " + e.err.Error() }
 
 func (e *tokenFileError) Unwrap() error { return e.err }
 
-// readTokenFile reads the web identity token from path by the rule of
-// the root package's _FILE variables (package secretfile): a regular file
-// (a directory or a named pipe is refused at once, a pipe not waited on),
-// of at most maxTokenFile bytes, trimmed, not empty.
-func readTokenFile(path string) (string, error) {
+// Is matches [ErrWebIdentityFile].
+func (e *tokenFileError) Is(target error) bool { return target == ErrWebIdentityFile }
+
+// ReadTokenFile reads the web identity token from path as a Provider does
+// at each refresh, by the rule of the root package's _FILE variables
+// (package secretfile): a regular file (a directory or a named pipe is
+// refused at once, a pipe not waited on), of at most 64 KiB, trimmed, not
+// empty. Its error matches [ErrWebIdentityFile].
+func ReadTokenFile(path string) (string, error) {
 	b, err := secretfile.Read(path, maxTokenFile)
 	if err != nil {
 		return "", &tokenFileError{err}

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 
 	"github.com/tokenmgr/tokenmgr/awscreds"
+	"github.com/tokenmgr/tokenmgr/diagnose/awsdiag"
 )
 
 var awsCredentialProcessCommand = &command{
@@ -88,7 +89,7 @@ func runAWSCredentialProcess(ctx context.Context, o *options, stdout, stderr io.
 		err = fmt.Errorf("%w; last attempt: %s", err, strings.TrimPrefix(*last, "tokenmgr: "))
 	}
 	if err != nil {
-		if x := awscreds.Explain(err, 0); x.Hint != "" {
+		if x := awsdiag.Explain(err, 0); x.Hint != "" {
 			// awscreds' hint, alone: the OAuth hints fail adds would name
 			// TOKENMGR_TOKEN_URL for what STS said.
 			return failHint(stderr, name, err, x.Hint)

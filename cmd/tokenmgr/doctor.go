@@ -10,8 +10,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/tokenmgr/tokenmgr/awscreds"
 	"github.com/tokenmgr/tokenmgr/diagnose"
+	"github.com/tokenmgr/tokenmgr/diagnose/awsdiag"
 )
 
 var doctorCommand = &command{
@@ -89,7 +89,7 @@ func runDoctor(ctx context.Context, o *options, stdout, stderr io.Writer) int {
 		})
 	}
 	if withAWS {
-		r.Add(awscreds.Diagnose(ctx, awscreds.DiagnoseOptions{
+		r.Add(awsdiag.Run(ctx, awsdiag.Options{
 			Lookup:          o.lookup,
 			Offline:         o.offline,
 			Timeout:         min(o.timeout, 15*time.Second),

@@ -270,7 +270,7 @@ func failEnv(stderr io.Writer, cmd string, err error, env *envconfig.Env) int {
 	return printFail(stderr, cmd, err, hint, env)
 }
 
-// failHint is fail with a hint the caller found (awscreds.Explain's).
+// failHint is fail with a hint the caller found (awsdiag.Explain's).
 func failHint(stderr io.Writer, cmd string, err error, hint string) int {
 	return printFail(stderr, cmd, err, hint, nil)
 }

@@ -1,4 +1,4 @@
-package awscreds
+package awsdiag
 
 import (
 	"context"
@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -17,9 +18,66 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/tokenmgr/tokenmgr/awscreds"
 	"github.com/tokenmgr/tokenmgr/awscreds/ststest"
 	"github.com/tokenmgr/tokenmgr/diagnose"
+	"github.com/tokenmgr/tokenmgr/tokenmgrtest"
 )
+
+const testRole = "arn:aws:iam::123456789012:role/app"
+
+func mapLookup(m map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+}
+
+// secretsOf lists the secret parts of every session srv issued.
+func secretsOf(srv *ststest.Server) []string {
+	var out []string
+	for _, s := range srv.Sessions() {
+		out = append(out, s.SecretAccessKey, s.SessionToken, s.WebIdentityToken)
+	}
+	return out
+}
+
+// refusedAddr is a loopback address where nothing listens.
+func refusedAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	require.NoError(t, ln.Close())
+	return addr
+}
+
+// oauthWebIdentity starts an OAuth token endpoint (the web identity
+// issuer) and a test STS, and returns the variables of a configuration
+// whose web identity token comes from the TOKENMGR_* OAuth client.
+func oauthWebIdentity(t *testing.T, endpointVar string) (*tokenmgrtest.Server, *ststest.Server, map[string]string) {
+	t.Helper()
+	idp := tokenmgrtest.NewServer(tokenmgrtest.Options{})
+	t.Cleanup(idp.Close)
+	srv := ststest.NewServer()
+	t.Cleanup(srv.Close)
+	return idp, srv, map[string]string{
+		"AWS_ROLE_ARN": testRole, "AWS_REGION": "us-east-1", endpointVar: srv.URL,
+		"TOKENMGR_TOKEN_URL": idp.TokenURL(), "TOKENMGR_CLIENT_ID": idp.ClientID,
+		"TOKENMGR_CLIENT_SECRET": idp.ClientSecret, "TOKENMGR_STORE": "memory",
+	}
+}
+
+// assumeAnswer is an AssumeRoleWithWebIdentity answer with the given
+// credential parts, as STS writes it.
+func assumeAnswer(id, secret, session, expiration string) string {
+	return `<AssumeRoleWithWebIdentityResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><AssumeRoleWithWebIdentityResult><Credentials>` +
+		`<SessionToken>` + session + `</SessionToken><SecretAccessKey>` + secret + `</SecretAccessKey>` +
+		`<Expiration>` + expiration + `</Expiration><AccessKeyId>` + id + `</AccessKeyId>` +
+		`</Credentials></AssumeRoleWithWebIdentityResult></AssumeRoleWithWebIdentityResponse>`
+}
+
+func stsErrorAnswer(code, msg string) string {
+	return `<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><Error><Type>Sender</Type><Code>` + code +
+		`</Code><Message>` + msg + `</Message></Error><RequestId>r</RequestId></ErrorResponse>`
+}
 
 // testJWT is an unsigned JWT with the claims a web identity carries.
 func testJWT(exp time.Time) string {
@@ -63,7 +121,7 @@ func checksByName(t *testing.T, cs []diagnose.Check, secrets ...string) map[stri
 
 func TestDiagnoseOK(t *testing.T) {
 	srv, env, wit := diagnoseEnv(t, time.Now().Add(time.Hour))
-	cs := Diagnose(t.Context(), DiagnoseOptions{Lookup: mapLookup(env), HTTPClient: srv.Client()})
+	cs := Run(t.Context(), Options{Lookup: mapLookup(env), HTTPClient: srv.Client()})
 	m := checksByName(t, cs, append(secretsOf(srv), wit)...)
 	for _, c := range cs {
 		assert.Equal(t, diagnose.OK, c.Status, "%s", c)
@@ -83,7 +141,7 @@ func TestDiagnoseNoAudience(t *testing.T) {
 	}
 	wit := seg(map[string]string{"alg": "RS256"}) + "." + seg(map[string]any{"iss": "https://oidc.example.com", "sub": "app", "exp": time.Now().Add(time.Hour).Unix()}) + ".c2ln"
 	require.NoError(t, os.WriteFile(env["AWS_WEB_IDENTITY_TOKEN_FILE"], []byte(wit), 0o600))
-	m := checksByName(t, Diagnose(t.Context(), DiagnoseOptions{Lookup: mapLookup(env), HTTPClient: srv.Client()}), wit)
+	m := checksByName(t, Run(t.Context(), Options{Lookup: mapLookup(env), HTTPClient: srv.Client()}), wit)
 	assert.Equal(t, diagnose.Fail, m["web identity"].Status)
 	assert.Contains(t, m["web identity"].Message, "no aud claim")
 	assert.Contains(t, m["web identity"].Hint, "audience")
@@ -95,7 +153,7 @@ func TestDiagnoseNoAudience(t *testing.T) {
 func TestDiagnoseSTSWithoutGetCallerIdentity(t *testing.T) {
 	srv, env, wit := diagnoseEnv(t, time.Now().Add(time.Hour))
 	srv.NoGetCallerIdentity = true
-	cs := Diagnose(t.Context(), DiagnoseOptions{Lookup: mapLookup(env), HTTPClient: srv.Client()})
+	cs := Run(t.Context(), Options{Lookup: mapLookup(env), HTTPClient: srv.Client()})
 	m := checksByName(t, cs, append(secretsOf(srv), wit)...)
 	assert.Equal(t, diagnose.OK, m["sts"].Status)
 	assert.Equal(t, diagnose.Warn, m["aws credentials"].Status, "%s", m["aws credentials"])
@@ -113,7 +171,7 @@ func TestDiagnoseSTSWithoutGetCallerIdentity(t *testing.T) {
 func TestDiagnoseSTSOrIssuerDownFast(t *testing.T) {
 	_, env, _ := diagnoseEnv(t, time.Now().Add(time.Hour))
 	env["AWS_ENDPOINT_URL_STS"] = "http://" + refusedAddr(t)
-	cs := Diagnose(t.Context(), DiagnoseOptions{Lookup: mapLookup(env), Timeout: time.Minute})
+	cs := Run(t.Context(), Options{Lookup: mapLookup(env), Timeout: time.Minute})
 	m := checksByName(t, cs)
 	assert.Equal(t, diagnose.Fail, m["sts"].Status)
 	assert.Contains(t, m["sts"].Message, "cannot reach STS")
@@ -122,7 +180,7 @@ func TestDiagnoseSTSOrIssuerDownFast(t *testing.T) {
 
 	_, _, vars := oauthWebIdentity(t, "AWS_ENDPOINT_URL_STS")
 	vars["TOKENMGR_TOKEN_URL"] = "http://" + refusedAddr(t) + "/token"
-	m = checksByName(t, Diagnose(t.Context(), DiagnoseOptions{Lookup: mapLookup(vars), Timeout: time.Minute}))
+	m = checksByName(t, Run(t.Context(), Options{Lookup: mapLookup(vars), Timeout: time.Minute}))
 	assert.Equal(t, diagnose.Fail, m["web identity"].Status)
 	assert.Contains(t, m["web identity"].Message, "connection refused")
 	assert.NotContains(t, m["web identity"].Message, "deadline")
@@ -131,7 +189,7 @@ func TestDiagnoseSTSOrIssuerDownFast(t *testing.T) {
 func TestDiagnoseWrongAudience(t *testing.T) {
 	srv, env, wit := diagnoseEnv(t, time.Now().Add(time.Hour))
 	srv.FailNext(ststest.ErrInvalidIdentityToken)
-	m := checksByName(t, Diagnose(t.Context(), DiagnoseOptions{Lookup: mapLookup(env), HTTPClient: srv.Client()}), wit)
+	m := checksByName(t, Run(t.Context(), Options{Lookup: mapLookup(env), HTTPClient: srv.Client()}), wit)
 	assert.Equal(t, diagnose.Fail, m["sts"].Status)
 	assert.Contains(t, m["sts"].Message, string(CauseWrongAudience))
 	assert.Contains(t, m["sts"].Hint, "aud")
@@ -140,7 +198,7 @@ func TestDiagnoseWrongAudience(t *testing.T) {
 
 func TestDiagnoseExpiredWebIdentity(t *testing.T) {
 	srv, env, wit := diagnoseEnv(t, time.Now().Add(-time.Minute))
-	m := checksByName(t, Diagnose(t.Context(), DiagnoseOptions{Lookup: mapLookup(env), HTTPClient: srv.Client()}), wit)
+	m := checksByName(t, Run(t.Context(), Options{Lookup: mapLookup(env), HTTPClient: srv.Client()}), wit)
 	assert.Equal(t, diagnose.Fail, m["web identity"].Status)
 	assert.Contains(t, m["web identity"].Message, "expired")
 	assert.Equal(t, diagnose.OK, m["clock (STS)"].Status)
@@ -153,7 +211,7 @@ func TestDiagnoseExpiredWebIdentity(t *testing.T) {
 func TestDiagnoseClockSkew(t *testing.T) {
 	srv, env, wit := diagnoseEnv(t, time.Now().Add(10*time.Minute))
 	srv.Now = func() time.Time { return time.Now().Add(20 * time.Minute) }
-	m := checksByName(t, Diagnose(t.Context(), DiagnoseOptions{Lookup: mapLookup(env), HTTPClient: srv.Client()}), wit)
+	m := checksByName(t, Run(t.Context(), Options{Lookup: mapLookup(env), HTTPClient: srv.Client()}), wit)
 	assert.Equal(t, diagnose.OK, m["web identity"].Status, "by the local clock the token is fine")
 	assert.Equal(t, diagnose.Fail, m["clock (STS)"].Status)
 	assert.Regexp(t, `(19m59s|20m0s) behind`, m["clock (STS)"].Message, "the Date header has whole seconds")
@@ -163,14 +221,14 @@ func TestDiagnoseClockSkew(t *testing.T) {
 }
 
 func TestDiagnoseBadConfigAndOffline(t *testing.T) {
-	cs := Diagnose(t.Context(), DiagnoseOptions{Lookup: mapLookup(map[string]string{"AWS_REGION": "us-east-1"})})
+	cs := Run(t.Context(), Options{Lookup: mapLookup(map[string]string{"AWS_REGION": "us-east-1"})})
 	m := checksByName(t, cs)
 	assert.Equal(t, diagnose.Fail, m["aws configuration"].Status)
 	assert.Contains(t, m["aws configuration"].Message, "AWS_ROLE_ARN")
 	assert.Equal(t, diagnose.Skip, m["sts"].Status)
 
 	srv, env, _ := diagnoseEnv(t, time.Now().Add(time.Hour))
-	m = checksByName(t, Diagnose(t.Context(), DiagnoseOptions{Lookup: mapLookup(env), Offline: true}))
+	m = checksByName(t, Run(t.Context(), Options{Lookup: mapLookup(env), Offline: true}))
 	assert.Equal(t, diagnose.OK, m["web identity"].Status)
 	assert.Equal(t, diagnose.Skip, m["sts"].Status)
 	assert.Zero(t, srv.AssumeCalls())
@@ -178,7 +236,7 @@ func TestDiagnoseBadConfigAndOffline(t *testing.T) {
 
 func TestExplain(t *testing.T) {
 	sts := func(code, msg string) error {
-		return fmt.Errorf("wrapped: %w", &STSError{Code: code, Message: msg, StatusCode: 400})
+		return fmt.Errorf("wrapped: %w", &awscreds.STSError{Code: code, Message: msg, StatusCode: 400})
 	}
 	svc := func(code string) error { return fmt.Errorf("op: %w", apiErr{code}) }
 	for _, tc := range []struct {
@@ -230,8 +288,9 @@ func (e apiErr) ErrorCode() string    { return e.code }
 func (e apiErr) ErrorMessage() string { return "message" }
 
 // FuzzSTSErrorAnswer sends whatever STS might answer through the SDK's
-// deserializer and this package's error handling: never a panic, never
-// the web identity token in the error, always an explanation.
+// deserializer, a Provider's error handling and Explain: never a panic,
+// never the web identity token in the error, always an explanation; a
+// success has bounded, expiring credentials.
 func FuzzSTSErrorAnswer(f *testing.F) {
 	f.Add(403, []byte(`<ErrorResponse><Error><Type>Sender</Type><Code>InvalidIdentityToken</Code><Message>Incorrect token audience</Message></Error><RequestId>x</RequestId></ErrorResponse>`))
 	f.Add(400, []byte(`<ErrorResponse><Error><Code>ExpiredTokenException</Code><Message>web-identity-secret</Message></Error></ErrorResponse>`))
@@ -251,10 +310,10 @@ func FuzzSTSErrorAnswer(f *testing.F) {
 		w.WriteHeader(status)
 		w.Write(body)
 	})
-	cfg := &Config{RoleARN: testRole, RoleSessionName: "s", WebIdentityTokenFile: filepath.Join(f.TempDir(), "t"),
-		HTTPClient: &http.Client{Transport: ststest.HandlerTransport(h)}}
-	require.NoError(f, os.WriteFile(cfg.WebIdentityTokenFile, []byte("web-identity-secret"), 0o600))
-	src := newSTSSource(cfg, "http://localhost", "us-east-1")
+	file := filepath.Join(f.TempDir(), "t")
+	require.NoError(f, os.WriteFile(file, []byte("web-identity-secret"), 0o600))
+	cfg := awscreds.Config{RoleARN: testRole, RoleSessionName: "fuzz", WebIdentityTokenFile: file, Region: "us-east-1",
+		STSEndpoint: "http://localhost", HTTPClient: &http.Client{Transport: ststest.HandlerTransport(h)}}
 	f.Fuzz(func(t *testing.T, st int, b []byte) {
 		if st < 200 || st > 599 {
 			return
@@ -262,13 +321,17 @@ func FuzzSTSErrorAnswer(f *testing.F) {
 		mu.Lock()
 		status, body = st, b
 		mu.Unlock()
-		tok, err := src.TokenContext(context.Background())
+		p, err := awscreds.New(cfg) // a new one each time: no failure held
+		require.NoError(t, err)
+		defer p.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond) // no retries of a 5xx
+		defer cancel()
+		creds, err := p.Retrieve(ctx)
 		if err == nil {
-			require.NotNil(t, tok, "success without credentials")
-			require.NotEmpty(t, tok.AccessToken, "success without complete credentials")
-			require.False(t, tok.Expiry.IsZero(), "success without complete credentials")
-			require.True(t, tok.Expiry.After(time.Now()) && time.Until(tok.Expiry) <= maxSessionLife, "expiry %v taken", tok.Expiry)
-			require.LessOrEqual(t, len(tok.AccessToken), maxSessionToken)
+			require.NotEmpty(t, creds.SessionToken, "success without complete credentials")
+			require.True(t, creds.CanExpire, "success without complete credentials")
+			require.True(t, creds.Expires.After(time.Now()) && time.Until(creds.Expires) <= 36*time.Hour, "expiry %v taken", creds.Expires)
+			require.LessOrEqual(t, len(creds.SessionToken), 16<<10)
 			return
 		}
 		require.NotContains(t, err.Error(), "web-identity-secret", "the error shows the web identity token")

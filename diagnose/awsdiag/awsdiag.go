@@ -1,9 +1,14 @@
-package awscreds
+// Package awsdiag is "tokenmgr doctor" for AWS credentials (package
+// awscreds): it checks the configuration the environment describes step
+// by step, and says what an STS or AWS error comes down to ([Explain]).
+// It lives in the diagnose module, off the SDK path: a program using
+// awscreds links neither it nor the JWT parser it needs.
+package awsdiag
 
 import (
-	"cmp"
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"slices"
@@ -14,14 +19,16 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"golang.org/x/oauth2"
 
+	"github.com/tokenmgr/tokenmgr"
+	"github.com/tokenmgr/tokenmgr/awscreds"
 	"github.com/tokenmgr/tokenmgr/diagnose"
 	"github.com/tokenmgr/tokenmgr/diagnose/jwtinfo"
-	"github.com/tokenmgr/tokenmgr/store/record"
+	"github.com/tokenmgr/tokenmgr/store"
 )
 
-// DiagnoseOptions configures [Diagnose]. The zero value reads the process
+// Options configures [Run]. The zero value reads the process
 // environment.
-type DiagnoseOptions struct {
+type Options struct {
 	// Lookup reads a variable; nil means os.LookupEnv.
 	Lookup func(string) (string, bool)
 	// Offline skips the checks that need the network.
@@ -39,7 +46,7 @@ type DiagnoseOptions struct {
 	RefusedAttempts int
 }
 
-// Diagnose checks the AWS configuration the environment describes and
+// Run checks the AWS configuration the environment describes and
 // returns one [diagnose.Check] per step, in order:
 //
 //	aws configuration  the AWS_* variables are valid; role, region, endpoint
@@ -57,7 +64,7 @@ type DiagnoseOptions struct {
 //	aws credentials    a signed sts:GetCallerIdentity with them: account and ARN
 //
 // It stores nothing and no message or hint holds a secret.
-func Diagnose(ctx context.Context, opts DiagnoseOptions) []diagnose.Check {
+func Run(ctx context.Context, opts Options) []diagnose.Check {
 	if opts.Lookup == nil {
 		opts.Lookup = os.LookupEnv
 	}
@@ -89,7 +96,7 @@ func Diagnose(ctx context.Context, opts DiagnoseOptions) []diagnose.Check {
 		}
 	}
 
-	env, err := ReadEnv(opts.Lookup)
+	env, err := awscreds.ReadEnv(opts.Lookup)
 	if err != nil {
 		add("aws configuration", diagnose.Fail, strings.TrimPrefix(err.Error(), "tokenmgr: "), "see the variables in \"tokenmgr aws credential-process --help\"")
 		skipRest("the AWS configuration is unusable")
@@ -109,7 +116,7 @@ func Diagnose(ctx context.Context, opts DiagnoseOptions) []diagnose.Check {
 	var wit string
 	if env.WebIdentityTokenFile != "" {
 		var err error
-		if wit, err = readTokenFile(env.WebIdentityTokenFile); err != nil {
+		if wit, err = awscreds.ReadTokenFile(env.WebIdentityTokenFile); err != nil {
 			add("web identity", diagnose.Fail, "AWS_WEB_IDENTITY_TOKEN_FILE: "+strings.TrimPrefix(err.Error(), "awscreds: "), Explain(err, 0).Hint)
 			skipRest("no web identity token")
 			return out
@@ -117,7 +124,7 @@ func Diagnose(ctx context.Context, opts DiagnoseOptions) []diagnose.Check {
 	} else if opts.Offline {
 		add("web identity", diagnose.Skip, "offline: no token asked of the TOKENMGR_* OAuth configuration", "")
 	} else {
-		tok, err := oauthToken(ctx, env, opts)
+		tok, err := oauthToken(ctx, opts)
 		if err != nil {
 			add("web identity", diagnose.Fail, "getting the web identity token from the TOKENMGR_* OAuth configuration: "+strings.TrimPrefix(err.Error(), "tokenmgr: "), "\"tokenmgr doctor\" without AWS_ROLE_ARN diagnoses the OAuth configuration alone")
 			skipRest("no web identity token")
@@ -162,8 +169,7 @@ func Diagnose(ctx context.Context, opts DiagnoseOptions) []diagnose.Check {
 	// Every call to STS follows no redirect: the signed GetCallerIdentity
 	// carries the session token in X-Amz-Security-Token, which net/http
 	// would send on to another host, and the clock is the endpoint's own.
-	stsClient := stsHTTPClient(opts.HTTPClient)
-	skew, err := dateSkew(ctx, stsClient.hc, endpoint)
+	skew, err := dateSkew(ctx, noRedirects(opts.HTTPClient), endpoint)
 	switch {
 	case err != nil:
 		add("clock (STS)", diagnose.Warn, "cannot read STS's time: "+err.Error(), "")
@@ -184,7 +190,7 @@ func Diagnose(ctx context.Context, opts DiagnoseOptions) []diagnose.Check {
 	// STS, with a Provider of its own: nothing stored. It is configured
 	// as credential_process's (the token file, or a token source), so
 	// that its fingerprint finds the credentials stored for it.
-	pcfg := Config{
+	pcfg := awscreds.Config{
 		RoleARN: env.RoleARN, RoleSessionName: env.RoleSessionName, Region: env.Region, STSEndpoint: env.STSEndpoint,
 		Duration: env.Duration, WebIdentityTokenFile: env.WebIdentityTokenFile, HTTPClient: opts.HTTPClient,
 		RefusedAttempts: opts.RefusedAttempts,
@@ -192,7 +198,7 @@ func Diagnose(ctx context.Context, opts DiagnoseOptions) []diagnose.Check {
 	if pcfg.WebIdentityTokenFile == "" {
 		pcfg.WebIdentity = oauth2.StaticTokenSource(&oauth2.Token{AccessToken: wit})
 	}
-	p, err := New(pcfg)
+	p, err := awscreds.New(pcfg)
 	if err != nil {
 		add("sts", diagnose.Fail, err.Error(), "")
 		skipRest("no credentials")
@@ -206,8 +212,8 @@ func Diagnose(ctx context.Context, opts DiagnoseOptions) []diagnose.Check {
 	// are tested before new ones are fetched: a session revoked before it
 	// expires is served from the store until then, and a fresh Provider
 	// would not see it.
-	stsClient.carries = "the session token"
-	stored := storedCredentials(cctx, env, p.src.Fingerprint(), stsClient, skew)
+	signed := awscreds.NoRedirectClient(opts.HTTPClient, "the session token")
+	stored := storedCredentials(cctx, env, pcfg, signed, skew)
 	if stored.status != "" {
 		secrets = append(secrets, stored.secret...)
 		add("stored credentials", stored.status, stored.msg, stored.hint)
@@ -223,7 +229,7 @@ func Diagnose(ctx context.Context, opts DiagnoseOptions) []diagnose.Check {
 	secrets = append(secrets, creds.SecretAccessKey, creds.SessionToken)
 	add("sts", diagnose.OK, fmt.Sprintf("AssumeRoleWithWebIdentity gave %s, expiring in %s", creds.AccessKeyID, time.Until(creds.Expires).Round(time.Second)), "")
 
-	cfg := callerConfig(env, stsClient)
+	cfg := callerConfig(env, signed)
 	p.Configure(&cfg)
 	id, err := sts.NewFromConfig(cfg).GetCallerIdentity(cctx, &sts.GetCallerIdentityInput{})
 	if err != nil {
@@ -243,7 +249,7 @@ func Diagnose(ctx context.Context, opts DiagnoseOptions) []diagnose.Check {
 
 // callerConfig is the aws.Config of the signed GetCallerIdentity calls,
 // reaching STS through hc (which follows no redirect), with no retries.
-func callerConfig(env *Env, hc noRedirects) aws.Config {
+func callerConfig(env *awscreds.Env, hc aws.HTTPClient) aws.Config {
 	cfg := aws.Config{Region: env.Region, HTTPClient: hc, Retryer: func() aws.Retryer { return aws.NopRetryer{} }}
 	if cfg.Region == "" {
 		cfg.Region = "us-east-1"
@@ -261,39 +267,38 @@ type storedCheck struct {
 	secret    []string // to redact from every message
 }
 
-// storedCredentials tests the credentials stored for env's configuration
-// (fingerprint fp) with a signed GetCallerIdentity, without fetching any.
-// With none stored, or a store that does not open, there is nothing to
-// report (a zero storedCheck): the line appears only when something is
-// stored under the key.
-func storedCredentials(ctx context.Context, env *Env, fp string, hc noRedirects, skew time.Duration) storedCheck {
+// storedCredentials tests the credentials stored for the configuration
+// pcfg (with the store env names) with a signed GetCallerIdentity,
+// without fetching any. With none stored, or a store that does not open,
+// there is nothing to report (a zero storedCheck): the line appears only
+// when something is stored under the key.
+func storedCredentials(ctx context.Context, env *awscreds.Env, pcfg awscreds.Config, hc aws.HTTPClient, skew time.Duration) storedCheck {
 	st, err := env.OpenStore(ctx)
 	if err != nil {
 		return storedCheck{} // credential_process would fail on it too, saying why
 	}
 	defer closeStore(st)
-	key := cmp.Or(env.Key, "aws:"+env.RoleARN)
-	r, err := record.Load(ctx, st, key)
+	pcfg.Store, pcfg.Key = st, env.Key
+	p, err := awscreds.New(pcfg)
+	if err != nil {
+		return storedCheck{}
+	}
+	defer p.Close()
+	key := p.Key()
+	creds, ok, err := p.Stored(ctx)
 	switch {
 	case err != nil:
 		return storedCheck{status: diagnose.Warn, msg: fmt.Sprintf("reading %q from the store: %v", key, err)}
-	case r == nil || r.AccessToken == "":
-		return storedCheck{} // none: the first run fetches them
-	case r.AWSAccessKeyID == "" || r.AWSSecretAccessKey == "":
-		return storedCheck{status: diagnose.Warn, msg: fmt.Sprintf("%q in the store is not AWS credentials", key),
-			hint: "give the AWS credentials a name of their own: TOKENMGR_AWS_KEY (or --key)"}
-	case r.Source != "" && r.Source != fp:
-		return storedCheck{status: diagnose.OK, msg: fmt.Sprintf("%q was stored by another configuration: the next run replaces it", key)}
+	case !ok:
+		return storedCheck{} // none for this configuration: the first run fetches them
 	}
-	sec := []string{r.AWSSecretAccessKey, r.AccessToken}
-	if !r.Expiry.IsZero() && !time.Now().Before(r.Expiry) {
-		return storedCheck{status: diagnose.OK, secret: sec, msg: fmt.Sprintf("%s under %q expired %s ago: the next run fetches new ones", r.AWSAccessKeyID, key, time.Since(r.Expiry).Round(time.Second))}
+	sec := []string{creds.SecretAccessKey, creds.SessionToken}
+	if creds.CanExpire && !time.Now().Before(creds.Expires) {
+		return storedCheck{status: diagnose.OK, secret: sec, msg: fmt.Sprintf("%s under %q expired %s ago: the next run fetches new ones", creds.AccessKeyID, key, time.Since(creds.Expires).Round(time.Second))}
 	}
-	creds := aws.Credentials{AccessKeyID: r.AWSAccessKeyID, SecretAccessKey: r.AWSSecretAccessKey, SessionToken: r.AccessToken,
-		Source: CredentialSource, CanExpire: !r.Expiry.IsZero(), Expires: r.Expiry}
 	cfg := callerConfig(env, hc)
 	cfg.Credentials = aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) { return creds, nil })
-	what := fmt.Sprintf("%s under %q, expiring in %s", r.AWSAccessKeyID, key, time.Until(r.Expiry).Round(time.Second))
+	what := fmt.Sprintf("%s under %q, expiring in %s", creds.AccessKeyID, key, time.Until(creds.Expires).Round(time.Second))
 	if _, err := sts.NewFromConfig(cfg).GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{}); err != nil {
 		x := Explain(err, skew)
 		if x.Cause == CauseRevoked || x.Cause == CauseExpired {
@@ -304,26 +309,51 @@ func storedCredentials(ctx context.Context, env *Env, fp string, hc noRedirects,
 	return storedCheck{status: diagnose.OK, secret: sec, msg: what + ": accepted"}
 }
 
+// closeStore closes st if it has a Close method (a Redis store does).
+func closeStore(st store.Store) {
+	if c, ok := st.(io.Closer); ok {
+		c.Close()
+	}
+}
+
+// noRedirects is c (nil: a new client) copied so that it follows no
+// redirect: the clock is read from the endpoint's own answer.
+func noRedirects(c *http.Client) *http.Client {
+	var n http.Client
+	if c != nil {
+		n = *c
+	}
+	n.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	return &n
+}
+
 // oauthToken gets the web identity token the TOKENMGR_* variables
-// describe, without touching the store.
-func oauthToken(ctx context.Context, env *Env, opts DiagnoseOptions) (string, error) {
+// describe, as a Provider without a token file would, without touching
+// the store.
+func oauthToken(ctx context.Context, opts Options) (string, error) {
 	lookup := func(n string) (string, bool) {
 		if n == "TOKENMGR_STORE" {
 			return "memory", true
 		}
-		return env.lookup(n)
+		return opts.Lookup(n)
 	}
-	e2 := *env
-	e2.lookup = lookup
-	e2.RefusedAttempts = opts.RefusedAttempts
-	p, err := e2.NewProvider(ctx)
+	te, err := tokenmgr.ReadEnv(lookup)
 	if err != nil {
 		return "", err
 	}
-	defer p.Close()
+	cfg, err := te.Config(ctx)
+	if err != nil {
+		return "", err
+	}
+	cfg.RefusedAttempts = opts.RefusedAttempts
+	c, err := tokenmgr.New(cfg)
+	if err != nil {
+		return "", err
+	}
+	defer c.Close()
 	cctx, cancel := context.WithTimeout(ctx, opts.Timeout)
 	defer cancel()
-	tok, err := p.owned.Token(cctx)
+	tok, err := c.Token(cctx)
 	if err != nil {
 		return "", err
 	}

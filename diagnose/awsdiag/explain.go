@@ -1,6 +1,7 @@
-package awscreds
+package awsdiag
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"strings"
@@ -9,6 +10,7 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/tokenmgr/tokenmgr"
+	"github.com/tokenmgr/tokenmgr/awscreds"
 	"github.com/tokenmgr/tokenmgr/classify"
 	"github.com/tokenmgr/tokenmgr/diagnose"
 )
@@ -90,7 +92,7 @@ func (e Explanation) String() string {
 // revokedProcessHint says what to do when credentials that
 // credential_process handed out, stored under key, were revoked before
 // they expire: the caller (the AWS CLI, an SDK) cannot tell tokenmgr,
-// which serves the stored ones until less than [ProcessMinRemaining] is
+// which serves the stored ones until less than [awscreds.ProcessMinRemaining] is
 // left.
 func revokedProcessHint(key string) string {
 	return "through credential_process, replace the stored ones now: tokenmgr aws credential-process --force-refresh (or tokenmgr logout --key " + key + ")"
@@ -114,15 +116,14 @@ func Explain(err error, skew time.Duration) Explanation {
 	skewed := skew > skewLimit || skew < -skewLimit
 	clockHint := fmt.Sprintf("this machine's clock is %s AWS's: set it right (enable NTP, e.g. timedatectl set-ntp true)", roundSkew(skew))
 	lc := strings.ToLower(msg)
-	var tfe *tokenFileError
-	if errors.As(err, &tfe) {
+	if errors.Is(err, awscreds.ErrWebIdentityFile) {
 		x.Hint = "AWS_WEB_IDENTITY_TOKEN_FILE (Config.WebIdentityTokenFile) must name a regular file holding the token, readable by this user: kubelet writes it for EKS IRSA (a projected service account token), the CI runner for GitHub Actions"
 		return x
 	}
-	if errors.Is(err, ErrRedirect) {
-		rde := &RedirectError{}
+	if errors.Is(err, awscreds.ErrRedirect) {
+		rde := &awscreds.RedirectError{}
 		errors.As(err, &rde)
-		x.Hint = "the STS endpoint redirects elsewhere, and " + rde.carried() + " is sent to it alone: set AWS_ENDPOINT_URL_STS (or AWS_ENDPOINT_URL, Config.STSEndpoint) to the URL STS itself answers at, or unset it for the regional endpoint https://sts.<region>.amazonaws.com"
+		x.Hint = "the STS endpoint redirects elsewhere, and " + cmp.Or(rde.Carries, "the web identity token") + " is sent to it alone: set AWS_ENDPOINT_URL_STS (or AWS_ENDPOINT_URL, Config.STSEndpoint) to the URL STS itself answers at, or unset it for the regional endpoint https://sts.<region>.amazonaws.com"
 		return x
 	}
 	switch code {
@@ -217,7 +218,7 @@ func Explain(err error, skew time.Duration) Explanation {
 // errorCode finds the AWS error code and message in err, and whether STS
 // (AssumeRoleWithWebIdentity) gave it.
 func errorCode(err error) (code, msg string, fromSTS bool) {
-	var se *STSError
+	var se *awscreds.STSError
 	if errors.As(err, &se) && se.Code == "" {
 		return "", se.Message, true // no answer
 	}
