@@ -13,6 +13,7 @@ require (
 	github.com/tokenmgr/tokenmgr v0.0.0-00010101000000-000000000000
 	github.com/tokenmgr/tokenmgr/login v0.0.0-00010101000000-000000000000
 	github.com/zitadel/oidc/v3 v3.53.0
+	go.uber.org/goleak v1.3.0
 	golang.org/x/oauth2 v0.38.0
 	golang.org/x/text v0.44.0
 )

@@ -225,7 +225,8 @@ func (p *Provider) RefreshTokens() int {
 // came.
 func (p *Provider) Browse(ctx context.Context, authURL string) error {
 	jar, _ := cookiejar.New(nil)
-	c := &http.Client{Jar: jar, Timeout: 30 * time.Second}
+	// No connection is kept: a browser closed, nothing of it left behind.
+	c := &http.Client{Jar: jar, Timeout: 30 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, authURL, nil)
 	if err != nil {
 		return err
