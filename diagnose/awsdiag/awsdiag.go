@@ -23,6 +23,7 @@ import (
 	"github.com/tokenmgr/tokenmgr/awscreds"
 	"github.com/tokenmgr/tokenmgr/diagnose"
 	"github.com/tokenmgr/tokenmgr/diagnose/jwtinfo"
+	"github.com/tokenmgr/tokenmgr/envconfig"
 	"github.com/tokenmgr/tokenmgr/store"
 )
 
@@ -337,11 +338,11 @@ func oauthToken(ctx context.Context, opts Options) (string, error) {
 		}
 		return opts.Lookup(n)
 	}
-	te, err := tokenmgr.ReadEnv(lookup)
+	te, err := envconfig.Read(lookup, envconfig.NeedCredential)
 	if err != nil {
 		return "", err
 	}
-	cfg, err := te.Config(ctx)
+	cfg, err := tokenmgr.ConfigFromEnv(ctx, te)
 	if err != nil {
 		return "", err
 	}
