@@ -2,7 +2,6 @@ package logintest_test
 
 import (
 	"context"
-	"errors"
 	"strings"
 	"sync"
 	"testing"
@@ -151,19 +150,26 @@ func TestRevokedRefreshTokenIsLoginRequired(t *testing.T) {
 	tok, err := login.Browser(ctxT(t), cfg)
 	require.NoError(t, err)
 	p.RevokeAll()
-	c, err := login.NewClient(ctxT(t), cfg)
-	require.NoError(t, err)
-	defer c.Close()
-	got, err := c.Token(ctxT(t))
-	require.NoError(t, err)
-	c.Invalidate(got)
-	_, err = c.Token(ctxT(t))
+	_, err = refreshOnce(t, cfg)
 	require.ErrorIs(t, err, tokenmgr.ErrLoginRequired)
 	assert.ErrorIs(t, err, tokenmgr.ErrInvalidGrant)
 	assert.Contains(t, err.Error(), "tokenmgr login")
 	assert.NotContains(t, err.Error(), tok.RefreshToken)
 	assert.Equal(t, tok.RefreshToken, stored(t, st, "default").RefreshToken)
-	_ = errors.New
+}
+
+// refreshOnce builds cfg's Client, takes the stored token (no request),
+// has it rejected, and returns the next Token: a refresh with the stored
+// refresh token.
+func refreshOnce(t *testing.T, cfg login.Config) (*oauth2.Token, error) {
+	t.Helper()
+	c, err := login.NewClient(ctxT(t), cfg)
+	require.NoError(t, err)
+	defer c.Close()
+	tok, err := c.Token(ctxT(t))
+	require.NoError(t, err)
+	c.Invalidate(tok)
+	return c.Token(ctxT(t))
 }
 
 // A confidential client signs in with its secret in a Basic header.
@@ -173,13 +179,7 @@ func TestConfidentialClientBrowserLogin(t *testing.T) {
 	cfg.ClientID, cfg.ClientSecret = p.ConfidentialClientID, p.ClientSecret
 	_, err := login.Browser(ctxT(t), cfg)
 	require.NoError(t, err)
-	c, err := login.NewClient(ctxT(t), cfg)
-	require.NoError(t, err)
-	defer c.Close()
-	tok, err := c.Token(ctxT(t))
-	require.NoError(t, err)
-	c.Invalidate(tok)
-	_, err = c.Token(ctxT(t))
+	_, err = refreshOnce(t, cfg)
 	require.NoError(t, err, "refresh with the secret")
 	assert.EqualValues(t, 1, p.Rotations())
 }
@@ -199,13 +199,7 @@ func TestEndpointWithoutIssuer(t *testing.T) {
 	assert.Zero(t, p.Requests("/.well-known/openid-configuration"))
 	r := stored(t, st, "default")
 	assert.Empty(t, r.IDToken, "unverifiable: not kept")
-	c, err := login.NewClient(ctxT(t), cfg)
-	require.NoError(t, err)
-	defer c.Close()
-	tok, err := c.Token(ctxT(t))
-	require.NoError(t, err)
-	c.Invalidate(tok)
-	_, err = c.Token(ctxT(t))
+	_, err = refreshOnce(t, cfg)
 	require.NoError(t, err)
 	assert.EqualValues(t, 1, p.Rotations())
 }
