@@ -2,6 +2,7 @@ package oteltokenmgr
 
 import (
 	"context"
+	"reflect"
 	"strconv"
 	"strings"
 	"sync"
@@ -60,14 +61,31 @@ type otelObserver struct {
 // RefreshStart did not run, which must not be ended here.
 type spanKey struct{}
 
+// observers are the otelObservers made so far, by providers: each has a
+// gauge callback that lives as long as its MeterProvider, so a program
+// instrumenting a Client per tenant must not add one per Client.
+var observers sync.Map // conf.Config (providers resolved) → *otelObserver
+
+// shared returns the otelObserver of c's providers, made on first use.
+func shared(c conf.Config) *otelObserver {
+	if c.MeterProvider == nil {
+		c.MeterProvider = otel.GetMeterProvider()
+	}
+	if c.TracerProvider == nil {
+		c.TracerProvider = otel.GetTracerProvider()
+	}
+	if !reflect.TypeOf(c.MeterProvider).Comparable() || !reflect.TypeOf(c.TracerProvider).Comparable() {
+		return newObserver(c) // cannot be a map key: one of its own
+	}
+	if o, ok := observers.Load(c); ok {
+		return o.(*otelObserver)
+	}
+	o, _ := observers.LoadOrStore(c, newObserver(c))
+	return o.(*otelObserver)
+}
+
 func newObserver(c conf.Config) *otelObserver {
 	mp, tp := c.MeterProvider, c.TracerProvider
-	if mp == nil {
-		mp = otel.GetMeterProvider()
-	}
-	if tp == nil {
-		tp = otel.GetTracerProvider()
-	}
 	m := mp.Meter(scope)
 	o := &otelObserver{tracer: tp.Tracer(scope), expiry: map[string]time.Time{}}
 	counter := func(name, unit, desc string) metric.Int64Counter {

@@ -110,12 +110,12 @@ func Instrumented(opts ...Option) func(*tokenmgr.Config) {
 
 // NewObserver returns a [tokenmgr.Observer] reporting metrics and spans,
 // for any configuration that carries one ([Instrument] sets it in a
-// tokenmgr.Config). Its instruments are created once, here: make one per
-// program (or per provider) and share it between Clients.
+// tokenmgr.Config). Calls with the same providers share one set of
+// instruments, so a program may instrument as many Clients as it makes.
 func NewObserver(opts ...Option) *tokenmgr.Observer {
 	var c conf.Config
 	for _, o := range opts {
 		o(&c)
 	}
-	return newObserver(c).observer()
+	return shared(c).observer()
 }
