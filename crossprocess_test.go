@@ -40,7 +40,7 @@ func TestHelperClientProcess(t *testing.T) {
 }
 
 func helperClient() error {
-	st, err := store.NewEncryptedFileWithOptions(os.Getenv("H_STORE"), []byte("pass-xp"), store.FileOptions{ScryptLogN: 10})
+	st, err := store.NewEncryptedFile(os.Getenv("H_STORE"), []byte("pass-xp"), store.FileOptions{ScryptLogN: 10})
 	if err != nil {
 		return err
 	}

@@ -51,7 +51,7 @@ func storeForA(t *testing.T, a *tokenmgrtest.Server) (rtA string, with func(vars
 	// the file's parameters, and at the default cost (2^15) the race
 	// detector on a loaded 2-core machine overran this context ("waiting
 	// for a token: context deadline exceeded"), which this test is not about.
-	cfg.Store, err = store.NewEncryptedFileWithOptions(storeVars["TOKENMGR_STORE_PATH"], []byte(storeVars["TOKENMGR_STORE_PASSPHRASE"]), store.FileOptions{ScryptLogN: 10})
+	cfg.Store, err = store.NewEncryptedFile(storeVars["TOKENMGR_STORE_PATH"], []byte(storeVars["TOKENMGR_STORE_PASSPHRASE"]), store.FileOptions{ScryptLogN: 10})
 	require.NoError(t, err)
 	c, err := tokenmgr.New(cfg)
 	require.NoError(t, err)

@@ -393,13 +393,13 @@ func (e *Env) OpenStore(ctx context.Context) (store.Store, error) {
 		if len(e.StorePassphrase) == 0 {
 			return nil, &Error{Var: "TOKENMGR_STORE_PASSPHRASE", Problem: "not set (TOKENMGR_STORE=file needs it, or its _FILE form)"}
 		}
-		st, err := store.NewEncryptedFileWithOptions(path, e.StorePassphrase, e.FileOptions())
+		st, err := store.NewEncryptedFile(path, e.StorePassphrase, e.FileOptions())
 		if err != nil {
 			return nil, err // a true nil, whatever the constructor returns
 		}
 		return st, nil
 	}
-	st, err := store.AutoWithOptions(ctx, KeyringService, path, e.StorePassphrase, e.FileOptions())
+	st, err := store.Auto(ctx, KeyringService, path, e.StorePassphrase, e.FileOptions())
 	if err != nil {
 		return nil, fmt.Errorf("%w; or TOKENMGR_STORE=memory to keep tokens in memory only", err)
 	}

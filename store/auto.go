@@ -20,15 +20,15 @@ const probeUser = "tokenmgr-keyring-probe"
 // encrypted file at path (DefaultFilePath when path is empty) with
 // passphrase. With neither a keyring nor a passphrase it returns an error
 // wrapping ErrKeyringUnavailable that names both ways out; it never falls
-// back to storing credentials in plain text.
-func Auto(ctx context.Context, service, path string, passphrase []byte) (Store, error) {
-	return autoWith(ctx, osKeyring{}, service, path, passphrase)
-}
-
-// AutoWithOptions is [Auto] with the encrypted file's options (for a file
-// it creates, and its key cache) when it falls back to the file.
-func AutoWithOptions(ctx context.Context, service, path string, passphrase []byte, opts FileOptions) (Store, error) {
-	return autoWithOptions(ctx, osKeyring{}, service, path, passphrase, opts)
+// back to storing credentials in plain text. opts are the encrypted
+// file's options ([FileOptions]: a file it creates, its key cache) when
+// it falls back to the file.
+func Auto(ctx context.Context, service, path string, passphrase []byte, opts ...FileOptions) (Store, error) {
+	var o FileOptions
+	if len(opts) > 0 {
+		o = opts[len(opts)-1]
+	}
+	return autoWithOptions(ctx, osKeyring{}, service, path, passphrase, o)
 }
 
 func autoWith(ctx context.Context, kr keyringBackend, service, path string, passphrase []byte) (Store, error) {
@@ -53,7 +53,7 @@ func autoWithOptions(ctx context.Context, kr keyringBackend, service, path strin
 				return nil, err
 			}
 		}
-		return NewEncryptedFileWithOptions(path, passphrase, opts)
+		return NewEncryptedFile(path, passphrase, opts)
 	}
 	cause := err
 	var ke *keyringError

@@ -21,7 +21,7 @@ func TestConstructorsReturnTrueNilOnError(t *testing.T) {
 	garbage := filepath.Join(dir, "garbage.enc")
 	require.NoError(t, os.WriteFile(garbage, []byte("not a store at all, just text"), 0o600))
 	rawFile := filepath.Join(dir, "raw.enc")
-	s, err := NewEncryptedFileWithKey(rawFile, make([]byte, rawKeySize))
+	s, err := NewEncryptedFile(rawFile, nil, WithKey(make([]byte, rawKeySize)))
 	require.NoError(t, err)
 	require.NoError(t, s.Save(ctx, "k", []byte("v")))
 	otherKey := make([]byte, rawKeySize)
@@ -33,30 +33,30 @@ func TestConstructorsReturnTrueNilOnError(t *testing.T) {
 		"NewEncryptedFile/empty passphrase": func() (Store, error) { return NewEncryptedFile(good, nil) },
 		"NewEncryptedFile/empty path":       func() (Store, error) { return NewEncryptedFile("", []byte("p")) },
 		"NewEncryptedFile/not a store":      func() (Store, error) { return NewEncryptedFile(garbage, []byte("p")) },
-		"NewEncryptedFileWithOptions/bad cost": func() (Store, error) {
-			return NewEncryptedFileWithOptions(good, []byte("p"), FileOptions{ScryptLogN: 30})
+		"FileOptions/bad cost": func() (Store, error) {
+			return NewEncryptedFile(good, []byte("p"), FileOptions{ScryptLogN: 30})
 		},
-		"NewEncryptedFileWithOptions/wrong passphrase": func() (Store, error) {
-			return NewEncryptedFileWithOptions(good, []byte("wrong"), testOpts)
+		"FileOptions/wrong passphrase": func() (Store, error) {
+			return NewEncryptedFile(good, []byte("wrong"), testOpts)
 		},
-		"NewEncryptedFileWithOptions/not a store": func() (Store, error) {
-			return NewEncryptedFileWithOptions(garbage, []byte(testPass), testOpts)
+		"FileOptions/not a store": func() (Store, error) {
+			return NewEncryptedFile(garbage, []byte(testPass), testOpts)
 		},
-		"NewEncryptedFileWithKey/short key": func() (Store, error) { return NewEncryptedFileWithKey(rawFile, otherKey[:16]) },
-		"NewEncryptedFileWithKey/wrong key": func() (Store, error) { return NewEncryptedFileWithKey(rawFile, otherKey) },
-		"NewEncryptedFileWithKey/passphrase file": func() (Store, error) {
-			return NewEncryptedFileWithKey(good, otherKey)
+		"WithKey/short key": func() (Store, error) { return NewEncryptedFile(rawFile, nil, WithKey(otherKey[:16])) },
+		"WithKey/wrong key": func() (Store, error) { return NewEncryptedFile(rawFile, nil, WithKey(otherKey)) },
+		"WithKey/passphrase file": func() (Store, error) {
+			return NewEncryptedFile(good, nil, WithKey(otherKey))
 		},
-		"NewEncryptedFileWithKeyring/empty path": func() (Store, error) {
-			return NewEncryptedFileWithKeyring(ctx, "", "svc")
+		"WithKeyring/empty path": func() (Store, error) {
+			return NewEncryptedFile("", nil, WithKeyring(ctx, "svc"))
 		},
-		"NewEncryptedFileWithKeyring/key missing": func() (Store, error) {
+		"WithKeyring/key missing": func() (Store, error) {
 			return newEncryptedFileWithKeyring(ctx, good, &keyringStore{service: "svc", kr: newFakeKeyring()})
 		},
-		"NewEncryptedFileWithKeyring/keyring down": func() (Store, error) {
+		"WithKeyring/keyring down": func() (Store, error) {
 			return newEncryptedFileWithKeyring(ctx, filepath.Join(dir, "new.enc"), &keyringStore{service: "svc", kr: down})
 		},
-		"NewEncryptedFileWithKeyring/file unreadable with its key": func() (Store, error) {
+		"WithKeyring/file unreadable with its key": func() (Store, error) {
 			kr := newFakeKeyring()
 			ks := &keyringStore{service: "svc", kr: kr}
 			abs, _ := filepath.Abs(garbage)

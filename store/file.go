@@ -78,13 +78,80 @@ func DefaultFilePath() (string, error) {
 // above it) they may write or own, is refused with [ErrUnsafePermissions] and
 // the chmod that fixes it. The store implements [Locker] with lock
 // files beside that real file, which on unix exclude other processes too.
-func NewEncryptedFile(path string, passphrase []byte) (Store, error) {
-	return NewEncryptedFileWithOptions(path, passphrase, FileOptions{})
+//
+// Options: a [FileOptions] value (the scrypt cost of a file it creates,
+// the session key cache); [WithKey], a random 32-byte key instead of a
+// passphrase (passphrase nil; no key derivation, opening is instant); or
+// [WithKeyring], such a key kept in the OS keyring.
+func NewEncryptedFile(path string, passphrase []byte, opts ...FileOption) (Store, error) {
+	var c fileConfig
+	for _, o := range opts {
+		if o != nil {
+			o.apply(&c)
+		}
+	}
+	switch {
+	case c.key != nil && c.keyring != nil:
+		return nil, errors.New("store: encrypted file: both WithKey and WithKeyring given; give one")
+	case (c.key != nil || c.keyring != nil) && len(passphrase) > 0:
+		return nil, errors.New("store: encrypted file: a passphrase and a key given; give one")
+	case c.key != nil:
+		return openRawKeyFile(path, c.key, "")
+	case c.keyring != nil:
+		return newEncryptedFileWithKeyring(c.keyring.ctx, path, newOSKeyringStore(c.keyring.service))
+	}
+	return newPassphraseFile(path, passphrase, c.opts)
 }
 
-// NewEncryptedFileWithOptions is NewEncryptedFile with a chosen scrypt cost
-// for a file it creates.
-func NewEncryptedFileWithOptions(path string, passphrase []byte, opts FileOptions) (Store, error) {
+// A FileOption is an option of [NewEncryptedFile]: a [FileOptions] value,
+// [WithKey] or [WithKeyring].
+type FileOption interface{ apply(*fileConfig) }
+
+// fileConfig is what the options of NewEncryptedFile set.
+type fileConfig struct {
+	opts    FileOptions
+	key     []byte
+	keyring *keyringKey
+}
+
+type keyringKey struct {
+	ctx     context.Context
+	service string
+}
+
+func (o FileOptions) apply(c *fileConfig) { c.opts = o }
+
+type keyOption []byte
+
+func (k keyOption) apply(c *fileConfig) { c.key = k }
+
+// WithKey opens the file with a random 32-byte key instead of a
+// passphrase (give a nil passphrase): no key derivation runs, so opening
+// is instant. Keep the key somewhere safer than the file (see
+// [WithKeyring]).
+func WithKey(key []byte) FileOption { return keyOption(append([]byte{}, key...)) }
+
+type keyringOption keyringKey
+
+func (k keyringOption) apply(c *fileConfig) { kk := keyringKey(k); c.keyring = &kk }
+
+// WithKeyring opens the file with a random 32-byte key kept in the OS
+// keyring (service, account "file-key:<absolute path>") instead of a
+// passphrase (give a nil passphrase): for keyrings too small or too slow
+// for many large entries, with the file beside the program's other state.
+// Opening is instant.
+//
+// The first open of a path that has no file yet creates the key; later
+// ones, from any process, read it; ctx bounds the keyring's answer. If the
+// file exists but its key is not in the keyring the error wraps
+// ErrWrongKey and the file is left alone. A keyring that does not answer
+// gives an error wrapping ErrKeyringUnavailable.
+func WithKeyring(ctx context.Context, service string) FileOption {
+	return keyringOption{ctx: ctx, service: service}
+}
+
+// newPassphraseFile opens a file whose key scrypt derives from passphrase.
+func newPassphraseFile(path string, passphrase []byte, opts FileOptions) (Store, error) {
 	if len(passphrase) == 0 {
 		return nil, errors.New("store: encrypted file: empty passphrase")
 	}
@@ -119,13 +186,6 @@ func NewEncryptedFileWithOptions(path string, passphrase []byte, opts FileOption
 var defaultKeyCache = sync.OnceValue(func() seal.Cache {
 	return seal.SessionCache(DefaultKeyCacheTTL)
 })
-
-// NewEncryptedFileWithKey is NewEncryptedFile with a random 32-byte key
-// instead of a passphrase: no key derivation runs, so opening is instant.
-// Keep the key somewhere safer than the file (see NewEncryptedFileWithKeyring).
-func NewEncryptedFileWithKey(path string, key []byte) (Store, error) {
-	return openRawKeyFile(path, key, "")
-}
 
 // openRawKeyFile opens a raw-key file; keyNote says where the key lives.
 func openRawKeyFile(path string, key []byte, keyNote string) (Store, error) {

@@ -120,7 +120,7 @@ func TestFileWrongPassphrase(t *testing.T) {
 	before, err := os.ReadFile(path)
 	require.NoError(t, err)
 
-	_, err = NewEncryptedFileWithOptions(path, []byte("not the passphrase"), testOpts)
+	_, err = NewEncryptedFile(path, []byte("not the passphrase"), testOpts)
 	require.Error(t, err)
 	assert.ErrorIs(t, err, ErrWrongKey)
 	assert.ErrorIs(t, err, ErrDecrypt)
@@ -135,7 +135,7 @@ func TestFileWrongPassphrase(t *testing.T) {
 	// A store opened earlier must not overwrite a file it can no longer
 	// decrypt (here: replaced by one under another passphrase).
 	other := filepath.Join(t.TempDir(), "other.enc")
-	o, err := NewEncryptedFileWithOptions(other, []byte("another passphrase"), testOpts)
+	o, err := NewEncryptedFile(other, []byte("another passphrase"), testOpts)
 	require.NoError(t, err)
 	require.NoError(t, o.Save(ctx, "theirs", []byte("x")))
 	foreign, err := os.ReadFile(other)
@@ -166,7 +166,7 @@ func TestFileEveryByteFlipFails(t *testing.T) {
 			bad := bytes.Clone(good)
 			bad[i] ^= mask
 			require.NoError(t, os.WriteFile(path, bad, 0o600))
-			_, err := NewEncryptedFileWithOptions(path, []byte(testPass), testOpts)
+			_, err := NewEncryptedFile(path, []byte(testPass), testOpts)
 			require.Error(t, err, "byte %d ^ %#x accepted", i, mask)
 			assert.True(t, errIsDecodeFailure(err), "byte %d: %v", i, err)
 			assert.Contains(t, err.Error(), path)
@@ -217,7 +217,7 @@ func TestFileBadFilesNameTheProblem(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			require.NoError(t, os.WriteFile(path, c.data, 0o600))
 			start := time.Now()
-			_, err := NewEncryptedFileWithOptions(path, []byte(testPass), testOpts)
+			_, err := NewEncryptedFile(path, []byte(testPass), testOpts)
 			require.Error(t, err)
 			assert.Less(t, time.Since(start), 2*time.Second)
 			assert.True(t, errIsDecodeFailure(err), "%v", err)
@@ -248,20 +248,20 @@ func TestFileSaltStableNonceFresh(t *testing.T) {
 func TestFileWithKey(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "creds.enc")
 	key := bytes.Repeat([]byte{7}, 32)
-	s, err := NewEncryptedFileWithKey(path, key)
+	s, err := NewEncryptedFile(path, nil, WithKey(key))
 	require.NoError(t, err)
 	require.NoError(t, s.Save(ctx, "k", []byte("v")))
-	s2, err := NewEncryptedFileWithKey(path, key)
+	s2, err := NewEncryptedFile(path, nil, WithKey(key))
 	require.NoError(t, err)
 	got, err := s2.Load(ctx, "k")
 	require.NoError(t, err)
 	assert.Equal(t, "v", string(got))
 
-	_, err = NewEncryptedFileWithKey(path, bytes.Repeat([]byte{8}, 32))
+	_, err = NewEncryptedFile(path, nil, WithKey(bytes.Repeat([]byte{8}, 32)))
 	assert.ErrorIs(t, err, ErrWrongKey)
-	_, err = NewEncryptedFileWithOptions(path, []byte(testPass), testOpts)
+	_, err = NewEncryptedFile(path, []byte(testPass), testOpts)
 	assert.ErrorIs(t, err, ErrWrongKey)
-	_, err = NewEncryptedFileWithKey(path, key[:16])
+	_, err = NewEncryptedFile(path, nil, WithKey(key[:16]))
 	assert.Error(t, err)
 }
 
@@ -271,7 +271,7 @@ func TestFileArgumentErrors(t *testing.T) {
 	assert.Error(t, err)
 	_, err = NewEncryptedFile("", []byte("p"))
 	assert.Error(t, err)
-	_, err = NewEncryptedFileWithOptions(filepath.Join(dir, "x"), []byte("p"), FileOptions{ScryptLogN: 30})
+	_, err = NewEncryptedFile(filepath.Join(dir, "x"), []byte("p"), FileOptions{ScryptLogN: 30})
 	assert.Error(t, err)
 	s := openTestFile(t, filepath.Join(dir, "x"))
 	err = s.Save(ctx, "big", make([]byte, MaxValueSize+1))

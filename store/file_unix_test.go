@@ -23,7 +23,7 @@ func openWithin(t *testing.T, path string) (Store, error) {
 	}
 	done := make(chan res, 1)
 	go func() {
-		s, err := NewEncryptedFileWithOptions(path, []byte(testPass), testOpts)
+		s, err := NewEncryptedFile(path, []byte(testPass), testOpts)
 		done <- res{s, err}
 	}()
 	select {
@@ -109,7 +109,7 @@ func TestFileRefusesUnsafePermissions(t *testing.T) {
 	require.NoError(t, s.Save(ctx, "k", []byte("v")))
 
 	require.NoError(t, os.Chmod(path, 0o644))
-	_, err := NewEncryptedFileWithOptions(path, []byte(testPass), testOpts)
+	_, err := NewEncryptedFile(path, []byte(testPass), testOpts)
 	require.ErrorIs(t, err, ErrUnsafePermissions)
 	assert.ErrorContains(t, err, "chmod 600 "+path)
 	_, err = s.Load(ctx, "k")
@@ -122,17 +122,17 @@ func TestFileRefusesUnsafePermissions(t *testing.T) {
 	shared := filepath.Join(base, "shared")
 	require.NoError(t, os.Mkdir(shared, 0o700))
 	require.NoError(t, os.Chmod(shared, 0o777))
-	_, err = NewEncryptedFileWithOptions(filepath.Join(shared, "new", "creds.enc"), []byte(testPass), testOpts)
+	_, err = NewEncryptedFile(filepath.Join(shared, "new", "creds.enc"), []byte(testPass), testOpts)
 	require.ErrorIs(t, err, ErrUnsafePermissions, "checked before the file exists")
 	assert.ErrorContains(t, err, "chmod go-w "+shared)
 	require.NoError(t, os.Chmod(shared, 0o775))
-	_, err = NewEncryptedFileWithOptions(filepath.Join(shared, "creds.enc"), []byte(testPass), testOpts)
+	_, err = NewEncryptedFile(filepath.Join(shared, "creds.enc"), []byte(testPass), testOpts)
 	require.ErrorIs(t, err, ErrUnsafePermissions, "group-writable too")
 
 	// A sticky world-writable directory (like /tmp) is fine above the
 	// store's own directory, not as it.
 	require.NoError(t, os.Chmod(shared, 0o777|os.ModeSticky))
-	_, err = NewEncryptedFileWithOptions(filepath.Join(shared, "creds.enc"), []byte(testPass), testOpts)
+	_, err = NewEncryptedFile(filepath.Join(shared, "creds.enc"), []byte(testPass), testOpts)
 	require.ErrorIs(t, err, ErrUnsafePermissions)
 	// Never "chmod go-w /tmp": other users need it; another path instead.
 	assert.NotContains(t, err.Error(), "chmod")
@@ -140,6 +140,6 @@ func TestFileRefusesUnsafePermissions(t *testing.T) {
 	assert.ErrorContains(t, err, "a directory of your own")
 	mine := filepath.Join(shared, "mine")
 	require.NoError(t, os.Mkdir(mine, 0o700))
-	_, err = NewEncryptedFileWithOptions(filepath.Join(mine, "creds.enc"), []byte(testPass), testOpts)
+	_, err = NewEncryptedFile(filepath.Join(mine, "creds.enc"), []byte(testPass), testOpts)
 	require.NoError(t, err)
 }

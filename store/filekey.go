@@ -10,20 +10,8 @@ import (
 	"path/filepath"
 )
 
-// NewEncryptedFileWithKeyring is an encrypted file whose random 32-byte key
-// is kept in the OS keyring (service, account "file-key:<absolute path>")
-// instead of being derived from a passphrase: for keyrings too small or too
-// slow for many large entries, with the file beside the program's other
-// state. Opening is instant (no key derivation).
-//
-// The first call for a path that has no file yet creates the key; later
-// calls, from any process, read it. If the file exists but its key is not in
-// the keyring the error wraps ErrWrongKey and the file is left alone. A
-// keyring that does not answer gives an error wrapping ErrKeyringUnavailable.
-func NewEncryptedFileWithKeyring(ctx context.Context, path, service string) (Store, error) {
-	return newEncryptedFileWithKeyring(ctx, path, newOSKeyringStore(service))
-}
-
+// newEncryptedFileWithKeyring opens path with its key in ks (see
+// WithKeyring).
 func newEncryptedFileWithKeyring(ctx context.Context, path string, ks *keyringStore) (Store, error) {
 	if path == "" {
 		return nil, errors.New("store: encrypted file: empty path")

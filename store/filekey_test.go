@@ -45,10 +45,10 @@ func TestFileWithKeyringKey(t *testing.T) {
 func TestRealFileWithKeyringKey(t *testing.T) {
 	ks := realKeyringStore(t)
 	path := filepath.Join(t.TempDir(), "creds.enc")
-	s, err := NewEncryptedFileWithKeyring(context.Background(), path, ks.service)
+	s, err := NewEncryptedFile(path, nil, WithKeyring(context.Background(), ks.service))
 	require.NoError(t, err)
 	require.NoError(t, s.Save(ctx, "k", fakeJWT(8<<10)))
-	s2, err := NewEncryptedFileWithKeyring(context.Background(), path, ks.service)
+	s2, err := NewEncryptedFile(path, nil, WithKeyring(context.Background(), ks.service))
 	require.NoError(t, err)
 	got, err := s2.Load(ctx, "k")
 	require.NoError(t, err)

@@ -46,8 +46,7 @@ func TestFileKeyCacheBoundedForManyFiles(t *testing.T) {
 	dir := t.TempDir()
 	const files = 40
 	for i := range files {
-		s, err := NewEncryptedFileWithOptions(filepath.Join(dir, fmt.Sprintf("f%d.enc", i)), []byte(testPass),
-			FileOptions{ScryptLogN: 10, KeyCacheTTL: 30 * time.Second})
+		s, err := NewEncryptedFile(filepath.Join(dir, fmt.Sprintf("f%d.enc", i)), []byte(testPass), FileOptions{ScryptLogN: 10, KeyCacheTTL: 30 * time.Second})
 		require.NoError(t, err)
 		require.NoError(t, s.Save(ctx, "k", []byte("v")))
 	}

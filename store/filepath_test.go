@@ -14,7 +14,7 @@ func TestFilePath(t *testing.T) {
 	dir, err := filepath.EvalSymlinks(t.TempDir())
 	require.NoError(t, err)
 	path := filepath.Join(dir, "credentials.enc")
-	st, err := store.NewEncryptedFileWithOptions(path, []byte("a passphrase"), store.FileOptions{ScryptLogN: 10})
+	st, err := store.NewEncryptedFile(path, []byte("a passphrase"), store.FileOptions{ScryptLogN: 10})
 	require.NoError(t, err)
 	got, ok := store.FilePath(st)
 	assert.True(t, ok)

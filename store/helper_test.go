@@ -24,7 +24,7 @@ const testPass = "correct horse battery staple"
 
 func openTestFile(t testing.TB, path string) Store {
 	t.Helper()
-	s, err := NewEncryptedFileWithOptions(path, []byte(testPass), testOpts)
+	s, err := NewEncryptedFile(path, []byte(testPass), testOpts)
 	require.NoError(t, err)
 	return s
 }
@@ -101,7 +101,7 @@ func helperMain(mode string) error {
 	path := os.Getenv("HELPER_PATH")
 	n, _ := strconv.Atoi(os.Getenv("HELPER_N"))
 	openFile := func() (Store, error) {
-		return NewEncryptedFileWithOptions(path, []byte(testPass), testOpts)
+		return NewEncryptedFile(path, []byte(testPass), testOpts)
 	}
 	switch mode {
 	case "save-keys":

@@ -46,9 +46,8 @@
 //
 // All credentials live in one file, encrypted with XChaCha20-Poly1305 under
 // a key derived from the passphrase with scrypt (N=2^15, r=8, p=1 by
-// default; [FileOptions]) or given directly ([NewEncryptedFileWithKey],
-// [NewEncryptedFileWithKeyring]). FORMAT.md in this directory describes the
-// bytes: a 72-byte header (magic "TOKENMGR", version, KDF and its bounded
+// default; [FileOptions]) or given directly ([WithKey], [WithKeyring]).
+// FORMAT.md in this directory describes the bytes: a 72-byte header (magic "TOKENMGR", version, KDF and its bounded
 // parameters, salt, key check, nonce), authenticated as additional data,
 // then the ciphertext of a JSON map. The salt is kept for the life of the
 // file and the key derived once per process; every write uses a new nonce.

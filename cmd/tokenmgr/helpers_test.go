@@ -97,7 +97,7 @@ func (v vars) lookup(name string) (string, bool) {
 func fileStoreVars(t *testing.T) vars {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "credentials.enc")
-	st, err := store.NewEncryptedFileWithOptions(path, []byte(passphrase), store.FileOptions{ScryptLogN: 10})
+	st, err := store.NewEncryptedFile(path, []byte(passphrase), store.FileOptions{ScryptLogN: 10})
 	require.NoError(t, err)
 	ctx := context.Background()
 	require.NoError(t, st.Save(ctx, "__init", []byte("x")))
