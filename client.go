@@ -351,6 +351,9 @@ func (c *Client) Close() error {
 	c.mu.Unlock()
 	c.cancel()
 	c.wg.Wait()
+	if first && c.obs != nil && c.obs.Closed != nil {
+		c.observeClosed()
+	}
 	if first && c.ownedStore != nil {
 		return c.ownedStore.Close()
 	}

@@ -60,6 +60,10 @@ type Observer struct {
 	// "save". A refresh goes on without a Store that cannot be read or
 	// written; one whose lock fails fails.
 	StoreError func(ctx context.Context, key, op string, err error)
+
+	// Closed is called once, when the Client is closed: it has no token
+	// in service from then on (a gauge of its time left stops).
+	Closed func(key string)
 }
 
 // valuesCtx is a refresh's context: the Client's cancellation and the
@@ -138,4 +142,9 @@ func (c *engine) observeStore(ctx context.Context, op string, err error) {
 func (c *engine) observeLocked(ctx context.Context, waited time.Duration) {
 	defer c.observePanic("StoreLocked")
 	c.obs.StoreLocked(ctx, c.key, waited)
+}
+
+func (c *Client) observeClosed() {
+	defer c.observePanic("Closed")
+	c.obs.Closed(c.key)
 }

@@ -359,3 +359,14 @@ func TestObserverStoreLocked(t *testing.T) {
 		assert.Equal(t, 5*time.Second, <-waits)
 	})
 }
+
+// TestObserverClosed: Close tells the Observer once.
+func TestObserverClosed(t *testing.T) {
+	var closed []string
+	c, err := New(Config{Source: oauth2.StaticTokenSource(&oauth2.Token{AccessToken: "x"}), Key: "k",
+		Observer: &Observer{Closed: func(key string) { closed = append(closed, key) }}})
+	require.NoError(t, err)
+	require.NoError(t, c.Close())
+	require.NoError(t, c.Close())
+	assert.Equal(t, []string{"k"}, closed)
+}
