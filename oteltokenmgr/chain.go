@@ -75,5 +75,13 @@ func chain(a, b *tokenmgr.Observer) *tokenmgr.Observer {
 			g(ctx, key, waited)
 		}
 	}
+	if f, g := a.Closed, b.Closed; g != nil {
+		o.Closed = func(key string) {
+			if f != nil {
+				f(key)
+			}
+			g(key)
+		}
+	}
 	return &o
 }

@@ -135,6 +135,7 @@ func (o *otelObserver) observer() *tokenmgr.Observer {
 		HeldOff:      o.heldOffCall,
 		StoreError:   o.storeError,
 		StoreLocked:  o.storeLocked,
+		Closed:       o.closed,
 	}
 }
 
@@ -279,4 +280,12 @@ func (o *otelObserver) storeError(ctx context.Context, key, op string, err error
 
 func (o *otelObserver) storeLocked(ctx context.Context, key string, waited time.Duration) {
 	o.lockWait.Record(ctx, waited.Seconds(), metric.WithAttributes(keyCredential.String(key)))
+}
+
+// closed stops the time-left gauge of a Client that has none in service
+// any more: a closed Client's token must not look like one expiring.
+func (o *otelObserver) closed(key string) {
+	o.mu.Lock()
+	delete(o.expiry, key)
+	o.mu.Unlock()
 }

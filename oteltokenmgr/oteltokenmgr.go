@@ -50,7 +50,8 @@
 //
 // tokenmgr.token.time_left is the time until the expiry of the last
 // token a refresh put in service, per credential; 0 after a refresh that
-// left none in service failed. Alert when it nears 0.
+// left none in service failed; none once the Client is closed. Alert when
+// it nears 0.
 //
 // # Traces
 //

@@ -198,6 +198,17 @@ func TestMetricsAndSpans(t *testing.T) {
 	require.Len(t, g.DataPoints, 1)
 	assert.Equal(t, "tokenmgr.credential=api", attrs(g.DataPoints[0].Attributes))
 	assert.InDelta(t, 3600, g.DataPoints[0].Value, 60)
+	defer func() {
+		// Closed: its gauge stops.
+		require.NoError(t, c.Close())
+		for _, sm := range tm.collect(t).ScopeMetrics {
+			for _, m := range sm.Metrics {
+				if m.Name == "tokenmgr.token.time_left" {
+					assert.Empty(t, m.Data.(metricdata.Gauge[float64]).DataPoints)
+				}
+			}
+		}
+	}()
 
 	spans := tm.spans.Ended()
 	refreshes := spanNamed(spans, "tokenmgr.refresh")
