@@ -86,7 +86,7 @@ func (e *TokenError) Error() string {
 	}
 	if e.Code != "" {
 		fmt.Fprintf(&b, " %s", e.Code)
-		if hint := codeHints[e.Code]; hint != "" {
+		if hint := classify.CodeHint(e.Code); hint != "" {
 			fmt.Fprintf(&b, " (%s)", hint)
 		}
 	}
@@ -102,12 +102,6 @@ func (e *TokenError) Error() string {
 	return b.String()
 }
 
-// CodeHint says in a few words what an OAuth error code of RFC 6749 §5.2
-// usually means ("client ID or secret wrong or revoked" for
-// invalid_client), as [TokenError.Error] says it; empty for a code it does
-// not know.
-func CodeHint(code string) string { return codeHints[code] }
-
 // Unwrap returns the underlying error.
 func (e *TokenError) Unwrap() error { return e.Err }
 
@@ -115,17 +109,6 @@ func (e *TokenError) Unwrap() error { return e.Err }
 func (e *TokenError) Is(target error) bool {
 	t, ok := target.(*TokenError)
 	return ok && t.Code != "" && t.Code == e.Code && t.StatusCode == 0 && t.Err == nil
-}
-
-var codeHints = map[string]string{
-	"invalid_client":          "client ID or secret wrong or revoked",
-	"invalid_grant":           "refresh token or grant expired, revoked or already used",
-	"unauthorized_client":     "this client may not use this grant type",
-	"invalid_scope":           "a requested scope is unknown or not allowed for this client",
-	"invalid_request":         "the token request is malformed",
-	"unsupported_grant_type":  "the server does not support this grant type",
-	"temporarily_unavailable": "try again later",
-	"server_error":            "the authorization server failed",
 }
 
 // endpointError turns an error from a token source into a *TokenError

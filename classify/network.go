@@ -65,3 +65,20 @@ func (f NetworkFailure) String() string {
 func (f NetworkFailure) Permanent() bool {
 	return f == NoSuchHost || f == CertificateRejected || f == NotTLS
 }
+
+// CodeHint says in a few words what an OAuth error code of RFC 6749 §5.2
+// usually means ("client ID or secret wrong or revoked" for
+// invalid_client), as tokenmgr.TokenError's message says it; empty for a
+// code it does not know.
+func CodeHint(code string) string { return codeHints[code] }
+
+var codeHints = map[string]string{
+	"invalid_client":          "client ID or secret wrong or revoked",
+	"invalid_grant":           "refresh token or grant expired, revoked or already used",
+	"unauthorized_client":     "this client may not use this grant type",
+	"invalid_scope":           "a requested scope is unknown or not allowed for this client",
+	"invalid_request":         "the token request is malformed",
+	"unsupported_grant_type":  "the server does not support this grant type",
+	"temporarily_unavailable": "try again later",
+	"server_error":            "the authorization server failed",
+}

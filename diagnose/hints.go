@@ -118,7 +118,7 @@ func explainTokenError(err error, env *envconfig.Env) (msg, hint string) {
 		status = fmt.Sprintf(" (HTTP %d)", te.StatusCode)
 	}
 	codeMsg := func(code string) string {
-		m := code + ": " + tokenmgr.CodeHint(code)
+		m := code + ": " + classify.CodeHint(code)
 		if te != nil && te.Description != "" {
 			m += ": " + te.Description
 		}
