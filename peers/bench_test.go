@@ -128,7 +128,27 @@ func BenchmarkRoundTrip(b *testing.B) {
 	b.Run("tokenmgr", func(b *testing.B) { benchRoundTrip(b, tm, nil) })
 	b.Run("oauth2", func(b *testing.B) { benchRoundTrip(b, oa, nil) })
 	b.Run("google", func(b *testing.B) { benchRoundTrip(b, gg, nil) })
+	b.Run("floor", func(b *testing.B) { benchRoundTrip(b, floorTransport{newBenchNoop()}, nil) })
 }
+
+// floorTransport is the least a RoundTripper that adds a token can do,
+// since it must not modify the caller's request: a shallow clone of the
+// request with a header map of its own and one header set.
+type floorTransport struct{ base http.RoundTripper }
+
+func (f floorTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	r2 := new(http.Request)
+	*r2 = *req
+	h := make(http.Header, len(req.Header)+1)
+	for k, v := range req.Header {
+		h[k] = v
+	}
+	h["Authorization"] = floorAuth
+	r2.Header = h
+	return f.base.RoundTrip(r2)
+}
+
+var floorAuth = []string{"Bearer " + benchOAuth2Token().AccessToken}
 
 // BenchmarkRoundTripHeaders is BenchmarkRoundTrip for a request that
 // already carries a few headers, as real API clients send: the cost of
