@@ -53,13 +53,22 @@ func TestDevicePollsOncePerInterval(t *testing.T) {
 	log.p = p
 	cfg := config(p, store.NewMemory())
 	cfg.ClientID, cfg.ClientSecret = p.ConfidentialClientID, p.ClientSecret
-	cfg.OnDeviceCode = func(da *oauth2.DeviceAuthResponse) { log.mu.Lock(); log.code = da.UserCode; log.mu.Unlock() }
+	var shown time.Time
+	cfg.OnDeviceCode = func(da *oauth2.DeviceAuthResponse) {
+		log.mu.Lock()
+		log.code, shown = da.UserCode, time.Now()
+		log.mu.Unlock()
+	}
 	_, err := login.Device(ctxT(t), cfg)
 	require.NoError(t, err)
 	assert.EqualValues(t, 2, p.DevicePolls())
 	assert.EqualValues(t, 2, p.Requests("/oauth/token"), "one request per poll")
 	require.Len(t, log.at, 2)
-	assert.GreaterOrEqual(t, log.at[1].Sub(log.at[0]), 900*time.Millisecond, "at the server's interval (less the requests' jitter)")
+	// Polls go on a ticker started after the code was shown: the n-th
+	// comes no sooner than n intervals after it, however late the
+	// requests travel (the gap between two can be shorter).
+	assert.GreaterOrEqual(t, log.at[0].Sub(shown), time.Second, "the first poll waits the interval")
+	assert.GreaterOrEqual(t, log.at[1].Sub(shown), 2*time.Second, "the second, two")
 }
 
 // slow_down adds 5 s to the interval.
