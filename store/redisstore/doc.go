@@ -25,8 +25,9 @@
 // 32-byte key; a key check that tells a wrong key from modified data).
 // For a passphrase, the salt and scrypt cost are shared by the fleet
 // through a header record, created once with SET NX. Key names carry a
-// hash of the credential name, not the name. Redis never sees a token, a
-// refresh token, a secret or a credential name. FORMAT.md in this
+// tag of the credential name keyed with the fleet's key (HMAC-SHA256), not
+// the name nor anything computable from a guess of it. Redis never sees a
+// token, a refresh token, a secret or a credential name. FORMAT.md in this
 // directory describes the bytes.
 //
 // A wrong passphrase or key is an error wrapping store.ErrWrongKey (from
@@ -41,7 +42,8 @@
 // (and authenticated) or saved, which under a refresh lease is the one
 // it replaces, so a refresh runs the script once; if the value changed
 // meanwhile the script returns it for the writer to authenticate first.
-// Delete (`tokenmgr logout`) removes any value.
+// Delete (`tokenmgr logout`) removes any value under the name (which only
+// the fleet's key can name).
 //
 // # Refresh lease
 //

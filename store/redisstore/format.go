@@ -2,6 +2,8 @@ package redisstore
 
 import (
 	"bytes"
+	"crypto/hkdf"
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
@@ -202,10 +204,29 @@ func openValue(b []byte, name string, lim seal.Limits, keys func(seal.Params, []
 	return plain, nil
 }
 
-// nameHash is what Redis sees of a credential name: the first 16 bytes of
-// its SHA-256, in hex. It keeps names out of key listings (not from
-// someone who guesses a name and hashes it).
-func nameHash(name string) string {
+// namesLabel is the HKDF info deriving the key of credential-name tags.
+const namesLabel = "tokenmgr redis v2 key names"
+
+// namesKey derives the key that tags credential names from the payload
+// key (itself derived from K and the fleet's salt), under its own label:
+// a key for names only.
+func namesKey(k *seal.Keys) ([]byte, error) {
+	return hkdf.Key(sha256.New, k.Payload[:], nil, namesLabel, sha256.Size)
+}
+
+// nameTag is what Redis sees of a credential name: the first 16 bytes of
+// HMAC-SHA256 under namesKey, in hex. Without the key nobody can tell
+// which name a tag stands for, nor test a guess.
+func nameTag(key []byte, name string) string {
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte(name))
+	return hex.EncodeToString(m.Sum(nil)[:16])
+}
+
+// legacyTag is the tag of format version 1's key names: the first 16
+// bytes of the name's SHA-256, which anyone can compute from a guess. Such
+// keys are read once and rewritten under nameTag (Store.Load).
+func legacyTag(name string) string {
 	sum := sha256.Sum256([]byte(name))
 	return hex.EncodeToString(sum[:16])
 }

@@ -97,6 +97,14 @@ func (s *Store) Lock(ctx context.Context, name string) (func(), error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	if _, _, err := s.header(ctx); err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		// Redis does not answer, or the key is wrong (Load and Save say
+		// so): give way, the caller refreshes on its own.
+		return func() {}, nil
+	}
 	key, ch := s.leaseKey(name), s.channel(name)
 	var b [16]byte
 	_, _ = crand.Read(b[:])

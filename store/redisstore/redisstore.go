@@ -105,8 +105,10 @@ type Store struct {
 	lim     seal.Limits
 
 	initMu sync.Mutex           // serialises header set-up
-	mu     sync.Mutex           // guards hdr, held and seen
+	mu     sync.Mutex           // guards hdr, names, legacy, held and seen
 	hdr    *header              // the header this Store writes under; nil until known
+	names  []byte               // the key of credential-name tags, with hdr
+	legacy map[string]bool      // credentials Load found under a version 1 key name only
 	held   map[string]heldLease // credential → the lease this Store holds
 	// seen maps a credential to the SHA-1 (hex) of the value this Store
 	// last found in Redis and authenticated (Load), or wrote (Save): the
@@ -146,6 +148,7 @@ func New(ctx context.Context, rdb redis.UniversalClient, opts Options) (*Store, 
 		pollCap: 200 * time.Millisecond,
 		lim:     seal.DefaultLimits,
 		held:    make(map[string]heldLease),
+		legacy:  make(map[string]bool),
 		seen:    make(map[string]string),
 	}
 	if s.prefix == "" {
@@ -244,10 +247,25 @@ func (s *Store) Close() error {
 func (s *Store) headerKey() string { return s.prefix + "header" }
 
 // Keys of one credential share a hash tag, so they live in one Redis
-// Cluster slot.
-func (s *Store) valueKey(name string) string { return s.prefix + "{" + nameHash(name) + "}:value" }
-func (s *Store) leaseKey(name string) string { return s.prefix + "{" + nameHash(name) + "}:lease" }
-func (s *Store) channel(name string) string  { return s.prefix + "{" + nameHash(name) + "}:released" }
+// Cluster slot. The tag is keyed (nameTag): the header must be known
+// (Store.header) before they are named.
+func (s *Store) valueKey(name string) string { return s.prefix + "{" + s.tag(name) + "}:value" }
+func (s *Store) leaseKey(name string) string { return s.prefix + "{" + s.tag(name) + "}:lease" }
+func (s *Store) channel(name string) string  { return s.prefix + "{" + s.tag(name) + "}:released" }
+
+// legacyKey is where format version 1 kept the value of name.
+func (s *Store) legacyKey(name string) string { return s.prefix + "{" + legacyTag(name) + "}:value" }
+
+// tag returns name's tag under the fleet's key.
+func (s *Store) tag(name string) string {
+	s.mu.Lock()
+	key := s.names
+	s.mu.Unlock()
+	if key == nil {
+		panic("redisstore: a key named before the header is known")
+	}
+	return nameTag(key, name)
+}
 
 // keysFor returns the keys for p (check: the key check stored with the
 // data, nil for new data), deriving them at most once per process, and for
@@ -291,7 +309,7 @@ func (s *Store) header(ctx context.Context) (*header, *seal.Keys, error) {
 			if try == 3 {
 				return nil, nil, fmt.Errorf("redisstore: %s: header record %s keeps disappearing", s, s.headerKey())
 			}
-			if err := s.createHeader(ctx); err != nil {
+			if err := s.recoverHeader(ctx); err != nil {
 				return nil, nil, err
 			}
 			continue // read back what won: ours, or another replica's
@@ -314,11 +332,94 @@ func (s *Store) header(ctx context.Context) (*header, *seal.Keys, error) {
 			return nil, nil, fmt.Errorf("redisstore: %s: %w: the header record %s was made with another passphrase or key; every replica must use the same one",
 				s, store.ErrWrongKey, s.headerKey())
 		}
+		names, err := namesKey(k)
+		if err != nil {
+			return nil, nil, fmt.Errorf("redisstore: %s: %w", s, err)
+		}
 		s.mu.Lock()
-		s.hdr = h
+		s.hdr, s.names = h, names
 		s.mu.Unlock()
 		return h, k, nil
 	}
+}
+
+// recoverHeader puts back a lost header record (SET NX): the header of a
+// value in Redis that opens with this Store's key, so that replicas
+// started now keep the fleet's salt, and with it the key names, and find
+// the values; when there are only values of another key, it refuses
+// (store.ErrWrongKey); when there are none, it makes a new one
+// (createHeader). It looks at up to 100 value keys (SCAN, on every master
+// of a Cluster).
+func (s *Store) recoverHeader(ctx context.Context) error {
+	var found *header
+	foreign := false // a value written with another key
+	look := func(ctx context.Context, c redis.Cmdable) error {
+		keys, _, err := c.Scan(ctx, 0, globEscape(s.prefix)+"{*}:value", 100).Result()
+		if err != nil {
+			return err
+		}
+		for _, key := range keys {
+			b, err := c.GetRange(ctx, key, 0, headerSize-1).Bytes()
+			if err != nil {
+				continue
+			}
+			h, err := parseHeader(b, s.lim)
+			if err != nil {
+				continue
+			}
+			if k, err := s.keysFor(h.params, h.check[:]); err == nil && k.CheckMatches(h.check[:]) {
+				found = h
+				return nil
+			}
+			foreign = true
+		}
+		return nil
+	}
+	err := s.do(ctx, "look for the fleet's salt in its values", func(ctx context.Context) error {
+		if cc, ok := s.rdb.(*redis.ClusterClient); ok {
+			var mu sync.Mutex
+			return cc.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error {
+				mu.Lock()
+				defer mu.Unlock()
+				if found != nil {
+					return nil
+				}
+				return look(ctx, c)
+			})
+		}
+		return look(ctx, s.rdb)
+	})
+	if err != nil {
+		return err
+	}
+	switch {
+	case found == nil && foreign:
+		// Without the header record, a replica with another key would
+		// make its own and never find the fleet's values (their names
+		// are keyed): the same refusal as with the record.
+		return fmt.Errorf("redisstore: %s: %w: the header record %s is missing and the values in Redis were written with another passphrase or key; every replica must use the same one",
+			s, store.ErrWrongKey, s.headerKey())
+	case found == nil:
+		return s.createHeader(ctx)
+	}
+	rec := found.raw
+	rec[offVersion] = recVersion
+	s.log.Info("the header record was missing; put back the one the stored values were written under", "store", s.String())
+	return s.do(ctx, "restore the header record", func(ctx context.Context) error {
+		return s.rdb.SetNX(ctx, s.headerKey(), rec[:], 0).Err()
+	})
+}
+
+// globEscape escapes the glob characters of a SCAN MATCH pattern.
+func globEscape(p string) string {
+	var b strings.Builder
+	for _, r := range p {
+		if strings.ContainsRune(`*?[]\`, r) {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }
 
 // createHeader writes a new header record unless one exists (SET NX).
@@ -342,7 +443,17 @@ func (s *Store) createHeader(ctx context.Context) error {
 // fails authentication is an error wrapping store.ErrWrongKey or
 // store.ErrTampered; Redis not answering, one wrapping store.ErrUnavailable.
 func (s *Store) Load(ctx context.Context, name string) ([]byte, error) {
-	b, err := s.get(ctx, name)
+	if _, _, err := s.header(ctx); err != nil {
+		return nil, err
+	}
+	b, err := s.get(ctx, name, s.valueKey(name))
+	legacy := false
+	if errors.Is(err, redis.Nil) {
+		// Not under its name: perhaps under format version 1's, read
+		// once and then saved under its name (see Save).
+		b, err = s.get(ctx, name, s.legacyKey(name))
+		legacy = err == nil
+	}
 	if errors.Is(err, redis.Nil) {
 		s.setSeen(name, "")
 		return nil, fmt.Errorf("redisstore: %s: credential %q: %w", s, name, store.ErrNotFound)
@@ -358,17 +469,23 @@ func (s *Store) Load(ctx context.Context, name string) ([]byte, error) {
 		s.setSeen(name, "")
 		return nil, fmt.Errorf("redisstore: %s: credential %q: %w", s, name, err)
 	}
+	if legacy {
+		s.setSeen(name, "") // nothing under its name
+		s.mu.Lock()
+		s.legacy[name] = true
+		s.mu.Unlock()
+		return plain, nil
+	}
 	s.setSeen(name, digest(b))
 	return plain, nil
 }
 
-// get reads the value of name, but never more than one byte past the
+// get reads the value of name at key, but never more than one byte past the
 // largest value Load accepts, whoever wrote it: GETRANGE, one command, so
 // the bound and the read are one atomic step. A value over the bound is
 // an error naming its size (STRLEN, asked then), wrapping store.ErrFormat;
 // a missing one redis.Nil (EXISTS tells it from an empty one).
-func (s *Store) get(ctx context.Context, name string) ([]byte, error) {
-	key := s.valueKey(name)
+func (s *Store) get(ctx context.Context, name, key string) ([]byte, error) {
 	var b []byte
 	err := s.do(ctx, "load", func(ctx context.Context) error {
 		var err error
@@ -556,6 +673,7 @@ func (s *Store) Save(ctx context.Context, name string, data []byte) error {
 		case 1:
 			s.setSeen(name, digest(val))
 			s.shareHeader(ctx, h)
+			s.dropLegacy(ctx, name)
 			return nil
 		case 2:
 			// A replica that took the lease after ours saved a newer
@@ -641,11 +759,36 @@ func (s *Store) ttl(data []byte) time.Duration {
 	return max(time.Until(r.Expiry)+s.margin, time.Second)
 }
 
-// Delete removes the credential stored under name, for every replica.
+// dropLegacy deletes the version 1 key of name once its value is saved
+// under its keyed name, when Load found it there.
+func (s *Store) dropLegacy(ctx context.Context, name string) {
+	s.mu.Lock()
+	was := s.legacy[name]
+	delete(s.legacy, name)
+	s.mu.Unlock()
+	if was {
+		_ = s.do(ctx, "delete the value under its version 1 key name", func(ctx context.Context) error {
+			return s.rdb.Del(ctx, s.legacyKey(name)).Err()
+		})
+	}
+}
+
+// Delete removes the credential stored under name, for every replica
+// (under a version 1 key name too).
 func (s *Store) Delete(ctx context.Context, name string) error {
 	s.setSeen(name, "")
+	if _, _, err := s.header(ctx); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	delete(s.legacy, name)
+	s.mu.Unlock()
+	// Two commands: the two keys are in different Cluster slots.
 	return s.do(ctx, "delete", func(ctx context.Context) error {
-		return s.rdb.Del(ctx, s.valueKey(name)).Err()
+		if err := s.rdb.Del(ctx, s.valueKey(name)).Err(); err != nil {
+			return err
+		}
+		return s.rdb.Del(ctx, s.legacyKey(name)).Err()
 	})
 }
 
