@@ -7,7 +7,6 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/tokenmgr/tokenmgr/redact"
-	"github.com/tokenmgr/tokenmgr/store/record"
 )
 
 // PanicError is a panic in code the Client ran on a caller's behalf: a
@@ -22,8 +21,8 @@ import (
 //
 // Value is the panic value as text, with every secret the Client knows
 // (its tokens, including one being saved, with their refresh tokens, ID
-// tokens and AWS secret keys, and the client secret and refresh token of
-// its Source) replaced by [redact.Redacted]. Stack is the stack of the goroutine that
+// tokens and what a [SecretHolder] Source names, and the client secret and
+// refresh token of its Source) replaced by [redact.Redacted]. Stack is the stack of the goroutine that
 // panicked, which holds code locations and no data.
 type PanicError struct {
 	Where string // what panicked: "Source", "Store", "OnRefresh", "OnRetry", "Attach", "refresh" or "Observer.<func>" (logged)
@@ -55,7 +54,7 @@ func (c *engine) panicError(where string, r any, also ...*oauth2.Token) *PanicEr
 	// error takes the path of any failure.
 	red := c.redactor()
 	for _, tok := range also {
-		addToken(red, tok)
+		c.addToken(red, tok)
 	}
 	pe.Value = red.Redact(fmt.Sprint(r))
 	return pe
@@ -68,24 +67,40 @@ func (c *engine) redactor() *redact.Redactor {
 	if s, ok := c.src.(interface{ addSecrets(*redact.Redactor) }); ok {
 		s.addSecrets(r)
 	}
+	r.Add(c.sourceSecrets(nil)...)
 	for _, e := range []*entry{c.cur.Load(), c.dropped.Load(), c.saving.Load()} {
 		if e != nil {
-			addToken(r, e.tok)
+			c.addToken(r, e.tok)
 		}
 	}
 	return r
 }
 
 // addToken makes r look for tok's secrets: its access and refresh tokens,
-// ID token and AWS secret key.
-func addToken(r *redact.Redactor, tok *oauth2.Token) {
+// ID token, and those the Source says it carries ([SecretHolder]).
+func (c *engine) addToken(r *redact.Redactor, tok *oauth2.Token) {
 	if tok == nil {
 		return
 	}
 	r.Add(tok.AccessToken, tok.RefreshToken)
-	for _, k := range []string{"id_token", record.ExtraAWSSecretAccessKey} {
-		if s, ok := tok.Extra(k).(string); ok {
-			r.Add(s)
-		}
+	if s, ok := tok.Extra("id_token").(string); ok {
+		r.Add(s)
 	}
+	r.Add(c.sourceSecrets(tok)...)
+}
+
+// sourceSecrets asks a SecretHolder Source for tok's secrets (nil: its
+// own). It is called while a panic is being turned into an error: a panic
+// of its own gives no secrets rather than crash the host.
+func (c *engine) sourceSecrets(tok *oauth2.Token) (secrets []string) {
+	h, ok := c.src.(SecretHolder)
+	if !ok {
+		return nil
+	}
+	defer func() {
+		if recover() != nil {
+			secrets = nil
+		}
+	}()
+	return h.Secrets(tok)
 }

@@ -19,6 +19,20 @@ import (
 // buggy Store might.
 type saveQuotingStore struct{ store.Store }
 
+// awsSecretSource is a Source whose tokens carry an AWS secret key in an
+// extra, which it names as a SecretHolder (as awscreds' source does).
+type awsSecretSource struct{ tokenFunc }
+
+func (awsSecretSource) Secrets(tok *oauth2.Token) []string {
+	if tok == nil {
+		return nil
+	}
+	if s, ok := tok.Extra(record.ExtraAWSSecretAccessKey).(string); ok {
+		return []string{s}
+	}
+	return nil
+}
+
 func (s saveQuotingStore) Save(_ context.Context, _ string, data []byte) error {
 	panic("cannot save " + string(data))
 }
@@ -31,7 +45,7 @@ func TestPanicInSaveRedactsTheNewToken(t *testing.T) {
 		Expiry: time.Now().Add(time.Hour)}).WithExtra(map[string]any{
 		"id_token": "new-id-token-1", record.ExtraAWSSecretAccessKey: "aws-secret-key-1", record.ExtraAWSAccessKeyID: "AKIDEXAMPLE",
 	})
-	c := newTestClient(t, Config{Source: tokenFunc(func() (*oauth2.Token, error) { return tok, nil }),
+	c := newTestClient(t, Config{Source: awsSecretSource{func() (*oauth2.Token, error) { return tok, nil }},
 		Store: saveQuotingStore{store.NewMemory()}})
 	_, err := c.Token(context.Background())
 	var pe *PanicError
@@ -48,11 +62,11 @@ func TestPanicInSaveRedactsTheNewToken(t *testing.T) {
 // knows only the tokens in service, dropped last and being saved.
 func TestPanicInAttachRedactsItsTokenOutOfService(t *testing.T) {
 	var n int
-	src := tokenFunc(func() (*oauth2.Token, error) {
+	src := awsSecretSource{func() (*oauth2.Token, error) {
 		n++
 		return (&oauth2.Token{AccessToken: fmt.Sprintf("attach-token-%d", n), TokenType: "Bearer", Expiry: time.Now().Add(time.Hour)}).
 			WithExtra(map[string]any{record.ExtraAWSSecretAccessKey: fmt.Sprintf("attach-aws-secret-%d", n)}), nil
-	})
+	}}
 	var c *Client
 	c = newTestClient(t, Config{Source: src, Attach: func(r *http.Request, tok *oauth2.Token) error {
 		// Two replacements while this request is being signed.

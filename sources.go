@@ -47,6 +47,15 @@ type Describer interface {
 	Description() string
 }
 
+// SecretHolder is a Source whose tokens carry secrets beyond the access,
+// refresh and ID tokens (awscreds' secret access key, in an extra), or
+// that holds secrets of its own: the Client asks it, so that no panic
+// value or error shows them. Secrets returns those of tok, and with tok
+// nil the Source's own.
+type SecretHolder interface {
+	Secrets(tok *oauth2.Token) []string
+}
+
 // RefreshTokenSetter is a Source that takes a refresh token found in the
 // Store (rotated by this or another process), which wins over the seed it
 // was built with.

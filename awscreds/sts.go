@@ -268,6 +268,19 @@ func newSTSSource(cfg *Config, endpoint, region string) *stsSource {
 	return s
 }
 
+// Secrets names the secret access key tok carries (in an extra, beside
+// the session token the Client knows as the access token), so that the
+// Client redacts it from a panic's value ([tokenmgr.SecretHolder]).
+func (s *stsSource) Secrets(tok *oauth2.Token) []string {
+	if tok == nil {
+		return nil
+	}
+	if k, ok := tok.Extra(record.ExtraAWSSecretAccessKey).(string); ok {
+		return []string{k}
+	}
+	return nil
+}
+
 // Fingerprint identifies the configuration (role, session name, endpoint,
 // region, duration, where the web identity comes from), never a secret, so
 // a stored credential is adopted only by the configuration that fetched it.
