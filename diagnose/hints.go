@@ -77,7 +77,7 @@ const resetHint = `"tokenmgr logout --reset" deletes the store file (every crede
 func storeHint(err error) string {
 	switch {
 	case fromRedis(err) && strings.Contains(err.Error(), "NOPERM"):
-		return "the Redis user's ACL refuses a command tokenmgr uses: grant GET, SET, DEL, EVAL, EVALSHA, PUBLISH and SUBSCRIBE on the store's keys and channels, e.g. ACL SETUSER <user> +@read +@write +@scripting +@pubsub ~tokenmgr:* &tokenmgr:*"
+		return "the Redis user's ACL refuses a command tokenmgr uses: grant GET, GETRANGE, STRLEN, EXISTS, SCAN, SET, DEL, TIME, EVAL, EVALSHA, PUBLISH and SUBSCRIBE on the store's keys and channels, e.g. ACL SETUSER <user> +@read +@write +@scripting +@pubsub +time ~tokenmgr:* &tokenmgr:*"
 	case errors.Is(err, store.ErrUnavailable):
 		return "Redis does not answer in time or refuses the connection: check TOKENMGR_REDIS_URL (host, port, rediss:// for TLS, user and password, db); meanwhile each replica fetches its own tokens"
 	case errors.Is(err, store.ErrWrongKey) && fromRedis(err):
