@@ -43,6 +43,10 @@
 // (Explain, and Run, the AWS checks of tokenmgr doctor), off the SDK
 // path.
 //
+// Config.STSClient takes an STS client of your own (one method, as
+// aws-sdk-go-v2's stscreds takes it); by default the Provider makes one
+// from Region, STSEndpoint and HTTPClient.
+//
 // The web identity token comes from Config.WebIdentityTokenFile, re-read
 // at every refresh (EKS IRSA, GitHub Actions, GKE and AKS federation), or
 // from Config.WebIdentity, any oauth2.TokenSource (a tokenmgr

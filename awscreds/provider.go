@@ -77,6 +77,12 @@ type Config struct {
 	// Nil discards.
 	Logger *slog.Logger
 
+	// STSClient, when set, is called for AssumeRoleWithWebIdentity
+	// instead of the client a Provider makes from Region, STSEndpoint and
+	// HTTPClient (then not needed). Turn its retries off (aws.NopRetryer):
+	// the Provider retries what is worth it, with backoff.
+	STSClient STSClient
+
 	// RefusedAttempts bounds the STS requests of one refresh when STS
 	// refuses the connection, as [tokenmgr.Config.RefusedAttempts] does
 	// for a token endpoint (0: retried until the refresh's deadline, like
@@ -170,7 +176,7 @@ func New(cfg Config) (*Provider, error) {
 		return nil, errors.New("awscreds: set one of Config.WebIdentity and Config.WebIdentityTokenFile, not both")
 	case cfg.Duration < 0 || cfg.Duration%time.Second != 0 || cfg.Duration > 12*time.Hour:
 		return nil, fmt.Errorf("awscreds: Config.Duration %v: want whole seconds up to 12h", cfg.Duration)
-	case cfg.Region == "" && cfg.STSEndpoint == "":
+	case cfg.Region == "" && cfg.STSEndpoint == "" && cfg.STSClient == nil:
 		return nil, errors.New("awscreds: Config.Region is empty (set AWS_REGION, or Config.STSEndpoint)")
 	case cfg.Region != "" && !regionRE().MatchString(cfg.Region):
 		return nil, fmt.Errorf("awscreds: Config.Region %q is not a region name", display.Cut(cfg.Region, 40))

@@ -210,11 +210,20 @@ var temporarySTSCodes = map[string]bool{
 	"RequestLimitExceeded": true, "ServiceUnavailable": true, "InternalFailure": true,
 }
 
+// STSClient is what a Provider calls STS with, one method, as
+// aws-sdk-go-v2's stscreds takes it (AssumeRoleWithWebIdentityAPIClient):
+// an *sts.Client has it. Set [Config.STSClient] to give a Provider one of
+// your own (an STS client with your middleware, or a fake in a test).
+type STSClient interface {
+	AssumeRoleWithWebIdentity(ctx context.Context, params *sts.AssumeRoleWithWebIdentityInput,
+		optFns ...func(*sts.Options)) (*sts.AssumeRoleWithWebIdentityOutput, error)
+}
+
 // stsSource asks STS for new credentials on every call. The Client around
 // it does the caching, refresh-ahead, locking and backoff; the SDK's own
 // retries are off so that there is one retry policy.
 type stsSource struct {
-	client    *sts.Client
+	client    STSClient
 	roleARN   string
 	session   string
 	duration  time.Duration
@@ -237,8 +246,12 @@ func newSTSSource(cfg *Config, endpoint, region string) *stsSource {
 		opts.BaseEndpoint = aws.String(endpoint)
 	}
 	opts.HTTPClient = stsHTTPClient(cfg.HTTPClient)
+	client := cfg.STSClient
+	if client == nil {
+		client = sts.New(opts)
+	}
 	s := &stsSource{
-		client:    sts.New(opts),
+		client:    client,
 		roleARN:   cfg.RoleARN,
 		session:   cfg.RoleSessionName,
 		duration:  cfg.Duration,
