@@ -8,13 +8,13 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/netip"
 	"net/url"
 	"strings"
 
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
 
+	"github.com/tokenmgr/tokenmgr/classify"
 	"github.com/tokenmgr/tokenmgr/display"
 )
 
@@ -149,7 +149,7 @@ func checkURL(name, v string) error {
 	switch {
 	case u.Scheme == "https":
 	case u.Scheme == "http":
-		if !loopbackHost(u.Hostname()) {
+		if !classify.IsLoopback(u.Hostname()) {
 			return fmt.Errorf("login: %s %s is plain http to a host that is not loopback: use https: %w", name, display.URL(v), ErrNotLoopback)
 		}
 	default:
@@ -159,15 +159,6 @@ func checkURL(name, v string) error {
 		return fmt.Errorf("login: %s %s has a query or fragment", name, display.URL(v))
 	}
 	return nil
-}
-
-// loopbackHost reports whether host is localhost or a loopback IP.
-func loopbackHost(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	a, err := netip.ParseAddr(host)
-	return err == nil && a.IsLoopback()
 }
 
 // loopbackAddr reports whether a listener's address is a loopback IP.
