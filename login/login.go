@@ -36,6 +36,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"slices"
 	"strings"
@@ -44,6 +45,8 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/tokenmgr/tokenmgr"
+	"github.com/tokenmgr/tokenmgr/damp"
+	"github.com/tokenmgr/tokenmgr/display"
 	"github.com/tokenmgr/tokenmgr/store"
 	"github.com/tokenmgr/tokenmgr/store/record"
 )
@@ -121,19 +124,46 @@ func (c *Config) prompt() io.Writer {
 	return c.Prompt
 }
 
+// httpClient is Config.HTTPClient (http.DefaultClient when nil), copied
+// with a CheckRedirect that refuses a redirect to another origin (scheme,
+// host, port): a 307 or 308 re-posts its body, so the code and verifier,
+// device code, refresh token or client secret would go to a host they were
+// not meant for. The user's own CheckRedirect still runs for redirects
+// that stay on the origin.
 func (c *Config) httpClient() *http.Client {
-	if c.HTTPClient == nil {
-		return http.DefaultClient
+	user := c.HTTPClient
+	if user == nil {
+		user = http.DefaultClient
 	}
-	return c.HTTPClient
+	hc := *user
+	next := user.CheckRedirect
+	hc.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		if len(via) > 0 && !sameOrigin(via[0].URL, req.URL) {
+			return fmt.Errorf("%w: %s redirected to %s", errCrossOrigin, display.URL(via[0].URL.Scheme+"://"+via[0].URL.Host), display.URL(req.URL.Scheme+"://"+req.URL.Host))
+		}
+		if next != nil {
+			return next(req, via)
+		}
+		if len(via) >= 10 {
+			return errors.New("stopped after 10 redirects") // net/http's default
+		}
+		return nil
+	}
+	return &hc
+}
+
+// errCrossOrigin is wrapped when the issuer redirected a request to
+// another origin.
+var errCrossOrigin = errors.New("login: not following a redirect to another origin")
+
+// sameOrigin reports whether a and b share scheme, host and port (RFC 6454).
+func sameOrigin(a, b *url.URL) bool {
+	return strings.EqualFold(a.Scheme, b.Scheme) && strings.EqualFold(a.Hostname(), b.Hostname()) && damp.Port(a) == damp.Port(b)
 }
 
 // context puts the HTTP client where x/oauth2 and go-oidc look for it.
 func (c *Config) context(ctx context.Context) context.Context {
-	if c.HTTPClient == nil {
-		return ctx
-	}
-	return context.WithValue(ctx, oauth2.HTTPClient, c.HTTPClient)
+	return context.WithValue(ctx, oauth2.HTTPClient, c.httpClient())
 }
 
 func (c *Config) scopes() []string {
