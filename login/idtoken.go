@@ -5,6 +5,8 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
 
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
@@ -33,7 +35,7 @@ func (c *Config) checkIDToken(ctx context.Context, ep *endpoints, tok *oauth2.To
 		}
 		return tok, nil
 	}
-	v := ep.provider.VerifierContext(oidc.ClientContext(ctx, c.httpClient()), &oidc.Config{ClientID: c.ClientID})
+	v := ep.provider.VerifierContext(oidc.ClientContext(ctx, limitBodies(c.httpClient(), maxJWKS)), &oidc.Config{ClientID: c.ClientID})
 	idt, err := v.Verify(ctx, raw)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrIDToken, err)
@@ -51,4 +53,52 @@ func dropIDToken(tok *oauth2.Token) *oauth2.Token {
 		t = t.WithExtra(map[string]any{"scope": s})
 	}
 	return t
+}
+
+// maxJWKS bounds the issuer's key set: go-oidc reads it whole, and quotes
+// all of it in its errors.
+const maxJWKS = 1 << 20
+
+// limitBodies returns hc, copied, whose answers fail to read past max
+// bytes.
+func limitBodies(hc *http.Client, max int64) *http.Client {
+	c := *hc
+	rt := c.Transport
+	if rt == nil {
+		rt = http.DefaultTransport
+	}
+	c.Transport = limitTransport{rt, max}
+	return &c
+}
+
+type limitTransport struct {
+	rt  http.RoundTripper
+	max int64
+}
+
+func (t limitTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := t.rt.RoundTrip(req)
+	if err != nil {
+		return nil, err
+	}
+	resp.Body = &limitBody{ReadCloser: resp.Body, left: t.max, max: t.max}
+	return resp, nil
+}
+
+// limitBody is an answer's body that fails once it has given max bytes.
+type limitBody struct {
+	io.ReadCloser
+	left, max int64
+}
+
+func (b *limitBody) Read(p []byte) (int, error) {
+	if b.left <= 0 {
+		return 0, fmt.Errorf("the issuer's answer is larger than %d KiB", b.max>>10)
+	}
+	if int64(len(p)) > b.left {
+		p = p[:b.left]
+	}
+	n, err := b.ReadCloser.Read(p)
+	b.left -= int64(n)
+	return n, err
 }
