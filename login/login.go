@@ -85,7 +85,9 @@ type Config struct {
 	// Store keeps the sign-in. Nil keeps it in memory only: [Browser] and
 	// [Device] return the token, and [NewClient] has nothing to serve.
 	Store store.Store
-	// Key names the credential in Store. Default "default".
+	// Key names the credential in Store. Default "default". A credential
+	// another configuration saved under it is not replaced: the sign-in's
+	// error then matches [tokenmgr.ErrKeyInUse].
 	Key string
 	// HTTPClient makes the requests to the issuer. Default
 	// [http.DefaultClient].
@@ -231,6 +233,19 @@ func (c *Config) oauth2Config(ep *endpoints, redirectURL string) *oauth2.Config 
 func (c *Config) save(ctx context.Context, tok *oauth2.Token, obtained time.Time) error {
 	if c.Store == nil {
 		return nil
+	}
+	// As the Client does (tokenmgr.ErrKeyInUse): what another
+	// configuration saved under the key (AWS credentials, a service's
+	// token, a sign-in at another issuer or with other scopes) is not
+	// replaced, or it is lost and its Client stops with ErrKeyInUse.
+	old, err := record.Load(ctx, c.Store, c.key())
+	if err != nil {
+		return fmt.Errorf("login: signed in, but credential %q could not be read, so it was not overwritten (tokenmgr logout deletes it): %w", c.key(), err)
+	}
+	if old != nil && old.Source != "" && old.Source != c.fingerprint() {
+		return fmt.Errorf("%w: %q in %s holds %s of another configuration (%s), not this sign-in's (fingerprint %s); "+
+			"nothing was overwritten: sign in under another key (TOKENMGR_KEY), or delete the stored credential (tokenmgr logout)",
+			tokenmgr.ErrKeyInUse, c.key(), display.StoreName(c.Store), old.Kind(), old.Configuration(), c.fingerprint())
 	}
 	r := record.FromToken(tok, obtained)
 	r.Source = c.fingerprint()
