@@ -79,6 +79,7 @@ func runAWSCredentialProcess(ctx context.Context, o *options, stdout, stderr io.
 	}
 	env.Logger = slog.New(rec)
 	env.RefusedAttempts = refusedAttempts // as "token": a person is waiting
+	o.tel.instrumentAWS(env)
 	p, err := env.NewProvider(ctx)
 	if err != nil {
 		return fail(stderr, name, err)

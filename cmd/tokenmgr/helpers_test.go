@@ -181,7 +181,13 @@ func exe(t *testing.T, sec *secrets, env vars, args ...string) result {
 // then -1), for a test whose subject is that the command returns in time.
 func exeCtx(ctx context.Context, t *testing.T, sec *secrets, env vars, args ...string) result {
 	t.Helper()
-	cmd := exec.CommandContext(ctx, binPath, args...)
+	return exeBin(ctx, t, binPath, sec, env, args...)
+}
+
+// exeBin is exeCtx running the binary at bin.
+func exeBin(ctx context.Context, t *testing.T, bin string, sec *secrets, env vars, args ...string) result {
+	t.Helper()
+	cmd := exec.CommandContext(ctx, bin, args...)
 	home := t.TempDir()
 	cmd.Env = []string{"HOME=" + home, "XDG_CONFIG_HOME=" + filepath.Join(home, ".config"), "PATH=" + os.Getenv("PATH")}
 	for k, v := range env {

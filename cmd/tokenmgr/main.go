@@ -78,6 +78,9 @@ type options struct {
 	checkURL, jwksURL string
 	offline           bool
 
+	// tel exports telemetry; nil unless the OTEL_* variables ask for it.
+	tel *telemetry
+
 	set    map[string]bool // flags given on the command line
 	lookup func(string) (string, bool)
 	// env reads the variables alone, without the flags layered over them.
@@ -136,6 +139,9 @@ Configuration comes from these variables (the flags --key, --store and
 
 No command prints a secret, except "token" and "aws credential-process",
 whose output is the token or the AWS credentials.
+
+%s
+
 Run "tokenmgr <command> --help" for a command's flags and exit codes.
 `
 
@@ -148,7 +154,7 @@ func printMainHelp(w io.Writer) {
 	for _, c := range commands {
 		fmt.Fprintf(&b, "  %-*s  %s\n", width, c.name, c.summary)
 	}
-	fmt.Fprintf(w, mainHelp, b.String(), variablesHelp())
+	fmt.Fprintf(w, mainHelp, b.String(), variablesHelp(), otelHelp(telemetryBuilt))
 }
 
 // variablesHelp lists the variables from the library's own tables: a user
@@ -161,6 +167,32 @@ func variablesHelp() string {
 	}
 	var b strings.Builder
 	for _, d := range docs {
+		fmt.Fprintf(&b, "  %-*s  %s\n", width, d.Name, d.Doc)
+	}
+	return strings.TrimSuffix(b.String(), "\n")
+}
+
+// otelHelp says whether this build exports, and lists the OTEL_*
+// variables it honours when it does.
+func otelHelp(built bool) string {
+	if !built {
+		return `This build exports no telemetry: one built with
+"go install -tags otel github.com/tokenmgr/tokenmgr/cmd/tokenmgr@..."
+exports traces and metrics over OTLP/HTTP when OpenTelemetry's OTEL_*
+variables ask for it (OTEL_EXPORTER_OTLP_ENDPOINT, ...).`
+	}
+	width := 0
+	for _, d := range otelDocs {
+		width = max(width, len(d.Name))
+	}
+	var b strings.Builder
+	b.WriteString(`When OpenTelemetry's variables ask for it, "token" and "aws
+credential-process" export their refreshes' traces and metrics (package
+oteltokenmgr) over OTLP/HTTP, and "doctor" and "login" a span of the run;
+the export is made at exit, within 2 s, and a failed one is a warning:
+
+`)
+	for _, d := range otelDocs {
 		fmt.Fprintf(&b, "  %-*s  %s\n", width, d.Name, d.Doc)
 	}
 	return strings.TrimSuffix(b.String(), "\n")
@@ -224,8 +256,19 @@ func run(args []string, stdout, stderr io.Writer, lookup func(string) (string, b
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	return c.run(ctx, o, stdout, stderr)
+	if exports[c.name] {
+		o.tel = startTelemetry(ctx, lookup, stderr)
+		defer o.tel.shutdown()
+	}
+	ctx, end := o.tel.command(ctx, c.name)
+	code := c.run(ctx, o, stdout, stderr)
+	end(code)
+	return code
 }
+
+// exports are the commands that export telemetry when the OTEL_*
+// variables ask for it: those that get a token or check the credentials.
+var exports = map[string]bool{"token": true, "aws credential-process": true, "doctor": true, "login": true}
 
 func newFlagSet(c *command, o *options) *flag.FlagSet {
 	fs := flag.NewFlagSet("tokenmgr "+c.name, flag.ContinueOnError)

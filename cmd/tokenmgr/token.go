@@ -121,6 +121,7 @@ func runToken(ctx context.Context, o *options, stdout, stderr io.Writer) int {
 			storeErr.CompareAndSwap(nil, &ev.StoreErr)
 		}
 	}
+	o.tel.instrument(&cfg)
 	c, err := tokenmgr.New(cfg)
 	if err != nil {
 		return failEnv(stderr, "token", err, env)
