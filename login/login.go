@@ -242,10 +242,8 @@ func (c *Config) save(ctx context.Context, tok *oauth2.Token, obtained time.Time
 	if err != nil {
 		return fmt.Errorf("login: signed in, but credential %q could not be read, so it was not overwritten (tokenmgr logout deletes it): %w", c.key(), err)
 	}
-	if old != nil && old.Source != "" && old.Source != c.fingerprint() {
-		return fmt.Errorf("%w: %q in %s holds %s of another configuration (%s), not this sign-in's (fingerprint %s); "+
-			"nothing was overwritten: sign in under another key (TOKENMGR_KEY), or delete the stored credential (tokenmgr logout)",
-			tokenmgr.ErrKeyInUse, c.key(), display.StoreName(c.Store), old.Kind(), old.Configuration(), c.fingerprint())
+	if err := c.foreign(old, "nothing was overwritten: sign in under another key (TOKENMGR_KEY), or delete the stored credential (tokenmgr logout)"); err != nil {
+		return err
 	}
 	r := record.FromToken(tok, obtained)
 	r.Source = c.fingerprint()
@@ -257,6 +255,18 @@ func (c *Config) save(ctx context.Context, tok *oauth2.Token, obtained time.Time
 		return fmt.Errorf("login: signed in, but saving credential %q failed: %w", c.key(), err)
 	}
 	return nil
+}
+
+// foreign returns an error wrapping [tokenmgr.ErrKeyInUse] when r was
+// saved under the key by another configuration (the Client's rule: a
+// record naming no configuration is taken as ours); then says what was
+// not done.
+func (c *Config) foreign(r *record.Record, then string) error {
+	if r == nil || r.Source == "" || r.Source == c.fingerprint() {
+		return nil
+	}
+	return fmt.Errorf("%w: %q in %s holds %s of another configuration (%s), not this sign-in's (fingerprint %s); %s",
+		tokenmgr.ErrKeyInUse, c.key(), display.StoreName(c.Store), r.Kind(), r.Configuration(), c.fingerprint(), then)
 }
 
 // finish verifies the ID token the token response carries and saves the

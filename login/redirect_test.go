@@ -3,6 +3,7 @@ package login
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -13,6 +14,7 @@ import (
 
 	"golang.org/x/oauth2"
 
+	"github.com/tokenmgr/tokenmgr"
 	"github.com/tokenmgr/tokenmgr/store"
 	"github.com/tokenmgr/tokenmgr/store/record"
 )
@@ -96,5 +98,47 @@ func TestDeviceRefusesCrossOriginRedirect(t *testing.T) {
 	}
 	if s := got.Load().(string); strings.Contains(s, "dc-secret") {
 		t.Fatalf("the device code reached another origin: %q", s)
+	}
+}
+
+// Revoke sends only this sign-in's token to the issuer: what another
+// configuration stored under the key (AWS credentials, another issuer's
+// sign-in) never goes there.
+func TestRevokeSendsNoOtherConfigurationsToken(t *testing.T) {
+	var got atomic.Value
+	got.Store("")
+	var issuer string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/.well-known/openid-configuration":
+			json.NewEncoder(w).Encode(map[string]string{"issuer": issuer, "token_endpoint": issuer + "/token", "revocation_endpoint": issuer + "/revoke"})
+		case "/revoke":
+			b, _ := io.ReadAll(r.Body)
+			got.Store(string(b))
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	defer srv.Close()
+	issuer = srv.URL
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	st := store.NewMemory()
+	r := record.FromToken(&oauth2.Token{AccessToken: "aws-session-token"}, time.Now())
+	r.Source = "0123456789abcdef01234567"
+	b, err := r.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Save(ctx, "default", b); err != nil {
+		t.Fatal(err)
+	}
+	err = Revoke(ctx, Config{Issuer: issuer, ClientID: "cli", Store: st})
+	if !errors.Is(err, tokenmgr.ErrKeyInUse) {
+		t.Fatalf("Revoke of another configuration's credential: err %v, want ErrKeyInUse", err)
+	}
+	if s := got.Load().(string); strings.Contains(s, "aws-session-token") {
+		t.Fatalf("another configuration's token went to the issuer: %q", s)
 	}
 }

@@ -20,7 +20,9 @@ var ErrNoRevocation = errors.New("login: the issuer names no revocation_endpoint
 
 // Revoke revokes the sign-in stored under cfg.Store/cfg.Key at the
 // issuer's revocation endpoint (RFC 7009): its refresh token, which ends
-// the grant, else its access token. It deletes nothing: signing out
+// the grant, else its access token. A credential another configuration
+// saved under the key is not sent: the error matches
+// [tokenmgr.ErrKeyInUse]. It deletes nothing: signing out
 // deletes the stored credential after it. Nothing stored is no error.
 func Revoke(ctx context.Context, cfg Config) error {
 	if err := cfg.check(); err != nil {
@@ -31,6 +33,11 @@ func Revoke(ctx context.Context, cfg Config) error {
 	}
 	r, err := record.Load(ctx, cfg.Store, cfg.key())
 	if err != nil || r == nil {
+		return err
+	}
+	// Another configuration's token (AWS credentials, another issuer's
+	// sign-in) is not this issuer's to revoke: it is never sent there.
+	if err := cfg.foreign(r, "nothing was sent to the issuer"); err != nil {
 		return err
 	}
 	ep, err := resolve(ctx, &cfg)
