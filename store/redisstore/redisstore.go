@@ -353,12 +353,25 @@ func (s *Store) header(ctx context.Context) (*header, *seal.Keys, error) {
 func (s *Store) recoverHeader(ctx context.Context) error {
 	var found *header
 	foreign := false // a value written with another key
+	looked := 0
 	look := func(ctx context.Context, c redis.Cmdable) error {
-		keys, _, err := c.Scan(ctx, 0, globEscape(s.prefix)+"{*}:value", 100).Result()
-		if err != nil {
-			return err
+		// MATCH filters each page after SCAN has taken it from the whole
+		// keyspace: in a Redis shared with other applications a page
+		// seldom holds a value of ours, so scan on to the end (within
+		// the call's timeout) or to 100 values.
+		var keys []string
+		for cursor := uint64(0); ; {
+			page, next, err := c.Scan(ctx, cursor, globEscape(s.prefix)+"{*}:value", 1000).Result()
+			if err != nil {
+				return err
+			}
+			keys = append(keys, page...)
+			if cursor = next; cursor == 0 || len(keys)+looked >= 100 {
+				break
+			}
 		}
 		for _, key := range keys {
+			looked++
 			b, err := c.GetRange(ctx, key, 0, headerSize-1).Bytes()
 			if err != nil {
 				continue

@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"context"
 	"log/slog"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -207,6 +208,37 @@ func TestSameKeyAnotherSaltReplaces(t *testing.T) {
 	got, err = old.Load(ctx, credName)
 	require.NoError(t, err)
 	assert.Contains(t, string(got), "at-young")
+}
+
+// A Redis shared with other applications holds many keys besides the
+// fleet's. When the header record is lost, a new replica must still find
+// the fleet's values among them and put their header back: a first SCAN
+// page (about COUNT keys of the whole keyspace) seldom holds one, and a
+// new header would give the new replica other key names (another salt),
+// so that it would never meet the fleet's values nor its leases.
+func TestHeaderRecoveredAmongManyKeys(t *testing.T) {
+	srv := startRedis(t)
+	rdb := srv.Client(t)
+	ctx := context.Background()
+	old := newStore(t, rdb, Options{})
+	require.NoError(t, old.Save(ctx, credName, tokenRecord(t, "at-old", "rt-old", time.Now().Add(time.Hour))))
+	hdr, err := rdb.Get(ctx, old.headerKey()).Bytes()
+	require.NoError(t, err)
+	pipe := rdb.Pipeline()
+	for i := range 20000 {
+		pipe.Set(ctx, "other-app:"+strconv.Itoa(i), "x", 0)
+	}
+	_, err = pipe.Exec(ctx)
+	require.NoError(t, err)
+	require.NoError(t, rdb.Del(ctx, old.headerKey()).Err())
+
+	young := newStore(t, srv.Client(t), Options{})
+	got, err := rdb.Get(ctx, old.headerKey()).Bytes()
+	require.NoError(t, err)
+	assert.Equal(t, hdr, got, "the header the values were written under is put back")
+	plain, err := young.Load(ctx, credName)
+	require.NoError(t, err, "the new replica finds the fleet's value under its keyed name")
+	assert.Contains(t, string(plain), "rt-old")
 }
 
 func TestTamperedAndForeignValues(t *testing.T) {
