@@ -57,6 +57,7 @@ func (c *engine) saveNew(ctx context.Context, e *entry, out *outcome) {
 	case c.st == nil:
 	case errors.Is(out.storeErr, record.ErrNewer):
 		c.log.Error("not saving the new token over a record written by a newer tokenmgr; it will not survive a restart")
+	case out.storeErr != nil && c.unseenForeign(ctx, out):
 	default:
 		c.saving.Store(e) // a Store that panics quoting it is redacted
 		err := c.save(ctx, e)
@@ -67,6 +68,29 @@ func (c *engine) saveNew(ctx context.Context, e *entry, out *outcome) {
 			c.storeLog(err, slog.LevelError, "saving the new token failed; it is in service but will not survive a restart")
 		}
 	}
+}
+
+// unseenForeign reads the store again before a save whose earlier read
+// failed (a shared store that did not answer, say), which therefore never
+// saw whose the record is, and reports whether the save must not happen:
+// the record there is another configuration's (ErrKeyInUse, noted in out)
+// or a newer tokenmgr's. When this read fails too, the save goes ahead:
+// the store itself refuses to replace what it cannot open.
+func (c *engine) unseenForeign(ctx context.Context, out *outcome) bool {
+	r, err := record.Load(ctx, c.st, c.key)
+	switch {
+	case errors.Is(err, record.ErrNewer):
+		c.log.Error("not saving the new token over a record written by a newer tokenmgr; it will not survive a restart")
+		return true
+	case err != nil:
+		return false
+	}
+	if err := c.foreign(r); err != nil {
+		out.storeErr = err
+		c.log.Error("not saving the new token over another configuration's credential", "error", err)
+		return true
+	}
+	return false
 }
 
 // storeLog logs a store error at level, or at debug level when the store

@@ -365,6 +365,47 @@ func TestRotatedRefreshTokenSavedWhenTheAccessTokenIsTheSame(t *testing.T) {
 // Before, the second logged at Info level and replaced the record: the
 // first's next refresh redeemed a refresh token the endpoint had rotated
 // away (invalid_grant).
+// blinkingStore fails Load once with store.ErrUnavailable when armed: a
+// shared store (Redis) that did not answer the read before a refresh and
+// answers its save.
+type blinkingStore struct {
+	store.Store
+	blink atomic.Bool
+}
+
+func (b *blinkingStore) Load(ctx context.Context, k string) ([]byte, error) {
+	if b.blink.CompareAndSwap(true, false) {
+		return nil, fmt.Errorf("blink: %w", store.ErrUnavailable)
+	}
+	return b.Store.Load(ctx, k)
+}
+
+// A refresh whose read of the store failed has not seen whose the record
+// is: its save must not replace another configuration's record (and the
+// rotated refresh token in it) when the store answers again.
+func TestAnotherConfigurationsCredentialSurvivesAFailedRead(t *testing.T) {
+	srv := tokenmgrtest.NewServer(tokenmgrtest.Options{Rotate: true, Lifetime: time.Hour})
+	defer srv.Close()
+	st := &blinkingStore{Store: store.NewMemory()}
+	ctx := context.Background()
+	rtCfg := &oauth2.Config{ClientID: srv.ClientID, ClientSecret: srv.ClientSecret, Endpoint: oauth2.Endpoint{TokenURL: srv.TokenURL(), AuthStyle: oauth2.AuthStyleInHeader}}
+	a := newTestClient(t, Config{Source: RefreshToken(rtCfg, srv.IssueRefreshToken()), Store: st})
+	_, err := a.Token(ctx)
+	require.NoError(t, err)
+	before, err := st.Store.Load(ctx, DefaultKey)
+	require.NoError(t, err)
+
+	other := ccConfig(srv)
+	other.Scopes = []string{"other"}
+	b := newTestClient(t, Config{Source: ClientCredentials(other), Store: st})
+	st.blink.Store(true)
+	_, _ = b.Token(ctx)
+	after, err := st.Store.Load(ctx, DefaultKey)
+	require.NoError(t, err)
+	assert.Equal(t, before, after, "the first configuration's record was overwritten")
+	assert.NotZero(t, b.Stats().StoreErrors)
+}
+
 func TestAnotherConfigurationsCredentialIsNotOverwritten(t *testing.T) {
 	srv := tokenmgrtest.NewServer(tokenmgrtest.Options{Rotate: true, Lifetime: time.Hour})
 	defer srv.Close()
