@@ -112,3 +112,29 @@ func TestVersion1KeyNameReadOnceAndRewritten(t *testing.T) {
 	require.ErrorIs(t, err, store.ErrNotFound)
 	assert.NotContains(t, dump(t, rdb), legacy)
 }
+
+// During a rolling upgrade a version 1 replica may save a rotated refresh
+// token under the version 1 key name after a version 2 replica read the
+// value there and before it saves under the keyed name: that save must not
+// delete the newer value, which is the only copy of the rotated token.
+func TestVersion1KeyKeptWhenChangedSinceLoad(t *testing.T) {
+	srv := startRedis(t)
+	rdb := srv.Client(t)
+	ctx := context.Background()
+	a := newStore(t, srv.Client(t), Options{Lease: time.Minute})
+	h, k, err := a.header(ctx)
+	require.NoError(t, err)
+	legacy := a.legacyKey(credName)
+	old := tokenRecord(t, "at-SECRET-v1", "rt-SECRET-v1", time.Now().Add(time.Hour))
+	require.NoError(t, rdb.Set(ctx, legacy, sealV1(t, h, k, credName, "0000000000000001", old), 0).Err())
+	loadIs(t, a, old)
+
+	// A version 1 replica rotates the refresh token and saves it there.
+	rotated := sealV1(t, h, k, credName, "0000000000000002", tokenRecord(t, "at-SECRET-v1b", "rt-SECRET-v1b", time.Now().Add(time.Hour)))
+	require.NoError(t, rdb.Set(ctx, legacy, rotated, 0).Err())
+
+	require.NoError(t, a.Save(ctx, credName, tokenRecord(t, "at-SECRET-next", "rt-SECRET-next", time.Now().Add(time.Hour))))
+	got, err := rdb.Get(ctx, legacy).Bytes()
+	require.NoError(t, err, "the version 1 replica's newer value was deleted")
+	assert.Equal(t, rotated, got)
+}

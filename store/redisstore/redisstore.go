@@ -108,7 +108,7 @@ type Store struct {
 	mu     sync.Mutex           // guards hdr, names, legacy, held and seen
 	hdr    *header              // the header this Store writes under; nil until known
 	names  []byte               // the key of credential-name tags, with hdr
-	legacy map[string]bool      // credentials Load found under a version 1 key name only
+	legacy map[string]string    // credentials Load found under a version 1 key name only → that value's digest
 	held   map[string]heldLease // credential → the lease this Store holds
 	// seen maps a credential to the SHA-1 (hex) of the value this Store
 	// last found in Redis and authenticated (Load), or wrote (Save): the
@@ -148,7 +148,7 @@ func New(ctx context.Context, rdb redis.UniversalClient, opts Options) (*Store, 
 		pollCap: 200 * time.Millisecond,
 		lim:     seal.DefaultLimits,
 		held:    make(map[string]heldLease),
-		legacy:  make(map[string]bool),
+		legacy:  make(map[string]string),
 		seen:    make(map[string]string),
 	}
 	if s.prefix == "" {
@@ -485,7 +485,7 @@ func (s *Store) Load(ctx context.Context, name string) ([]byte, error) {
 	if legacy {
 		s.setSeen(name, "") // nothing under its name
 		s.mu.Lock()
-		s.legacy[name] = true
+		s.legacy[name] = digest(b)
 		s.mu.Unlock()
 		return plain, nil
 	}
@@ -772,16 +772,28 @@ func (s *Store) ttl(data []byte) time.Duration {
 	return max(time.Until(r.Expiry)+s.margin, time.Second)
 }
 
+// dropLegacyScript deletes KEYS[1] only while it holds the value whose
+// SHA-1 (hex) is ARGV[1].
+var dropLegacyScript = redis.NewScript(`
+local v = redis.call('GET', KEYS[1])
+if v and redis.sha1hex(v) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+`)
+
 // dropLegacy deletes the version 1 key of name once its value is saved
-// under its keyed name, when Load found it there.
+// under its keyed name, when Load found it there, and only while it holds
+// the value Load read: during a rolling upgrade a version 1 replica may
+// have saved a rotated refresh token there since, its only copy.
 func (s *Store) dropLegacy(ctx context.Context, name string) {
 	s.mu.Lock()
 	was := s.legacy[name]
 	delete(s.legacy, name)
 	s.mu.Unlock()
-	if was {
+	if was != "" {
 		_ = s.do(ctx, "delete the value under its version 1 key name", func(ctx context.Context) error {
-			return s.rdb.Del(ctx, s.legacyKey(name)).Err()
+			return dropLegacyScript.Run(ctx, s.rdb, []string{s.legacyKey(name)}, was).Err()
 		})
 	}
 }
