@@ -238,8 +238,10 @@ func (c *Config) save(ctx context.Context, tok *oauth2.Token, obtained time.Time
 	// configuration saved under the key (AWS credentials, a service's
 	// token, a sign-in at another issuer or with other scopes) is not
 	// replaced, or it is lost and its Client stops with ErrKeyInUse.
+	// A malformed record is replaced, as the Client replaces it; one of a
+	// newer tokenmgr is not.
 	old, err := record.Load(ctx, c.Store, c.key())
-	if err != nil {
+	if err != nil && (!errors.Is(err, record.ErrFormat) || errors.Is(err, record.ErrNewer)) {
 		return fmt.Errorf("login: signed in, but credential %q could not be read, so it was not overwritten (tokenmgr logout deletes it): %w", c.key(), err)
 	}
 	if err := c.foreign(old, "nothing was overwritten: sign in under another key (TOKENMGR_KEY), or delete the stored credential (tokenmgr logout)"); err != nil {

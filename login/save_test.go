@@ -14,6 +14,23 @@ import (
 	"github.com/tokenmgr/tokenmgr/store/record"
 )
 
+// A malformed record is replaced, as the Client replaces it.
+func TestSaveReplacesMalformedRecord(t *testing.T) {
+	ctx := context.Background()
+	st := store.NewMemory()
+	if err := st.Save(ctx, "default", []byte("not a record")); err != nil {
+		t.Fatal(err)
+	}
+	c := Config{Issuer: "https://id.example.com", ClientID: "cli", Store: st}
+	if err := c.save(ctx, &oauth2.Token{AccessToken: "mine"}, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	r, err := record.Load(ctx, st, "default")
+	if err != nil || r == nil || r.AccessToken != "mine" {
+		t.Fatalf("the sign-in was not saved over a malformed record: %v, %v", r, err)
+	}
+}
+
 // A sign-in does not replace what another configuration saved under its
 // key, as the Client does not (ErrKeyInUse); its own earlier sign-in, or
 // a record that names no configuration, it replaces.
