@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -249,4 +250,41 @@ func TestHelpNamesOTELVariables(t *testing.T) {
 	r = exe(t, nil, vars{}, "--help")
 	assert.Contains(t, r.stdout, "-tags otel")
 	assert.Contains(t, r.stdout, "OTEL_EXPORTER_OTLP_ENDPOINT")
+}
+
+// aws credential-process with a token file: otelaws counts its STS call,
+// and the AWS credentials it printed are nowhere in the export.
+func TestE2EAWSCredentialProcessExportsTelemetry(t *testing.T) {
+	t.Parallel()
+	srv, env := awsVars(t)
+	recv := newOTLPReceiver(t)
+	r := exeOtel(t, nil, env.with("OTEL_EXPORTER_OTLP_ENDPOINT", recv.URL), "aws", "credential-process")
+	wantCode(t, r, 0)
+	assert.Empty(t, r.stderr)
+	require.EqualValues(t, 1, srv.AssumeCalls())
+
+	raw, spans, metrics := recv.got()
+	assert.Contains(t, spans, "tokenmgr.refresh")
+	assert.Contains(t, spans, "tokenmgr aws credential-process")
+	assert.Equal(t, int64(1), metrics["tokenmgr.refreshes"], "metrics: %v", metrics)
+	assert.Equal(t, int64(1), metrics["tokenmgr.aws.sts.requests"], "metrics: %v", metrics)
+	var out processJSON
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &out))
+	sec := &secrets{}
+	sec.add(out.AccessKeyID, out.SecretAccessKey, out.SessionToken, "web-identity-token")
+	sec.check(t, "the OTLP export", raw)
+}
+
+// doctor exports a span of its run, with its exit code.
+func TestE2EDoctorExportsASpan(t *testing.T) {
+	t.Parallel()
+	s, sec := oauthServer(t, tokenmgrtest.Options{})
+	recv := newOTLPReceiver(t)
+	env := fileStoreVars(t).with(oauthVars(s).flat()...).with("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", recv.URL+"/v1/traces")
+	r := exeOtel(t, sec, env, "doctor", "--offline")
+	wantCode(t, r, 0)
+	raw, spans, metrics := recv.got()
+	assert.Equal(t, []string{"tokenmgr doctor"}, spans)
+	assert.Empty(t, metrics, "metrics were not asked for")
+	sec.check(t, "the OTLP export", raw)
 }
