@@ -80,7 +80,9 @@ type Config struct {
 	// STSClient, when set, is called for AssumeRoleWithWebIdentity
 	// instead of the client a Provider makes from Region, STSEndpoint and
 	// HTTPClient (then not needed). Turn its retries off (aws.NopRetryer):
-	// the Provider retries what is worth it, with backoff.
+	// the Provider retries what is worth it, with backoff. Give it
+	// [NoRedirectClient] as its HTTP client: the request carries the web
+	// identity token, which a redirect would re-post to another host.
 	STSClient STSClient
 
 	// RefusedAttempts bounds the STS requests of one refresh when STS

@@ -82,7 +82,7 @@ func resolve(ctx context.Context, cfg *Config) (*endpoints, error) {
 		return nil, fmt.Errorf("login: discovery at %s: reading the answer: %w", display.URL(where), err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("login: discovery at %s answered %s", display.URL(where), resp.Status)
+		return nil, fmt.Errorf("login: discovery at %s answered %s", display.URL(where), display.Printable(resp.Status, 100))
 	}
 	d, err := parseDiscovery(cfg.Issuer, body)
 	if err != nil {

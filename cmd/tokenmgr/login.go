@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/tokenmgr/tokenmgr/diagnose/jwtinfo"
+	"github.com/tokenmgr/tokenmgr/display"
 	"github.com/tokenmgr/tokenmgr/envconfig"
 	"github.com/tokenmgr/tokenmgr/login"
 	"github.com/tokenmgr/tokenmgr/store"
@@ -87,11 +88,11 @@ func runLogin(ctx context.Context, o *options, stdout, stderr io.Writer) int {
 func person(c jwtinfo.Claims) string {
 	switch {
 	case c.Email != "":
-		return c.Email
+		return display.Printable(c.Email, 200)
 	case c.Name != "":
-		return c.Name
+		return display.Printable(c.Name, 200)
 	}
-	return "subject " + c.Subject
+	return "subject " + display.Printable(c.Subject, 200)
 }
 
 // loginConfig reads the sign-in's configuration and opens its store; on

@@ -250,11 +250,13 @@ func claimRows(row func(k, v string), prefix string, j *jwtJSON, now time.Time) 
 			row(prefix+k, v)
 		}
 	}
-	opt("issuer (iss)", c.Issuer)
-	opt("subject (sub)", c.Subject)
-	opt("email", display.Cut(display.OneLine(c.Email), 200))
-	opt("name", display.Cut(display.OneLine(c.Name), 200))
-	opt("audience (aud)", strings.Join(c.Audience, ", "))
+	// Claims are the token's text, signed or not: escapes and newlines
+	// in them must not reach the terminal.
+	opt("issuer (iss)", display.Printable(c.Issuer, 200))
+	opt("subject (sub)", display.Printable(c.Subject, 200))
+	opt("email", display.Printable(c.Email, 200))
+	opt("name", display.Printable(c.Name, 200))
+	opt("audience (aud)", display.Printable(strings.Join(c.Audience, ", "), 200))
 	for _, t := range []struct {
 		k string
 		v *time.Time

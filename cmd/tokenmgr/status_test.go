@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/tokenmgr/tokenmgr/diagnose/jwtinfo"
 	"github.com/tokenmgr/tokenmgr/store"
 	"github.com/tokenmgr/tokenmgr/store/record"
 	"github.com/tokenmgr/tokenmgr/tokenmgrtest"
@@ -190,4 +191,25 @@ func TestE2ELogoutRemovesLockFiles(t *testing.T) {
 	assert.FileExists(t, path+".lock", "the writers' lock stays")
 	wantCode(t, exe(t, sec, oauthVars(s).with(file.flat()...), "token"), 0) // and the lock works afresh
 	assert.Len(t, locks(), 2)
+}
+
+// A token's claims are its issuer's text, verified or not: an escape
+// sequence or a newline in them is shown escaped, never sent to the
+// terminal, in status and in the login's "signed in as".
+func TestClaimsArePrintedSafely(t *testing.T) {
+	evil := "mallory\x1b]0;owned\x07\n[ok] forged line"
+	c := jwtinfo.Claims{Issuer: evil, Subject: evil, Email: evil, Name: evil, Audience: []string{evil}}
+	var out strings.Builder
+	claimRows(func(k, v string) { out.WriteString(k + ": " + v + "\n") }, "", &jwtJSON{Claims: &c}, time.Now())
+	for _, line := range strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n") {
+		assert.NotContains(t, line, "\x1b", "a raw escape reached the terminal: %q", line)
+		assert.NotContains(t, line, "\x07")
+		assert.False(t, strings.HasPrefix(line, "[ok]"), "a claim's newline started a line of its own: %q", line)
+	}
+	assert.Contains(t, out.String(), `email: mallory\x1b]0;owned`)
+	for _, who := range []jwtinfo.Claims{{Email: evil}, {Name: evil}, {Subject: evil}} {
+		p := person(who)
+		assert.NotContains(t, p, "\x1b")
+		assert.NotContains(t, p, "\n")
+	}
 }
