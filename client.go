@@ -266,6 +266,7 @@ func New(cfg Config) (*Client, error) {
 	}
 	c.log = c.log.With("credential", c.key)
 	c.ctx, c.cancel = context.WithCancel(context.Background())
+	c.drain, c.stopDrain = context.WithCancel(context.Background())
 	return c, nil
 }
 
@@ -351,6 +352,7 @@ func (c *Client) Close() error {
 	c.mu.Unlock()
 	c.cancel()
 	c.wg.Wait()
+	c.stopDrain() // abandoned refreshes' requests end now
 	if first && c.obs != nil && c.obs.Closed != nil {
 		c.observeClosed()
 	}

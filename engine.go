@@ -53,8 +53,16 @@ type engine struct {
 	closed bool
 
 	wg     sync.WaitGroup
-	ctx    context.Context // canceled by Close; parent of every refresh
+	ctx    context.Context // canceled by Close: no new refresh, attempt or wait
 	cancel context.CancelFunc
+	// drain is the parent of every refresh's context: Close cancels it
+	// only after waiting for the refreshes (each at most abandonGrace), so
+	// a token request in flight when Close is called gets its answer and
+	// saves it. Canceled at once, that answer would be lost while the
+	// endpoint has already redeemed the refresh token, and with rotation
+	// the stored one is then dead: the next process gets invalid_grant.
+	drain     context.Context
+	stopDrain context.CancelFunc
 
 	fetches, fetchErrors, storeLoads, storeErrors, invalidations, replays atomic.Int64
 

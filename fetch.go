@@ -67,7 +67,9 @@ func (c *engine) fetch(ctx context.Context, retry bool, attempts *int) (*oauth2.
 				return nil, perr
 			}
 		}
-		if c.sleep(ctx, wait) != nil {
+		// ctx, the refresh's, outlives Close by design (a request in flight
+		// gets its answer); no new attempt starts after Close.
+		if c.sleep(ctx, wait) != nil || c.ctx.Err() != nil {
 			return nil, withAttempts(err, attempt)
 		}
 	}

@@ -450,3 +450,70 @@ func TestAnotherConfigurationsCredentialIsNotOverwritten(t *testing.T) {
 	assert.Contains(t, r.Config, "client_credentials grant at "+srv.TokenURL())
 	assert.NotContains(t, r.Config, srv.ClientSecret)
 }
+
+// TestCloseDuringRefreshKeepsTheRotatedRefreshToken: Close called while a
+// token request is at the endpoint lets that request finish and saves its
+// answer. The endpoint redeems the refresh token whatever the client does
+// next; canceled at once, the answer and its rotated refresh token were
+// lost, the store kept the redeemed one, and the next process got
+// invalid_grant (examples/refreshtoken failed so under load).
+func TestCloseDuringRefreshKeepsTheRotatedRefreshToken(t *testing.T) {
+	srv := tokenmgrtest.NewServer(tokenmgrtest.Options{Lifetime: time.Hour, Rotate: true})
+	defer srv.Close()
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		st := store.NewMemory()
+		oc := &oauth2.Config{ClientID: srv.ClientID, ClientSecret: srv.ClientSecret,
+			Endpoint: oauth2.Endpoint{TokenURL: srv.TokenURL(), AuthStyle: oauth2.AuthStyleInHeader}}
+		c, err := New(Config{Source: RefreshToken(oc, srv.IssueRefreshToken()), Store: st,
+			TokenHTTPClient: &http.Client{Transport: cancelingNetwork{srv.InMemoryTransport()}}})
+		require.NoError(t, err)
+		tok, err := c.Token(ctx)
+		require.NoError(t, err)
+
+		arrived := make(chan struct{})
+		srv.SetHook(func(w http.ResponseWriter, r *http.Request) bool {
+			if r.URL.Path != "/token" {
+				return false
+			}
+			close(arrived)
+			select { // a slow endpoint: it answers in 500ms, or when the client hangs up
+			case <-r.Context().Done():
+			case <-time.After(500 * time.Millisecond):
+			}
+			return false // it redeems and rotates all the same
+		})
+		c.Invalidate(tok)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			c.Token(ctx) // the refresh; ErrClosed or the token, either is fine
+		}()
+		<-arrived
+		require.NoError(t, c.Close())
+		<-done
+		srv.SetHook(nil)
+
+		// A restarted process refreshes with the stored refresh token.
+		c2 := newBubbleClient(t, srv, Config{Source: RefreshToken(oc, "rt-long-dead"), Store: st})
+		tok2, err := c2.Token(ctx)
+		require.NoError(t, err)
+		c2.Invalidate(tok2)
+		_, err = c2.Token(ctx)
+		require.NoError(t, err, "the stored refresh token was the one the endpoint had redeemed")
+		assert.Zero(t, srv.InvalidGrants.Load())
+	})
+}
+
+// cancelingNetwork fails a request whose context ended before its answer
+// came, as net/http does: an in-memory transport would hand it over.
+type cancelingNetwork struct{ next http.RoundTripper }
+
+func (n cancelingNetwork) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := n.next.RoundTrip(req)
+	if err == nil && req.Context().Err() != nil {
+		resp.Body.Close()
+		return nil, req.Context().Err()
+	}
+	return resp, err
+}

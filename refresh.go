@@ -137,10 +137,10 @@ func (c *engine) usable(e, old *entry) bool {
 // caller giving up does not cancel the refresh the others wait for; only
 // an Observer's values are taken from trigger, the caller's.
 func (c *engine) refresh(w *work, trigger context.Context, reason RefreshReason, old *entry, timeout time.Duration, retry bool) (*entry, error) {
-	base := c.ctx
+	base := c.drain
 	if c.obs != nil && c.obs.RefreshStart != nil {
 		if vals := c.observeStart(trigger, reason); vals != nil {
-			base = valuesCtx{Context: c.ctx, vals: vals}
+			base = valuesCtx{Context: c.drain, vals: vals}
 		}
 	}
 	ctx, cancel := context.WithTimeout(base, timeout)
