@@ -18,6 +18,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tokenmgr/tokenmgr/secretfile"
 	"github.com/tokenmgr/tokenmgr/store/seal"
 )
 
@@ -281,7 +282,7 @@ func (s *fileStore) read(ctx context.Context) (*fileHeader, map[string][]byte, e
 		return nil, nil, fmt.Errorf("store: %w", err)
 	}
 	if !fi.Mode().IsRegular() {
-		return nil, nil, fmt.Errorf("store: encrypted file %s: %w: not a regular file (%s)", s.name, ErrFormat, fileKind(fi.Mode()))
+		return nil, nil, fmt.Errorf("store: encrypted file %s: %w: not a regular file (%s)", s.name, ErrFormat, secretfile.Kind(fi.Mode()))
 	}
 	if err := checkFileMode(s.name, s.path, fi); err != nil {
 		return nil, nil, err
@@ -316,22 +317,6 @@ func (s *fileStore) read(ctx context.Context) (*fileHeader, map[string][]byte, e
 		return nil, nil, fmt.Errorf("store: encrypted file %s: %w", s.name, err)
 	}
 	return h, entries, nil
-}
-
-// fileKind names what a non-regular file is, for errors.
-func fileKind(m fs.FileMode) string {
-	switch {
-	case m.IsDir():
-		return "a directory"
-	case m&fs.ModeNamedPipe != 0:
-		return "a named pipe"
-	case m&fs.ModeSocket != 0:
-		return "a socket"
-	case m&fs.ModeDevice != 0:
-		return "a device"
-	default:
-		return "mode " + m.String()
-	}
 }
 
 // resolveLinks follows symbolic links in path, including a last one whose
