@@ -53,9 +53,15 @@ func (c *engine) state(e *entry) (s refreshState, now time.Time) {
 	return stateExpired, now
 }
 
+// errBackground marks the failure of a background refresh. It makes one
+// attempt (its loop does the retrying), so a caller that joined it for a
+// token it needs (one expired, or rejected by a server) asks afresh, with
+// retries, rather than fail on one attempt's error.
+var errBackground = errors.New("tokenmgr: background refresh failed")
+
 // errCutOff marks a background refresh that ran out of time with the
 // token it was replacing.
-var errCutOff = errors.New("tokenmgr: background refresh cut off at the token's expiry")
+var errCutOff = fmt.Errorf("%w: cut off at the token's expiry", errBackground)
 
 // errAbandoned ends a refresh abandoned before it asked the Source. No
 // one waits for it, and the Source was not asked: it is no failure to hold
@@ -103,8 +109,8 @@ func (c *engine) refreshWait(ctx context.Context, old *entry, reason RefreshReas
 		ch := c.sf.DoChan(c.key, c.flight(ctx, reason, old))
 		select {
 		case r := <-ch:
-			if errors.Is(r.Err, errCutOff) && try == 0 {
-				continue // we joined a background refresh that ran out with its token: ask afresh
+			if errors.Is(r.Err, errBackground) && try == 0 {
+				continue // we joined a background refresh's one attempt, which failed: ask afresh
 			}
 			if r.Err != nil {
 				return nil, r.Err
@@ -172,8 +178,11 @@ func (c *engine) refresh(w *work, trigger context.Context, reason RefreshReason,
 		ev.Expiry = e.tok.Expiry
 		c.log.Debug("token refreshed", "reason", reason, "from_store", out.fromStore, "expiry", e.tok.Expiry, "took", ev.Duration)
 	}
-	if cutOff {
+	switch {
+	case cutOff:
 		err = fmt.Errorf("%w: %w", errCutOff, err)
+	case err != nil && reason == ReasonEarly:
+		err = fmt.Errorf("%w: %w", errBackground, err)
 	}
 	if c.obs != nil && c.obs.RefreshDone != nil {
 		c.observeDone(ctx, ev)
