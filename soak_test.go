@@ -3,6 +3,7 @@ package tokenmgr
 import (
 	"fmt"
 	"io"
+	"log/slog"
 	"math/rand/v2"
 	"net/http"
 	"os"
@@ -49,6 +50,8 @@ import (
 // replay, which no client can avoid (the server revoked its new token
 // too), and would make caller_failures depend on scheduling. With that
 // guard a caller failure needs a replay slower than 300ms.
+//
+// TOKENMGR_SOAK_LOG names a file for the Client's debug log.
 //
 // Run by .ci/run with TOKENMGR_SOAK=1; prints one greppable line:
 //
@@ -101,9 +104,17 @@ func TestSoak(t *testing.T) {
 	// ephemeral ports).
 	apiTr := &http.Transport{MaxIdleConns: 2 * workers, MaxIdleConnsPerHost: 2 * workers}
 	tokTr := &http.Transport{}
+	var logger *slog.Logger
+	if p := os.Getenv("TOKENMGR_SOAK_LOG"); p != "" {
+		f, err := os.Create(p)
+		require.NoError(t, err)
+		defer f.Close()
+		logger = slog.New(slog.NewTextHandler(f, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
 	c, err := New(Config{
 		Source:          ClientCredentials(ccConfig(srv)),
 		TokenHTTPClient: &http.Client{Transport: tokTr},
+		Logger:          logger,
 	})
 	require.NoError(t, err)
 	hc := c.HTTPClient()
