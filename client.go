@@ -188,8 +188,8 @@ type Stats struct {
 // [Config.OnRefresh], [Config.Attach]) is returned to them as a
 // *[PanicError], and every wait is bounded by [Config.RefreshTimeout].
 type Client struct {
-	engine            // the token in service and its refreshes
-	send   *sendRules // the transport's rules: hosts, Attach, classifier, damping
+	engine[*oauth2.Token]                           // the token in service and its refreshes
+	send                  *sendRules[*oauth2.Token] // the transport's rules: hosts, Attach, classifier, damping
 	// ownedStore is the store NewFromEnv opened for this Client; Close
 	// closes it. A Store passed in Config stays the caller's to close.
 	ownedStore io.Closer
@@ -218,25 +218,24 @@ func New(cfg Config) (*Client, error) {
 			return nil, fmt.Errorf("tokenmgr: Config.Source's token URL %s: %w", display.Cut(display.URL(s.tokenURL()), 200), wire.ErrCleartextTokenURL)
 		}
 	}
-	c := &Client{send: &sendRules{
+	c := &Client{send: &sendRules[*oauth2.Token]{
 		hosts:    hosts,
 		attach:   cfg.Attach,
 		classify: classify.Classifier{Extra: append([]string(nil), cfg.InvalidTokenCodes...)},
 	}}
-	c.engine = engine{
-		src:            cfg.Source,
+	k := &bearerKind{src: cfg.Source, strict: cfg.Attach == nil, tokenHTTP: tokenClient(cfg.TokenHTTPClient)}
+	c.engine = engine[*oauth2.Token]{
+		kind:           k,
 		st:             cfg.Store,
 		key:            cfg.Key,
 		log:            cfg.Logger,
 		onEvent:        cfg.OnRefresh,
 		onRetry:        cfg.OnRetry,
-		header:         cfg.Attach == nil,
 		refreshBefore:  cfg.RefreshBefore,
 		expiryDelta:    cfg.ExpiryDelta,
 		refreshTimeout: cfg.RefreshTimeout,
 		tokenTimeout:   cfg.TokenTimeout,
 		maxRefused:     cfg.RefusedAttempts,
-		tokenHTTP:      tokenClient(cfg.TokenHTTPClient),
 		now:            time.Now,
 		sleep:          sleepCtx,
 		jitter:         randJitter,
@@ -249,12 +248,7 @@ func New(cfg Config) (*Client, error) {
 		o := *cfg.Observer // the caller's may change; ours does not
 		c.obs = &o
 	}
-	if f, ok := cfg.Source.(Fingerprinter); ok {
-		c.fingerprint = f.Fingerprint()
-	}
-	if d, ok := cfg.Source.(Describer); ok {
-		c.description = d.Description()
-	}
+	c.fingerprint, c.description = k.fingerprint(), k.description()
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
 	}
@@ -319,7 +313,7 @@ func (c *Client) HTTPClient() *http.Client {
 // fetches a new one. Use it when a response the transport does not see
 // says the token was rejected.
 func (c *Client) Invalidate(tok *oauth2.Token) {
-	if e := c.cur.Load(); e != nil && tok != nil && e.tok.AccessToken == tok.AccessToken {
+	if e := c.cur.Load(); e != nil && tok != nil && e.id == tok.AccessToken {
 		c.drop(e)
 	}
 }

@@ -15,9 +15,9 @@ import (
 // rejected notes that host rejected e and reports whether the rejection
 // must be passed on without a refresh (see damp.Hosts.Rejected), and for
 // how long.
-func (r *sendRules) rejected(c credential, host string, e *entry) (damped bool, d time.Duration) {
+func (r *sendRules[T]) rejected(c credential[T], host string, e *entry[T]) (damped bool, d time.Duration) {
 	return r.damp.Reject(damp.Rejection{
-		Host: host, Token: e.tok.AccessToken, Obtained: e.obtained,
+		Host: host, Token: e.id, Obtained: e.obtained,
 		Replacement: e.replaced && c.inService(e),
 	}, c.clock())
 }

@@ -3,31 +3,29 @@ package tokenmgr
 import (
 	"context"
 	"log/slog"
-	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"golang.org/x/oauth2"
 	"golang.org/x/sync/singleflight"
 
 	"github.com/tokenmgr/tokenmgr/damp"
 	"github.com/tokenmgr/tokenmgr/store"
 )
 
-// engine keeps one credential in service: its windows, the refreshes
-// (one at a time, through a singleflight, with abandonment, a failure
-// cooldown and a background loop), the store's lock and re-read, and
-// compare-and-swap invalidation. The Client assembles it with a transport.
-type engine struct {
-	src     oauth2.TokenSource
+// engine keeps one credential of type T in service: its windows, the
+// refreshes (one at a time, through a singleflight, with abandonment, a
+// failure cooldown and a background loop), the store's lock and re-read,
+// and compare-and-swap invalidation. What it knows of T is its kind's.
+// The Client assembles an engine of OAuth tokens with a transport.
+type engine[T any] struct {
+	kind    kind[T]
 	st      store.Store
 	key     string
 	log     *slog.Logger
 	onEvent func(RefreshEvent)
 	onRetry func(RetryEvent)
 	obs     *Observer // nil when Config.Observer is
-	header  bool      // no Config.Attach: a token must fit an Authorization header
 
 	fingerprint string // the Source's configuration, stamped on stored records
 	description string // and its description, for people
@@ -35,19 +33,18 @@ type engine struct {
 	refreshBefore, expiryDelta   time.Duration
 	refreshTimeout, tokenTimeout time.Duration
 	maxRefused                   int // Config.RefusedAttempts
-	tokenHTTP                    *http.Client
 
-	cur atomic.Pointer[entry] // the token in service; nil when none
+	cur atomic.Pointer[entry[T]] // the token in service; nil when none
 	sf  singleflight.Group
 	bg  atomic.Bool // a background refresh loop is running
 
-	stuck  atomic.Pointer[work] // the latest abandoned refresh still running
-	stuckN atomic.Int32         // abandoned refreshes still running
+	stuck  atomic.Pointer[work[T]] // the latest abandoned refresh still running
+	stuckN atomic.Int32            // abandoned refreshes still running
 
-	failed   atomic.Pointer[failure] // the last refresh failed, and when to try again
-	failCool *damp.Cooldown          // the failure backoff behind failed
-	dropped  atomic.Pointer[entry]   // the last token a server rejected
-	saving   atomic.Pointer[entry]   // a new token being saved, not yet in service
+	failed   atomic.Pointer[failure]  // the last refresh failed, and when to try again
+	failCool *damp.Cooldown           // the failure backoff behind failed
+	dropped  atomic.Pointer[entry[T]] // the last token a server rejected
+	saving   atomic.Pointer[entry[T]] // a new token being saved, not yet in service
 
 	mu     sync.Mutex // guards closed and wg.Add
 	closed bool
@@ -73,10 +70,11 @@ type engine struct {
 }
 
 // entry is a token in service with its precomputed header and windows.
-type entry struct {
-	tok      *oauth2.Token
-	early    *oauth2.Token // tok with Expiry moved up, for TokenSource
-	auth     []string      // Authorization header value
+type entry[T any] struct {
+	tok      T
+	id       string   // the kind's ID of tok
+	early    T        // tok with its expiry moved up, for TokenSource (a headerKind's)
+	auth     []string // Authorization header value (a headerKind's)
 	obtained time.Time
 	staleAt  time.Time // zero: never stale
 	expireAt time.Time // zero: never expires

@@ -20,7 +20,7 @@ import (
 // lock at abandon, so saveLate takes it again (its deadline long past, on
 // a new one), and saves only when the store holds nothing newer than e (a
 // refresh since, by another process).
-func (c *engine) saveLate(e *entry, out *outcome) {
+func (c *engine[T]) saveLate(e *entry[T], out *outcome) {
 	if c.st == nil {
 		return
 	}
@@ -52,7 +52,7 @@ func (c *engine) saveLate(e *entry, out *outcome) {
 
 // saveNew saves a freshly fetched e, unless the store holds a record of a
 // newer tokenmgr; a failure is noted in out and logged.
-func (c *engine) saveNew(ctx context.Context, e *entry, out *outcome) {
+func (c *engine[T]) saveNew(ctx context.Context, e *entry[T], out *outcome) {
 	switch {
 	case c.st == nil:
 	case errors.Is(out.storeErr, record.ErrNewer):
@@ -76,7 +76,7 @@ func (c *engine) saveNew(ctx context.Context, e *entry, out *outcome) {
 // the record there is another configuration's (ErrKeyInUse, noted in out)
 // or a newer tokenmgr's. When this read fails too, the save goes ahead:
 // the store itself refuses to replace what it cannot open.
-func (c *engine) unseenForeign(ctx context.Context, out *outcome) bool {
+func (c *engine[T]) unseenForeign(ctx context.Context, out *outcome) bool {
 	r, err := record.Load(ctx, c.st, c.key)
 	switch {
 	case errors.Is(err, record.ErrNewer):
@@ -96,7 +96,7 @@ func (c *engine) unseenForeign(ctx context.Context, out *outcome) bool {
 // storeLog logs a store error at level, or at debug level when the store
 // is a shared one whose server is unavailable (store.ErrUnavailable): such a
 // store logs the outage once itself, and the refresh goes on without it.
-func (c *engine) storeLog(err error, level slog.Level, msg string) {
+func (c *engine[T]) storeLog(err error, level slog.Level, msg string) {
 	if errors.Is(err, store.ErrUnavailable) {
 		level = slog.LevelDebug
 	}
@@ -107,7 +107,7 @@ func (c *engine) storeLog(err error, level slog.Level, msg string) {
 // configuration, is newer than old and not yet stale; a stored (rotated)
 // refresh token newer than old is passed to the source even when the
 // access token is not usable: it wins over the seed.
-func (c *engine) loadStored(ctx context.Context, old *entry) (*entry, error) {
+func (c *engine[T]) loadStored(ctx context.Context, old *entry[T]) (*entry[T], error) {
 	r, err := record.Load(ctx, c.st, c.key)
 	if err != nil {
 		return nil, fmt.Errorf("tokenmgr: %w", err)
@@ -124,22 +124,21 @@ func (c *engine) loadStored(ctx context.Context, old *entry) (*entry, error) {
 		// token, are the freshest there are.
 		return nil, nil
 	}
-	if r.RefreshToken != "" {
-		if s, ok := c.src.(RefreshTokenSetter); ok {
-			s.SetRefreshToken(r.RefreshToken)
-		}
-	}
-	if r.AccessToken == "" || (old != nil && r.AccessToken == old.tok.AccessToken) {
-		// No access token, or the very one being replaced, saved again
-		// with a rotated refresh token (see refreshLocked).
+	sk, ok := c.kind.(storedKind[T])
+	if !ok {
 		return nil, nil
 	}
-	if checkToken(r.Token(), c.header) != nil {
-		// A record this configuration could not have saved: not served.
-		c.log.Warn("stored token is not usable in a request header; fetching a new one")
+	tok, ok, err := sk.fromRecord(r)
+	if err != nil {
+		c.log.Warn("stored token is not usable; fetching a new one", "error", err)
 		return nil, nil
 	}
-	e := c.newEntry(r.Token(), r.Obtained)
+	if !ok || (old != nil && c.kind.ID(tok) == old.id) {
+		// None, or the very one being replaced, saved again with a
+		// rotated refresh token (see refreshLocked).
+		return nil, nil
+	}
+	e := c.newEntry(tok, r.Obtained)
 	if st, _ := c.state(e); st != stateFresh {
 		return nil, nil // stale or expired: refresh now rather than soon
 	}
@@ -151,7 +150,7 @@ func (c *engine) loadStored(ctx context.Context, old *entry) (*entry, error) {
 // and replacing it would lose it (its refresh token above all), so the
 // refresh stops before asking the Source. A record or a Source that does
 // not say its configuration is taken as ours, as before fingerprints.
-func (c *engine) foreign(r *record.Record) error {
+func (c *engine[T]) foreign(r *record.Record) error {
 	if r == nil || c.fingerprint == "" || r.Source == "" || r.Source == c.fingerprint {
 		return nil
 	}
@@ -164,8 +163,12 @@ func (c *engine) foreign(r *record.Record) error {
 		ErrKeyInUse, c.key, display.StoreName(c.st), r.Kind(), r.Configuration(), ours)
 }
 
-func (c *engine) save(ctx context.Context, e *entry) error {
-	r := record.FromToken(e.tok, e.obtained)
+func (c *engine[T]) save(ctx context.Context, e *entry[T]) error {
+	sk, ok := c.kind.(storedKind[T])
+	if !ok {
+		return nil
+	}
+	r := sk.record(e.tok, e.obtained)
 	r.Source, r.Config = c.fingerprint, c.description
 	b, err := r.Encode()
 	if err != nil {

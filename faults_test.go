@@ -706,7 +706,7 @@ func TestFaultConcurrentCallersOneFlight(t *testing.T) {
 		}()
 	}
 	// Hold the first attempt until every caller waits on its flight.
-	waitForStacks(t, "tokenmgr.(*engine).refreshWait", callers)
+	waitForStacks(t, "tokenmgr.(*engine[...]).refreshWait", callers)
 	close(gate)
 	wg.Wait()
 	close(errs)
@@ -761,7 +761,7 @@ func TestFaultNoStormWithoutToken(t *testing.T) {
 					e := h.c.cur.Load()
 					// Past the expiry window: a copy of the entry whose
 					// windows are over.
-					old := &entry{tok: e.tok, auth: e.auth, obtained: e.obtained.Add(-2 * time.Hour),
+					old := &entry[*oauth2.Token]{tok: e.tok, id: e.id, auth: e.auth, obtained: e.obtained.Add(-2 * time.Hour),
 						staleAt: time.Now().Add(-time.Hour), expireAt: time.Now().Add(-time.Minute)}
 					h.c.cur.Store(old)
 				}

@@ -33,7 +33,7 @@ import (
 // would re-raise it in a new goroutine, where it would kill the program.
 //
 // trigger is the context of the call that started it, for an Observer.
-func (c *engine) flight(trigger context.Context, reason RefreshReason, old *entry) func() (any, error) {
+func (c *engine[T]) flight(trigger context.Context, reason RefreshReason, old *entry[T]) func() (any, error) {
 	return func() (v any, err error) {
 		defer c.protect("refresh", &err)
 		if cur := c.cur.Load(); c.usable(cur, old) {
@@ -57,12 +57,12 @@ func (c *engine) flight(trigger context.Context, reason RefreshReason, old *entr
 				timeout = max(min(timeout, old.expireAt.Sub(c.now())), time.Millisecond)
 			}
 		}
-		var w *work
+		var w *work[T]
 		if c.stuckN.Load() >= maxStuck {
 			w = c.stuck.Load() // join the latest abandoned refresh rather than leave another behind
 		}
 		if w == nil || w.finished() {
-			w = &work{done: make(chan struct{})}
+			w = &work[T]{done: make(chan struct{})}
 			c.wg.Add(1) // Close waits for the work too, unless it is abandoned
 			go c.run(w, trigger, reason, old, timeout, retry)
 		}
@@ -98,9 +98,9 @@ const abandonGrace = time.Second
 const maxStuck = 4
 
 // work is one refresh running in a goroutine of its own.
-type work struct {
+type work[T any] struct {
 	done     chan struct{} // closed when e and err are set
-	e        *entry
+	e        *entry[T]
 	err      error
 	released atomic.Bool // its count in Client.wg is given back: it ended, or was abandoned
 
@@ -113,7 +113,7 @@ type work struct {
 // function that gives it up, once, whoever calls it first: the refresh
 // when it ends, or abandon. A refresh abandoned meanwhile gives it up at
 // once.
-func (w *work) locked(unlock func()) func() {
+func (w *work[T]) locked(unlock func()) func() {
 	var once sync.Once
 	u := func() { once.Do(unlock) }
 	w.lockMu.Lock()
@@ -131,7 +131,7 @@ func (w *work) locked(unlock func()) func() {
 // abandonLock marks w abandoned and returns the function that gives up
 // the store lock it holds (nil when it holds none): a refresh stuck in its
 // Source must not lock the next ones out.
-func (w *work) abandonLock() (unlock func()) {
+func (w *work[T]) abandonLock() (unlock func()) {
 	w.lockMu.Lock()
 	defer w.lockMu.Unlock()
 	w.abandoned = true
@@ -145,7 +145,7 @@ func (w *work) abandonLock() (unlock func()) {
 // a Store's release may wait for the very call that is stuck (one
 // connection for both), and the flight's callers, and Close, must not wait
 // with it. A panic in it is logged, not the program's end.
-func (c *engine) unlockAbandoned(unlock func()) {
+func (c *engine[T]) unlockAbandoned(unlock func()) {
 	var err error
 	defer func() {
 		if err != nil {
@@ -157,13 +157,13 @@ func (c *engine) unlockAbandoned(unlock func()) {
 }
 
 // wasAbandoned reports whether abandon gave up on w.
-func (w *work) wasAbandoned() bool {
+func (w *work[T]) wasAbandoned() bool {
 	w.lockMu.Lock()
 	defer w.lockMu.Unlock()
 	return w.abandoned
 }
 
-func (w *work) finished() bool {
+func (w *work[T]) finished() bool {
 	select {
 	case <-w.done:
 		return true
@@ -173,7 +173,7 @@ func (w *work) finished() bool {
 }
 
 // run runs a refresh for w.
-func (c *engine) run(w *work, trigger context.Context, reason RefreshReason, old *entry, timeout time.Duration, retry bool) {
+func (c *engine[T]) run(w *work[T], trigger context.Context, reason RefreshReason, old *entry[T], timeout time.Duration, retry bool) {
 	defer func() {
 		close(w.done)
 		if w.released.CompareAndSwap(false, true) {
@@ -189,7 +189,7 @@ func (c *engine) run(w *work, trigger context.Context, reason RefreshReason, old
 }
 
 // abandon gives up waiting for w, whose refresh ignores its deadline.
-func (c *engine) abandon(w *work, timeout time.Duration) error {
+func (c *engine[T]) abandon(w *work[T], timeout time.Duration) error {
 	if unlock := w.abandonLock(); unlock != nil {
 		// Released before the callers hear (and Close closes a store it
 		// owns) when the Store releases at once, as this module's do.

@@ -145,7 +145,7 @@ func requireNoClientGoroutines(t *testing.T) {
 		left := ""
 		n := runtime.Stack(buf, true)
 		for _, g := range strings.Split(string(buf[:n]), "\n\n") {
-			if strings.Contains(g, "tokenmgr.(*engine).backgroundLoop(") || strings.Contains(g, "tokenmgr.(*engine).refresh(") || strings.Contains(g, "tokenmgr.(*engine).run(") {
+			if strings.Contains(g, "tokenmgr.(*engine[...]).backgroundLoop(") || strings.Contains(g, "tokenmgr.(*engine[...]).refresh(") || strings.Contains(g, "tokenmgr.(*engine[...]).run(") {
 				left = g
 			}
 		}

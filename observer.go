@@ -84,7 +84,7 @@ func (c valuesCtx) Value(key any) any {
 }
 
 // observePanic logs a panic in an Observer func. Defer it directly.
-func (c *engine) observePanic(what string) {
+func (c *engine[T]) observePanic(what string) {
 	if r := recover(); r != nil {
 		c.log.Error("Config.Observer panicked", "func", what, "error", c.panicError("Observer."+what, r))
 	}
@@ -93,7 +93,7 @@ func (c *engine) observePanic(what string) {
 // observeStart calls Observer.RefreshStart with trigger, the context of the
 // call that started the refresh, and returns the context to take the
 // refresh's values from (nil: none).
-func (c *engine) observeStart(trigger context.Context, reason RefreshReason) (vals context.Context) {
+func (c *engine[T]) observeStart(trigger context.Context, reason RefreshReason) (vals context.Context) {
 	if trigger == nil {
 		trigger = context.Background()
 	}
@@ -102,12 +102,12 @@ func (c *engine) observeStart(trigger context.Context, reason RefreshReason) (va
 	return c.obs.RefreshStart(trigger, c.key, reason)
 }
 
-func (c *engine) observeDone(ctx context.Context, ev RefreshEvent) {
+func (c *engine[T]) observeDone(ctx context.Context, ev RefreshEvent) {
 	defer c.observePanic("RefreshDone")
 	c.obs.RefreshDone(ctx, ev)
 }
 
-func (c *engine) observeRequest(ctx context.Context, attempt int, err error) {
+func (c *engine[T]) observeRequest(ctx context.Context, attempt int, err error) {
 	if c.obs == nil || c.obs.TokenRequest == nil {
 		return
 	}
@@ -115,7 +115,7 @@ func (c *engine) observeRequest(ctx context.Context, attempt int, err error) {
 	c.obs.TokenRequest(ctx, c.key, attempt, err)
 }
 
-func (c *engine) observeRejected(ctx context.Context, host, code string, replayed bool) {
+func (c *engine[T]) observeRejected(ctx context.Context, host, code string, replayed bool) {
 	if c.obs == nil || c.obs.Rejected == nil {
 		return
 	}
@@ -123,7 +123,7 @@ func (c *engine) observeRejected(ctx context.Context, host, code string, replaye
 	c.obs.Rejected(ctx, c.key, host, code, replayed)
 }
 
-func (c *engine) observeHeldOff(ctx context.Context, cause, host string) {
+func (c *engine[T]) observeHeldOff(ctx context.Context, cause, host string) {
 	if c.obs == nil || c.obs.HeldOff == nil {
 		return
 	}
@@ -131,7 +131,7 @@ func (c *engine) observeHeldOff(ctx context.Context, cause, host string) {
 	c.obs.HeldOff(ctx, c.key, cause, host)
 }
 
-func (c *engine) observeStore(ctx context.Context, op string, err error) {
+func (c *engine[T]) observeStore(ctx context.Context, op string, err error) {
 	if c.obs == nil || c.obs.StoreError == nil {
 		return
 	}
@@ -139,7 +139,7 @@ func (c *engine) observeStore(ctx context.Context, op string, err error) {
 	c.obs.StoreError(ctx, c.key, op, err)
 }
 
-func (c *engine) observeLocked(ctx context.Context, waited time.Duration) {
+func (c *engine[T]) observeLocked(ctx context.Context, waited time.Duration) {
 	defer c.observePanic("StoreLocked")
 	c.obs.StoreLocked(ctx, c.key, waited)
 }

@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"runtime/debug"
 
-	"golang.org/x/oauth2"
-
 	"github.com/tokenmgr/tokenmgr/redact"
 )
 
@@ -39,7 +37,7 @@ func (e *PanicError) Error() string {
 // (recover only works in the deferred function itself):
 //
 //	defer c.protect("Source", &err)
-func (c *engine) protect(where string, err *error) {
+func (c *engine[T]) protect(where string, err *error) {
 	if r := recover(); r != nil {
 		*err = c.panicError(where, r)
 	}
@@ -47,60 +45,35 @@ func (c *engine) protect(where string, err *error) {
 
 // panicError makes the *PanicError of a panic; also are tokens the
 // panicking code was handed, which may have left service meanwhile.
-func (c *engine) panicError(where string, r any, also ...*oauth2.Token) *PanicError {
+func (c *engine[T]) panicError(where string, r any, also ...T) *PanicError {
 	pe := &PanicError{Where: where, Stack: debug.Stack()}
 	// The panic value is user data: it may quote a token or secret.
 	// Not logged here: a panicking slog.Handler would panic again. The
 	// error takes the path of any failure.
 	red := c.redactor()
-	for _, tok := range also {
-		c.addToken(red, tok)
+	if sk, ok := c.kind.(secretKind[T]); ok {
+		for _, tok := range also {
+			sk.secrets(red, tok, true)
+		}
 	}
 	pe.Value = red.Redact(fmt.Sprint(r))
 	return pe
 }
 
-// redactor knows every secret the Client holds or can learn from its
-// Source.
-func (c *engine) redactor() *redact.Redactor {
+// redactor knows every secret the engine holds or can learn from its
+// kind.
+func (c *engine[T]) redactor() *redact.Redactor {
 	r := &redact.Redactor{}
-	if s, ok := c.src.(interface{ addSecrets(*redact.Redactor) }); ok {
-		s.addSecrets(r)
+	sk, ok := c.kind.(secretKind[T])
+	if !ok {
+		return r
 	}
-	r.Add(c.sourceSecrets(nil)...)
-	for _, e := range []*entry{c.cur.Load(), c.dropped.Load(), c.saving.Load()} {
+	var zero T
+	sk.secrets(r, zero, false)
+	for _, e := range []*entry[T]{c.cur.Load(), c.dropped.Load(), c.saving.Load()} {
 		if e != nil {
-			c.addToken(r, e.tok)
+			sk.secrets(r, e.tok, true)
 		}
 	}
 	return r
-}
-
-// addToken makes r look for tok's secrets: its access and refresh tokens,
-// ID token, and those the Source says it carries ([SecretHolder]).
-func (c *engine) addToken(r *redact.Redactor, tok *oauth2.Token) {
-	if tok == nil {
-		return
-	}
-	r.Add(tok.AccessToken, tok.RefreshToken)
-	if s, ok := tok.Extra("id_token").(string); ok {
-		r.Add(s)
-	}
-	r.Add(c.sourceSecrets(tok)...)
-}
-
-// sourceSecrets asks a SecretHolder Source for tok's secrets (nil: its
-// own). It is called while a panic is being turned into an error: a panic
-// of its own gives no secrets rather than crash the host.
-func (c *engine) sourceSecrets(tok *oauth2.Token) (secrets []string) {
-	h, ok := c.src.(SecretHolder)
-	if !ok {
-		return nil
-	}
-	defer func() {
-		if recover() != nil {
-			secrets = nil
-		}
-	}()
-	return h.Secrets(tok)
 }

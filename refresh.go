@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
-	"golang.org/x/oauth2"
 
 	"github.com/tokenmgr/tokenmgr/store"
 )
@@ -39,7 +38,7 @@ func (s refreshState) String() string { return stateNames[s] }
 
 // state returns e's state now, and the time it read (zero when it needed
 // none: a token without expiry is fresh until a server rejects it).
-func (c *engine) state(e *entry) (s refreshState, now time.Time) {
+func (c *engine[T]) state(e *entry[T]) (s refreshState, now time.Time) {
 	if e.staleAt.IsZero() {
 		return stateFresh, now
 	}
@@ -69,7 +68,7 @@ var errCutOff = fmt.Errorf("%w: cut off at the token's expiry", errBackground)
 var errAbandoned = fmt.Errorf("tokenmgr: refresh abandoned before it asked the Source: %w", context.DeadlineExceeded)
 
 // entry returns the token to send, refreshing as its state requires.
-func (c *engine) entry(ctx context.Context) (*entry, error) {
+func (c *engine[T]) entry(ctx context.Context) (*entry[T], error) {
 	e := c.cur.Load()
 	if e != nil {
 		switch st, now := c.state(e); st {
@@ -95,7 +94,7 @@ func (c *engine) entry(ctx context.Context) (*entry, error) {
 // refreshWait waits for the shared refresh that replaces old (nil: there is
 // no token yet). The caller may leave on ctx; the refresh goes on for the
 // others.
-func (c *engine) refreshWait(ctx context.Context, old *entry, reason RefreshReason) (*entry, error) {
+func (c *engine[T]) refreshWait(ctx context.Context, old *entry[T], reason RefreshReason) (*entry[T], error) {
 	for try := 0; ; try++ {
 		if c.isClosed() {
 			return nil, ErrClosed
@@ -115,10 +114,10 @@ func (c *engine) refreshWait(ctx context.Context, old *entry, reason RefreshReas
 			if r.Err != nil {
 				return nil, r.Err
 			}
-			e := r.Val.(*entry)
+			e := r.Val.(*entry[T])
 			// A flight that started before old was published can hand back
 			// old itself: join the next one, once.
-			if old != nil && e.tok.AccessToken == old.tok.AccessToken && try == 0 {
+			if old != nil && e.id == old.id && try == 0 {
 				continue
 			}
 			return e, nil
@@ -130,8 +129,8 @@ func (c *engine) refreshWait(ctx context.Context, old *entry, reason RefreshReas
 
 // usable reports whether e can be served instead of refreshing to replace
 // old: it is a different token and not yet stale.
-func (c *engine) usable(e, old *entry) bool {
-	if e == nil || (old != nil && e.tok.AccessToken == old.tok.AccessToken) {
+func (c *engine[T]) usable(e, old *entry[T]) bool {
+	if e == nil || (old != nil && e.id == old.id) {
 		return false
 	}
 	st, _ := c.state(e)
@@ -142,7 +141,7 @@ func (c *engine) usable(e, old *entry) bool {
 // work, for a flight. Its context is the Client's, not a caller's, so one
 // caller giving up does not cancel the refresh the others wait for; only
 // an Observer's values are taken from trigger, the caller's.
-func (c *engine) refresh(w *work, trigger context.Context, reason RefreshReason, old *entry, timeout time.Duration, retry bool) (*entry, error) {
+func (c *engine[T]) refresh(w *work[T], trigger context.Context, reason RefreshReason, old *entry[T], timeout time.Duration, retry bool) (*entry[T], error) {
 	base := c.drain
 	if c.obs != nil && c.obs.RefreshStart != nil {
 		if vals := c.observeStart(trigger, reason); vals != nil {
@@ -175,8 +174,8 @@ func (c *engine) refresh(w *work, trigger context.Context, reason RefreshReason,
 	case err != nil:
 		c.log.Warn("token refresh failed", "reason", reason, "error", err)
 	default:
-		ev.Expiry = e.tok.Expiry
-		c.log.Debug("token refreshed", "reason", reason, "from_store", out.fromStore, "expiry", e.tok.Expiry, "took", ev.Duration)
+		ev.Expiry = c.kind.Expiry(e.tok)
+		c.log.Debug("token refreshed", "reason", reason, "from_store", out.fromStore, "expiry", ev.Expiry, "took", ev.Duration)
 	}
 	switch {
 	case cutOff:
@@ -209,7 +208,7 @@ func (c *engine) refresh(w *work, trigger context.Context, reason RefreshReason,
 // fires late on a loaded machine, and a Store that judges the deadline by
 // the clock (redisstore does when its connection's deadline comes first)
 // fails with context.DeadlineExceeded while ctx.Err() is still nil.
-func (c *engine) ranOut(ctx context.Context, old *entry) bool {
+func (c *engine[T]) ranOut(ctx context.Context, old *entry[T]) bool {
 	if ctx.Err() != nil {
 		return true
 	}
@@ -220,7 +219,7 @@ func (c *engine) ranOut(ctx context.Context, old *entry) bool {
 }
 
 // emit calls the OnRefresh hook, recovering a panic.
-func (c *engine) emit(ev RefreshEvent) (err error) {
+func (c *engine[T]) emit(ev RefreshEvent) (err error) {
 	defer c.protect("OnRefresh", &err)
 	c.onEvent(ev)
 	return nil
@@ -239,7 +238,7 @@ type failure struct {
 // wait out, until it passes. A transient failure is not remembered: the
 // refresh already spent its retries, so the next caller may try afresh. A
 // success forgets everything.
-func (c *engine) noteFailure(err error) {
+func (c *engine[T]) noteFailure(err error) {
 	if err == nil {
 		if c.failed.Load() != nil {
 			c.failed.Store(nil)
@@ -265,7 +264,7 @@ func (c *engine) noteFailure(err error) {
 }
 
 // emitRetry calls the OnRetry hook, recovering a panic.
-func (c *engine) emitRetry(ev RetryEvent) (err error) {
+func (c *engine[T]) emitRetry(ev RetryEvent) (err error) {
 	defer c.protect("OnRetry", &err)
 	c.onRetry(ev)
 	return nil
@@ -281,7 +280,7 @@ type outcome struct {
 	attempts    int // calls to the Source
 }
 
-func (c *engine) refreshLocked(ctx context.Context, w *work, reason RefreshReason, old *entry, retry bool) (_ *entry, out outcome, err error) {
+func (c *engine[T]) refreshLocked(ctx context.Context, w *work[T], reason RefreshReason, old *entry[T], retry bool) (_ *entry[T], out outcome, err error) {
 	// A panic here is the Store's (or a SetRefreshToken's); the Source's
 	// is caught and named in fetchOnce.
 	defer c.protect("Store", &err)
@@ -334,8 +333,8 @@ func (c *engine) refreshLocked(ctx context.Context, w *work, reason RefreshReaso
 	c.fetches.Add(1)
 	e := c.newEntry(tok, obtained)
 	e.replaced = reason == ReasonInvalid
-	if old != nil && tok.AccessToken == old.tok.AccessToken {
-		if tok.RefreshToken != "" && tok.RefreshToken != old.tok.RefreshToken {
+	if old != nil && e.id == old.id {
+		if rk, ok := c.kind.(rotatingKind[T]); ok && rk.rotated(tok, old.tok) {
 			// The endpoint rotated the refresh token all the same: the
 			// old one is used up, the new one must not exist only in
 			// memory.
@@ -367,7 +366,7 @@ func (c *engine) refreshLocked(ctx context.Context, w *work, reason RefreshReaso
 // serve puts e, which replaces old, in service, and reports whether it
 // did; unless w was abandoned and, ending late, would replace a token a
 // newer refresh put in service.
-func (c *engine) serve(w *work, old, e *entry) bool {
+func (c *engine[T]) serve(w *work[T], old, e *entry[T]) bool {
 	if !w.wasAbandoned() {
 		c.publish(e)
 		return true
@@ -378,26 +377,30 @@ func (c *engine) serve(w *work, old, e *entry) bool {
 
 // newEntry puts tok, obtained at obtained, in an entry with its header
 // and windows.
-func (c *engine) newEntry(tok *oauth2.Token, obtained time.Time) *entry {
-	e := &entry{tok: tok, obtained: obtained, auth: []string{tok.Type() + " " + tok.AccessToken}}
-	e.staleAt, e.expireAt = windows(obtained, tok.Expiry, c.refreshBefore, c.expiryDelta, c.jitter)
-	e.early = tok
+func (c *engine[T]) newEntry(tok T, obtained time.Time) *entry[T] {
+	e := &entry[T]{tok: tok, id: c.kind.ID(tok), obtained: obtained, early: tok}
+	e.staleAt, e.expireAt = windows(obtained, c.kind.Expiry(tok), c.refreshBefore, c.expiryDelta, c.jitter)
+	hk, ok := c.kind.(headerKind[T])
+	if !ok {
+		return e
+	}
+	e.auth = hk.header(tok)
 	if !e.staleAt.IsZero() {
-		// oauth2.ReuseTokenSource asks again 10s before Expiry.
-		early := *tok
-		early.Expiry = e.staleAt.Add(10 * time.Second)
-		if early.Expiry.After(tok.Expiry) {
-			early.Expiry = tok.Expiry // a short-lived token: never later than the real one
+		// oauth2.ReuseTokenSource asks again 10s before Expiry: never
+		// later than the real one for a short-lived token.
+		early := e.staleAt.Add(10 * time.Second)
+		if exp := c.kind.Expiry(tok); early.After(exp) {
+			early = exp
 		}
-		e.early = &early
+		e.early = hk.early(tok, early)
 	}
 	return e
 }
 
-func (c *engine) publish(e *entry) { c.cur.Store(e) }
+func (c *engine[T]) publish(e *entry[T]) { c.cur.Store(e) }
 
 // drop takes e out of service unless it has already been replaced.
-func (c *engine) drop(e *entry) bool {
+func (c *engine[T]) drop(e *entry[T]) bool {
 	if c.cur.CompareAndSwap(e, nil) {
 		c.dropped.Store(e)
 		c.invalidations.Add(1)
@@ -410,15 +413,15 @@ func (c *engine) drop(e *entry) bool {
 // replace returns a token to use instead of e, which a server rejected:
 // the newer token when another goroutine already replaced it, else the
 // result of one shared refresh.
-func (c *engine) replace(ctx context.Context, e *entry) (*entry, error) {
+func (c *engine[T]) replace(ctx context.Context, e *entry[T]) (*entry[T], error) {
 	c.drop(e)
-	if cur := c.cur.Load(); cur != nil && cur.tok.AccessToken != e.tok.AccessToken {
+	if cur := c.cur.Load(); cur != nil && cur.id != e.id {
 		return cur, nil
 	}
 	return c.refreshWait(ctx, e, ReasonInvalid)
 }
 
-func (c *engine) isClosed() bool {
+func (c *engine[T]) isClosed() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.closed
@@ -427,7 +430,7 @@ func (c *engine) isClosed() bool {
 // refreshInBackground starts the background loop for a stale entry unless
 // one is running or a failed loop asked to wait. trigger is the context of
 // the call that found e stale, for an Observer.
-func (c *engine) refreshInBackground(trigger context.Context, e *entry, now time.Time) {
+func (c *engine[T]) refreshInBackground(trigger context.Context, e *entry[T], now time.Time) {
 	if now.UnixNano() < e.bgAfter.Load() || c.bg.Load() || !c.bg.CompareAndSwap(false, true) {
 		return
 	}
@@ -456,7 +459,7 @@ func (c *engine) refreshInBackground(trigger context.Context, e *entry, now time
 // stays in service and the loop retries with jittered exponential backoff,
 // each wait at most half the time left, until it succeeds, e expires, the
 // error is permanent, or the Client closes.
-func (c *engine) backgroundLoop(trigger context.Context, e *entry) {
+func (c *engine[T]) backgroundLoop(trigger context.Context, e *entry[T]) {
 	defer c.wg.Done()
 	defer c.bg.Store(false)
 	defer func() {

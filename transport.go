@@ -38,37 +38,37 @@ func (c *Client) Transport(base http.RoundTripper) http.RoundTripper {
 	if base == nil {
 		base = http.DefaultTransport
 	}
-	return &transport{cred: &c.engine, rules: c.send, base: base}
+	return &transport[*oauth2.Token]{cred: &c.engine, rules: c.send, base: base}
 }
 
 // transport sends requests with a credential, by rules shared by the
 // transports of one Client. It knows nothing of how the credential is
 // refreshed: the Client's engine does that.
-type transport struct {
-	cred  credential
-	rules *sendRules
+type transport[T any] struct {
+	cred  credential[T]
+	rules *sendRules[T]
 	base  http.RoundTripper
 }
 
 // credential is what a transport needs of the Client: the token to send,
 // its replacement when a server rejects it, and where to report.
-type credential interface {
+type credential[T any] interface {
 	// entry returns the token to send.
-	entry(ctx context.Context) (*entry, error)
+	entry(ctx context.Context) (*entry[T], error)
 	// replace returns a token to use instead of e, which a server
 	// rejected: a newer one in service, or one shared refresh's.
-	replace(ctx context.Context, e *entry) (*entry, error)
+	replace(ctx context.Context, e *entry[T]) (*entry[T], error)
 	// drop takes e out of service unless it has been replaced.
-	drop(e *entry) bool
+	drop(e *entry[T]) bool
 	// inService reports whether e is the token in service.
-	inService(e *entry) bool
+	inService(e *entry[T]) bool
 	// clock returns the time damping is judged by.
 	clock() time.Time
 	// logger receives the transport's log records.
 	logger() *slog.Logger
 	// attachPanic turns a panic in Config.Attach into an error, redacted
 	// of tok too.
-	attachPanic(r any, tok *oauth2.Token) error
+	attachPanic(r any, tok T) error
 	// rejected reports a rejection by host, replayed or not; held off, a
 	// rejection passed on without a refresh (damping).
 	rejected(ctx context.Context, host, code string, replayed bool)
@@ -78,21 +78,21 @@ type credential interface {
 // sendRules are a Client's rules for sending its token: where it may go,
 // how it is attached, how answers are judged, and the per-host damping of
 // rejections.
-type sendRules struct {
+type sendRules[T any] struct {
 	hosts    *classify.HostPolicy
 	classify classify.Classifier // Wait bounds the wait for a rejection's body
-	attach   func(*http.Request, *oauth2.Token) error
+	attach   func(*http.Request, T) error
 	damp     damp.Hosts
 }
 
 // The engine is its Client's transports' credential.
 
-func (c *engine) inService(e *entry) bool                    { return c.cur.Load() == e }
-func (c *engine) clock() time.Time                           { return c.now() }
-func (c *engine) logger() *slog.Logger                       { return c.log }
-func (c *engine) attachPanic(r any, tok *oauth2.Token) error { return c.panicError("Attach", r, tok) }
-func (c *engine) heldOff(ctx context.Context, host string)   { c.observeHeldOff(ctx, "damping", host) }
-func (c *engine) rejected(ctx context.Context, host, code string, replayed bool) {
+func (c *engine[T]) inService(e *entry[T]) bool               { return c.cur.Load() == e }
+func (c *engine[T]) clock() time.Time                         { return c.now() }
+func (c *engine[T]) logger() *slog.Logger                     { return c.log }
+func (c *engine[T]) attachPanic(r any, tok T) error           { return c.panicError("Attach", r, tok) }
+func (c *engine[T]) heldOff(ctx context.Context, host string) { c.observeHeldOff(ctx, "damping", host) }
+func (c *engine[T]) rejected(ctx context.Context, host, code string, replayed bool) {
 	if replayed {
 		c.replays.Add(1)
 	}
@@ -103,7 +103,7 @@ func (c *engine) rejected(ctx context.Context, host, code string, replayed bool)
 // connection can be reused.
 const maxDrain = 64 << 10
 
-func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
+func (t *transport[T]) RoundTrip(req *http.Request) (*http.Response, error) {
 	c, r := t.cred, t.rules
 	if redirectedAway(req) {
 		return t.base.RoundTrip(req) // no token for another host
@@ -131,7 +131,7 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		verdict = r.classify.ClassifyResponse(resp, true)
 	}
 	if !verdict.Retry() {
-		r.damp.AcceptedToken(req.URL, e.tok.AccessToken, e.obtained)
+		r.damp.AcceptedToken(req.URL, e.id, e.obtained)
 		return resp, nil
 	}
 	ctx := req.Context()
@@ -185,14 +185,14 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		c.rejected(ctx, host, verdict.Code, false)
 		t.dampRejection(host, e2)
 	} else {
-		r.damp.AcceptedToken(req.URL, e2.tok.AccessToken, e2.obtained)
+		r.damp.AcceptedToken(req.URL, e2.id, e2.obtained)
 	}
 	return resp, nil
 }
 
 // dampRejection notes that host rejected e, and reports whether the
 // rejection goes to the caller without a refresh (see damp.Hosts).
-func (t *transport) dampRejection(host string, e *entry) bool {
+func (t *transport[T]) dampRejection(host string, e *entry[T]) bool {
 	damped, d := t.rules.rejected(t.cred, host, e)
 	if damped {
 		t.cred.logger().Warn("a fresh token was rejected too; not refreshing on this host's rejections for a while",
@@ -215,7 +215,7 @@ func maybeAuthError(status int) bool {
 // which the caller's other requests may share. For a Config.Attach the URL
 // is a copy too: one that puts the token in the query must not write it
 // into the caller's URL (which http.Client quotes in its errors).
-func (t *transport) authorize(req *http.Request, e *entry) (*http.Request, error) {
+func (t *transport[T]) authorize(req *http.Request, e *entry[T]) (*http.Request, error) {
 	r2 := new(http.Request)
 	*r2 = *req
 	h := make(http.Header, len(req.Header)+1)
@@ -239,7 +239,7 @@ func (t *transport) authorize(req *http.Request, e *entry) (*http.Request, error
 
 // callAttach calls Config.Attach, recovering a panic, whose value is
 // redacted of tok too: it may have left service while Attach ran.
-func (t *transport) callAttach(req *http.Request, tok *oauth2.Token) (err error) {
+func (t *transport[T]) callAttach(req *http.Request, tok T) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = t.cred.attachPanic(r, tok)

@@ -150,7 +150,7 @@ func TestTransportConcurrentRejectionsOneRefresh(t *testing.T) {
 	// within classify.BodyWait, and the rejection would go back unreplayed.
 	c.send.classify.Wait = time.Minute
 	hc := c.HTTPClient()
-	hc.Transport.(*transport).base = &http.Transport{MaxIdleConnsPerHost: n}
+	hc.Transport.(*transport[*oauth2.Token]).base = &http.Transport{MaxIdleConnsPerHost: n}
 	var wg sync.WaitGroup
 	for range n {
 		wg.Add(1)
@@ -632,9 +632,9 @@ func TestTransportDampingIsPerHost(t *testing.T) {
 func TestTransportLateRejectionDoesNotDamp(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		c := newTestClient(t, Config{Source: oauth2.StaticTokenSource(&oauth2.Token{AccessToken: "unused"})})
-		a := &entry{tok: &oauth2.Token{AccessToken: "token-a"}, obtained: time.Now()}
+		a := &entry[*oauth2.Token]{tok: &oauth2.Token{AccessToken: "token-a"}, id: "token-a", obtained: time.Now()}
 		time.Sleep(time.Second)
-		b := &entry{tok: &oauth2.Token{AccessToken: "token-b"}, obtained: time.Now()}
+		b := &entry[*oauth2.Token]{tok: &oauth2.Token{AccessToken: "token-b"}, id: "token-b", obtained: time.Now()}
 		const host = "api.example.com:443"
 		damp, _ := c.send.rejected(c, host, a)
 		require.False(t, damp, "a first rejection is replayed")
@@ -646,7 +646,7 @@ func TestTransportLateRejectionDoesNotDamp(t *testing.T) {
 		damp, _ = c.send.rejected(c, host, b) // b is revoked
 		assert.False(t, damp, "b was obtained before a's late rejection: not evidence that the host rejects every token")
 		time.Sleep(time.Second)
-		c2 := &entry{tok: &oauth2.Token{AccessToken: "token-c"}, obtained: time.Now()}
+		c2 := &entry[*oauth2.Token]{tok: &oauth2.Token{AccessToken: "token-c"}, id: "token-c", obtained: time.Now()}
 		damp, _ = c.send.rejected(c, host, c2)
 		assert.True(t, damp, "a token fetched after b's rejection, rejected too: damped")
 	})
