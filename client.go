@@ -13,7 +13,6 @@ import (
 
 	"golang.org/x/oauth2"
 
-	"github.com/tokenmgr/tokenmgr/classify"
 	"github.com/tokenmgr/tokenmgr/damp"
 	"github.com/tokenmgr/tokenmgr/display"
 	"github.com/tokenmgr/tokenmgr/envconfig"
@@ -188,8 +187,9 @@ type Stats struct {
 // [Config.OnRefresh], [Config.Attach]) is returned to them as a
 // *[PanicError], and every wait is bounded by [Config.RefreshTimeout].
 type Client struct {
-	engine[*oauth2.Token]                           // the token in service and its refreshes
-	send                  *sendRules[*oauth2.Token] // the transport's rules: hosts, Attach, classifier, damping
+	engine[*oauth2.Token]                                          // the token in service and its refreshes
+	send                  *sendRules[*oauth2.Token]                // the transport's rules: hosts, classifier, damping
+	attach                func(*http.Request, *oauth2.Token) error // Config.Attach
 	// ownedStore is the store NewFromEnv opened for this Client; Close
 	// closes it. A Store passed in Config stays the caller's to close.
 	ownedStore io.Closer
@@ -200,14 +200,7 @@ func New(cfg Config) (*Client, error) {
 	if cfg.Source == nil {
 		return nil, errors.New("tokenmgr: Config.Source is nil")
 	}
-	if cfg.RefreshBefore < 0 || cfg.ExpiryDelta < 0 || cfg.RefreshTimeout < 0 || cfg.TokenTimeout < 0 {
-		return nil, errors.New("tokenmgr: negative duration in Config")
-	}
-	if cfg.RefusedAttempts < 0 {
-		return nil, errors.New("tokenmgr: negative Config.RefusedAttempts")
-	}
-	hosts, err := classify.NewHostPolicy(cfg.AllowedHosts, cfg.AllowInsecureHTTP)
-	if err != nil {
+	if err := checkDurations(&cfg); err != nil {
 		return nil, err
 	}
 	// The sources of this package send the client secret and refresh token
@@ -218,29 +211,30 @@ func New(cfg Config) (*Client, error) {
 			return nil, fmt.Errorf("tokenmgr: Config.Source's token URL %s: %w", display.Cut(display.URL(s.tokenURL()), 200), wire.ErrCleartextTokenURL)
 		}
 	}
-	c := &Client{send: &sendRules[*oauth2.Token]{
-		hosts:    hosts,
-		attach:   cfg.Attach,
-		classify: classify.Classifier{Extra: append([]string(nil), cfg.InvalidTokenCodes...)},
-	}}
 	k := &bearerKind{src: cfg.Source, strict: cfg.Attach == nil, tokenHTTP: tokenClient(cfg.TokenHTTPClient)}
-	c.engine = engine[*oauth2.Token]{
-		kind:           k,
-		st:             cfg.Store,
-		key:            cfg.Key,
-		log:            cfg.Logger,
-		onEvent:        cfg.OnRefresh,
-		onRetry:        cfg.OnRetry,
-		refreshBefore:  cfg.RefreshBefore,
-		expiryDelta:    cfg.ExpiryDelta,
-		refreshTimeout: cfg.RefreshTimeout,
-		tokenTimeout:   cfg.TokenTimeout,
-		maxRefused:     cfg.RefusedAttempts,
-		now:            time.Now,
-		sleep:          sleepCtx,
-		jitter:         randJitter,
-		failCool:       damp.NewCooldown(time.Second, 30*time.Second),
+	c := &Client{attach: cfg.Attach}
+	var err error
+	if c.send, err = newSendRules[*oauth2.Token](&cfg); err != nil {
+		return nil, err
 	}
+	c.engine.init(k, &cfg, k.fingerprint(), k.description())
+	return c, nil
+}
+
+// init sets c up to keep credentials of kind k by cfg, which New and
+// NewCache have checked.
+func (c *engine[T]) init(k kind[T], cfg *Config, fingerprint, description string) {
+	c.kind = k
+	c.st = cfg.Store
+	c.key = cfg.Key
+	c.log = cfg.Logger
+	c.onEvent, c.onRetry = cfg.OnRefresh, cfg.OnRetry
+	c.refreshBefore, c.expiryDelta = cfg.RefreshBefore, cfg.ExpiryDelta
+	c.refreshTimeout, c.tokenTimeout = cfg.RefreshTimeout, cfg.TokenTimeout
+	c.maxRefused = cfg.RefusedAttempts
+	c.now, c.sleep, c.jitter = time.Now, sleepCtx, randJitter
+	c.failCool = damp.NewCooldown(time.Second, 30*time.Second)
+	c.fingerprint, c.description = fingerprint, description
 	if c.key == "" {
 		c.key = DefaultKey
 	}
@@ -248,7 +242,6 @@ func New(cfg Config) (*Client, error) {
 		o := *cfg.Observer // the caller's may change; ours does not
 		c.obs = &o
 	}
-	c.fingerprint, c.description = k.fingerprint(), k.description()
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
 	}
@@ -261,7 +254,17 @@ func New(cfg Config) (*Client, error) {
 	c.log = c.log.With("credential", c.key)
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	c.drain, c.stopDrain = context.WithCancel(context.Background())
-	return c, nil
+}
+
+// checkDurations checks cfg's durations and counts, for New and NewCache.
+func checkDurations(cfg *Config) error {
+	if cfg.RefreshBefore < 0 || cfg.ExpiryDelta < 0 || cfg.RefreshTimeout < 0 || cfg.TokenTimeout < 0 {
+		return errors.New("tokenmgr: negative duration in Config")
+	}
+	if cfg.RefusedAttempts < 0 {
+		return errors.New("tokenmgr: negative Config.RefusedAttempts")
+	}
+	return nil
 }
 
 // Token returns a valid token, fetching or refreshing it as needed. A
@@ -319,7 +322,9 @@ func (c *Client) Invalidate(tok *oauth2.Token) {
 }
 
 // Stats returns counters of what the Client has done so far.
-func (c *Client) Stats() Stats {
+func (c *Client) Stats() Stats { return c.stats() }
+
+func (c *engine[T]) stats() Stats {
 	return Stats{
 		Fetches:       c.fetches.Load(),
 		FetchErrors:   c.fetchErrors.Load(),
@@ -340,8 +345,17 @@ func (c *Client) Stats() Stats {
 // method, as a Redis store does) is closed by the first Close, and its
 // error returned; a [Config.Store] passed to [New] is left to the caller.
 func (c *Client) Close() error {
+	if c.close() && c.ownedStore != nil {
+		return c.ownedStore.Close()
+	}
+	return nil
+}
+
+// close stops the engine's refreshes and waits for them, and reports
+// whether this was the first call.
+func (c *engine[T]) close() (first bool) {
 	c.mu.Lock()
-	first := !c.closed
+	first = !c.closed
 	c.closed = true
 	c.mu.Unlock()
 	c.cancel()
@@ -350,10 +364,7 @@ func (c *Client) Close() error {
 	if first && c.obs != nil && c.obs.Closed != nil {
 		c.observeClosed()
 	}
-	if first && c.ownedStore != nil {
-		return c.ownedStore.Close()
-	}
-	return nil
+	return first
 }
 
 // String names the credential, never its token.

@@ -169,6 +169,9 @@ func (c *engine[T]) save(ctx context.Context, e *entry[T]) error {
 		return nil
 	}
 	r := sk.record(e.tok, e.obtained)
+	if r == nil {
+		return nil
+	}
 	r.Source, r.Config = c.fingerprint, c.description
 	b, err := r.Encode()
 	if err != nil {

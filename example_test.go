@@ -8,6 +8,7 @@ import (
 	"log"
 	"net/http"
 	"os"
+	"time"
 
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
@@ -195,3 +196,29 @@ func ExampleConfig_onRefresh() {
 type sourceFunc func() (*oauth2.Token, error)
 
 func (f sourceFunc) Token() (*oauth2.Token, error) { return f() }
+
+// A Cache keeps any kind of credential by the Client's rules. Here a
+// session key from a login call, kept until it expires.
+func ExampleNewCache() {
+	type session struct {
+		key     string
+		expires time.Time
+	}
+	n := 0
+	c, err := tokenmgr.NewCache(tokenmgr.Kind[session]{
+		Fetch: func(ctx context.Context) (session, error) {
+			n++ // a login request would go here
+			return session{key: fmt.Sprintf("session-%d", n), expires: time.Now().Add(time.Hour)}, nil
+		},
+		ID:     func(s session) string { return s.key },
+		Expiry: func(s session) time.Time { return s.expires },
+	}, tokenmgr.Config{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+	s, _ := c.Get(context.Background())
+	s, _ = c.Get(context.Background())
+	fmt.Println(s.key)
+	// Output: session-1
+}

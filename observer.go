@@ -144,7 +144,7 @@ func (c *engine[T]) observeLocked(ctx context.Context, waited time.Duration) {
 	c.obs.StoreLocked(ctx, c.key, waited)
 }
 
-func (c *Client) observeClosed() {
+func (c *engine[T]) observeClosed() {
 	defer c.observePanic("Closed")
 	c.obs.Closed(c.key)
 }

@@ -38,16 +38,17 @@ func (c *Client) Transport(base http.RoundTripper) http.RoundTripper {
 	if base == nil {
 		base = http.DefaultTransport
 	}
-	return &transport[*oauth2.Token]{cred: &c.engine, rules: c.send, base: base}
+	return &transport[*oauth2.Token]{cred: &c.engine, rules: c.send, attach: c.attach, base: base}
 }
 
 // transport sends requests with a credential, by rules shared by the
 // transports of one Client. It knows nothing of how the credential is
 // refreshed: the Client's engine does that.
 type transport[T any] struct {
-	cred  credential[T]
-	rules *sendRules[T]
-	base  http.RoundTripper
+	cred   credential[T]
+	rules  *sendRules[T]
+	attach func(*http.Request, T) error // nil: the entry's Authorization header
+	base   http.RoundTripper
 }
 
 // credential is what a transport needs of the Client: the token to send,
@@ -76,13 +77,23 @@ type credential[T any] interface {
 }
 
 // sendRules are a Client's rules for sending its token: where it may go,
-// how it is attached, how answers are judged, and the per-host damping of
-// rejections.
+// how answers are judged, and the per-host damping of rejections.
 type sendRules[T any] struct {
 	hosts    *classify.HostPolicy
 	classify classify.Classifier // Wait bounds the wait for a rejection's body
-	attach   func(*http.Request, T) error
 	damp     damp.Hosts
+}
+
+// newSendRules returns cfg's rules for sending a credential.
+func newSendRules[T any](cfg *Config) (*sendRules[T], error) {
+	hosts, err := classify.NewHostPolicy(cfg.AllowedHosts, cfg.AllowInsecureHTTP)
+	if err != nil {
+		return nil, err
+	}
+	return &sendRules[T]{
+		hosts:    hosts,
+		classify: classify.Classifier{Extra: append([]string(nil), cfg.InvalidTokenCodes...)},
+	}, nil
 }
 
 // The engine is its Client's transports' credential.
@@ -223,7 +234,7 @@ func (t *transport[T]) authorize(req *http.Request, e *entry[T]) (*http.Request,
 		h[k] = v[:len(v):len(v)]
 	}
 	r2.Header = h
-	if t.rules.attach != nil {
+	if t.attach != nil {
 		if req.URL != nil {
 			u := *req.URL
 			r2.URL = &u
@@ -245,7 +256,7 @@ func (t *transport[T]) callAttach(req *http.Request, tok T) (err error) {
 			err = t.cred.attachPanic(r, tok)
 		}
 	}()
-	return t.rules.attach(req, tok)
+	return t.attach(req, tok)
 }
 
 func closeBody(req *http.Request) {
