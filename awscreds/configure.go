@@ -160,7 +160,7 @@ func (m *refreshRetry) HandleFinalize(ctx context.Context, in middleware.Finaliz
 	r, isHTTP := in.Request.(*smithyhttp.Request)
 	if isHTTP {
 		if rewindErr := r.RewindStream(); rewindErr != nil {
-			p.invalidate(cv.tok) // the body is gone: the next call gets fresh credentials
+			p.invalidate(cv.creds) // the body is gone: the next call gets fresh credentials
 			p.observeRejected(ctx, host, code, false)
 			return out, md, err
 		}
@@ -168,7 +168,7 @@ func (m *refreshRetry) HandleFinalize(ctx context.Context, in middleware.Finaliz
 			in.Request = r.Clone()
 		}
 	}
-	p.invalidate(cv.tok)
+	p.invalidate(cv.creds)
 	p.log.Info("AWS rejected the credentials; replaying the call with fresh ones", "code", code, "host", host)
 	p.replays.Add(1)
 	p.observeRejected(ctx, host, code, true)
@@ -195,7 +195,7 @@ func (p *Provider) accepted(host string) {
 // dampRejection notes that host rejected cv's credentials and reports
 // whether the rejection goes to the caller as it is (see damp.Hosts).
 func (p *Provider) dampRejection(host string, cv *converted, code string) bool {
-	damped, d := p.damp.Rejected(host, cv.tok.AccessToken, cv.seen, p.now())
+	damped, d := p.damp.Rejected(host, cv.creds.SessionToken, cv.seen, p.now())
 	if damped {
 		p.log.Warn("fresh AWS credentials were rejected too; not refreshing on this host's rejections for a while",
 			"code", code, "host", host, "for", d)

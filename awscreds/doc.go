@@ -16,10 +16,10 @@
 //
 // # Credentials
 //
-// A [Provider] is a tokenmgr.Client whose source calls STS: the
-// credentials (access key ID, secret access key, session token) travel as
-// an oauth2.Token whose access token is the session token, so they get
-// everything a bearer token gets. The expiry STS answers with is the
+// A [Provider] keeps aws.Credentials in a tokenmgr.Cache, the engine of a
+// tokenmgr.Client, whose Kind calls STS, tells credentials apart by their
+// session token and stores them as a record: they get everything a bearer
+// token gets. The expiry STS answers with is the
 // truth; the refresh windows scale with it as in package tokenmgr (a
 // one-hour session is refreshed in the background 5 to 5.5 minutes before
 // it expires, a four-second one a second before, without blocking

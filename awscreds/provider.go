@@ -100,10 +100,11 @@ type Config struct {
 
 // Provider hands out AWS temporary credentials from STS
 // AssumeRoleWithWebIdentity, refreshed ahead of expiry by the same engine
-// as a tokenmgr.Client (it is one). It is an aws.CredentialsProvider, safe
-// for concurrent use. Close it to stop background refreshes.
+// as a tokenmgr.Client (a [tokenmgr.Cache] of aws.Credentials). It is an
+// aws.CredentialsProvider, safe for concurrent use. Close it to stop
+// background refreshes.
 type Provider struct {
-	c     *tokenmgr.Client
+	c     *tokenmgr.Cache[aws.Credentials]
 	owned *tokenmgr.Client // the web identity Client NewFromEnv made, closed with the Provider
 	src   *stsSource
 	st    store.Store // Config.Store, for Stored
@@ -115,7 +116,7 @@ type Provider struct {
 	ownedStore     io.Closer
 	closeStoreOnce sync.Once
 
-	conv atomic.Pointer[converted] // the last token turned into aws.Credentials
+	conv atomic.Pointer[converted] // the credentials last handed out, and when first
 
 	replays atomic.Int64 // SDK calls replayed with fresh credentials
 	damp    damp.Hosts   // per-host rejection damping of Configure's middleware, the root transport's rule
@@ -127,10 +128,9 @@ type Provider struct {
 
 var _ aws.CredentialsProvider = (*Provider)(nil)
 
-// converted caches one token's aws.Credentials, so that Retrieve on a
-// token in service allocates nothing.
+// converted is credentials the Provider handed out, with when it first
+// did, so that Retrieve on the credentials in service allocates nothing.
 type converted struct {
-	tok   *oauth2.Token
 	creds aws.Credentials
 	// seen is when the Provider first handed tok out, for the rejection
 	// damping's "obtained after the last rejection": no earlier than when
@@ -206,9 +206,7 @@ func New(cfg Config) (*Provider, error) {
 		p.log = slog.New(slog.DiscardHandler)
 	}
 	p.log = p.log.With("credential", key)
-	c, err := tokenmgr.New(tokenmgr.Config{
-		Attach:          p.attach,
-		Source:          src,
+	c, err := tokenmgr.NewCache(src.kind(), tokenmgr.Config{
 		Store:           cfg.Store,
 		Key:             key,
 		Logger:          cfg.Logger,
@@ -259,40 +257,32 @@ func isLoopback(host string) bool {
 // or they are about to expire (a token in service is an atomic load). It
 // implements aws.CredentialsProvider; Expires is the expiry STS gave.
 func (p *Provider) Retrieve(ctx context.Context) (aws.Credentials, error) {
-	tok, err := p.c.Token(ctx)
+	creds, err := p.c.Get(ctx)
 	if err != nil {
 		return aws.Credentials{}, err
 	}
-	cv := p.converted(tok)
 	if s, ok := ctx.Value(slotKey{}).(*slot); ok {
-		s.cv.Store(cv) // the retry middleware invalidates exactly these
+		s.cv.Store(p.converted(creds)) // the retry middleware invalidates exactly these
 	}
-	return cv.creds, nil
+	return creds, nil
 }
 
-func (p *Provider) credentials(tok *oauth2.Token) aws.Credentials { return p.converted(tok).creds }
-
-func (p *Provider) converted(tok *oauth2.Token) *converted {
-	if cv := p.conv.Load(); cv != nil && cv.tok == tok {
+// converted returns creds with when the Provider first handed them out.
+func (p *Provider) converted(creds aws.Credentials) *converted {
+	// The session token in service is one string: comparing it with
+	// itself stops at its pointer.
+	if cv := p.conv.Load(); cv != nil && cv.creds.SessionToken == creds.SessionToken {
 		return cv
 	}
-	id, _ := tok.Extra(record.ExtraAWSAccessKeyID).(string)
-	secret, _ := tok.Extra(record.ExtraAWSSecretAccessKey).(string)
-	cv := &converted{tok: tok, creds: aws.Credentials{
-		AccessKeyID:     id,
-		SecretAccessKey: secret,
-		SessionToken:    tok.AccessToken,
-		Source:          CredentialSource,
-		CanExpire:       !tok.Expiry.IsZero(),
-		Expires:         tok.Expiry,
-	}, seen: p.now()}
+	cv := &converted{creds: creds, seen: p.now()}
 	p.conv.Store(cv)
 	return cv
 }
 
-// invalidate takes tok out of service if it still is (compare-and-swap: a
-// newer token another goroutine already fetched is kept).
-func (p *Provider) invalidate(tok *oauth2.Token) { p.c.Invalidate(tok) }
+// invalidate takes creds out of service if they still are
+// (compare-and-swap: newer ones another goroutine already fetched are
+// kept).
+func (p *Provider) invalidate(creds aws.Credentials) { p.c.Invalidate(creds) }
 
 // Invalidate drops creds if they are the credentials in service, so the
 // next Retrieve gets new ones from STS; credentials already replaced are
@@ -300,7 +290,7 @@ func (p *Provider) invalidate(tok *oauth2.Token) { p.c.Invalidate(tok) }
 // path Configure and Transport do not see.
 func (p *Provider) Invalidate(creds aws.Credentials) {
 	if creds.SessionToken != "" {
-		p.c.Invalidate(&oauth2.Token{AccessToken: creds.SessionToken})
+		p.c.Invalidate(creds)
 	}
 }
 
@@ -338,12 +328,11 @@ func (p *Provider) Stored(ctx context.Context) (creds aws.Credentials, ok bool, 
 		return aws.Credentials{}, false, nil
 	}
 	r, err := record.Load(ctx, p.st, p.key)
-	if err != nil || r == nil || r.AccessToken == "" || r.AWSAccessKeyID == "" || r.AWSSecretAccessKey == "" ||
-		r.Source != "" && r.Source != p.src.Fingerprint() {
+	if err != nil || r == nil || r.Source != "" && r.Source != p.src.Fingerprint() {
 		return aws.Credentials{}, false, err
 	}
-	return aws.Credentials{AccessKeyID: r.AWSAccessKeyID, SecretAccessKey: r.AWSSecretAccessKey, SessionToken: r.AccessToken,
-		Source: CredentialSource, CanExpire: !r.Expiry.IsZero(), Expires: r.Expiry}, true, nil
+	creds, ok, _ = recordCredentials(r)
+	return creds, ok, nil
 }
 
 // Key returns the name of p's credentials in the store.

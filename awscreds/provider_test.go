@@ -331,7 +331,7 @@ func TestSTSNetworkFailures(t *testing.T) {
 		require.NoError(t, ln.Close())
 		cfg := &Config{RoleARN: testRole, RoleSessionName: "s", WebIdentityTokenFile: filepath.Join(t.TempDir(), "t")}
 		require.NoError(t, os.WriteFile(cfg.WebIdentityTokenFile, []byte("web-identity-token-1"), 0o600))
-		_, err = newSTSSource(cfg, "http://"+addr, "us-east-1").TokenContext(t.Context())
+		_, err = newSTSSource(cfg, "http://"+addr, "us-east-1").fetch(t.Context())
 		var te *tokenmgr.TokenError
 		require.ErrorAs(t, err, &te)
 		assert.True(t, te.Temporary, "a refused connection is retried: %v", err)

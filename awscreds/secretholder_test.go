@@ -11,8 +11,6 @@ import (
 	"github.com/tokenmgr/tokenmgr/store"
 )
 
-var _ tokenmgr.SecretHolder = (*stsSource)(nil)
-
 type saveQuotingStore struct{ store.Store }
 
 func (s saveQuotingStore) Save(_ context.Context, _ string, data []byte) error {
@@ -20,8 +18,8 @@ func (s saveQuotingStore) Save(_ context.Context, _ string, data []byte) error {
 }
 
 // A panic quoting the new credentials (a Store's Save) does not show the
-// secret access key: the source names it to the Client as a
-// SecretHolder, where the root package had the AWS extra's name
+// secret access key: the source names it to its tokenmgr.Cache in
+// Kind.Secrets, where the root package had the AWS extra's name
 // hard-coded.
 func TestPanicRedactsTheSecretAccessKey(t *testing.T) {
 	f := newFixture(t, nil, func(c *Config) { c.Store = saveQuotingStore{store.NewMemory()} })

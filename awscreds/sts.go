@@ -28,8 +28,8 @@ import (
 	"github.com/tokenmgr/tokenmgr/store/record"
 )
 
-// TokenType is the token type of the oauth2.Token that carries AWS
-// credentials inside the refresh engine (and in the store).
+// TokenType is the token type of the store record that holds AWS
+// credentials.
 const TokenType = "AWS4-HMAC-SHA256"
 
 // STSError is an error answer from STS, as the SDK decoded it, or, with
@@ -281,19 +281,6 @@ func newSTSSource(cfg *Config, endpoint, region string) *stsSource {
 	return s
 }
 
-// Secrets names the secret access key tok carries (in an extra, beside
-// the session token the Client knows as the access token), so that the
-// Client redacts it from a panic's value ([tokenmgr.SecretHolder]).
-func (s *stsSource) Secrets(tok *oauth2.Token) []string {
-	if tok == nil {
-		return nil
-	}
-	if k, ok := tok.Extra(record.ExtraAWSSecretAccessKey).(string); ok {
-		return []string{k}
-	}
-	return nil
-}
-
 // Fingerprint identifies the configuration (role, session name, endpoint,
 // region, duration, where the web identity comes from), never a secret, so
 // a stored credential is adopted only by the configuration that fetched it.
@@ -304,14 +291,12 @@ func (s *stsSource) Fingerprint() string { return s.fp }
 // when it refuses to overwrite them with another configuration's.
 func (s *stsSource) Description() string { return s.desc }
 
-func (s *stsSource) Token() (*oauth2.Token, error) { return s.TokenContext(context.Background()) }
-
-// TokenContext calls AssumeRoleWithWebIdentity with a web identity token
-// read afresh (the file is re-read each time: kubelet and GitHub rotate it).
-func (s *stsSource) TokenContext(ctx context.Context) (*oauth2.Token, error) {
+// fetch calls AssumeRoleWithWebIdentity with a web identity token read
+// afresh (the file is re-read each time: kubelet and GitHub rotate it).
+func (s *stsSource) fetch(ctx context.Context) (aws.Credentials, error) {
 	wit, witTok, err := s.webIdentity()
 	if err != nil {
-		return nil, err
+		return aws.Credentials{}, err
 	}
 	in := &sts.AssumeRoleWithWebIdentityInput{
 		RoleArn:          aws.String(s.roleARN),
@@ -331,21 +316,69 @@ func (s *stsSource) TokenContext(ctx context.Context) (*oauth2.Token, error) {
 			// again at the next attempt.
 			s.dropWebIdentity(witTok)
 		}
-		return nil, err
+		return aws.Credentials{}, err
 	}
 	c := out.Credentials
 	if c == nil || c.AccessKeyId == nil || c.SecretAccessKey == nil || c.SessionToken == nil || c.Expiration == nil ||
 		*c.AccessKeyId == "" || *c.SecretAccessKey == "" || *c.SessionToken == "" {
-		return nil, fmt.Errorf("%w: STS answered without complete credentials", tokenmgr.ErrBadTokenResponse)
+		return aws.Credentials{}, fmt.Errorf("%w: STS answered without complete credentials", tokenmgr.ErrBadTokenResponse)
 	}
 	if err := checkCredentials(*c.AccessKeyId, *c.SecretAccessKey, *c.SessionToken, *c.Expiration, time.Now()); err != nil {
-		return nil, err
+		return aws.Credentials{}, err
 	}
-	tok := &oauth2.Token{AccessToken: *c.SessionToken, TokenType: TokenType, Expiry: *c.Expiration}
-	return tok.WithExtra(map[string]any{
-		record.ExtraAWSAccessKeyID:     *c.AccessKeyId,
-		record.ExtraAWSSecretAccessKey: *c.SecretAccessKey,
-	}), nil
+	return aws.Credentials{
+		AccessKeyID: *c.AccessKeyId, SecretAccessKey: *c.SecretAccessKey, SessionToken: *c.SessionToken,
+		Source: CredentialSource, CanExpire: true, Expires: *c.Expiration,
+	}, nil
+}
+
+// kind is what the Provider's tokenmgr.Cache knows of its credentials:
+// they come from STS, the session token tells them apart, and the store
+// keeps them as a record whose access token is the session token, with
+// the key pair beside it (the layout every tokenmgr has written).
+func (s *stsSource) kind() tokenmgr.Kind[aws.Credentials] {
+	return tokenmgr.Kind[aws.Credentials]{
+		Fetch: s.fetch,
+		ID:    func(c aws.Credentials) string { return c.SessionToken },
+		Expiry: func(c aws.Credentials) time.Time {
+			if !c.CanExpire {
+				return time.Time{}
+			}
+			return c.Expires
+		},
+		Secrets:     func(c aws.Credentials) []string { return []string{c.SecretAccessKey} },
+		Record:      credentialsRecord,
+		FromRecord:  recordCredentials,
+		Fingerprint: s.fp,
+		Description: s.desc,
+	}
+}
+
+// credentialsRecord is c's store record, obtained at obtained.
+func credentialsRecord(c aws.Credentials, obtained time.Time) *record.Record {
+	r := &record.Record{
+		V: record.Version, AccessToken: c.SessionToken, TokenType: TokenType, Obtained: obtained,
+		AWSAccessKeyID: c.AccessKeyID, AWSSecretAccessKey: c.SecretAccessKey,
+	}
+	if c.CanExpire {
+		r.Expiry = c.Expires
+	}
+	return r
+}
+
+// recordCredentials returns the credentials r holds: none without a
+// session token, an error when the key pair is missing.
+func recordCredentials(r *record.Record) (aws.Credentials, bool, error) {
+	switch {
+	case r.AccessToken == "":
+		return aws.Credentials{}, false, nil
+	case r.AWSAccessKeyID == "" || r.AWSSecretAccessKey == "":
+		return aws.Credentials{}, false, errors.New("the record holds no AWS key pair")
+	}
+	return aws.Credentials{
+		AccessKeyID: r.AWSAccessKeyID, SecretAccessKey: r.AWSSecretAccessKey, SessionToken: r.AccessToken,
+		Source: CredentialSource, CanExpire: !r.Expiry.IsZero(), Expires: r.Expiry,
+	}, true, nil
 }
 
 // Bounds on the credentials STS answers with, far above what it gives

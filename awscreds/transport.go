@@ -1,7 +1,6 @@
 package awscreds
 
 import (
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -9,8 +8,8 @@ import (
 	"io"
 	"net/http"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
-	"golang.org/x/oauth2"
 )
 
 // ErrBodyNotRewindable is returned for a request whose body cannot be
@@ -36,10 +35,8 @@ const emptyHash = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b
 // credentials go only over https, or plain http to loopback, and never on
 // a redirect to another host.
 func (p *Provider) Transport(base http.RoundTripper, service, region string) http.RoundTripper {
-	return &signingTransport{
-		next:   p.c.Transport(base),
-		target: &target{service: service, region: region, s3: service == "s3"},
-	}
+	t := &target{service: service, region: region, s3: service == "s3"}
+	return p.c.Transport(base, func(r *http.Request, creds aws.Credentials) error { return p.sign(r, creds, t) })
 }
 
 type target struct {
@@ -47,31 +44,15 @@ type target struct {
 	s3              bool
 }
 
-type targetKey struct{}
-
-type signingTransport struct {
-	next   http.RoundTripper
-	target *target
-}
-
-func (t *signingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	// The tokenmgr transport calls attach for the first attempt and the
-	// replay; it learns service and region from the context.
-	return t.next.RoundTrip(req.WithContext(context.WithValue(req.Context(), targetKey{}, t.target)))
-}
-
 var (
 	sdkSigner = v4.NewSigner()
 	s3Signer  = v4.NewSigner(func(o *v4.SignerOptions) { o.DisableURIPathEscaping = true })
 )
 
-// attach signs r, a copy of the caller's request whose header map is its
-// own, with the credentials tok carries.
-func (p *Provider) attach(r *http.Request, tok *oauth2.Token) error {
-	t, _ := r.Context().Value(targetKey{}).(*target)
-	if t == nil {
-		return errors.New("awscreds: request did not come through Provider.Transport")
-	}
+// sign signs r for t with creds. r is the transport's copy of the
+// caller's request, with a header map and a URL of its own (the signer
+// rewrites RawQuery); the header's value slices are the caller's.
+func (p *Provider) sign(r *http.Request, creds aws.Credentials, t *target) error {
 	hash := r.Header.Get("X-Amz-Content-Sha256")
 	if hash == "" {
 		var err error
@@ -82,14 +63,12 @@ func (p *Provider) attach(r *http.Request, tok *oauth2.Token) error {
 			r.Header["X-Amz-Content-Sha256"] = []string{hash}
 		}
 	}
-	u := *r.URL // the signer rewrites RawQuery: not the caller's URL
-	r.URL = &u
 	delete(r.Header, "Authorization") // the signer appends to this slice, which may be the caller's
 	s := sdkSigner
 	if t.s3 {
 		s = s3Signer
 	}
-	if err := s.SignHTTP(r.Context(), p.credentials(tok), r, hash, t.service, t.region, p.now()); err != nil {
+	if err := s.SignHTTP(r.Context(), creds, r, hash, t.service, t.region, p.now()); err != nil {
 		return fmt.Errorf("awscreds: signing: %w", err)
 	}
 	return nil
