@@ -7,7 +7,7 @@
 // it, with a rotated refresh token, in a [store.Store] that survives
 // restarts. [Client.Transport] attaches it to the requests of any
 // *[http.Client]; [Client.TokenSource] serves libraries that take an
-// [oauth2.TokenSource].
+// [oauth2.TokenSource]. A [Cache] keeps any other kind of credential.
 //
 //	c, err := tokenmgr.New(tokenmgr.Config{
 //		Source: tokenmgr.ClientCredentials(&clientcredentials.Config{

@@ -48,7 +48,7 @@ type Describer interface {
 }
 
 // SecretHolder is a Source whose tokens carry secrets beyond the access,
-// refresh and ID tokens (awscreds' secret access key, in an extra), or
+// refresh and ID tokens (a signing key in an extra, say), or
 // that holds secrets of its own: the Client asks it, so that no panic
 // value or error shows them. Secrets returns those of tok, and with tok
 // nil the Source's own.
