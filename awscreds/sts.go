@@ -367,13 +367,17 @@ func credentialsRecord(c aws.Credentials, obtained time.Time) *record.Record {
 }
 
 // recordCredentials returns the credentials r holds: none without a
-// session token, an error when the key pair is missing.
+// session token, an error when the key pair is missing or would fail
+// every request (a corrupt store: STS would not have answered it).
 func recordCredentials(r *record.Record) (aws.Credentials, bool, error) {
 	switch {
 	case r.AccessToken == "":
 		return aws.Credentials{}, false, nil
 	case r.AWSAccessKeyID == "" || r.AWSSecretAccessKey == "":
 		return aws.Credentials{}, false, errors.New("the record holds no AWS key pair")
+	}
+	if what := badKeys(r.AWSAccessKeyID, r.AWSSecretAccessKey, r.AccessToken); what != "" {
+		return aws.Credentials{}, false, errors.New("the record holds " + what)
 	}
 	return aws.Credentials{
 		AccessKeyID: r.AWSAccessKeyID, SecretAccessKey: r.AWSSecretAccessKey, SessionToken: r.AccessToken,
@@ -405,16 +409,27 @@ func checkCredentials(id, secret, session string, exp, now time.Time) error {
 		return bad("credentials that have expired (Expiration " + exp.UTC().Format(time.RFC3339) + ")")
 	case exp.Sub(now) > maxSessionLife:
 		return bad("credentials that expire after more than 36 hours (Expiration " + exp.UTC().Format(time.RFC3339) + ")")
-	case len(id) > maxKeyID || strings.ContainsFunc(id, func(r rune) bool { return !(r == '_' || r < 0x80 && (unicode.IsLetter(r) || unicode.IsDigit(r))) }):
-		return bad(fmt.Sprintf("an AccessKeyId that is not up to %d letters and digits", maxKeyID))
-	case len(secret) > maxSecretKey:
-		return bad(fmt.Sprintf("a SecretAccessKey longer than %d bytes", maxSecretKey))
-	case len(session) > maxSessionToken:
-		return bad(fmt.Sprintf("a SessionToken of %d KiB (more than %d KiB)", len(session)>>10, maxSessionToken>>10))
-	case strings.ContainsFunc(secret+session, func(r rune) bool { return r <= ' ' || r >= 0x7f }):
-		return bad("a SecretAccessKey or SessionToken with bytes other than visible ASCII")
+	}
+	if what := badKeys(id, secret, session); what != "" {
+		return bad(what)
 	}
 	return nil
+}
+
+// badKeys says what of a key ID, secret and session token would fail
+// every request ("" when nothing): a fetch's and a stored record's rule.
+func badKeys(id, secret, session string) string {
+	switch {
+	case len(id) > maxKeyID || strings.ContainsFunc(id, func(r rune) bool { return !(r == '_' || r < 0x80 && (unicode.IsLetter(r) || unicode.IsDigit(r))) }):
+		return fmt.Sprintf("an AccessKeyId that is not up to %d letters and digits", maxKeyID)
+	case len(secret) > maxSecretKey:
+		return fmt.Sprintf("a SecretAccessKey longer than %d bytes", maxSecretKey)
+	case len(session) > maxSessionToken:
+		return fmt.Sprintf("a SessionToken of %d KiB (more than %d KiB)", len(session)>>10, maxSessionToken>>10)
+	case strings.ContainsFunc(secret+session, func(r rune) bool { return r <= ' ' || r >= 0x7f }):
+		return "a SecretAccessKey or SessionToken with bytes other than visible ASCII"
+	}
+	return ""
 }
 
 // maxTokenFile bounds what is read of a web identity token file.
