@@ -5,8 +5,10 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -203,4 +205,68 @@ func TestConfigureDampingIsPerHost(t *testing.T) {
 	require.NoError(t, err, "the healthy host's revoked credentials are replaced and the call replayed")
 	assert.Equal(t, ststest.Account, aws.ToString(out.Account))
 	assert.Equal(t, calls+1, f.srv.AssumeCalls())
+}
+
+// holdingClient holds the next request it is armed for until release is
+// closed, telling arrived.
+type holdingClient struct {
+	hc               *http.Client
+	armed            atomic.Bool
+	arrived, release chan struct{}
+}
+
+func (h *holdingClient) Do(r *http.Request) (*http.Response, error) {
+	if h.armed.CompareAndSwap(true, false) {
+		close(h.arrived)
+		<-h.release
+	}
+	return h.hc.Do(r)
+}
+
+// The late rejection of credentials already replaced (a call that was in
+// flight) does not make their replacement "fresh credentials rejected
+// too" when the replacement was handed out before it, outside Configure
+// (by Retrieve, or signed by Transport): its rejection is a revocation
+// like the other's, and the next call replaces it rather than be damped.
+func TestConfigureLateRejectionDoesNotDampEarlierCredentials(t *testing.T) {
+	for name, handOut := range map[string]func(t *testing.T, f *fixture) (accessKeyID string){
+		"Retrieve": func(t *testing.T, f *fixture) string {
+			a, err := f.p.Retrieve(t.Context())
+			require.NoError(t, err)
+			return a.AccessKeyID
+		},
+		"Transport": func(t *testing.T, f *fixture) string {
+			hc := &http.Client{Transport: f.p.Transport(f.srv.Client().Transport, "execute-api", "eu-west-1")}
+			resp, err := hc.Get(f.srv.URL + "/things")
+			require.NoError(t, err)
+			return readEcho(t, resp).AccessKeyID
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			f := newFixture(t, nil, nil)
+			hc := &holdingClient{hc: f.srv.Client(), arrived: make(chan struct{}), release: make(chan struct{})}
+			cfg := awsConfig(f.srv)
+			cfg.HTTPClient = hc
+			f.p.Configure(&cfg)
+			z, err := f.p.Retrieve(t.Context())
+			require.NoError(t, err)
+
+			hc.armed.Store(true)
+			late := make(chan error, 1)
+			go func() { _, err := callerIdentity(context.Background(), cfg); late <- err }()
+			<-hc.arrived // signed with z, not yet sent
+			f.p.Invalidate(z)
+			a := handOut(t, f)
+			require.NotEqual(t, z.AccessKeyID, a)
+			f.srv.Revoke(z.AccessKeyID)
+			f.srv.Revoke(a)
+			close(hc.release)
+			require.Error(t, <-late, "z rejected, then a in the replay")
+			assert.NotContains(t, f.logs.String(), "rejected too", "a was handed out before the host rejected z")
+
+			_, err = callerIdentity(t.Context(), cfg)
+			require.NoError(t, err, "a is replaced and the call replayed")
+			assert.EqualValues(t, 3, f.srv.AssumeCalls())
+		})
+	}
 }

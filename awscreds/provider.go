@@ -261,13 +261,17 @@ func (p *Provider) Retrieve(ctx context.Context) (aws.Credentials, error) {
 	if err != nil {
 		return aws.Credentials{}, err
 	}
+	cv := p.converted(creds) // noted however they are handed out
 	if s, ok := ctx.Value(slotKey{}).(*slot); ok {
-		s.cv.Store(p.converted(creds)) // the retry middleware invalidates exactly these
+		s.cv.Store(cv) // the retry middleware invalidates exactly these
 	}
 	return creds, nil
 }
 
-// converted returns creds with when the Provider first handed them out.
+// converted returns creds with when the Provider first handed them out,
+// by Retrieve or Transport: the retry middleware's damping judges a
+// rejection by it, and credentials handed out before a host rejected
+// others are not "fresh credentials rejected too".
 func (p *Provider) converted(creds aws.Credentials) *converted {
 	// The session token in service is one string: comparing it with
 	// itself stops at its pointer.
