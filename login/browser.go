@@ -62,7 +62,7 @@ func Browser(ctx context.Context, cfg Config) (*oauth2.Token, error) {
 	oc := cfg.oauth2Config(ep, redirect)
 	authURL := oc.AuthCodeURL(state, opts...)
 
-	h := &callback{state: state, issuer: cfg.Issuer, done: make(chan redirectResult, 1)}
+	h := &callback{state: state, issuer: cfg.Issuer, sendsIss: ep.sendsIss, done: make(chan redirectResult, 1)}
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ErrorLog: discardLog}
 	served := make(chan struct{})
 	go func() { srv.Serve(ln); close(served) }()
@@ -156,6 +156,7 @@ type redirectResult struct {
 // callback answers the loopback listener's requests.
 type callback struct {
 	state, issuer string
+	sendsIss      bool // the issuer's metadata says every redirect carries iss
 	once          sync.Once
 	done          chan redirectResult
 }
@@ -179,7 +180,7 @@ func (h *callback) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 		return
 	}
-	res, ok := parseRedirect(r.URL.RawQuery, h.state, h.issuer)
+	res, ok := parseRedirect(r.URL.RawQuery, h.state, h.issuer, h.sendsIss)
 	if !ok {
 		http.Error(w, "login: not the redirect this sign-in waits for (state missing or wrong)", http.StatusBadRequest)
 		return
@@ -203,15 +204,22 @@ func (h *callback) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // carry exactly the expected state: such a redirect is not this sign-in's
 // (a stale tab, or a forged request) and is ignored. With the state, an
 // "error" ends the sign-in with the server's reason, as does an "iss"
-// (RFC 9207) naming another issuer; otherwise the code is the result.
-func parseRedirect(rawQuery, state, issuer string) (res redirectResult, ok bool) {
+// (RFC 9207) naming another issuer, or none when the issuer's metadata
+// says it always sends one (sendsIss: RFC 9207 §2.4 then requires it, or
+// a mix-up attack goes unseen); otherwise the code is the result.
+func parseRedirect(rawQuery, state, issuer string, sendsIss bool) (res redirectResult, ok bool) {
 	q, err := url.ParseQuery(rawQuery)
 	if err != nil || len(q["state"]) != 1 || subtle.ConstantTimeCompare([]byte(q.Get("state")), []byte(state)) != 1 {
 		return redirectResult{}, false
 	}
-	if iss, ok := q["iss"]; ok && issuer != "" && (len(iss) != 1 || iss[0] != issuer) {
+	iss, hasIss := q["iss"]
+	if hasIss && issuer != "" && (len(iss) != 1 || iss[0] != issuer) {
 		return redirectResult{err: fmt.Errorf("login: the redirect names issuer %q, not %q (RFC 9207): another server answered",
 			printable(q.Get("iss"), 100), display.Cut(issuer, 100))}, true
+	}
+	if !hasIss && sendsIss && issuer != "" {
+		return redirectResult{err: fmt.Errorf("login: the redirect names no issuer, while %s says it always does (RFC 9207): another server answered",
+			display.Cut(issuer, 100))}, true
 	}
 	if code := q.Get("error"); code != "" || len(q["error"]) > 0 {
 		return redirectResult{err: &deniedError{Code: printable(code, 60), Description: printable(q.Get("error_description"), 200)}}, true

@@ -24,6 +24,7 @@ type endpoints struct {
 	oauth2.Endpoint
 	Revocation string
 	provider   *oidc.Provider // nil without an issuer: no ID token can be verified
+	sendsIss   bool           // the issuer puts "iss" in its authorization responses (RFC 9207)
 }
 
 // discovery is the part of an OpenID Provider Metadata document
@@ -37,6 +38,9 @@ type discovery struct {
 	Revocation    string   `json:"revocation_endpoint"`
 	JWKS          string   `json:"jwks_uri"`
 	Algorithms    []string `json:"id_token_signing_alg_values_supported"`
+	// SendsIss: the issuer puts "iss" in every authorization response
+	// (RFC 9207 §3), so one without it did not come from the issuer.
+	SendsIss bool `json:"authorization_response_iss_parameter_supported"`
 }
 
 // maxDiscovery bounds the discovery document: metadata, not a download.
@@ -96,6 +100,7 @@ func resolve(ctx context.Context, cfg *Config) (*endpoints, error) {
 		Endpoint:   oauth2.Endpoint{AuthURL: d.Authorization, TokenURL: d.Token, DeviceAuthURL: d.Device},
 		Revocation: d.Revocation,
 		provider:   pc.NewProvider(oidc.ClientContext(ctx, cfg.httpClient())),
+		sendsIss:   d.SendsIss,
 	}, nil
 }
 

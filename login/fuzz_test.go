@@ -25,7 +25,7 @@ func FuzzParseRedirect(f *testing.F) {
 		f.Add(q)
 	}
 	f.Fuzz(func(t *testing.T, raw string) {
-		res, ok := parseRedirect(raw, state, "https://id.example.com")
+		res, ok := parseRedirect(raw, state, "https://id.example.com", false)
 		q, err := url.ParseQuery(raw)
 		if ok && (err != nil || len(q["state"]) != 1 || q.Get("state") != state) {
 			t.Fatalf("accepted a redirect without the state: %q", raw)

@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -311,4 +312,51 @@ func TestListenAddrPort(t *testing.T) {
 	}
 	_, err = login.Browser(ctxT(t), cfg)
 	require.NoError(t, err)
+}
+
+// issWriter appends iss to the redirect to the sign-in's callback, as an
+// issuer that implements RFC 9207 does.
+type issWriter struct {
+	http.ResponseWriter
+	iss string
+}
+
+func (w issWriter) WriteHeader(status int) {
+	if loc := w.Header().Get("Location"); w.iss != "" && strings.Contains(loc, "/callback?") {
+		w.Header().Set("Location", loc+"&iss="+url.QueryEscape(w.iss))
+	}
+	w.ResponseWriter.WriteHeader(status)
+}
+
+// RFC 9207 §2.4: when the issuer's metadata says it puts iss in every
+// authorization response, a redirect without one did not come from it (a
+// mix-up attack: another server's code) and ends the sign-in, the stored
+// one untouched; with the issuer's iss it signs in.
+func TestIssuerThatSendsIssMustSendIt(t *testing.T) {
+	var iss atomic.Value
+	iss.Store("")
+	p := start(t, logintest.Options{Middleware: func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == "/.well-known/openid-configuration" {
+				rec := httptest.NewRecorder()
+				next.ServeHTTP(rec, r)
+				w.Header().Set("Content-Type", "application/json")
+				w.Write(bytes.Replace(rec.Body.Bytes(), []byte(`{`), []byte(`{"authorization_response_iss_parameter_supported":true,`), 1))
+				return
+			}
+			next.ServeHTTP(issWriter{w, iss.Load().(string)}, r)
+		})
+	}})
+	st, before := seeded(t)
+	cfg := config(p, st)
+	_, err := login.Browser(ctxT(t), cfg)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "names no issuer")
+	assert.Zero(t, p.Requests("/oauth/token"), "the code was not exchanged")
+	unchanged(t, st, before)
+
+	iss.Store(p.Issuer)
+	tok, err := login.Browser(ctxT(t), cfg)
+	require.NoError(t, err)
+	assert.NotEmpty(t, tok.AccessToken)
 }
