@@ -2,6 +2,10 @@ package awscreds
 
 import (
 	"context"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -30,5 +34,32 @@ func TestPanicRedactsTheSecretAccessKey(t *testing.T) {
 	require.NotEmpty(t, f.srv.Sessions())
 	for _, s := range secretsOf(f.srv) {
 		assert.NotContains(t, err.Error(), s)
+	}
+}
+
+// bodyQuotingTransport panics quoting the request's body.
+type bodyQuotingTransport struct{}
+
+func (bodyQuotingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	b, _ := io.ReadAll(r.Body)
+	panic("cannot send " + string(b))
+}
+
+// A panic in the STS call (Config.HTTPClient's transport) quoting the
+// request does not show the web identity token in its body: the Cache
+// that turns the panic into an error knows the credentials' secrets, not
+// the token they are fetched with.
+func TestPanicInSTSCallRedactsTheWebIdentityToken(t *testing.T) {
+	for _, wit := range []string{"web-identity-token-1", "eyJhbGciOi+J9/x=.sig"} { // the second quoted %-escaped
+		f := newFixture(t, nil, func(c *Config) { c.HTTPClient = &http.Client{Transport: bodyQuotingTransport{}} })
+		require.NoError(t, os.WriteFile(f.file, []byte(wit), 0o600))
+		_, err := f.p.Retrieve(t.Context())
+		var pe *tokenmgr.PanicError
+		require.ErrorAs(t, err, &pe)
+		assert.Contains(t, pe.Value, "cannot send Action=AssumeRoleWithWebIdentity")
+		for _, s := range []string{wit, url.QueryEscape(wit)} {
+			assert.NotContains(t, pe.Value, s)
+			assert.NotContains(t, err.Error(), s)
+		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"io"
 	"io/fs"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -306,6 +307,14 @@ func (s *stsSource) fetch(ctx context.Context) (aws.Credentials, error) {
 	if s.duration > 0 {
 		in.DurationSeconds = aws.Int32(int32(s.duration / time.Second))
 	}
+	// A panic in the call (Config.HTTPClient's transport, say) may quote
+	// the request, whose body holds the web identity token; the Cache that
+	// turns the panic into an error knows the credentials' secrets, not it.
+	defer func() {
+		if r := recover(); r != nil {
+			panic(redact(redact(fmt.Sprint(r), wit), url.QueryEscape(wit)))
+		}
+	}()
 	out, err := s.client.AssumeRoleWithWebIdentity(ctx, in)
 	if err != nil {
 		err = stsError(err, wit)
