@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -80,6 +81,10 @@ type bearerKind struct {
 	// 6750 b64token (no Config.Attach).
 	strict    bool
 	tokenHTTP *http.Client // for a ContextSource, as oauth2.HTTPClient
+	// idToken is the last ID token seen, in a stored record or a new
+	// token. A refresh answer may leave it out (OpenID Connect Core
+	// §12.2); the record then keeps it, so that who signed in is not lost.
+	idToken atomic.Pointer[string]
 }
 
 func (k *bearerKind) Fetch(ctx context.Context) (*oauth2.Token, error) {
@@ -134,12 +139,22 @@ func (k *bearerKind) early(tok *oauth2.Token, expiry time.Time) *oauth2.Token {
 }
 
 func (k *bearerKind) record(tok *oauth2.Token, obtained time.Time) *record.Record {
-	return record.FromToken(tok, obtained)
+	r := record.FromToken(tok, obtained)
+	if r.IDToken != "" {
+		k.idToken.Store(&r.IDToken)
+	} else if p := k.idToken.Load(); p != nil {
+		r.IDToken = *p
+	}
+	return r
 }
 
 // fromRecord passes a stored (rotated) refresh token to the Source even
 // when the access token is not usable: it wins over the seed.
 func (k *bearerKind) fromRecord(r *record.Record) (*oauth2.Token, bool, error) {
+	if r.IDToken != "" {
+		idt := r.IDToken
+		k.idToken.Store(&idt)
+	}
 	if r.RefreshToken != "" {
 		if s, ok := k.src.(RefreshTokenSetter); ok {
 			s.SetRefreshToken(r.RefreshToken)
@@ -164,6 +179,9 @@ func (k *bearerKind) secrets(r *redact.Redactor, tok *oauth2.Token, ok bool) {
 			s.addSecrets(r)
 		}
 		r.Add(k.sourceSecrets(nil)...)
+		if p := k.idToken.Load(); p != nil {
+			r.Add(*p)
+		}
 		return
 	}
 	if tok == nil {

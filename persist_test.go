@@ -517,3 +517,56 @@ func (n cancelingNetwork) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	return resp, err
 }
+
+// A refresh answer may leave the ID token out (OpenID Connect Core
+// §12.2): the stored record keeps the one before, in the process that
+// got it and in one that starts from a stored record past its expiry, so
+// that tokenmgr status still shows who signed in. Before, the first such
+// refresh saved a record without it.
+func TestRefreshWithoutIDTokenKeepsTheStoredOne(t *testing.T) {
+	var mu sync.Mutex
+	n := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		n++
+		w.Header().Set("Content-Type", "application/json")
+		idt := ""
+		if n == 1 {
+			idt = `,"id_token":"idt-1"`
+		}
+		fmt.Fprintf(w, `{"access_token":"at-%d","token_type":"Bearer","expires_in":3600,"refresh_token":"rt-%d"%s}`, n, n, idt)
+	}))
+	defer srv.Close()
+	cfg := &oauth2.Config{ClientID: "id", Endpoint: oauth2.Endpoint{TokenURL: srv.URL, AuthStyle: oauth2.AuthStyleInParams}}
+	st := store.NewMemory()
+	stored := func() *record.Record {
+		r, err := record.Load(context.Background(), st, DefaultKey)
+		require.NoError(t, err)
+		require.NotNil(t, r)
+		return r
+	}
+
+	c := newTestClient(t, Config{Source: RefreshToken(cfg, "rt-0"), Store: st})
+	tok, err := c.Token(context.Background())
+	require.NoError(t, err)
+	require.Equal(t, "idt-1", stored().IDToken)
+	c.Invalidate(tok)
+	tok, err = c.Token(context.Background())
+	require.NoError(t, err)
+	require.Equal(t, "at-2", tok.AccessToken)
+	assert.Equal(t, "idt-1", stored().IDToken, "kept across a refresh without one")
+
+	// Another process, from a stored record past its expiry.
+	r := stored()
+	r.IDToken, r.Expiry = "idt-stored", time.Now().Add(-time.Minute)
+	b, err := r.Encode()
+	require.NoError(t, err)
+	require.NoError(t, st.Save(context.Background(), DefaultKey, b))
+	c2 := newTestClient(t, Config{Source: RefreshToken(cfg, "rt-seed"), Store: st})
+	tok, err = c2.Token(context.Background())
+	require.NoError(t, err)
+	require.Equal(t, "at-3", tok.AccessToken)
+	assert.Equal(t, "idt-stored", stored().IDToken, "kept from the stored record")
+	assert.Equal(t, "rt-3", stored().RefreshToken)
+}
