@@ -326,7 +326,9 @@ func (p *Provider) Close() error {
 // Stored returns the credentials stored for p's configuration under its
 // key (what the next process would adopt, what credential_process hands
 // out), without calling STS; ok is false when none are, or they were
-// stored by another configuration. With no Config.Store there are none.
+// stored by another configuration. A record that is not usable (no key
+// pair, bytes that cannot go in a header) is an error saying why. With no
+// Config.Store there are none.
 func (p *Provider) Stored(ctx context.Context) (creds aws.Credentials, ok bool, err error) {
 	if p.st == nil {
 		return aws.Credentials{}, false, nil
@@ -335,7 +337,11 @@ func (p *Provider) Stored(ctx context.Context) (creds aws.Credentials, ok bool, 
 	if err != nil || r == nil || r.Source != "" && r.Source != p.src.Fingerprint() {
 		return aws.Credentials{}, false, err
 	}
-	creds, ok, _ = recordCredentials(r)
+	if creds, ok, err = recordCredentials(r); err != nil {
+		// Not adopted (the next fetch replaces it), but not nothing: a
+		// diagnosis says what is wrong with it.
+		return aws.Credentials{}, false, fmt.Errorf("stored credential %q: %w", p.key, err)
+	}
 	return creds, ok, nil
 }
 
