@@ -3,6 +3,7 @@ package tokenmgr
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"time"
 
@@ -84,9 +85,19 @@ func (c *Cache[T]) Get(ctx context.Context) (T, error) {
 // Invalidate drops v if it is the credential in service, so the next Get
 // fetches a new one; one already replaced is left alone.
 func (c *Cache[T]) Invalidate(v T) {
-	if e := c.cur.Load(); e != nil && e.id != "" && e.id == c.kind.ID(v) {
+	if e := c.cur.Load(); e != nil && c.sameID(e, v) {
 		c.drop(e)
 	}
+}
+
+// sameID reports whether v is e's credential; a panic in Kind.ID says no.
+func (c *Cache[T]) sameID(e *entry[T], v T) (same bool) {
+	defer func() {
+		if recover() != nil {
+			same = false
+		}
+	}()
+	return e.id == c.kind.ID(v)
 }
 
 // Transport returns an [http.RoundTripper] that sends each request through
@@ -95,11 +106,25 @@ func (c *Cache[T]) Invalidate(v T) {
 // rules of a Client's transport: [Config.AllowedHosts], no credential on a
 // redirect to another origin, and one replay with a fresh credential when
 // the answer says it was rejected.
+//
+// attach is required: without one, every request fails with an error
+// saying so, rather than go out without the credential.
 func (c *Cache[T]) Transport(base http.RoundTripper, attach func(req *http.Request, v T) error) http.RoundTripper {
+	if attach == nil {
+		return noAttach{}
+	}
 	if base == nil {
 		base = http.DefaultTransport
 	}
 	return &transport[T]{cred: &c.engine, rules: c.send, attach: attach, base: base}
+}
+
+// noAttach is the transport of a Cache given no attach function.
+type noAttach struct{}
+
+func (noAttach) RoundTrip(req *http.Request) (*http.Response, error) {
+	closeBody(req)
+	return nil, errors.New("tokenmgr: Cache.Transport was given no attach function: nothing would put the credential on the request")
 }
 
 // Stats returns counters of what the Cache has done so far.
@@ -115,9 +140,19 @@ func (c *Cache[T]) Close() error {
 // funcKind is a Kind as the engine takes it.
 type funcKind[T any] struct{ k Kind[T] }
 
-func (f funcKind[T]) Fetch(ctx context.Context) (T, error) { return f.k.Fetch(ctx) }
-func (f funcKind[T]) ID(v T) string                        { return f.k.ID(v) }
-func (f funcKind[T]) Expiry(v T) time.Time                 { return f.k.Expiry(v) }
+// Fetch refuses a credential without an ID: it could be neither told
+// from the one it replaces nor invalidated.
+func (f funcKind[T]) Fetch(ctx context.Context) (T, error) {
+	v, err := f.k.Fetch(ctx)
+	if err == nil && f.k.ID(v) == "" {
+		var zero T
+		return zero, fmt.Errorf("%w: Kind.Fetch returned a credential whose ID is empty", ErrBadTokenResponse)
+	}
+	return v, err
+}
+
+func (f funcKind[T]) ID(v T) string        { return f.k.ID(v) }
+func (f funcKind[T]) Expiry(v T) time.Time { return f.k.Expiry(v) }
 
 func (f funcKind[T]) secrets(r *redact.Redactor, v T, ok bool) {
 	if !ok {

@@ -143,3 +143,51 @@ func TestCacheRefusalsAndPanics(t *testing.T) {
 	assert.NotContains(t, pe.Value, "key-1")
 	assert.NotContains(t, pe.Value, "s3cr3t-part")
 }
+
+// A Kind whose Fetch returns a credential with an empty ID gets an
+// ErrBadTokenResponse, not a credential that could be neither replaced
+// nor invalidated; Invalidate survives a panicking ID; a Transport
+// without an attach function fails each request rather than send it
+// without the credential (or strip the caller's own Authorization).
+func TestCacheEmptyIDAndNoAttach(t *testing.T) {
+	srv := tokenmgrtest.NewServer(tokenmgrtest.Options{})
+	defer srv.Close()
+	k := apiKeyKind(srv)
+	fetch := k.Fetch
+	k.Fetch = func(ctx context.Context) (apiKey, error) {
+		v, err := fetch(ctx)
+		v.key = ""
+		return v, err
+	}
+	c, err := NewCache(k, Config{})
+	require.NoError(t, err)
+	defer c.Close()
+	_, err = c.Get(t.Context())
+	require.ErrorIs(t, err, ErrBadTokenResponse)
+	assert.ErrorContains(t, err, "ID is empty")
+
+	k = apiKeyKind(srv)
+	k.ID = func(v apiKey) string {
+		if v.key == "boom" {
+			panic("ID panicked")
+		}
+		return v.key
+	}
+	c2, err := NewCache(k, Config{})
+	require.NoError(t, err)
+	defer c2.Close()
+	v, err := c2.Get(t.Context())
+	require.NoError(t, err)
+	assert.NotPanics(t, func() { c2.Invalidate(apiKey{key: "boom"}) })
+	v2, err := c2.Get(t.Context())
+	require.NoError(t, err)
+	assert.Equal(t, v, v2, "not invalidated")
+
+	hc := &http.Client{Transport: c2.Transport(nil, nil)}
+	req, err := http.NewRequest("GET", srv.URL+"/api", nil)
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer the-callers-own")
+	_, err = hc.Do(req)
+	assert.ErrorContains(t, err, "no attach function")
+	assert.Zero(t, srv.Rejected.Load(), "nothing was sent")
+}
