@@ -53,7 +53,7 @@ var (
 // caller's request, with a header map and a URL of its own (the signer
 // rewrites RawQuery); the header's value slices are the caller's.
 func (p *Provider) sign(r *http.Request, creds aws.Credentials, t *target) error {
-	p.converted(creds) // handed out: see converted
+	p.converted(&creds) // handed out: see converted
 	hash := r.Header.Get("X-Amz-Content-Sha256")
 	if hash == "" {
 		var err error
