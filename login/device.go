@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"golang.org/x/oauth2"
+
+	"github.com/tokenmgr/tokenmgr/redact"
 )
 
 // maxDeviceWait bounds a device login whose server gave no expires_in
@@ -51,7 +53,7 @@ func Device(ctx context.Context, cfg Config) (*oauth2.Token, error) {
 	if da.Expiry.IsZero() || time.Until(da.Expiry) > maxDeviceWait {
 		da.Expiry = time.Now().Add(maxDeviceWait)
 	}
-	if err := cfg.showCode(da); err != nil {
+	if err := cfg.showCodeBounded(ctx, da); err != nil {
 		return nil, err
 	}
 	obtained := time.Now()
@@ -73,12 +75,34 @@ func Device(ctx context.Context, cfg Config) (*oauth2.Token, error) {
 	return cfg.finish(ctx, ep, tok, "", obtained)
 }
 
+// showCodeBounded runs showCode on a goroutine of its own and waits for
+// it until ctx ends or the code expires: an OnDeviceCode that blocks
+// (which it must not) ends the sign-in with an error rather than hang it.
+// The goroutine is left to return when the callback does.
+func (c *Config) showCodeBounded(ctx context.Context, da *oauth2.DeviceAuthResponse) error {
+	shown := make(chan error, 1)
+	go func() { shown <- c.showCode(da) }()
+	t := time.NewTimer(time.Until(da.Expiry))
+	defer t.Stop()
+	select {
+	case err := <-shown:
+		return err
+	case <-ctx.Done():
+		return fmt.Errorf("login: OnDeviceCode did not return (it must not block): %w", ctx.Err())
+	case <-t.C:
+		return errors.New("login: OnDeviceCode did not return (it must not block) before the device code expired")
+	}
+}
+
 // showCode runs OnDeviceCode (or prints the code), a panic in it being an
-// error.
+// error whose text shows no device code (the callback has it, and the
+// code is what polls for the token).
 func (c *Config) showCode(da *oauth2.DeviceAuthResponse) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			err = fmt.Errorf("login: OnDeviceCode panicked: %v", r)
+			red := &redact.Redactor{}
+			red.Add(da.DeviceCode)
+			err = fmt.Errorf("login: OnDeviceCode panicked: %s", printable(red.Redact(fmt.Sprint(r)), 300))
 		}
 	}()
 	if c.OnDeviceCode != nil {

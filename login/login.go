@@ -80,7 +80,9 @@ type Config struct {
 	OpenURL func(ctx context.Context, url string) error
 	// OnDeviceCode shows the person where to go and what code to enter.
 	// Default: prints the verification URI (and the complete one, when
-	// given) and the user code to Prompt. It must not block.
+	// given) and the user code to Prompt. It must not block: the sign-in
+	// polls once it returns, and fails if it has not by the time ctx ends
+	// or the code expires.
 	OnDeviceCode func(*oauth2.DeviceAuthResponse)
 	// Store keeps the sign-in. Nil keeps it in memory only: [Browser] and
 	// [Device] return the token, and [NewClient] has nothing to serve.

@@ -171,3 +171,45 @@ func TestSecretsNeverShown(t *testing.T) {
 	}
 	_ = httptest.NewRecorder
 }
+
+// An OnDeviceCode that blocks (which it must not) ends the sign-in when
+// ctx ends, rather than hang it: before, Device waited for it whatever
+// ctx said.
+func TestBlockingOnDeviceCodeIsBounded(t *testing.T) {
+	p := start(t, logintest.Options{})
+	cfg := config(p, store.NewMemory())
+	release := make(chan struct{})
+	defer close(release)
+	cfg.OnDeviceCode = func(*oauth2.DeviceAuthResponse) { <-release }
+	ctx, cancel := context.WithTimeout(ctxT(t), 500*time.Millisecond)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		_, err := login.Device(ctx, cfg)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		require.ErrorIs(t, err, context.DeadlineExceeded)
+		assert.Contains(t, err.Error(), "OnDeviceCode did not return")
+	case <-time.After(20 * time.Second):
+		t.Fatal("Device still waits for OnDeviceCode 20 s after its context ended")
+	}
+}
+
+// A panic in OnDeviceCode that quotes the device code (the secret that
+// polls for the token) is an error without it.
+func TestOnDeviceCodePanicShowsNoDeviceCode(t *testing.T) {
+	p := start(t, logintest.Options{})
+	cfg := config(p, store.NewMemory())
+	var code string
+	cfg.OnDeviceCode = func(da *oauth2.DeviceAuthResponse) {
+		code = da.DeviceCode
+		panic("cannot show " + da.DeviceCode)
+	}
+	_, err := login.Device(ctxT(t), cfg)
+	require.Error(t, err)
+	require.NotEmpty(t, code)
+	assert.Contains(t, err.Error(), "OnDeviceCode panicked")
+	assert.NotContains(t, err.Error(), code)
+}
