@@ -141,7 +141,8 @@ func (k *bearerKind) early(tok *oauth2.Token, expiry time.Time) *oauth2.Token {
 func (k *bearerKind) record(tok *oauth2.Token, obtained time.Time) *record.Record {
 	r := record.FromToken(tok, obtained)
 	if r.IDToken != "" {
-		k.idToken.Store(&r.IDToken)
+		idt := r.IDToken // not a pointer into r, which would keep all of it
+		k.idToken.Store(&idt)
 	} else if p := k.idToken.Load(); p != nil {
 		r.IDToken = *p
 	}
