@@ -22,10 +22,11 @@ func FuzzParseRedirect(f *testing.F) {
 		"state=the-state&iss=https%3A%2F%2Fevil", "state=the-state&error=%1b%5b31m&error_description=%00%ff",
 		"%zz", "state=the-state&code=a&code=b",
 	} {
-		f.Add(q)
+		f.Add(q, false)
+		f.Add(q, true)
 	}
-	f.Fuzz(func(t *testing.T, raw string) {
-		res, ok := parseRedirect(raw, state, "https://id.example.com", false)
+	f.Fuzz(func(t *testing.T, raw string, sendsIss bool) {
+		res, ok := parseRedirect(raw, state, "https://id.example.com", sendsIss)
 		q, err := url.ParseQuery(raw)
 		if ok && (err != nil || len(q["state"]) != 1 || q.Get("state") != state) {
 			t.Fatalf("accepted a redirect without the state: %q", raw)
@@ -45,9 +46,12 @@ func FuzzParseRedirect(f *testing.F) {
 				t.Fatalf("unprintable or long error %q", msg)
 			}
 			var d *deniedError
-			if q.Has("error") && !q.Has("iss") && !errors.As(res.err, &d) {
+			if q.Has("error") && !q.Has("iss") && !sendsIss && !errors.As(res.err, &d) {
 				t.Fatalf("an error redirect is not a denial: %v", res.err)
 			}
+		}
+		if res.code != "" && (sendsIss && !q.Has("iss") || q.Has("iss") && q.Get("iss") != "https://id.example.com") {
+			t.Fatalf("a code taken without the issuer's iss: %q (sendsIss %v)", raw, sendsIss)
 		}
 	})
 }
