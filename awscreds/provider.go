@@ -132,10 +132,10 @@ var _ aws.CredentialsProvider = (*Provider)(nil)
 // did, so that Retrieve on the credentials in service allocates nothing.
 type converted struct {
 	creds aws.Credentials
-	// seen is when the Provider first handed tok out, for the rejection
+	// seen is when the Provider first handed creds out, for the rejection
 	// damping's "obtained after the last rejection": no earlier than when
-	// the engine obtained it, and in practice the same moment (the call
-	// that waited for it retrieves it at once).
+	// the Cache obtained them, and in practice the same moment (the call
+	// that waited for them retrieves them at once).
 	seen time.Time
 }
 
