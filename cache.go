@@ -127,6 +127,10 @@ func (noAttach) RoundTrip(req *http.Request) (*http.Response, error) {
 	return nil, errors.New("tokenmgr: Cache.Transport was given no attach function: nothing would put the credential on the request")
 }
 
+// String names the credential, never its value: a Cache printed with %v
+// shows its key.
+func (c *Cache[T]) String() string { return "tokenmgr.Cache(" + c.key + ")" }
+
 // Stats returns counters of what the Cache has done so far.
 func (c *Cache[T]) Stats() Stats { return c.stats() }
 

@@ -3,6 +3,7 @@ package tokenmgr
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"sync"
@@ -97,6 +98,8 @@ func TestCacheOfAnotherKind(t *testing.T) {
 	assert.Equal(t, http.StatusOK, resp.StatusCode)
 	assert.EqualValues(t, 1, c.Stats().Replays)
 	assert.EqualValues(t, 2, srv.TokenRequests.Load())
+
+	assert.Equal(t, "tokenmgr.Cache(api)", fmt.Sprint(c), "printed, it shows its key and no credential")
 
 	// Invalidate drops the key in service only.
 	k3, err := c.Get(t.Context())
