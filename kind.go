@@ -81,9 +81,10 @@ type bearerKind struct {
 	// 6750 b64token (no Config.Attach).
 	strict    bool
 	tokenHTTP *http.Client // for a ContextSource, as oauth2.HTTPClient
-	// idToken is the last ID token seen, in a stored record or a new
-	// token. A refresh answer may leave it out (OpenID Connect Core
-	// §12.2); the record then keeps it, so that who signed in is not lost.
+	// idToken is the last ID token seen, in a new token or in a stored
+	// record whose refresh token the Source redeems (see fromRecord). A
+	// refresh answer may leave it out (OpenID Connect Core §12.2); the
+	// record then keeps it, so that who signed in is not lost.
 	idToken atomic.Pointer[string]
 }
 
@@ -151,16 +152,23 @@ func (k *bearerKind) record(tok *oauth2.Token, obtained time.Time) *record.Recor
 
 // fromRecord passes a stored (rotated) refresh token to the Source even
 // when the access token is not usable: it wins over the seed.
+//
+// The ID token kept for a refresh that leaves it out becomes the
+// record's, and only when the Source redeems the record's refresh token:
+// the tokens of one that does not (another Source), or after a record
+// without one (someone else signed in), are not that sign-in's.
 func (k *bearerKind) fromRecord(r *record.Record) (*oauth2.Token, bool, error) {
-	if r.IDToken != "" {
-		idt := r.IDToken
-		k.idToken.Store(&idt)
-	}
+	var idt *string
 	if r.RefreshToken != "" {
 		if s, ok := k.src.(RefreshTokenSetter); ok {
 			s.SetRefreshToken(r.RefreshToken)
+			if r.IDToken != "" {
+				v := r.IDToken
+				idt = &v
+			}
 		}
 	}
+	k.idToken.Store(idt)
 	if r.AccessToken == "" {
 		return nil, false, nil
 	}

@@ -570,3 +570,74 @@ func TestRefreshWithoutIDTokenKeepsTheStoredOne(t *testing.T) {
 	assert.Equal(t, "idt-stored", stored().IDToken, "kept from the stored record")
 	assert.Equal(t, "rt-3", stored().RefreshToken)
 }
+
+// The ID token a refresh without one keeps is the one that came with the
+// refresh token it redeemed, never another sign-in's: when someone else
+// signs in under the key (a sign-in whose answer had no ID token) while a
+// long-running process holds the first person's, and when the Source does
+// not redeem the stored refresh token at all (its tokens are not that
+// sign-in's). Before, both saved the first person's ID token with tokens
+// that were not theirs, and tokenmgr status showed them signed in.
+func TestKeptIDTokenIsTheSignInsOwn(t *testing.T) {
+	var mu sync.Mutex
+	var n int
+	var redeemed []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		n++
+		redeemed = append(redeemed, r.FormValue("refresh_token"))
+		w.Header().Set("Content-Type", "application/json")
+		idt := ""
+		if n == 1 {
+			idt = `,"id_token":"idt-alice"`
+		}
+		fmt.Fprintf(w, `{"access_token":"at-%d","token_type":"Bearer","expires_in":3600,"refresh_token":"rt-%d"%s}`, n, n, idt)
+	}))
+	defer srv.Close()
+	cfg := &oauth2.Config{ClientID: "id", Endpoint: oauth2.Endpoint{TokenURL: srv.URL, AuthStyle: oauth2.AuthStyleInParams}}
+	st := store.NewMemory()
+	stored := func() *record.Record {
+		r, err := record.Load(context.Background(), st, DefaultKey)
+		require.NoError(t, err)
+		require.NotNil(t, r)
+		return r
+	}
+	save := func(r *record.Record) {
+		b, err := r.Encode()
+		require.NoError(t, err)
+		require.NoError(t, st.Save(context.Background(), DefaultKey, b))
+	}
+
+	c := newTestClient(t, Config{Source: RefreshToken(cfg, "rt-0"), Store: st})
+	tok, err := c.Token(context.Background())
+	require.NoError(t, err)
+	require.Equal(t, "idt-alice", stored().IDToken)
+
+	// Bob signs in elsewhere; his sign-in's answer had no ID token.
+	bob := stored()
+	bob.AccessToken, bob.RefreshToken, bob.IDToken = "at-bob", "rt-bob", ""
+	bob.Obtained, bob.Expiry = time.Now().Add(time.Second), time.Now().Add(-time.Minute)
+	save(bob)
+	c.Invalidate(tok)
+	_, err = c.Token(context.Background())
+	require.NoError(t, err)
+	mu.Lock()
+	require.Equal(t, []string{"rt-0", "rt-bob"}, redeemed)
+	mu.Unlock()
+	assert.Equal(t, "rt-2", stored().RefreshToken)
+	assert.Empty(t, stored().IDToken, "Bob's refreshed sign-in holds no ID token of Alice's")
+
+	// A Source that does not take the stored refresh token (no
+	// fingerprint, so the record counts as its own).
+	alice := stored()
+	alice.IDToken, alice.Expiry = "idt-alice", time.Now().Add(-time.Minute)
+	save(alice)
+	other := oauth2.StaticTokenSource(&oauth2.Token{AccessToken: "at-other", TokenType: "Bearer", Expiry: time.Now().Add(time.Hour)})
+	c2 := newTestClient(t, Config{Source: other, Store: st})
+	tok, err = c2.Token(context.Background())
+	require.NoError(t, err)
+	require.Equal(t, "at-other", tok.AccessToken)
+	assert.Equal(t, "at-other", stored().AccessToken)
+	assert.Empty(t, stored().IDToken, "another Source's token is saved without the sign-in's ID token")
+}
