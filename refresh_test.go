@@ -1193,3 +1193,63 @@ func TestRejectedRequestOutlivesFailedBackgroundRefresh(t *testing.T) {
 		assert.EqualValues(t, 1, c.Stats().Replays)
 	})
 }
+
+// A request that joined a background refresh that drew a permanent error
+// (invalid_client) asks once more, with its own flight, and gets that
+// error; the cooldown its failure starts then holds the next callers off.
+// Three token requests in all, as before the joined caller asked afresh
+// (the next caller made the third then).
+func TestJoinedCallerAsksOnceAfterPermanentBackgroundFailure(t *testing.T) {
+	srv := tokenmgrtest.NewServer(tokenmgrtest.Options{Lifetime: 4 * time.Second})
+	defer srv.Close()
+	synctest.Test(t, func(t *testing.T) {
+		var n atomic.Int32
+		release := make(chan struct{})
+		srv.SetHook(func(w http.ResponseWriter, r *http.Request) bool {
+			if r.URL.Path != "/token" {
+				return false
+			}
+			switch n.Add(1) {
+			case 1:
+				return false
+			case 2:
+				<-release // the background refresh's one attempt, held
+			}
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusUnauthorized)
+			w.Write([]byte(`{"error":"invalid_client"}`))
+			return true
+		})
+		c := newBubbleClient(t, srv, Config{Source: ClientCredentials(ccConfig(srv))})
+		ctx := context.Background()
+		t1, err := c.Token(ctx)
+		require.NoError(t, err)
+		time.Sleep(time.Until(c.cur.Load().staleAt))
+		_, err = c.Token(ctx) // starts the background refresh
+		require.NoError(t, err)
+		synctest.Wait()
+
+		srv.Revoke(t1.AccessToken)
+		hc := &http.Client{Transport: c.Transport(srv.InMemoryTransport())}
+		status := make(chan int, 1)
+		go func() {
+			resp, err := hc.Get(srv.URL + "/api")
+			if err != nil {
+				status <- 0
+				return
+			}
+			resp.Body.Close()
+			status <- resp.StatusCode
+		}()
+		synctest.Wait() // rejected, and waiting on the background refresh
+		close(release)
+		assert.Equal(t, http.StatusForbidden, <-status, "the rejection, unreplayed")
+		assert.EqualValues(t, 3, n.Load(), "the joined caller asked once more")
+		for range 3 {
+			_, err = c.Token(ctx)
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), "invalid_client")
+		}
+		assert.EqualValues(t, 3, n.Load(), "held off by the cooldown")
+	})
+}
