@@ -21,6 +21,7 @@ func FuzzParseRedirect(f *testing.F) {
 		"code=abc", "code=abc&state=wrong", "state=the-state&state=the-state&code=x", "state=the-state",
 		"state=the-state&iss=https%3A%2F%2Fevil", "state=the-state&error=%1b%5b31m&error_description=%00%ff",
 		"%zz", "state=the-state&code=a&code=b",
+		"state=the-state&code=x&iss=https%3A%2F%2Fid.example.com", "state=the-state&code=x&iss=https%3A%2F%2Fid.example.com&iss=x",
 	} {
 		f.Add(q, false)
 		f.Add(q, true)
