@@ -242,6 +242,17 @@ func (c *Config) save(ctx context.Context, tok *oauth2.Token, obtained time.Time
 	// replaced, or it is lost and its Client stops with ErrKeyInUse.
 	// A malformed record is replaced, as the Client replaces it; one of a
 	// newer tokenmgr is not.
+	//
+	// Under the store's lock, as a Client's refresh runs: a refresh in
+	// another process between its read and its save would otherwise save
+	// the old sign-in's tokens over this one.
+	if l, ok := c.Store.(store.Locker); ok {
+		unlock, err := l.Lock(ctx, c.key())
+		if err != nil {
+			return fmt.Errorf("login: signed in, but locking credential %q failed: %w", c.key(), err)
+		}
+		defer unlock()
+	}
 	old, err := record.Load(ctx, c.Store, c.key())
 	if err != nil && (!errors.Is(err, record.ErrFormat) || errors.Is(err, record.ErrNewer)) {
 		return fmt.Errorf("login: signed in, but credential %q could not be read, so it was not overwritten (tokenmgr logout deletes it): %w", c.key(), err)

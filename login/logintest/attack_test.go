@@ -360,3 +360,46 @@ func TestIssuerThatSendsIssMustSendIt(t *testing.T) {
 	require.NoError(t, err)
 	assert.NotEmpty(t, tok.AccessToken)
 }
+
+// lockSpy says when the sign-in asks for the store's lock.
+type lockSpy struct {
+	store.Store
+	locking chan struct{}
+}
+
+func (s lockSpy) Lock(ctx context.Context, key string) (func(), error) {
+	s.locking <- struct{}{}
+	return s.Store.(store.Locker).Lock(ctx, key)
+}
+
+// A sign-in saves under the store's lock, as a Client's refresh does:
+// while another process holds it (refreshing the old sign-in, whose save
+// would otherwise land over this one), the sign-in waits, then saves.
+// Before, it saved without asking.
+func TestSignInSavesUnderTheStoreLock(t *testing.T) {
+	p := start(t, logintest.Options{})
+	mem := store.NewMemory()
+	unlock, err := mem.(store.Locker).Lock(ctxT(t), "default") // the refreshing process
+	require.NoError(t, err)
+	spy := lockSpy{mem, make(chan struct{}, 1)}
+	done := make(chan error, 1)
+	go func() {
+		_, err := login.Browser(ctxT(t), config(p, spy))
+		done <- err
+	}()
+	select {
+	case <-spy.locking:
+	case err := <-done:
+		unlock()
+		t.Fatalf("signed in without asking for the store's lock (err %v)", err)
+	}
+	r, err := record.Load(context.Background(), mem, "default")
+	require.NoError(t, err)
+	assert.Nil(t, r, "nothing saved while the lock is held")
+	unlock()
+	require.NoError(t, <-done)
+	r, err = record.Load(context.Background(), mem, "default")
+	require.NoError(t, err)
+	require.NotNil(t, r)
+	assert.NotEmpty(t, r.RefreshToken)
+}
