@@ -40,7 +40,18 @@ type discovery struct {
 	Algorithms    []string `json:"id_token_signing_alg_values_supported"`
 	// SendsIss: the issuer puts "iss" in every authorization response
 	// (RFC 9207 §3), so one without it did not come from the issuer.
-	SendsIss bool `json:"authorization_response_iss_parameter_supported"`
+	SendsIss lenientBool `json:"authorization_response_iss_parameter_supported"`
+}
+
+// lenientBool is a metadata flag read without failing discovery: true or
+// "true" is true, anything else false. A quirk in a flag the refresh of
+// a running sign-in does not use must not stop it.
+type lenientBool bool
+
+func (b *lenientBool) UnmarshalJSON(data []byte) error {
+	s := string(data)
+	*b = lenientBool(s == "true" || s == `"true"`)
+	return nil
 }
 
 // maxDiscovery bounds the discovery document: metadata, not a download.
@@ -100,7 +111,7 @@ func resolve(ctx context.Context, cfg *Config) (*endpoints, error) {
 		Endpoint:   oauth2.Endpoint{AuthURL: d.Authorization, TokenURL: d.Token, DeviceAuthURL: d.Device},
 		Revocation: d.Revocation,
 		provider:   pc.NewProvider(oidc.ClientContext(ctx, cfg.httpClient())),
-		sendsIss:   d.SendsIss,
+		sendsIss:   bool(d.SendsIss),
 	}, nil
 }
 
