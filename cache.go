@@ -85,7 +85,7 @@ func (c *Cache[T]) Get(ctx context.Context) (T, error) {
 // Invalidate drops v if it is the credential in service, so the next Get
 // fetches a new one; one already replaced is left alone.
 func (c *Cache[T]) Invalidate(v T) {
-	if e := c.cur.Load(); e != nil && c.sameID(e, v) {
+	if e := c.cur.Load(); e != nil && e.id != "" && c.sameID(e, v) {
 		c.drop(e)
 	}
 }
@@ -178,9 +178,14 @@ func (f funcKind[T]) record(v T, obtained time.Time) *record.Record {
 	return f.k.Record(v, obtained)
 }
 
+// fromRecord refuses a stored credential without an ID, as Fetch does.
 func (f funcKind[T]) fromRecord(r *record.Record) (v T, ok bool, err error) {
 	if f.k.Record == nil || f.k.FromRecord == nil {
 		return v, false, nil
 	}
-	return f.k.FromRecord(r)
+	if v, ok, err = f.k.FromRecord(r); ok && err == nil && f.k.ID(v) == "" {
+		var zero T
+		return zero, false, errors.New("Kind.FromRecord returned a credential whose ID is empty")
+	}
+	return v, ok, err
 }

@@ -194,3 +194,29 @@ func TestCacheEmptyIDAndNoAttach(t *testing.T) {
 	assert.ErrorContains(t, err, "no attach function")
 	assert.Zero(t, srv.Rejected.Load(), "nothing was sent")
 }
+
+// A stored credential without an ID is not adopted (it is fetched anew,
+// as one fetched without an ID is refused), and Invalidate of a zero
+// value drops nothing.
+func TestCacheStoredEmptyIDNotAdopted(t *testing.T) {
+	srv := tokenmgrtest.NewServer(tokenmgrtest.Options{})
+	defer srv.Close()
+	st := store.NewMemory()
+	b, err := (&record.Record{V: record.Version, AccessToken: "stored", Expiry: time.Now().Add(time.Hour), Obtained: time.Now()}).Encode()
+	require.NoError(t, err)
+	require.NoError(t, st.Save(t.Context(), "api", b))
+	k := apiKeyKind(srv)
+	k.FromRecord = func(r *record.Record) (apiKey, bool, error) { return apiKey{expires: r.Expiry}, true, nil } // no key
+	c, err := NewCache(k, Config{Store: st, Key: "api"})
+	require.NoError(t, err)
+	defer c.Close()
+	v, err := c.Get(t.Context())
+	require.NoError(t, err)
+	assert.NotEmpty(t, v.key, "fetched, not the stored credential without an ID")
+	assert.EqualValues(t, 1, srv.TokenRequests.Load())
+
+	c.Invalidate(apiKey{})
+	v2, err := c.Get(t.Context())
+	require.NoError(t, err)
+	assert.Equal(t, v, v2, "a zero value invalidates nothing")
+}
