@@ -232,7 +232,7 @@ func (c *engine[T]) init(k kind[T], cfg *Config, fingerprint, description string
 	c.refreshBefore, c.expiryDelta = cfg.RefreshBefore, cfg.ExpiryDelta
 	c.refreshTimeout, c.tokenTimeout = cfg.RefreshTimeout, cfg.TokenTimeout
 	c.maxRefused = cfg.RefusedAttempts
-	c.now, c.sleep, c.jitter = time.Now, sleepCtx, randJitter
+	c.now, c.sleep, c.jitter = engineClock(), sleepCtx, randJitter
 	c.failCool = damp.NewCooldown(time.Second, 30*time.Second)
 	c.fingerprint, c.description = fingerprint, description
 	if c.key == "" {

@@ -48,6 +48,17 @@ func windows(obtained, expiry time.Time, refreshBefore, expiryDelta time.Duratio
 	return expiry.Add(-rb), expiry.Add(-ed)
 }
 
+// engineClock returns the clock an engine reads: wallClock, unless time
+// runs fake (a testing/synctest bubble, whose time.Now starts in 2000
+// while wallClock reads the machine's clock), where the engine must keep
+// time.Now to run on the bubble's time.
+func engineClock() func() time.Time {
+	if d := time.Since(wallClock()); d > time.Second || d < -time.Second {
+		return time.Now
+	}
+	return wallClock
+}
+
 // randJitter returns a random duration in [0, max).
 func randJitter(max time.Duration) time.Duration {
 	if max <= 0 {
