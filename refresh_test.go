@@ -1166,32 +1166,48 @@ func TestRejectedRequestOutlivesFailedBackgroundRefresh(t *testing.T) {
 			return true
 		})
 		c := newBubbleClient(t, srv, Config{Source: ClientCredentials(ccConfig(srv))})
-		ctx := context.Background()
-		t1, err := c.Token(ctx)
-		require.NoError(t, err)
-		time.Sleep(time.Until(c.cur.Load().staleAt))
-		_, err = c.Token(ctx) // starts the background refresh
-		require.NoError(t, err)
-		synctest.Wait()
-		require.EqualValues(t, 2, n.Load(), "the background refresh is under way")
-
-		srv.Revoke(t1.AccessToken)
-		hc := &http.Client{Transport: c.Transport(srv.InMemoryTransport())}
-		status := make(chan int, 1)
-		go func() {
-			resp, err := hc.Get(srv.URL + "/api")
-			if err != nil {
-				status <- 0
-				return
-			}
-			resp.Body.Close()
-			status <- resp.StatusCode
-		}()
-		synctest.Wait() // rejected, and waiting on the background refresh
-		close(release)
-		assert.Equal(t, http.StatusOK, <-status)
+		status := rejectedDuringBackgroundRefresh(t, c, srv, release, func() {
+			require.EqualValues(t, 2, n.Load(), "the background refresh is under way")
+		})
+		assert.Equal(t, http.StatusOK, status)
 		assert.EqualValues(t, 1, c.Stats().Replays)
 	})
+}
+
+// rejectedDuringBackgroundRefresh, in a synctest bubble, gets c a token,
+// lets it turn stale so that a background refresh starts (srv's hook
+// holds its attempt until release closes), calls whileHeld, revokes the
+// token and sends a request with it, which the API rejects while the
+// refresh is held; then it closes release and returns the request's
+// status (0 for an error).
+func rejectedDuringBackgroundRefresh(t *testing.T, c *Client, srv *tokenmgrtest.Server, release chan struct{}, whileHeld func()) int {
+	t.Helper()
+	ctx := context.Background()
+	t1, err := c.Token(ctx)
+	require.NoError(t, err)
+	time.Sleep(time.Until(c.cur.Load().staleAt))
+	_, err = c.Token(ctx) // starts the background refresh
+	require.NoError(t, err)
+	synctest.Wait()
+	if whileHeld != nil {
+		whileHeld()
+	}
+
+	srv.Revoke(t1.AccessToken)
+	hc := &http.Client{Transport: c.Transport(srv.InMemoryTransport())}
+	status := make(chan int, 1)
+	go func() {
+		resp, err := hc.Get(srv.URL + "/api")
+		if err != nil {
+			status <- 0
+			return
+		}
+		resp.Body.Close()
+		status <- resp.StatusCode
+	}()
+	synctest.Wait() // rejected, and waiting on the background refresh
+	close(release)
+	return <-status
 }
 
 // A request that joined a background refresh that drew a permanent error
@@ -1222,31 +1238,11 @@ func TestJoinedCallerAsksOnceAfterPermanentBackgroundFailure(t *testing.T) {
 		})
 		c := newBubbleClient(t, srv, Config{Source: ClientCredentials(ccConfig(srv))})
 		ctx := context.Background()
-		t1, err := c.Token(ctx)
-		require.NoError(t, err)
-		time.Sleep(time.Until(c.cur.Load().staleAt))
-		_, err = c.Token(ctx) // starts the background refresh
-		require.NoError(t, err)
-		synctest.Wait()
-
-		srv.Revoke(t1.AccessToken)
-		hc := &http.Client{Transport: c.Transport(srv.InMemoryTransport())}
-		status := make(chan int, 1)
-		go func() {
-			resp, err := hc.Get(srv.URL + "/api")
-			if err != nil {
-				status <- 0
-				return
-			}
-			resp.Body.Close()
-			status <- resp.StatusCode
-		}()
-		synctest.Wait() // rejected, and waiting on the background refresh
-		close(release)
-		assert.Equal(t, http.StatusForbidden, <-status, "the rejection, unreplayed")
+		status := rejectedDuringBackgroundRefresh(t, c, srv, release, nil)
+		assert.Equal(t, http.StatusForbidden, status, "the rejection, unreplayed")
 		assert.EqualValues(t, 3, n.Load(), "the joined caller asked once more")
 		for range 3 {
-			_, err = c.Token(ctx)
+			_, err := c.Token(ctx)
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), "invalid_client")
 		}
