@@ -12,6 +12,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -518,34 +519,51 @@ func (n cancelingNetwork) RoundTrip(req *http.Request) (*http.Response, error) {
 	return resp, err
 }
 
+// idTokenEndpoint is a refresh-grant token endpoint that answers
+// at-N and rt-N for its Nth request, with the ID token idt on the first
+// answer only; redeemed returns the refresh tokens it was sent.
+func idTokenEndpoint(t *testing.T, idt string) (cfg *oauth2.Config, redeemed func() []string) {
+	var mu sync.Mutex
+	var got []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		got = append(got, r.FormValue("refresh_token"))
+		n := len(got)
+		w.Header().Set("Content-Type", "application/json")
+		extra := ""
+		if n == 1 {
+			extra = fmt.Sprintf(`,"id_token":%q`, idt)
+		}
+		fmt.Fprintf(w, `{"access_token":"at-%d","token_type":"Bearer","expires_in":3600,"refresh_token":"rt-%d"%s}`, n, n, extra)
+	}))
+	t.Cleanup(srv.Close)
+	cfg = &oauth2.Config{ClientID: "id", Endpoint: oauth2.Endpoint{TokenURL: srv.URL, AuthStyle: oauth2.AuthStyleInParams}}
+	return cfg, func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(got)
+	}
+}
+
+// storedRecord returns the record st holds under DefaultKey.
+func storedRecord(t *testing.T, st store.Store) *record.Record {
+	t.Helper()
+	r, err := record.Load(context.Background(), st, DefaultKey)
+	require.NoError(t, err)
+	require.NotNil(t, r)
+	return r
+}
+
 // A refresh answer may leave the ID token out (OpenID Connect Core
 // §12.2): the stored record keeps the one before, in the process that
 // got it and in one that starts from a stored record past its expiry, so
 // that tokenmgr status still shows who signed in. Before, the first such
 // refresh saved a record without it.
 func TestRefreshWithoutIDTokenKeepsTheStoredOne(t *testing.T) {
-	var mu sync.Mutex
-	n := 0
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		defer mu.Unlock()
-		n++
-		w.Header().Set("Content-Type", "application/json")
-		idt := ""
-		if n == 1 {
-			idt = `,"id_token":"idt-1"`
-		}
-		fmt.Fprintf(w, `{"access_token":"at-%d","token_type":"Bearer","expires_in":3600,"refresh_token":"rt-%d"%s}`, n, n, idt)
-	}))
-	defer srv.Close()
-	cfg := &oauth2.Config{ClientID: "id", Endpoint: oauth2.Endpoint{TokenURL: srv.URL, AuthStyle: oauth2.AuthStyleInParams}}
+	cfg, _ := idTokenEndpoint(t, "idt-1")
 	st := store.NewMemory()
-	stored := func() *record.Record {
-		r, err := record.Load(context.Background(), st, DefaultKey)
-		require.NoError(t, err)
-		require.NotNil(t, r)
-		return r
-	}
+	stored := func() *record.Record { return storedRecord(t, st) }
 
 	c := newTestClient(t, Config{Source: RefreshToken(cfg, "rt-0"), Store: st})
 	tok, err := c.Token(context.Background())
@@ -579,30 +597,9 @@ func TestRefreshWithoutIDTokenKeepsTheStoredOne(t *testing.T) {
 // sign-in's). Before, both saved the first person's ID token with tokens
 // that were not theirs, and tokenmgr status showed them signed in.
 func TestKeptIDTokenIsTheSignInsOwn(t *testing.T) {
-	var mu sync.Mutex
-	var n int
-	var redeemed []string
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		defer mu.Unlock()
-		n++
-		redeemed = append(redeemed, r.FormValue("refresh_token"))
-		w.Header().Set("Content-Type", "application/json")
-		idt := ""
-		if n == 1 {
-			idt = `,"id_token":"idt-alice"`
-		}
-		fmt.Fprintf(w, `{"access_token":"at-%d","token_type":"Bearer","expires_in":3600,"refresh_token":"rt-%d"%s}`, n, n, idt)
-	}))
-	defer srv.Close()
-	cfg := &oauth2.Config{ClientID: "id", Endpoint: oauth2.Endpoint{TokenURL: srv.URL, AuthStyle: oauth2.AuthStyleInParams}}
+	cfg, redeemed := idTokenEndpoint(t, "idt-alice")
 	st := store.NewMemory()
-	stored := func() *record.Record {
-		r, err := record.Load(context.Background(), st, DefaultKey)
-		require.NoError(t, err)
-		require.NotNil(t, r)
-		return r
-	}
+	stored := func() *record.Record { return storedRecord(t, st) }
 	save := func(r *record.Record) {
 		b, err := r.Encode()
 		require.NoError(t, err)
@@ -622,9 +619,7 @@ func TestKeptIDTokenIsTheSignInsOwn(t *testing.T) {
 	c.Invalidate(tok)
 	_, err = c.Token(context.Background())
 	require.NoError(t, err)
-	mu.Lock()
-	require.Equal(t, []string{"rt-0", "rt-bob"}, redeemed)
-	mu.Unlock()
+	require.Equal(t, []string{"rt-0", "rt-bob"}, redeemed())
 	assert.Equal(t, "rt-2", stored().RefreshToken)
 	assert.Empty(t, stored().IDToken, "Bob's refreshed sign-in holds no ID token of Alice's")
 
